@@ -1,0 +1,100 @@
+"""Proposal backends: ``rules`` (offline), ``openai`` (and compatible endpoints), ``bedrock``.
+
+:func:`make_backend` is the one place that turns settings into a backend; ``auto`` picks an LLM
+backend only when its credentials are present in the environment, else the offline ``rules``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+
+from ci_healer.backends.base import Backend, BackendError
+from ci_healer.repo import RepoSource
+
+BackendName = Literal["auto", "rules", "openai", "bedrock"]
+
+_AWS_CREDENTIAL_VARS = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_PROFILE",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+)
+
+
+class BackendSettings(BaseModel):
+    """Backend choice and its connection settings (secrets are hidden from ``repr``)."""
+
+    backend: BackendName = "auto"
+    model: str | None = Field(default=None, description="Model id; each backend has a documented default.")
+    openai_base_url: str | None = None
+    openai_api_key: SecretStr | None = None
+    github_token: SecretStr | None = Field(default=None, description="Used as the key for GitHub Models endpoints.")
+    aws_region: str | None = None
+    timeout_s: float = Field(default=60.0, gt=0)
+    max_retries: int = Field(default=3, ge=0, le=10)
+    max_prompt_tokens: int = Field(default=6000, ge=500)
+
+    def secret_values(self) -> list[str]:
+        """The literal secret values, for redaction and ``::add-mask::``."""
+        return [s.get_secret_value() for s in (self.openai_api_key, self.github_token) if s is not None and s.get_secret_value()]
+
+
+def resolve_backend_name(settings: BackendSettings, environ: Mapping[str, str] | None = None) -> str:
+    """``auto`` → ``openai`` when an API key or base URL is configured, ``bedrock`` when AWS credentials
+    are in the environment, else ``rules``. Explicit names are returned unchanged."""
+    if settings.backend != "auto":
+        return settings.backend
+    env = os.environ if environ is None else environ
+    if settings.openai_api_key is not None or settings.openai_base_url:
+        return "openai"
+    if any(env.get(var) for var in _AWS_CREDENTIAL_VARS):
+        return "bedrock"
+    return "rules"
+
+
+def make_backend(settings: BackendSettings, *, repo: RepoSource | None, environ: Mapping[str, str] | None = None) -> Backend:
+    """Build the backend ``settings`` ask for.
+
+    Raises :class:`BackendError` (code ``config``) when a required setting is missing, e.g. the
+    ``openai`` backend with neither an API key, a GitHub token nor a base URL.
+    """
+    name = resolve_backend_name(settings, environ)
+    if name == "rules":
+        from ci_healer.backends.rules import RulesBackend
+
+        return RulesBackend(repo)
+    if name == "openai":
+        from ci_healer.backends.openai_backend import OpenAIBackend
+
+        key = settings.openai_api_key or settings.github_token
+        if key is None and not settings.openai_base_url:
+            raise BackendError("config", "the openai backend needs openai-api-key (or a base URL of a server that needs none)")
+        kwargs = {} if settings.model is None else {"model": settings.model}
+        return OpenAIBackend(
+            api_key=key.get_secret_value() if key is not None else None,
+            base_url=settings.openai_base_url,
+            timeout_s=settings.timeout_s,
+            max_retries=settings.max_retries,
+            max_prompt_tokens=settings.max_prompt_tokens,
+            **kwargs,
+        )
+    if name == "bedrock":
+        from ci_healer.backends.bedrock import BedrockBackend
+
+        kwargs = {} if settings.model is None else {"model_id": settings.model}
+        return BedrockBackend(
+            region=settings.aws_region,
+            timeout_s=settings.timeout_s,
+            max_retries=settings.max_retries,
+            max_prompt_tokens=settings.max_prompt_tokens,
+            **kwargs,
+        )
+    raise BackendError("config", f"unknown backend {name!r}: use auto, rules, openai or bedrock")
+
+
+__all__ = ["Backend", "BackendError", "BackendSettings", "make_backend", "resolve_backend_name"]

@@ -1,0 +1,29 @@
+"""The one interface every backend implements, and its error type."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ci_healer.models import Proposal, ProposalRequest
+
+
+class BackendError(Exception):
+    """A backend could not produce a valid proposal.
+
+    ``code`` is stable for programs: ``timeout``, ``throttled``, ``unavailable`` (5xx, connection),
+    ``auth`` (401/403, missing credentials), ``invalid_output`` (still invalid after the repair
+    round), ``config``. ``str(err)`` is a one-line message for the job summary.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Backend(Protocol):
+    """A source of proposals. ``name`` is what the analysis JSON reports as ``backend``."""
+
+    name: str
+
+    def propose(self, request: ProposalRequest) -> Proposal:
+        """Return a validated :class:`Proposal` for ``request``; raise :class:`BackendError`."""

@@ -1,0 +1,210 @@
+"""Boundary models shared by every stage of the analysis pipeline.
+
+Every value that crosses a module boundary (extraction result, proposal, risk, analysis) is a
+pydantic model, so the JSON the CLI prints and the JSON the model must return are validated by
+the same code.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Category(StrEnum):
+    """Fixed failure vocabulary. ``infrastructure`` covers network and runner failures."""
+
+    DEPENDENCY = "dependency"
+    TEST = "test"
+    COMPILE = "compile"
+    LINT = "lint"
+    FORMAT = "format"
+    TYPE_CHECK = "type-check"
+    TIMEOUT = "timeout"
+    INFRASTRUCTURE = "infrastructure"
+    OUT_OF_MEMORY = "out-of-memory"
+    CONFIGURATION = "configuration"
+    UNKNOWN = "unknown"
+
+
+class Block(BaseModel):
+    """One failure block cut out of a log.
+
+    ``start_line``/``end_line`` are 1-indexed and inclusive, counted on the raw input split on
+    ``\\n`` only (a bare ``\\r`` does not start a line), so they map to GitHub's log line anchors.
+    ``text`` is the cleaned text (timestamps, ANSI codes and CR progress frames removed,
+    repeated lines folded). ``reason`` names the signal that found the block, e.g.
+    ``python-traceback`` or ``pytest-error``.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    start_line: int = Field(ge=1)
+    end_line: int = Field(ge=1)
+    reason: str
+    text: str
+
+
+class Extraction(BaseModel):
+    """Result of :func:`ci_healer.extract.extract` — the public ``extract --format json`` shape."""
+
+    blocks: list[Block]
+    lines_total: int = Field(ge=0)
+    tokens: int = Field(ge=0, description="Estimated tokens of all block texts (see ci_healer.tokens).")
+
+
+class Classification(BaseModel):
+    """Category, flakiness suspicion and a re-run-stable fingerprint of one failure."""
+
+    category: Category
+    flaky_suspect: bool = False
+    fingerprint: str = Field(description="16 hex digits; equal for re-runs of the same failure.")
+    signals: list[str] = Field(default_factory=list, description="Which rules decided the category.")
+
+
+class FileEdit(BaseModel):
+    """A search/replace edit. An empty ``original`` appends ``replacement`` to the file."""
+
+    file_path: str = Field(min_length=1, max_length=400)
+    original: str = Field(default="", max_length=20_000)
+    replacement: str = Field(max_length=20_000)
+
+
+class Proposal(BaseModel):
+    """The LLM output contract of PRODUCT.md; also what the offline ``rules`` backend returns."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    root_cause: str = Field(min_length=1, max_length=2_000)
+    category: Category
+    files_to_modify: list[FileEdit] = Field(default_factory=list, max_length=20)
+    confidence: float = Field(ge=0.0, le=1.0)
+
+    @field_validator("category", mode="before")
+    @classmethod
+    def _lower_category(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+
+class FileChange(BaseModel):
+    """One file of a computed patch: full old and new text plus counts, used by policy and risk."""
+
+    path: str
+    old_text: str
+    new_text: str
+    is_new_file: bool = False
+    added: list[str] = Field(default_factory=list, description="Added lines, without the leading '+'.")
+    removed: list[str] = Field(default_factory=list, description="Removed lines, without the leading '-'.")
+
+
+class Patch(BaseModel):
+    """A validated unified diff and its per-file changes. ``digest`` is the sha256 hex of ``diff``."""
+
+    diff: str
+    digest: str
+    files: list[FileChange]
+
+    @property
+    def changed_lines(self) -> int:
+        """Added plus removed lines over all files."""
+        return sum(len(f.added) + len(f.removed) for f in self.files)
+
+
+class Violation(BaseModel):
+    """A policy finding that withholds a patch (``code`` is stable, e.g. ``path_traversal``)."""
+
+    code: str
+    path: str | None = None
+    message: str
+
+
+class Cheat(BaseModel):
+    """A "cheating" change: the patch hides the failure instead of fixing it (forces high risk)."""
+
+    code: str = Field(description="skip_test, delete_test, weaken_assertion, continue_on_error, lint_disable, loosen_threshold, timeout_only")
+    path: str
+    line: str = Field(description="The offending added or removed line, for the comment.")
+    message: str
+
+
+class Risk(BaseModel):
+    """Risk badge of PRODUCT.md: a level and the reasons that produced it (never empty)."""
+
+    level: Literal["low", "medium", "high"]
+    reasons: list[str] = Field(min_length=1)
+
+
+class Redactions(BaseModel):
+    """How many secrets of each kind were replaced (``{"github_token": 1, "llm_key": 2}``)."""
+
+    counts: dict[str, int] = Field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        """Sum over kinds."""
+        return sum(self.counts.values())
+
+    def merge(self, other: "Redactions") -> "Redactions":
+        """Return a new object with per-kind counts summed."""
+        merged = dict(self.counts)
+        for kind, n in other.counts.items():
+            merged[kind] = merged.get(kind, 0) + n
+        return Redactions(counts=merged)
+
+
+AnalysisStatus = Literal["proposed", "no_patch", "withheld", "failed"]
+
+
+class Analysis(BaseModel):
+    """What ``ci-healer analyze --format json`` prints and what the renderers consume.
+
+    ``status``: ``proposed`` — a diff passed policy; ``no_patch`` — root cause only;
+    ``withheld`` — a diff was computed but policy refused it (``violations``);
+    ``failed`` — the backend or the proposal failed (``message``).
+    """
+
+    root_cause: str
+    category: Category
+    confidence: float = Field(ge=0.0, le=1.0)
+    risk: Risk
+    files_to_modify: list[FileEdit] = Field(default_factory=list)
+    diff: str = ""
+    digest: str = ""
+    blocks: list[Block] = Field(default_factory=list)
+    redactions: Redactions = Field(default_factory=Redactions)
+    fingerprint: str = ""
+    flaky_suspect: bool = False
+    backend: str
+    status: AnalysisStatus = "no_patch"
+    message: str = ""
+    violations: list[Violation] = Field(default_factory=list)
+    cheats: list[Cheat] = Field(default_factory=list)
+    lines_total: int = 0
+    tokens: int = 0
+
+
+class ContextFile(BaseModel):
+    """A window of one repository file given to the model (``text`` already redacted).
+
+    ``start_line``/``end_line`` are 1-indexed inclusive line numbers of the window in the file.
+    ``reason`` says why it was included (``named-in-log``, ``manifest``).
+    """
+
+    path: str
+    start_line: int = Field(ge=1)
+    end_line: int = Field(ge=0)
+    text: str
+    reason: str
+
+
+class ProposalRequest(BaseModel):
+    """Everything a backend may see: redacted failure blocks, the classification, file windows."""
+
+    repository: str = Field(description="owner/name, or a folder name for a local repository")
+    blocks: list[Block]
+    classification: Classification
+    files: list[ContextFile] = Field(default_factory=list)
+    manifests: list[str] = Field(default_factory=list, description="Dependency manifest paths present in the repository.")
+    project_packages: list[str] = Field(default_factory=list, description="Import names of the project's own packages.")
