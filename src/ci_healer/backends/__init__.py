@@ -37,7 +37,7 @@ class BackendSettings(BaseModel):
     aws_region: str | None = None
     timeout_s: float = Field(default=60.0, gt=0)
     max_retries: int = Field(default=3, ge=0, le=10)
-    max_prompt_tokens: int = Field(default=6000, ge=500)
+    max_prompt_tokens: int = Field(default=6000, ge=1500)
 
     def secret_values(self) -> list[str]:
         """The literal secret values, for redaction and ``::add-mask::``."""
