@@ -1,0 +1,262 @@
+"""Failure-block extraction: the cause and not its echo, budgets, folding, order, bad input."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import pytest
+
+from ci_healer.extract import extract
+from ci_healer.logread import LogReadError
+from ci_healer.tokens import estimate_tokens
+
+DATA = Path(__file__).parent / "data" / "logs"
+
+NOISE = "".join(f"step output line {i}: compiling module_{i}.o\n" for i in range(200))
+
+
+def lines_covered(result, needle: str) -> bool:
+    return any(needle in b.text for b in result.blocks)
+
+
+def line_of(log: str, needle: str) -> int:
+    return next(i for i, line in enumerate(log.split("\n"), 1) if needle in line)
+
+
+# (ecosystem, log text, a line of the cause that must be in a block, expected reason)
+CAUSE_CASES = [
+    (
+        "python-traceback",
+        NOISE + "Traceback (most recent call last):\n  File \"app/main.py\", line 3, in <module>\n"
+        "    import yaml\nModuleNotFoundError: No module named 'yaml'\n" + NOISE
+        + "##[error]Process completed with exit code 1.\n",
+        "ModuleNotFoundError: No module named 'yaml'",
+        "python-traceback",
+    ),
+    (
+        "pytest",
+        NOISE + "=================================== FAILURES ===================================\n"
+        "___________________________________ test_add ___________________________________\n"
+        ">       assert add(1, 2) == 4\nE       assert 3 == 4\n\ntests/test_math.py:4: AssertionError\n"
+        + NOISE + "FAILED tests/test_math.py::test_add - assert 3 == 4\n",
+        "E       assert 3 == 4",
+        "pytest-failure",
+    ),
+    (
+        "go",
+        NOISE + "=== RUN   TestParse\n    parse_test.go:12: got 3, want 4\n--- FAIL: TestParse (0.00s)\nFAIL\n"
+        "FAIL\texample.com/parse\t0.004s\n" + NOISE,
+        "parse_test.go:12: got 3, want 4",
+        "go-test-fail",
+    ),
+    (
+        "go-panic",
+        NOISE + "panic: runtime error: index out of range [3] with length 3\n\ngoroutine 1 [running]:\n"
+        "main.main()\n\t/src/main.go:9 +0x1d\nexit status 2\n" + NOISE,
+        "panic: runtime error: index out of range",
+        "go-panic",
+    ),
+    (
+        "cargo",
+        NOISE + "error[E0308]: mismatched types\n --> src/lib.rs:4:5\n  |\n4 |     \"x\"\n  |     ^^^ expected `i32`, found `&str`\n"
+        + NOISE + "error: could not compile `demo` due to previous error\n",
+        "error[E0308]: mismatched types",
+        "cargo-error",
+    ),
+    (
+        "tsc",
+        NOISE + "src/index.ts(3,7): error TS2322: Type 'string' is not assignable to type 'number'.\n" + NOISE
+        + "npm ERR! code ELIFECYCLE\nnpm ERR! A complete log of this run can be found in:\nnpm ERR!     /home/runner/.npm/_logs/x.log\n",
+        "error TS2322",
+        "tsc-error",
+    ),
+    (
+        "maven",
+        NOISE + "[INFO] Compiling 12 source files\n[ERROR] COMPILATION ERROR : \n"
+        "[ERROR] /w/src/main/java/App.java:[10,5] cannot find symbol\n  symbol: class Lsit\n"
+        "[INFO] BUILD FAILURE\n" + NOISE
+        + "[ERROR] Failed to execute goal org.apache.maven.plugins:maven-compiler-plugin:3.8.1:compile -> [Help 1]\n"
+        "[ERROR] -> [Help 1]\n",
+        "App.java:[10,5] cannot find symbol",
+        "compiler-error",
+    ),
+    (
+        "gradle",
+        NOISE + "FAILURE: Build failed with an exception.\n\n* What went wrong:\n"
+        "Execution failed for task ':app:test'.\n> There were failing tests.\n\n* Try:\n> Run with --stacktrace\n",
+        "Execution failed for task ':app:test'.",
+        "gradle-failure",
+    ),
+    (
+        "c-compiler",
+        NOISE + "src/util.c:42:13: error: 'len' undeclared (first use in this function)\n" + NOISE
+        + "make: *** [Makefile:12: util.o] Error 1\n",
+        "src/util.c:42:13: error: 'len' undeclared",
+        "compiler-error",
+    ),
+    (
+        "shell",
+        NOISE + "./scripts/deploy.sh: line 4: jq: command not found\n"
+        "The command \"./scripts/deploy.sh\" exited with 127.\n",
+        "jq: command not found",
+        "shell-error",
+    ),
+    (
+        "jest",
+        NOISE + "  \u25cf Calculator \u203a adds numbers\n\n    expect(received).toBe(expected)\n\n    Expected: 4\n    Received: 3\n"
+        + NOISE + "Tests:       1 failed, 4 passed, 5 total\n",
+        "Expected: 4",
+        "jest-failure",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "log", "cause", "reason"), CAUSE_CASES, ids=[c[0] for c in CAUSE_CASES])
+def test_finds_the_cause_not_the_echo(name: str, log: str, cause: str, reason: str) -> None:
+    result = extract(log.encode())
+    first = result.blocks[0]
+    assert cause in first.text, [b.text for b in result.blocks]
+    assert first.reason == reason
+    number = line_of(log, cause)
+    assert first.start_line <= number <= first.end_line
+
+
+def test_github_pytest_log_points_at_the_assertion() -> None:
+    result = extract(DATA / "gha_pytest.log")
+    assert result.lines_total == 29
+    block = result.blocks[0]
+    assert block.reason == "pytest-failure"
+    assert block.start_line <= 21 <= block.end_line
+    assert "E       AssertionError" in block.text
+    assert "2024-05-14T" not in block.text  # timestamps stripped
+
+
+def test_travis_mocha_log_points_at_the_failing_test() -> None:
+    result = extract(DATA / "travis_mocha.log")
+    text = "\n".join(b.text for b in result.blocks)
+    assert "AssertionError: expected '2024-02-01' to equal '2024-01-02'" in text
+    assert "\x1b" not in text and "\r" not in text
+    # The cause comes before the npm and Travis echoes in log order.
+    assert result.blocks[0].start_line <= 24
+
+
+def test_sources_are_equivalent(tmp_path: Path) -> None:
+    data = CAUSE_CASES[0][1].encode()
+    path = tmp_path / "job.log"
+    path.write_bytes(data)
+    results = [extract(data), extract(str(path)), extract(path), extract(io.BytesIO(data))]
+    assert all(r == results[0] for r in results)
+    assert results[0].lines_total == data.count(b"\n")
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("only-nuls", b"\x00" * 4096),
+        ("invalid-utf8", b"\xff\xfe\xfd error: \xc3\x28 broken\n" * 10),
+        ("binary", bytes(range(256)) * 64),
+        ("cr-only", b"\r".join(b"progress %d%%" % i for i in range(1000))),
+        ("ansi-soup", b"\x1b[31m\x1b[1m\x1b[0K\x1b]0;title\x07\x1b[2J" * 500 + b"\n"),
+        ("single-5mb-line", b"a" * (5 * 1024 * 1024)),
+        ("blank-lines", b"\n" * 100),
+        ("one-char", b"x"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_bad_inputs_never_crash_and_always_give_a_block(name: str, data: bytes) -> None:
+    result = extract(data)
+    assert result.tokens <= 1500
+    assert result.lines_total == data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    if data.strip(b"\n\x00"):
+        assert result.blocks, name
+    for block in result.blocks:
+        assert 1 <= block.start_line <= block.end_line <= result.lines_total
+
+
+def test_empty_log_gives_no_blocks() -> None:
+    assert extract(b"").model_dump() == {"blocks": [], "lines_total": 0, "tokens": 0}
+
+
+def test_no_signal_returns_the_tail() -> None:
+    log = "".join(f"build step {i} ok\n" for i in range(1, 501))
+    result = extract(log.encode())
+    assert [b.reason for b in result.blocks] == ["tail"]
+    assert result.blocks[0].end_line == 500
+    assert "build step 500 ok" in result.blocks[0].text
+
+
+@pytest.mark.parametrize("budget", [100, 300, 1500, 4000])
+def test_budget_is_respected(budget: int) -> None:
+    log = "".join(
+        f"src/mod{i}.c:{i}:1: error: unknown type name 'foo_{i}' in a rather long diagnostic line\n" + NOISE[:2000]
+        for i in range(60)
+    )
+    result = extract(log.encode(), max_tokens=budget)
+    assert result.blocks
+    assert result.tokens == sum(estimate_tokens(b.text) for b in result.blocks)
+    assert result.tokens <= budget
+    # The first error is always kept.
+    assert "error: unknown type name 'foo_0'" in result.blocks[0].text
+
+
+def test_long_block_is_truncated_with_a_note() -> None:
+    log = "Traceback (most recent call last):\n" + "".join(
+        f'  File "/site-packages/pkg/mod{i}.py", line {i}, in f{i}\n    call_{i}()\n' for i in range(200)
+    ) + "RecursionError: maximum recursion depth exceeded\n"
+    result = extract(log.encode(), max_tokens=200)
+    assert result.tokens <= 200
+    assert "[block truncated:" in result.blocks[0].text
+    assert result.blocks[0].start_line == 1
+
+
+def test_repeated_lines_are_folded() -> None:
+    log = NOISE + "fatal: unable to access 'https://example.com/repo.git/': Could not resolve host\n" * 38 + NOISE
+    result = extract(log.encode())
+    text = "\n".join(b.text for b in result.blocks)
+    assert "[previous line repeated 37 times]" in text
+    assert text.count("Could not resolve host") == 1
+
+
+def test_blocks_are_in_log_order_and_disjoint() -> None:
+    log = (
+        NOISE + "error: first problem in config.yml\n" + NOISE + NOISE
+        + "Traceback (most recent call last):\n  File \"x.py\", line 1, in <module>\nValueError: bad\n" + NOISE
+    )
+    result = extract(log.encode())
+    assert len(result.blocks) >= 2
+    starts = [b.start_line for b in result.blocks]
+    assert starts == sorted(starts)
+    for a, b in zip(result.blocks, result.blocks[1:], strict=False):
+        assert a.end_line < b.start_line
+
+
+def test_gha_exit_line_anchors_the_step_tail() -> None:
+    log = (
+        "##[group]Run ./check_links.sh\n" + NOISE
+        + "dead link: https://example.com/old-page (404)\n##[error]Process completed with exit code 1.\n"
+    )
+    result = extract(log.encode())
+    assert any("dead link: https://example.com/old-page" in b.text for b in result.blocks)
+
+
+@pytest.mark.parametrize("budget", [0, 15, -1])
+def test_tiny_budget_is_refused(budget: int) -> None:
+    with pytest.raises(ValueError, match="max_tokens"):
+        extract(b"error\n", max_tokens=budget)
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(LogReadError):
+        extract(os.fspath(tmp_path / "missing.log"))
+
+
+def test_streamed_large_log_keeps_line_numbers() -> None:
+    filler = b"".join(b"ok line %d\n" % i for i in range(300_000))
+    data = filler + b"Traceback (most recent call last):\nKeyError: 'x'\n" + filler
+    result = extract(io.BytesIO(data))
+    assert result.lines_total == 600_002
+    block = next(b for b in result.blocks if b.reason == "python-traceback")
+    assert block.start_line <= 300_001 <= block.end_line
+    assert "KeyError: 'x'" in block.text
