@@ -1,0 +1,174 @@
+"""Command line: ``ci-healer extract``, ``ci-healer analyze`` and (in the container) ``ci-healer action``.
+
+Exit codes: 0 — done (for ``analyze``: an analysis was produced, whatever its risk);
+2 — bad usage or unreadable input; 3 — ``analyze`` produced no usable proposal because the backend
+or the proposal failed (the analysis is still printed, with the reason).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from pydantic import SecretStr
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_ANALYSIS_FAILED = 3
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of all subcommands (also used by the README contract test)."""
+    parser = argparse.ArgumentParser(
+        prog="ci-healer",
+        description="Turn a failed CI job log into a root cause, a risk badge and a reviewed minimal diff.",
+    )
+    from ci_healer import __version__
+
+    parser.add_argument("--version", action="version", version=f"ci-healer {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ex = sub.add_parser("extract", help="print the failure blocks of one or more job logs")
+    ex.add_argument("logs", nargs="+", metavar="LOG", help="log file(s); '-' reads standard input")
+    ex.add_argument("--format", choices=("text", "json"), default="text")
+    ex.add_argument("--max-tokens", type=_positive_int, default=1500, help="token budget of the blocks (default 1500)")
+
+    an = sub.add_parser("analyze", help="analyze one failed job log: root cause, risk and diff")
+    an.add_argument("--log", required=True, help="the failed job log; '-' reads standard input")
+    an.add_argument("--repo", help="the repository at the failing commit (a local folder); without it no diff is made")
+    an.add_argument("--backend", choices=("auto", "rules", "openai", "bedrock"), default="auto",
+                    help="auto = openai or bedrock when their credentials are set, else the offline rules")
+    an.add_argument("--format", choices=("markdown", "json", "diff"), default="markdown")
+    an.add_argument("--model", help="model id (openai or bedrock)")
+    an.add_argument("--openai-base-url", default=os.environ.get("OPENAI_BASE_URL"),
+                    help="OpenAI-compatible endpoint (Azure OpenAI, GitHub Models, Ollama, vLLM)")
+    an.add_argument("--aws-region", default=None)
+    an.add_argument("--max-tokens", type=_positive_int, default=1500, help="token budget of the failure blocks")
+    an.add_argument("--max-prompt-tokens", type=_positive_int, default=6000)
+    an.add_argument("--protected-path", action="append", default=[], metavar="GLOB", help="add to the deny list")
+    an.add_argument("--allowed-path", action="append", default=[], metavar="GLOB", help="lift a default deny-list entry")
+
+    sub.add_parser("action", help="run as the GitHub Action (reads GITHUB_EVENT_NAME, GITHUB_EVENT_PATH, INPUT_*)")
+    return parser
+
+
+def _read_log_arg(path: str):
+    if path == "-":
+        return sys.stdin.buffer
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"log file not found: {path}")
+    return path
+
+
+def _cmd_extract(args: argparse.Namespace) -> int:
+    from ci_healer.extract import extract
+
+    several = len(args.logs) > 1
+    status = EXIT_OK
+    for path in args.logs:
+        try:
+            result = extract(_read_log_arg(path), max_tokens=args.max_tokens)
+        except OSError as err:
+            print(f"ci-healer: {err}", file=sys.stderr)
+            status = EXIT_USAGE
+            continue
+        if args.format == "json":
+            payload = result.model_dump(mode="json")
+            if several:
+                payload = {"path": path, **payload}
+            print(json.dumps(payload, ensure_ascii=False))
+        else:
+            if several:
+                print(f"==> {path} <==")
+            print(f"{len(result.blocks)} block(s), {result.tokens} tokens (estimated), {result.lines_total} lines")
+            for block in result.blocks:
+                print(f"--- lines {block.start_line}-{block.end_line} ({block.reason})")
+                print(block.text.rstrip("\n"))
+    return status
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from ci_healer.backends import BackendError, BackendSettings, make_backend
+    from ci_healer.engine import AnalyzeOptions, analyze
+    from ci_healer.policy import PolicyConfig
+    from ci_healer.render import render_cli_markdown
+    from ci_healer.repo import LocalRepo, RepoError
+
+    try:
+        log = _read_log_arg(args.log)
+        repo = LocalRepo(args.repo) if args.repo else None
+    except (OSError, RepoError) as err:
+        print(f"ci-healer: {err}", file=sys.stderr)
+        return EXIT_USAGE
+
+    key = os.environ.get("OPENAI_API_KEY")
+    token = os.environ.get("GITHUB_TOKEN")
+    settings = BackendSettings(
+        backend=args.backend,
+        model=args.model,
+        openai_base_url=args.openai_base_url,
+        openai_api_key=SecretStr(key) if key else None,
+        github_token=SecretStr(token) if token else None,
+        aws_region=args.aws_region,
+        max_prompt_tokens=args.max_prompt_tokens,
+    )
+    try:
+        backend = make_backend(settings, repo=repo)
+    except BackendError as err:
+        print(f"ci-healer: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    options = AnalyzeOptions(
+        max_tokens=args.max_tokens,
+        secrets=settings.secret_values(),
+        policy=PolicyConfig(protected_paths=args.protected_path, allowed_paths=args.allowed_path),
+    )
+    try:
+        analysis = analyze(log, repo=repo, backend=backend, options=options)
+    except OSError as err:
+        print(f"ci-healer: cannot read the log: {err}", file=sys.stderr)
+        return EXIT_USAGE
+
+    if args.format == "json":
+        print(analysis.model_dump_json(indent=2))
+    elif args.format == "diff":
+        if analysis.diff:
+            sys.stdout.write(analysis.diff)
+        else:
+            print(f"ci-healer: no diff ({analysis.status}): {analysis.message or analysis.root_cause}", file=sys.stderr)
+    else:
+        sys.stdout.write(render_cli_markdown(analysis))
+    return EXIT_ANALYSIS_FAILED if analysis.status == "failed" else EXIT_OK
+
+
+def _cmd_action(args: argparse.Namespace) -> int:
+    from ci_healer.action import main as action_main
+
+    return action_main()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ci-healer`` console script; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handlers = {"extract": _cmd_extract, "analyze": _cmd_analyze, "action": _cmd_action}
+    try:
+        return handlers[args.command](args)
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
