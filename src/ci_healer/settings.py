@@ -1,0 +1,185 @@
+"""The Action's settings, parsed once from ``INPUT_*`` and ``GITHUB_*`` environment variables.
+
+GitHub passes a docker action's inputs as ``INPUT_<NAME>`` with the name upper-cased and the hyphen
+*kept* (``INPUT_GITHUB-TOKEN``); other runners and shells use underscores. Both spellings are read
+(the hyphenated one wins). Secrets are :class:`pydantic.SecretStr`, so ``repr(settings)`` never shows
+them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+
+from ci_healer.backends import BackendSettings
+
+#: Every input of action.yml with its default (None = no default). The README contract test and
+#: action.yml are checked against this table.
+INPUT_DEFAULTS: dict[str, str | None] = {
+    "github-token": None,
+    "backend": "auto",
+    "model": "",
+    "openai-base-url": "",
+    "openai-api-key": "",
+    "aws-region": "",
+    "approval-command": "/approve-fix",
+    "approval-label": "ci-healer:approve",
+    "protected-paths": "",
+    "allowed-paths": "",
+    "allowed-bots": "",
+    "max-log-bytes": "50000000",
+    "max-block-tokens": "1500",
+    "max-prompt-tokens": "6000",
+    "max-attempts": "2",
+    "dry-run": "false",
+}
+
+
+class SettingsError(Exception):
+    """An input or environment variable is missing or invalid; the message names it."""
+
+
+def read_input(name: str, environ: Mapping[str, str]) -> str | None:
+    """Value of input ``name`` (``github-token``) from ``INPUT_GITHUB-TOKEN`` or ``INPUT_GITHUB_TOKEN``."""
+    upper = name.upper()
+    for key in (f"INPUT_{upper}", f"INPUT_{upper.replace('-', '_')}"):
+        value = environ.get(key)
+        if value is not None and value.strip() != "":
+            return value.strip()
+    return None
+
+
+def _split_list(value: str | None) -> list[str]:
+    if not value:
+        return []
+    parts = value.replace(",", "\n").splitlines()
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _bool(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"true", "yes", "1", "on"}:
+        return True
+    if lowered in {"false", "no", "0", "off", ""}:
+        return False
+    raise SettingsError(f"input {name} must be true or false, not {value!r}")
+
+
+class ActionSettings(BaseModel):
+    """All settings of one Action run. Build with :meth:`from_environ`."""
+
+    github_token: SecretStr = Field(repr=False)
+    backend: BackendSettings
+    approval_command: str = "/approve-fix"
+    approval_label: str | None = "ci-healer:approve"
+    protected_paths: list[str] = Field(default_factory=list)
+    allowed_paths: list[str] = Field(default_factory=list)
+    allowed_bots: list[str] = Field(default_factory=list)
+    max_log_bytes: int = Field(default=50_000_000, ge=10_000)
+    max_block_tokens: int = Field(default=1500, ge=100)
+    max_attempts: int = Field(default=2, ge=0, le=10)
+    dry_run: bool = False
+
+    api_url: str = "https://api.github.com"
+    server_url: str = "https://github.com"
+    repository: str
+    event_name: str
+    event_path: str
+    run_id: int | None = None
+    workflow_ref: str | None = None
+    actor: str | None = None
+
+    @field_validator("approval_command")
+    @classmethod
+    def _command_shape(cls, value: str) -> str:
+        if not value.startswith("/") or any(c.isspace() for c in value) or len(value) > 50:
+            raise ValueError("must start with '/' and contain no spaces, e.g. /approve-fix")
+        return value
+
+    @field_validator("repository")
+    @classmethod
+    def _repo_shape(cls, value: str) -> str:
+        owner, sep, name = value.partition("/")
+        if not sep or not owner or not name or "/" in name:
+            raise ValueError("must be owner/name")
+        return value
+
+    @property
+    def owner(self) -> str:
+        """Repository owner login."""
+        return self.repository.split("/", 1)[0]
+
+    def secret_values(self) -> list[str]:
+        """Every literal secret (token, LLM key): masked on start and redacted everywhere."""
+        values = [self.github_token.get_secret_value()] + self.backend.secret_values()
+        return sorted({v for v in values if v})
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> "ActionSettings":
+        """Parse the environment of a docker action step.
+
+        Raises :class:`SettingsError` naming the first missing or invalid input or variable.
+        The token falls back to ``GITHUB_TOKEN`` when the ``github-token`` input is empty.
+        """
+        env = os.environ if environ is None else environ
+
+        def inp(name: str) -> str:
+            value = read_input(name, env)
+            if value is None:
+                value = INPUT_DEFAULTS.get(name) or ""
+            return value
+
+        def integer(name: str) -> int:
+            raw = inp(name)
+            try:
+                return int(raw)
+            except ValueError:
+                raise SettingsError(f"input {name} must be a whole number, not {raw!r}") from None
+
+        token = read_input("github-token", env) or env.get("GITHUB_TOKEN")
+        if not token:
+            raise SettingsError("input github-token is empty: pass `github-token: ${{ github.token }}` (the default)")
+        for var in ("GITHUB_REPOSITORY", "GITHUB_EVENT_NAME", "GITHUB_EVENT_PATH"):
+            if not env.get(var):
+                raise SettingsError(f"{var} is not set: ci-healer runs as a step of a GitHub Actions workflow")
+        backend_name = inp("backend").lower()
+        if backend_name not in {"auto", "rules", "openai", "bedrock"}:
+            raise SettingsError(f"input backend must be auto, rules, openai or bedrock, not {backend_name!r}")
+        key = inp("openai-api-key")
+        run_id = env.get("GITHUB_RUN_ID")
+        try:
+            return cls(
+                github_token=SecretStr(token),
+                backend=BackendSettings(
+                    backend=backend_name,  # type: ignore[arg-type]
+                    model=inp("model") or None,
+                    openai_base_url=inp("openai-base-url") or None,
+                    openai_api_key=SecretStr(key) if key else None,
+                    github_token=SecretStr(token),
+                    aws_region=inp("aws-region") or env.get("AWS_REGION") or None,
+                    max_prompt_tokens=integer("max-prompt-tokens"),
+                ),
+                approval_command=inp("approval-command"),
+                approval_label=inp("approval-label") or None,
+                protected_paths=_split_list(inp("protected-paths")),
+                allowed_paths=_split_list(inp("allowed-paths")),
+                allowed_bots=_split_list(inp("allowed-bots")),
+                max_log_bytes=integer("max-log-bytes"),
+                max_block_tokens=integer("max-block-tokens"),
+                max_attempts=integer("max-attempts"),
+                dry_run=_bool("dry-run", inp("dry-run")),
+                api_url=(env.get("GITHUB_API_URL") or "https://api.github.com").rstrip("/"),
+                server_url=(env.get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/"),
+                repository=env["GITHUB_REPOSITORY"],
+                event_name=env["GITHUB_EVENT_NAME"],
+                event_path=env["GITHUB_EVENT_PATH"],
+                run_id=int(run_id) if run_id and run_id.isdigit() else None,
+                workflow_ref=env.get("GITHUB_WORKFLOW_REF") or None,
+                actor=env.get("GITHUB_ACTOR") or None,
+            )
+        except ValidationError as err:
+            first = err.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]).replace("_", "-")
+            raise SettingsError(f"input {where}: {first['msg']}") from None
+

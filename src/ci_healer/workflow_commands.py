@@ -1,0 +1,116 @@
+"""The only way ci-healer talks to the runner: workflow commands, step outputs and the job summary.
+
+Untrusted text (log lines, model prose, titles) must never reach stdout raw, or a line such as
+``::add-mask::`` or ``::stop-commands::`` inside a log would be executed by the runner (SECURITY.md
+item 5). Every ``::`` line printed here comes from :data:`ALLOWED_COMMANDS`, with its message and
+properties escaped as GitHub's toolkit does (``@actions/core`` ``command.ts``: data escapes ``%``,
+``\\r``, ``\\n``; properties also ``:`` and ``,``).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import TextIO
+
+ALLOWED_COMMANDS = frozenset({"debug", "notice", "warning", "error", "add-mask", "group", "endgroup", "stop-commands"})
+
+
+def escape_data(value: str) -> str:
+    """Escape a command message (``%``, CR, LF) — GitHub toolkit ``escapeData``."""
+    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(value: str) -> str:
+    """Escape a command property value (also ``:`` and ``,``) — GitHub toolkit ``escapeProperty``."""
+    return escape_data(value).replace(":", "%3A").replace(",", "%2C")
+
+
+class Runner:
+    """Writes workflow commands to ``stream`` and outputs/summary to the files GitHub names.
+
+    ``environ`` supplies ``GITHUB_OUTPUT`` and ``GITHUB_STEP_SUMMARY``; when absent (local runs),
+    outputs and the summary are kept in memory (``outputs``, ``summary``) only.
+    """
+
+    def __init__(self, *, stream: TextIO | None = None, environ: Mapping[str, str] | None = None) -> None:
+        self.stream = stream or sys.stdout
+        env = os.environ if environ is None else environ
+        self.output_path = env.get("GITHUB_OUTPUT") or None
+        self.summary_path = env.get("GITHUB_STEP_SUMMARY") or None
+        self.outputs: dict[str, str] = {}
+        self.summary: list[str] = []
+
+    def command(self, name: str, message: str = "", **properties: str | int | None) -> None:
+        """Print ``::name prop=value,...::message`` with everything escaped.
+
+        Raises ``ValueError`` for a command outside :data:`ALLOWED_COMMANDS`.
+        """
+        if name not in ALLOWED_COMMANDS:
+            raise ValueError(f"workflow command not allowed: {name}")
+        props = ",".join(f"{k}={escape_property(str(v))}" for k, v in properties.items() if v is not None)
+        head = f"::{name} {props}" if props else f"::{name}"
+        self.stream.write(f"{head}::{escape_data(message)}\n")
+        self.stream.flush()
+
+    def add_mask(self, value: str) -> None:
+        """Ask the runner to mask ``value`` in all later log output (each line of it)."""
+        for line in value.splitlines() or [value]:
+            if line.strip():
+                self.command("add-mask", line)
+
+    def notice(self, message: str, **props: str | int | None) -> None:
+        """A notice annotation (``file``, ``line``, ``title`` properties optional)."""
+        self.command("notice", message, **props)
+
+    def warning(self, message: str, **props: str | int | None) -> None:
+        """A warning annotation."""
+        self.command("warning", message, **props)
+
+    def error(self, message: str, **props: str | int | None) -> None:
+        """An error annotation."""
+        self.command("error", message, **props)
+
+    def info(self, message: str) -> None:
+        """A plain log line from ci-healer itself; any ``::`` at its start is neutralised."""
+        for line in message.splitlines() or [""]:
+            self.stream.write(("  " + line if line.lstrip().startswith("::") else line) + "\n")
+        self.stream.flush()
+
+    @contextmanager
+    def untrusted(self) -> Iterator[None]:
+        """Print untrusted text inside ``::stop-commands::<random token>`` so no command in it runs."""
+        token = secrets.token_hex(16)
+        self.command("stop-commands", token)
+        try:
+            yield
+        finally:
+            self.stream.write(f"::{token}::\n")
+            self.stream.flush()
+
+    def print_untrusted(self, text: str) -> None:
+        """Print ``text`` (a log excerpt, model prose) with workflow commands disabled around it."""
+        with self.untrusted():
+            self.stream.write(text if text.endswith("\n") else text + "\n")
+
+    def set_output(self, name: str, value: str) -> None:
+        """Append a step output to ``GITHUB_OUTPUT`` using a random heredoc delimiter."""
+        self.outputs[name] = value
+        if not self.output_path:
+            return
+        delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
+        while delimiter in value:
+            delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
+        with open(self.output_path, "a", encoding="utf-8") as fh:
+            fh.write(f"{name}<<{delimiter}\n{value}\n{delimiter}\n")
+
+    def append_summary(self, markdown: str) -> None:
+        """Append markdown to the job summary (``GITHUB_STEP_SUMMARY``)."""
+        self.summary.append(markdown)
+        if not self.summary_path:
+            return
+        with open(self.summary_path, "a", encoding="utf-8") as fh:
+            fh.write(markdown if markdown.endswith("\n") else markdown + "\n")
