@@ -260,3 +260,36 @@ def test_streamed_large_log_keeps_line_numbers() -> None:
     block = next(b for b in result.blocks if b.reason == "python-traceback")
     assert block.start_line <= 300_001 <= block.end_line
     assert "KeyError: 'x'" in block.text
+
+
+@pytest.mark.parametrize(
+    ("lines", "marker", "kept"),
+    [
+        # a run identical to lines shown earlier in the block becomes one reference
+        (["java.lang.IllegalStateException: boom at the start", "    at com.example.Service.run(Service.java:10)",
+          "between", "java.lang.IllegalStateException: boom at the start", "    at com.example.Service.run(Service.java:10)"],
+         "[lines 4-5: same as lines 1-2]", ["between"]),
+        # lines equal up to their digits keep the first and the last
+        ([f"pkg/register.go:{n}:2: k8s.io/api@v0.23.4: read tcp 10.1.0.82:52{n}: connection reset" for n in range(20, 30)],
+         "[8 similar lines differing only in numbers]", ["register.go:20:2", "register.go:29:2"]),
+        # long stack-frame runs keep their first and last frames and name the packages folded
+        ([f"    at org.apache.maven.{name}.run({name}.java:7)" for name in "ABCDEFGHIJKLMNOPQRST"],
+         "[13 similar stack frames: org.apache]", ["maven.A.run", "maven.E.run", "maven.S.run", "maven.T.run"]),
+    ],
+    ids=["same-as", "similar", "frames"],
+)
+def test_render_folds_with_markers(lines: list[str], marker: str, kept: list[str]) -> None:
+    from ci_healer.extract import render_lines
+
+    text = render_lines(1, lines)
+    assert marker in text
+    for needle in kept:
+        assert needle in text
+    assert estimate_tokens(text) < estimate_tokens("\n".join(lines))
+
+
+def test_short_lines_are_not_replaced_by_longer_markers() -> None:
+    from ci_healer.extract import render_lines
+
+    lines = ["  },", "  x", "  },", "  y"]
+    assert render_lines(1, lines) == "\n".join(lines)

@@ -5,25 +5,40 @@ lines holding a trigger word (``error``, ``fail``, ``exception``, ``exit code``,
 compiled regular expression over each whole batch; only those lines are cleaned and classified
 by the ecosystem rules below. Each classified line (a *signal*) opens a context window; windows
 that overlap are merged into candidate blocks. A bounded set of the best candidates is kept
-(memory does not grow with the log). Finally the best blocks that fit the token budget are
-returned in log order.
+(memory does not grow with the log), with the step-exit lines seen (``The command "..." exited
+with 1.``, ``##[error]Process completed with exit code 1.``, Jenkins ``Build step ... marked build
+as failure``) and the last :data:`TAIL_POOL_LINES` raw lines.
 
 Ranking follows how CI logs are written: the first specific error (a traceback, an assertion,
 a compiler diagnostic) is the cause; summaries printed at the end of a step (``Process completed
 with exit code 1``, Travis' ``The command "..." exited with 1.``, ``make: *** Error 1``, Maven's
 ``-> [Help 1]`` trailer, npm's ``A complete log of this run``) only echo it. Echo lines still
-matter as anchors: the output just before a step's exit line is where the cause usually is when
-no specific rule matched, so each exit line opens a low-ranked *step tail* window.
+matter as anchors: the output of the *failed step* (from its ``$ cmd`` / ``##[group]Run`` line to
+its exit line) is where the cause is, so signals inside it are boosted, and the lines just before
+the first failed step's exit line are chosen first.
+
+Lines are chosen greedily under the token budget (:func:`ci_healer.tokens.estimate_tokens`, UTF-8
+bytes / 4): the failed step's last lines (a share of the budget), then specific signals, then more
+of the failed step, then weaker signals; short gaps between chosen lines are bridged and blocks
+run on past their window while budget remains. Chosen lines form maximal runs, one
+:class:`~ci_healer.models.Block` each, rendered by :func:`render_lines`, whose folds replace
+repeated content by markers and never drop a line silently.
 """
 
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import NamedTuple
 
-from ci_healer.logread import LineBatch, LogSource, clean_line, iter_batches, open_binary
+from ci_healer.logread import (
+    LineBatch,
+    LogSource,
+    clean_line,
+    iter_batches,
+    open_binary,
+)
 from ci_healer.models import Block, Extraction
 from ci_healer.tokens import estimate_tokens
 
@@ -76,7 +91,7 @@ def _r(reason: str, pattern: str, score: int, before: int = 2, after: int = 6, *
 
 
 _I = re.IGNORECASE
-STEP_TAIL_LINES = 40
+STEP_TAIL_LINES = 150
 
 # Order matters: the first matching rule classifies a line. Echo rules come first so that a
 # ``##[error]Process completed with exit code 1`` is an echo, not a ``gha-error``.
@@ -89,11 +104,12 @@ RULES: tuple[Rule, ...] = (
        r"Fetched|Hit:\d+|Ign:\d+)\b|^\s*\[INFO\] (?!.*(?:FAIL|ERROR|BUILD FAILURE))|"
        r"^\s*(?:npm )?WARN |allow_failures|fast_finish|^\s*[+$] |^\s*\+\+ |^Using worker:", 0, 0, 0, flags=_I),
     # --- Echoes: step exits and tool trailers ----------------------------------------------------
-    _r("exit-code", r"^The command \".*\" (?:exited|failed) with \d+|^Process completed with exit code [1-9]|"
+    _r("exit-code", r"^The command \".*\" (?:exited|failed) with [1-9]|^\" (?:exited|failed) with [1-9]|"
+       r"^Process completed with exit code [1-9]|"
        r"^Error: Process completed with exit code|^(?:ERROR: )?script returned exit code [1-9]|"
-       r"^Build step '.*' marked build as failure|^Finished: FAILURE|^ERROR: Build step failed|"
-       r"^Done\. Your build exited with [1-9]|^Error: The operation was canceled|"
+       r"^Build step '.*' marked build as failure|^ERROR: Build step failed|^Error: The operation was canceled|"
        r"^##\[error\]Process completed", 2, STEP_TAIL_LINES, 0, exit=True),
+    _r("echo", r"^Done\. Your build exited with [1-9]|^Finished: FAILURE", 1, 0, 0),
     _r("make-error", r"^(?:g?make(?:\[\d+\])?|ninja): \*\*\* .*Error \d+|^ninja: build stopped", 2, 12, 0, exit=True),
     _r("echo", r"npm ERR! A complete log of this run|npm ERR! +/\S+/_logs/|^\[ERROR\] -> \[Help \d\]|"
        r"^\[ERROR\] (?:Re-run Maven|To see the full stack trace|For more information about the errors|"
@@ -191,6 +207,8 @@ def classify_line(text: str, marker: str | None = None) -> Rule | None:
 
 @dataclass(slots=True)
 class _Candidate:
+    """A window of cleaned lines ``start``..``end`` around one or more signals."""
+
     start: int
     end: int
     score: int
@@ -201,6 +219,16 @@ class _Candidate:
     @property
     def priority(self) -> tuple[int, int]:
         return (self.score, -self.signal_line)
+
+
+@dataclass(slots=True)
+class _StepExit:
+    """A step-exit line (``exit_line``) and the cleaned lines of its step just before it."""
+
+    step_start: int | None
+    exit_line: int
+    start: int
+    lines: list[str]
 
 
 class _Signal(NamedTuple):
@@ -232,26 +260,12 @@ def _lines_from(buf: bytes, offset: int, count: int) -> list[bytes]:
     return out
 
 
-def _fold_repeats(lines: list[str]) -> list[str]:
-    """Replace runs of identical consecutive lines by one line and a repeat note."""
-    out: list[str] = []
-    prev: str | None = None
-    repeats = 0
-    for line in lines:
-        if line == prev:
-            repeats += 1
-            continue
-        if repeats:
-            out.append(f"  [previous line repeated {repeats} time{'s' if repeats > 1 else ''}]")
-        out.append(line)
-        prev, repeats = line, 0
-    if repeats:
-        out.append(f"  [previous line repeated {repeats} time{'s' if repeats > 1 else ''}]")
-    return out
+MAX_EXITS = 4
+"""Step exits remembered at each end of the log (the first and the last ``MAX_EXITS``)."""
 
 
 class _Extractor:
-    """Streaming state: the previous batch, the open block, and the bounded candidate list."""
+    """Streaming state: the candidate list (bounded), step exits (bounded) and the log tail."""
 
     def __init__(self) -> None:
         self.candidates: list[_Candidate] = []
@@ -259,6 +273,8 @@ class _Extractor:
         self.tail: list[tuple[int, bytes]] = []
         self.step_start: int | None = None
         self.failed_steps: list[tuple[int, int]] = []
+        self.first_exits: list[_StepExit] = []
+        self.last_exits: list[_StepExit] = []
 
     # -- candidates ----------------------------------------------------------------------------
     def _worst(self) -> _Candidate | None:
@@ -290,6 +306,13 @@ class _Extractor:
             self.candidates.remove(worst)
         self.candidates.append(cand)
 
+    def _remember_exit(self, step: _StepExit) -> None:
+        if len(self.first_exits) < MAX_EXITS:
+            self.first_exits.append(step)
+        else:
+            self.last_exits.append(step)
+            del self.last_exits[:-MAX_EXITS]
+
     # -- batches -------------------------------------------------------------------------------
     def process(self, prev: LineBatch | None, cur: LineBatch, nxt: LineBatch | None) -> None:
         """Classify the trigger lines of ``cur``; ``prev``/``nxt`` only supply context lines."""
@@ -297,6 +320,7 @@ class _Extractor:
         base = len(head)
         data = cur.data
         signals: list[_Signal] = []
+        exits: list[tuple[_Signal, int | None]] = []
         line = cur.first_line
         counted_to = 0
         next_free = 0
@@ -320,12 +344,19 @@ class _Extractor:
                     first = self.step_start if self.step_start is not None else line - STEP_FALLBACK_LINES
                     self.failed_steps.append((first, line))
                     del self.failed_steps[:-64]
-                signals.append(_Signal(line, base + start, rule))
-        if not signals:
+                    exits.append((_Signal(line, base + start, rule), self.step_start))
+                else:
+                    signals.append(_Signal(line, base + start, rule))
+        if not signals and not exits:
             return
         buf = head + data + (b"\n" + nxt.data if nxt is not None else b"")
         first_available = prev.first_line if prev is not None else cur.first_line
         last_available = nxt.last_line if nxt is not None else cur.last_line
+        for sig, step_start in exits:
+            lo = max(first_available, sig.line - STEP_TAIL_LINES, step_start or 1)
+            offset, moved = _walk_back(buf, sig.offset, sig.line - lo)
+            raw = _lines_from(buf, offset, moved + 1)
+            self._remember_exit(_StepExit(step_start, sig.line, sig.line - moved, [clean_line(r).text for r in raw]))
         # Merge the windows of this batch's signals into blocks, then capture each block once.
         groups: list[tuple[int, int, list[_Signal]]] = []
         for sig in signals:
@@ -360,65 +391,298 @@ class _Extractor:
         return bool(self.candidates) and cand.start <= max(c.end for c in self.candidates) + 1
 
     def remember_tail(self, batch: LineBatch, keep: int) -> None:
-        """Keep the last ``keep`` raw lines of the log for the no-signal fallback."""
+        """Keep the last ``keep`` raw lines of the log (at most :data:`TAIL_POOL_BYTES` bytes)."""
         lines = batch.data.rsplit(b"\n", keep)[-keep:] if keep else []
         first = batch.last_line - len(lines) + 1
-        merged = self.tail + list(zip(range(first, batch.last_line + 1), lines, strict=True))
-        self.tail = merged[-keep:]
+        merged = self.tail + [
+            (n, r if len(r) <= 2 * _TAIL_LINE_BYTES else r[:_TAIL_LINE_BYTES] + r[-_TAIL_LINE_BYTES:])
+            for n, r in zip(range(first, batch.last_line + 1), lines, strict=True)
+        ]
+        merged = merged[-keep:]
+        size = sum(len(r) for _, r in merged)
+        drop = 0
+        while size > TAIL_POOL_BYTES and drop < len(merged) - 1:
+            size -= len(merged[drop][1])
+            drop += 1
+        self.tail = merged[drop:]
 
 
-def _render(lines: list[str]) -> str:
-    return "\n".join(_fold_repeats(lines))
+TAIL_POOL_LINES = 2000
+"""The last lines of the log kept raw, so blocks near the end can grow past their signal window."""
+TAIL_POOL_BYTES = 2 << 20
+_TAIL_LINE_BYTES = 4096
 
 
-def _fit(cand: _Candidate, budget: int) -> Block | None:
-    """The candidate as a Block whose text fits ``budget`` tokens, cut from the end if needed."""
-    text = _render(cand.lines)
-    if estimate_tokens(text) <= budget:
-        return Block(start_line=cand.start, end_line=cand.end, reason=cand.reason, text=text)
-    # Keep the lines from the block start through the signal and as many after as fit.
-    note_budget = 12
-    skip = max(0, min(cand.signal_line - cand.start - SIGNAL_LEAD, len(cand.lines) - 1))
-    lines = cand.lines[skip:]
-    kept: list[str] = []
-    size = 0
-    for line in lines:
-        size += estimate_tokens(line) + 1
-        if size > budget - note_budget:
-            break
-        kept.append(line)
-    while kept and estimate_tokens(_render(kept)) > budget - note_budget:
-        kept.pop()
-    if not kept:
-        return None
-    start = cand.start + skip
-    end = start + len(kept) - 1
-    text = _render(kept) + f"\n[block truncated: {cand.end - end} more lines]"
-    return Block(start_line=start, end_line=end, reason=cand.reason, text=text)
+# --- Rendering -------------------------------------------------------------------------------------
 
+_FRAME = re.compile(r"^\s*(?:at [\w$.<>/]+[\s(]|at \S+ \(|at async |File \".*\", line \d+)")
+"""A stack frame line: JVM/.NET/JavaScript ``at ...`` or Python ``File "...", line N``."""
+FRAME_RUN = 12
+"""A run of at least this many consecutive stack frames is folded to its first and last frames."""
+FRAME_KEEP_HEAD = 5
+FRAME_KEEP_TAIL = 2
+SIMILAR_RUN = 4
+"""A run of at least this many consecutive lines equal up to their digits keeps its first and last."""
+_DIGITS = re.compile(r"\d+")
+_MIN_DEDUPE_CHARS = 24
+"""Only lines at least this long are replaced by a ``[same as line N]`` reference."""
+
+
+def _frame_origin(text: str) -> str:
+    """The top two name components of a stack frame (``org.apache``), for fold markers."""
+    m = re.search(r"at (?:async )?([\w$]+)(?:\.([\w$]+))?", text)
+    if m:
+        return ".".join(p for p in m.groups() if p)
+    m = re.search(r'File "([^"]+)"', text)
+    return m.group(1).rsplit("/", 2)[-2] if m and "/" in m.group(1) else "frames"
+
+
+def render_lines(first_line: int, lines: list[str], seen: dict[str, int] | None = None) -> str:
+    """Render cleaned lines ``first_line``.. as block text, folding repeats without losing content.
+
+    Four folds, each replacing lines by a marker only when the marker is shorter:
+
+    * consecutive identical lines -> ``[previous line repeated N times]``;
+    * a line, or a run of lines, identical to lines shown earlier in the same block ->
+      ``[same as line N]`` / ``[lines A-B: same as lines C-D]`` (line numbers of the raw log;
+      ``seen`` maps texts already shown in earlier blocks of the same extraction to their line);
+    * a run of at least :data:`SIMILAR_RUN` consecutive lines that differ only in their digits keeps
+      its first and last line; the middle becomes ``[N similar lines differing only in numbers]``;
+    * a run of at least :data:`FRAME_RUN` consecutive stack frames keeps its first
+      :data:`FRAME_KEEP_HEAD` and last :data:`FRAME_KEEP_TAIL` frames; the middle becomes
+      ``[N similar stack frames: org.apache, sun.reflect]`` naming the frames' packages.
+    """
+    out: list[str] = []
+    seen = {} if seen is None else seen
+    n = len(lines)
+    i = 0
+    while i < n:
+        text = lines[i]
+        number = first_line + i
+        # consecutive repeats
+        j = i + 1
+        while j < n and lines[j] == text:
+            j += 1
+        if j - i > 1 and text.strip():
+            out.append(text)
+            reps = j - i - 1
+            out.append(f"  [previous line repeated {reps} time{'s' if reps > 1 else ''}]")
+            seen.setdefault(text, number)
+            i = j
+            continue
+        # runs identical to earlier lines of this block
+        src = seen.get(text)
+        if src is not None and len(text) >= _MIN_DEDUPE_CHARS:
+            k = 1
+            if src >= first_line:
+                while i + k < n and src - first_line + k < i and lines[i + k] == lines[src - first_line + k]:
+                    k += 1
+            marker = (f"[same as line {src}]" if k == 1
+                      else f"[lines {number}-{number + k - 1}: same as lines {src}-{src + k - 1}]")
+            if len(marker) < sum(len(t) + 1 for t in lines[i:i + k]):
+                out.append(marker)
+                i += k
+                continue
+        # runs of lines that differ only in numbers (line:column, sizes, ports, counters)
+        if len(text) >= _MIN_DEDUPE_CHARS and _DIGITS.search(text):
+            shape = _DIGITS.sub("0", text)
+            j = i + 1
+            while j < n and _DIGITS.sub("0", lines[j]) == shape:
+                j += 1
+            if j - i >= SIMILAR_RUN:
+                out.append(text)
+                out.append(f"  [{j - i - 2} similar lines differing only in numbers]")
+                out.append(lines[j - 1])
+                seen.setdefault(text, number)
+                i = j
+                continue
+        # long runs of stack frames
+        if _FRAME.match(text):
+            j = i + 1
+            while j < n and _FRAME.match(lines[j]):
+                j += 1
+            if j - i >= FRAME_RUN:
+                for t in lines[i:i + FRAME_KEEP_HEAD]:
+                    seen.setdefault(t, first_line + lines.index(t, i))
+                out.extend(lines[i:i + FRAME_KEEP_HEAD])
+                middle = lines[i + FRAME_KEEP_HEAD:j - FRAME_KEEP_TAIL]
+                origins = list(dict.fromkeys(_frame_origin(t) for t in middle))
+                names = ", ".join(origins[:4]) + (", ..." if len(origins) > 4 else "")
+                out.append(f"  [{len(middle)} similar stack frames: {names}]")
+                out.extend(lines[j - FRAME_KEEP_TAIL:j])
+                i = j
+                continue
+        out.append(text)
+        seen.setdefault(text, number)
+        i += 1
+    return "\n".join(out)
+
+
+# --- Selection -------------------------------------------------------------------------------------
 
 SIGNAL_LEAD = 3
 """Lines kept before the deciding signal line when a block must be truncated."""
-BLOCK_SHARE = 1.0
-"""No single block may take more than this share of the budget, so several causes fit."""
+STEP_TAIL_SHARE = 0.35
+"""Share of the budget first given to the output just before the failed step's exit line."""
+TRUNCATION_NOTE_TOKENS = 12
+REFILL_ROUNDS = 3
+GAP_FILL = 12
+"""Gaps of at most this many lines between two chosen blocks are filled when budget remains."""
+STRONG_SCORE = 8
+"""Signals scoring at least this (specific errors, or any signal inside a failed step) are chosen
+before the failed step's tail is extended; weaker ones only get what budget is left."""
 
 
-def _select(cands: list[_Candidate], max_tokens: int) -> list[Block]:
-    chosen: list[Block] = []
-    used = 0
-    share = max(MIN_TRUNCATED_TOKENS, int(max_tokens * BLOCK_SHARE))
-    for cand in sorted(cands, key=lambda c: (-c.score, c.signal_line)):
-        remaining = min(max_tokens - used, share)
-        if max_tokens - used < MIN_TRUNCATED_TOKENS and chosen:
+class _Plan:
+    """Lines chosen so far (line number -> cleaned text), in the order they were added."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.text: dict[int, str] = {}
+        self.order: list[int] = []
+        self.used = 0  # estimated tokens
+        self.reason: dict[int, tuple[int, str]] = {}
+        self.truncated: dict[int, int] = {}  # last shown line -> lines left out after it
+        self.texts: set[str] = set()
+
+    def cost(self, text: str) -> int:
+        if len(text) >= _MIN_DEDUPE_CHARS and text in self.texts:
+            return 7  # folded into a ``[same as line N]`` reference
+        return estimate_tokens(text) + 1
+
+    def add(self, lines: dict[int, str], order: list[int], cap: int) -> int:
+        """Add ``order``'s lines (a path growing one contiguous range) while under ``cap`` tokens.
+
+        Stops at the first line the pool does not hold or that does not fit.
+        """
+        spent = 0
+        added = 0
+        for number in order:
+            if number in self.text:
+                continue
+            if number not in lines:
+                break
+            c = self.cost(lines[number])
+            if spent + c > cap or self.used + c > self.budget:
+                break
+            self.text[number] = lines[number]
+            self.texts.add(lines[number])
+            self.order.append(number)
+            self.used += c
+            spent += c
+            added += 1
+        return added
+
+    def blocks(self) -> list[tuple[int, int, list[str]]]:
+        runs: list[tuple[int, int, list[str]]] = []
+        for number in sorted(self.text):
+            if runs and runs[-1][1] == number - 1:
+                lo, _, texts = runs[-1]
+                texts.append(self.text[number])
+                runs[-1] = (lo, number, texts)
+            else:
+                runs.append((number, number, [self.text[number]]))
+        return runs
+
+
+def _head_order(lo: int, hi: int, focus: int) -> list[int]:
+    top = max(lo, focus - SIGNAL_LEAD)
+    return [*range(top, hi + 1), *range(top - 1, lo - 1, -1)]
+
+
+def _select(state: _Extractor, max_tokens: int) -> list[Block]:
+    """Choose lines for the budget: failed-step tail, then signals by score, then more tail."""
+    plan = _Plan(max_tokens - TRUNCATION_NOTE_TOKENS)
+    exits = state.first_exits + [e for e in state.last_exits if e not in state.first_exits]
+    failed = exits[0] if exits else None
+    pool: dict[int, str] = {}
+    for cand in state.candidates:
+        pool.update(zip(range(cand.start, cand.end + 1), cand.lines, strict=False))
+        plan.reason.setdefault(cand.signal_line, (cand.score, cand.reason))
+    for ex in exits:
+        pool.update(zip(range(ex.start, ex.exit_line + 1), ex.lines, strict=False))
+    for number, raw in state.tail:
+        if number not in pool:
+            pool[number] = clean_line(raw).text
+
+    def tail(ex: _StepExit, cap: int) -> None:
+        first = ex.step_start if ex.step_start is not None else ex.exit_line - STEP_FALLBACK_LINES
+        plan.add(pool, list(range(ex.exit_line, max(1, first) - 1, -1)), cap)
+
+    def signal(cand: _Candidate) -> None:
+        order = _head_order(cand.start, cand.end, cand.signal_line)
+        before = len(plan.order)
+        plan.add(pool, order, plan.budget)
+        if cand.signal_line not in plan.text and len(plan.order) > before:
+            # truncation would drop the very line that made it a candidate: undo
+            for number in plan.order[before:]:
+                plan.used -= plan.cost(plan.text.pop(number))
+            del plan.order[before:]
+        shown = [n for n in range(cand.start, cand.end + 1) if n in plan.text]
+        if shown and shown[-1] < cand.end and cand.end + 1 not in plan.text:
+            plan.truncated[shown[-1]] = cand.end - shown[-1]
+
+    ranked = sorted(state.candidates, key=lambda c: (-c.score, c.signal_line))
+    strong = [c for c in ranked if c.score >= STRONG_SCORE]
+
+    def phases() -> None:
+        if failed is not None:
+            tail(failed, int(max_tokens * STEP_TAIL_SHARE))
+        for cand in strong:
+            signal(cand)
+        for ex in exits:
+            tail(ex, plan.budget)
+        for cand in ranked:
+            if cand.score < STRONG_SCORE:
+                signal(cand)
+        runs = plan.blocks()  # bridge short gaps between chosen blocks: one failure, cut in two
+        for (_, a_hi, _), (b_lo, _, _) in pairwise(runs):
+            if b_lo - a_hi - 1 <= GAP_FILL:
+                plan.add(pool, list(range(a_hi + 1, b_lo)), plan.budget)
+        for cand in ranked:  # let blocks run on past their window, strongest first
+            if cand.signal_line in plan.text:
+                plan.add(pool, list(range(cand.end + 1, cand.end + MAX_BLOCK_LINES)), plan.budget)
+
+    phases()
+    for _ in range(REFILL_ROUNDS):  # folding made the text smaller than estimated: use the room
+        actual = sum(estimate_tokens(b.text) for b in _render_plan(plan, exits))
+        if plan.budget - actual < 2 * TRUNCATION_NOTE_TOKENS:
             break
-        block = _fit(cand, remaining)
-        if block is None:
-            continue
-        if block.end_line < cand.signal_line and chosen:
-            continue  # truncation would drop the very line that made it a candidate
-        chosen.append(block)
-        used += estimate_tokens(block.text)
-    return sorted(chosen, key=lambda b: b.start_line)
+        plan.used = actual
+        phases()
+    if not plan.text and state.tail:
+        tail_lines = [n for n, _ in state.tail]
+        while len(tail_lines) > 1 and not pool[tail_lines[-1]]:
+            tail_lines.pop()  # trailing blank lines say nothing
+        plan.add(pool, tail_lines[::-1], plan.budget)
+
+    blocks = _render_plan(plan, exits)
+    # The per-line estimate is an upper bound of the rendered size, notes aside: enforce exactly.
+    total = sum(estimate_tokens(b.text) for b in blocks)
+    while total > max_tokens and len(plan.order) > 1:
+        for _ in range(max(1, min(len(plan.order) - 1, (total - max_tokens) // 30))):
+            plan.text.pop(plan.order.pop())
+        blocks = _render_plan(plan, exits)
+        total = sum(estimate_tokens(b.text) for b in blocks)
+    return blocks
+
+
+def _render_plan(plan: _Plan, exits: list[_StepExit]) -> list[Block]:
+    blocks: list[Block] = []
+    seen: dict[str, int] = {}
+    for lo, hi, texts in plan.blocks():
+        text = render_lines(lo, texts, seen)
+        if hi in plan.truncated:
+            text += f"\n[block truncated: {plan.truncated[hi]} more lines]"
+        scored = [plan.reason[n] for n in range(lo, hi + 1) if n in plan.reason]
+        if scored:
+            reason = max(scored, key=lambda sr: sr[0])[1]
+        elif any(ex.start <= hi and lo <= ex.exit_line for ex in exits):
+            reason = "step-tail"
+        else:
+            reason = "tail"
+        blocks.append(Block(start_line=lo, end_line=hi, reason=reason, text=text))
+    return blocks
 
 
 def extract(source: LogSource, *, max_tokens: int = DEFAULT_MAX_TOKENS) -> Extraction:
@@ -427,15 +691,15 @@ def extract(source: LogSource, *, max_tokens: int = DEFAULT_MAX_TOKENS) -> Extra
     ``source``: log content as ``bytes``, a file path (``str``/``os.PathLike``) or a binary
     stream. Returns an :class:`~ci_healer.models.Extraction` with blocks in log order, 1-indexed
     inclusive line spans over the raw input split on ``\\n``, ``lines_total`` and the summed
-    :func:`~ci_healer.tokens.estimate_tokens` of block texts (always <= ``max_tokens``). A
-    non-empty log always yields at least one block: when no rule matches, its last lines as a
-    ``tail`` block. Raises :class:`ci_healer.logread.LogReadError` for an unreadable source and
-    ``ValueError`` for ``max_tokens`` < 16.
+    :func:`~ci_healer.tokens.estimate_tokens` of block texts (UTF-8 bytes / 4, always <=
+    ``max_tokens``). A non-empty log always yields at least one block: when no rule matches, its
+    last lines as a ``tail`` block. Raises :class:`ci_healer.logread.LogReadError` for an
+    unreadable source and ``ValueError`` for ``max_tokens`` < 16.
     """
     if max_tokens < 16:
         raise ValueError("max_tokens must be at least 16")
     state = _Extractor()
-    tail_keep = 60
+    tail_keep = TAIL_POOL_LINES
     with open_binary(source) as stream:
         prev: LineBatch | None = None
         cur: LineBatch | None = None
@@ -451,19 +715,6 @@ def extract(source: LogSource, *, max_tokens: int = DEFAULT_MAX_TOKENS) -> Extra
     for cand in state.candidates:
         if any(lo <= cand.signal_line <= hi for lo, hi in state.failed_steps):
             cand.score += STEP_BOOST
-    blocks = _select(state.candidates, max_tokens)
-    if not blocks and state.tail:
-        while len(state.tail) > 1 and not clean_line(state.tail[-1][1]).text:
-            state.tail.pop()  # trailing blank lines say nothing
-        if state.tail:
-            cand = _Candidate(state.tail[0][0], state.tail[-1][0], 0, "tail", state.tail[-1][0],
-                              [clean_line(r).text for _, r in state.tail])
-            # A tail is read from its end: keep the last lines that fit.
-            while len(cand.lines) > 1 and estimate_tokens(_render(cand.lines)) > max_tokens:
-                cand.lines.pop(0)
-                cand.start += 1
-            block = _fit(cand, max_tokens)
-            if block is not None:
-                blocks = [block]
+    blocks = _select(state, max_tokens)
     return Extraction(blocks=blocks, lines_total=state.lines_total,
                       tokens=sum(estimate_tokens(b.text) for b in blocks))
