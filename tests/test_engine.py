@@ -164,3 +164,17 @@ def test_without_a_repository_there_is_a_root_cause_but_no_diff() -> None:
     assert analysis.category is Category.DEPENDENCY
     assert analysis.diff == ""
     assert analysis.status == "no_patch"
+
+
+def test_the_bundled_real_github_log_yields_its_labeled_failure_block() -> None:
+    """The CiDiff example: the go test failure its label marks is inside the extracted blocks."""
+    import json
+
+    example = ROOT / "examples" / "cidiff-go-test-failure"
+    label = json.loads((example / "label.json").read_text())
+    analysis = analyze(example / "job.log", repo=None, backend=RulesBackend(None))
+    for start, end in label["failure_blocks"]:
+        for line in range(start, end + 1):
+            assert any(b.start_line <= line <= b.end_line for b in analysis.blocks), line
+    assert analysis.category is Category.TEST
+    assert "TestCloud_configWithEnvVars" in analysis.root_cause
