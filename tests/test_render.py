@@ -356,7 +356,10 @@ def test_hostile_prose_is_inert_in_every_posted_body(real_blocks):
         render_job_summary(analysis, meta),
     ):
         assert_not_active(body)
-    assert "evil" not in check.title and "@" not in check.title
+    # The title is plain text (GitHub renders no markdown there): one printable line, capped.
+    assert "\n" not in check.title and "\u202e" not in check.title
+    assert len(check.title) <= 255 and check.title.endswith("…")
+    assert read_metadata(check.title) is None
 
 
 def test_hostile_prose_does_not_spoof_metadata_or_diff(real_blocks):

@@ -415,17 +415,49 @@ _TAIL_LINE_BYTES = 4096
 
 # --- Rendering -------------------------------------------------------------------------------------
 
-_FRAME = re.compile(r"^\s*(?:at [\w$.<>/]+[\s(]|at \S+ \(|at async |File \".*\", line \d+)")
-"""A stack frame line: JVM/.NET/JavaScript ``at ...`` or Python ``File "...", line N``."""
-FRAME_RUN = 12
-"""A run of at least this many consecutive stack frames is folded to its first and last frames."""
-FRAME_KEEP_HEAD = 5
-FRAME_KEEP_TAIL = 2
+_FRAME = re.compile(r"^\s*(?:at [\w$.<>/]+[\s(]|at \S+ \(|at async |File \".*\", line \d+|"
+                    r"\S+\.go:\d+ \+0x[0-9a-f]+$|#\d+ 0x[0-9a-f]+ in )")
+"""A stack frame line: JVM/.NET/JavaScript ``at ...``, Python ``File "...", line N``, a Go
+goroutine frame's file line (``/src/x.go:12 +0x1d``) or a sanitizer frame (``#3 0x4f2a in f``)."""
+FRAME_RUN = 6
+"""A run of at least this many consecutive stack frames is folded."""
+FRAME_KEEP_HEAD = 3
+"""Frames kept at the top of a folded run (where the exception was thrown)."""
+FRAME_KEEP_TAIL = 1
+FRAME_KEEP_PROJECT = 3
+"""Further frames kept from a folded run when they are not in a well-known library package."""
+_LIBRARY_FRAME = re.compile(
+    r"^\s*at (?:async )?(?:java|javax|jdk|sun|com\.sun|kotlin|kotlinx|scala|org\.junit|junit|org\.testng|"
+    r"org\.apache\.maven|org\.codehaus\.plexus|org\.eclipse\.sisu|com\.google\.inject|org\.gradle|"
+    r"worker\.org\.gradle|org\.springframework|org\.mockito|net\.bytebuddy|groovy|org\.codehaus\.groovy|"
+    r"System|Microsoft|NUnit|Xunit|node:|internal/|process\.|Module\.|Object\.<anonymous>)[.\s:(/]|"
+    r"site-packages/|dist-packages/|/lib/python\d|/usr/lib/|/runtime/|/pkg/mod/")
+"""Frames of runtimes, build tools and test frameworks: never where a project's bug is."""
 SIMILAR_RUN = 4
 """A run of at least this many consecutive lines equal up to their digits keeps its first and last."""
+PREFIX_RUN = 6
+"""A run of at least this many consecutive lines sharing a :data:`PREFIX_CHARS` prefix is folded."""
+PREFIX_CHARS = 24
+PREFIX_KEEP_HEAD = 2
 _DIGITS = re.compile(r"\d+")
 _MIN_DEDUPE_CHARS = 24
 """Only lines at least this long are replaced by a ``[same as line N]`` reference."""
+_LEVEL = re.compile(r"^(?:\[(?:ERROR|INFO|WARNING|WARN|DEBUG|error|info|warn|warning)\] ?|(?:ERROR|WARNING|FATAL|error|warning): ?)")
+"""A log-level prefix (Maven ``[ERROR] ``, ``ERROR: ``) that does not change what a line says."""
+_MAVEN_TRAILER = re.compile(
+    r"^\[(?:ERROR|INFO)\]\s*$|^\[ERROR\] (?:-> \[Help \d+\]$|To see the full stack trace of the errors|"
+    r"Re-run Maven using the -X switch|For more information about the errors and possible solutions|"
+    r"After correcting the problems, you can resume the build|\s+mvn <(?:goals|args)> -rf )")
+"""Maven's fixed closing advice (``-e``/``-X`` switches, the ``[Help 1]`` preamble, ``-rf`` resume)."""
+TRAILER_RUN = 3
+
+
+class _Unit(NamedTuple):
+    """Part of a rendered block: lines ``lo``..``hi`` (indexes) shown as ``text`` (one output line)."""
+
+    lo: int
+    hi: int
+    text: str
 
 
 def _frame_origin(text: str) -> str:
@@ -437,64 +469,85 @@ def _frame_origin(text: str) -> str:
     return m.group(1).rsplit("/", 2)[-2] if m and "/" in m.group(1) else "frames"
 
 
-def render_lines(first_line: int, lines: list[str], seen: dict[str, int] | None = None) -> str:
-    """Render cleaned lines ``first_line``.. as block text, folding repeats without losing content.
+def _norm(text: str) -> str:
+    """``text`` without a log-level prefix and surrounding blanks: the key for ``same as`` folds."""
+    return _LEVEL.sub("", text.strip(), count=1).strip()
 
-    Four folds, each replacing lines by a marker only when the marker is shorter:
 
-    * consecutive identical lines -> ``[previous line repeated N times]``;
-    * a line, or a run of lines, identical to lines shown earlier in the same block ->
-      ``[same as line N]`` / ``[lines A-B: same as lines C-D]`` (line numbers of the raw log;
-      ``seen`` maps texts already shown in earlier blocks of the same extraction to their line);
-    * a run of at least :data:`SIMILAR_RUN` consecutive lines that differ only in their digits keeps
-      its first and last line; the middle becomes ``[N similar lines differing only in numbers]``;
-    * a run of at least :data:`FRAME_RUN` consecutive stack frames keeps its first
-      :data:`FRAME_KEEP_HEAD` and last :data:`FRAME_KEEP_TAIL` frames; the middle becomes
-      ``[N similar stack frames: org.apache, sun.reflect]`` naming the frames' packages.
+def _fold_frames(first_line: int, lines: list[str], i: int, j: int, seen: dict[str, int]) -> list[_Unit]:
+    """Fold the stack frames ``lines[i:j]``: head, project frames, tail; the rest become markers."""
+    keep = set(range(i, min(j, i + FRAME_KEEP_HEAD))) | set(range(max(i, j - FRAME_KEEP_TAIL), j))
+    project = [k for k in range(i, j) if k not in keep and not _LIBRARY_FRAME.search(lines[k])]
+    keep.update(project[:FRAME_KEEP_PROJECT])
+    units: list[_Unit] = []
+    k = i
+    while k < j:
+        if k in keep:
+            units.append(_Unit(k, k, lines[k]))
+            seen.setdefault(_norm(lines[k]), first_line + k)
+            k += 1
+            continue
+        m = k
+        while m < j and m not in keep:
+            m += 1
+        if m - k == 1:
+            units.append(_Unit(k, k, lines[k]))
+        else:
+            origins = list(dict.fromkeys(_frame_origin(t) for t in lines[k:m]))
+            names = ", ".join(origins[:4]) + (", ..." if len(origins) > 4 else "")
+            units.append(_Unit(k, m - 1, f"  [{m - k} stack frames: {names}]"))
+        k = m
+    return units
+
+
+def fold_units(first_line: int, lines: list[str], seen: dict[str, int] | None = None) -> list[_Unit]:
+    """Fold cleaned lines ``first_line``.. into output units; see :func:`render_lines`.
+
+    Returns units in order covering every index of ``lines`` exactly once. ``seen`` maps the
+    normalised text of lines already shown (in earlier blocks) to their line number; it is updated.
     """
-    out: list[str] = []
+    out: list[_Unit] = []
     seen = {} if seen is None else seen
+    norms = [_norm(t) for t in lines]
     n = len(lines)
     i = 0
     while i < n:
         text = lines[i]
+        key = norms[i]
         number = first_line + i
-        # consecutive repeats
+        # consecutive repeats (equal up to the log-level prefix)
         j = i + 1
-        while j < n and lines[j] == text:
+        while j < n and norms[j] == key:
             j += 1
-        if j - i > 1 and text.strip():
-            out.append(text)
+        if j - i > 1 and key:
             reps = j - i - 1
-            out.append(f"  [previous line repeated {reps} time{'s' if reps > 1 else ''}]")
-            seen.setdefault(text, number)
+            out.append(_Unit(i, i, text))
+            out.append(_Unit(i + 1, j - 1, f"  [previous line repeated {reps} time{'s' if reps > 1 else ''}]"))
+            seen.setdefault(key, number)
             i = j
             continue
-        # runs identical to earlier lines of this block
-        src = seen.get(text)
-        if src is not None and len(text) >= _MIN_DEDUPE_CHARS:
+        # Maven's closing advice
+        if _MAVEN_TRAILER.match(text):
+            j = i + 1
+            while j < n and _MAVEN_TRAILER.match(lines[j]):
+                j += 1
+            if j - i >= TRAILER_RUN:
+                out.append(_Unit(i, j - 1, f"[lines {number}-{first_line + j - 1}: Maven's standard advice "
+                                           "(-e/-X switches, [Help] articles, -rf resume)]"))
+                i = j
+                continue
+        # runs identical to earlier lines
+        src = seen.get(key)
+        if src is not None and len(key) >= _MIN_DEDUPE_CHARS:
             k = 1
             if src >= first_line:
-                while i + k < n and src - first_line + k < i and lines[i + k] == lines[src - first_line + k]:
+                while i + k < n and src - first_line + k < i and norms[i + k] == norms[src - first_line + k]:
                     k += 1
             marker = (f"[same as line {src}]" if k == 1
                       else f"[lines {number}-{number + k - 1}: same as lines {src}-{src + k - 1}]")
             if len(marker) < sum(len(t) + 1 for t in lines[i:i + k]):
-                out.append(marker)
+                out.append(_Unit(i, i + k - 1, marker))
                 i += k
-                continue
-        # runs of lines that differ only in numbers (line:column, sizes, ports, counters)
-        if len(text) >= _MIN_DEDUPE_CHARS and _DIGITS.search(text):
-            shape = _DIGITS.sub("0", text)
-            j = i + 1
-            while j < n and _DIGITS.sub("0", lines[j]) == shape:
-                j += 1
-            if j - i >= SIMILAR_RUN:
-                out.append(text)
-                out.append(f"  [{j - i - 2} similar lines differing only in numbers]")
-                out.append(lines[j - 1])
-                seen.setdefault(text, number)
-                i = j
                 continue
         # long runs of stack frames
         if _FRAME.match(text):
@@ -502,20 +555,64 @@ def render_lines(first_line: int, lines: list[str], seen: dict[str, int] | None 
             while j < n and _FRAME.match(lines[j]):
                 j += 1
             if j - i >= FRAME_RUN:
-                for t in lines[i:i + FRAME_KEEP_HEAD]:
-                    seen.setdefault(t, first_line + lines.index(t, i))
-                out.extend(lines[i:i + FRAME_KEEP_HEAD])
-                middle = lines[i + FRAME_KEEP_HEAD:j - FRAME_KEEP_TAIL]
-                origins = list(dict.fromkeys(_frame_origin(t) for t in middle))
-                names = ", ".join(origins[:4]) + (", ..." if len(origins) > 4 else "")
-                out.append(f"  [{len(middle)} similar stack frames: {names}]")
-                out.extend(lines[j - FRAME_KEEP_TAIL:j])
+                out.extend(_fold_frames(first_line, lines, i, j, seen))
                 i = j
                 continue
-        out.append(text)
-        seen.setdefault(text, number)
+        if len(text) >= _MIN_DEDUPE_CHARS:
+            # runs of lines that differ only in numbers (line:column, sizes, ports, counters)
+            if _DIGITS.search(text):
+                shape = _DIGITS.sub("0", text)
+                j = i + 1
+                while j < n and _DIGITS.sub("0", lines[j]) == shape:
+                    j += 1
+                if j - i >= SIMILAR_RUN:
+                    out.append(_Unit(i, i, text))
+                    out.append(_Unit(i + 1, j - 2, f"  [{j - i - 2} similar lines differing only in numbers]"))
+                    out.append(_Unit(j - 1, j - 1, lines[j - 1]))
+                    seen.setdefault(key, number)
+                    i = j
+                    continue
+            # runs of lines with a long common start (a list of files, URLs, classpath entries)
+            prefix = text[:PREFIX_CHARS]
+            j = i + 1
+            while j < n and lines[j].startswith(prefix):
+                j += 1
+            if j - i >= PREFIX_RUN:
+                head = lines[i:i + PREFIX_KEEP_HEAD]
+                out.extend(_Unit(i + d, i + d, t) for d, t in enumerate(head))
+                out.append(_Unit(i + PREFIX_KEEP_HEAD, j - 2,
+                                 f"  [{j - i - PREFIX_KEEP_HEAD - 1} more lines starting {prefix.strip()!r}]"))
+                out.append(_Unit(j - 1, j - 1, lines[j - 1]))
+                seen.setdefault(key, number)
+                i = j
+                continue
+        out.append(_Unit(i, i, text))
+        seen.setdefault(key, number)
         i += 1
-    return "\n".join(out)
+    return out
+
+
+def render_lines(first_line: int, lines: list[str], seen: dict[str, int] | None = None) -> str:
+    """Render cleaned lines ``first_line``.. as block text, folding repeats without losing track.
+
+    Every line is shown or stood for by a marker saying what it held. Folds, each used only when
+    the marker is shorter than what it replaces:
+
+    * consecutive lines equal up to a log-level prefix (``[ERROR] x`` / ``x``) ->
+      ``[previous line repeated N times]``;
+    * three or more lines of Maven's fixed closing advice -> one marker naming it;
+    * a line, or a run of lines, equal (up to the log-level prefix) to lines shown earlier ->
+      ``[same as line N]`` / ``[lines A-B: same as lines C-D]`` (line numbers of the raw log;
+      ``seen`` maps texts shown in earlier blocks of the same extraction to their line);
+    * a run of at least :data:`FRAME_RUN` stack frames keeps its first :data:`FRAME_KEEP_HEAD`
+      frames, up to :data:`FRAME_KEEP_PROJECT` frames outside runtime/build-tool/test-framework
+      packages, and its last frame; each folded stretch becomes ``[N stack frames: org.apache, ...]``;
+    * a run of at least :data:`SIMILAR_RUN` lines that differ only in their digits keeps its first
+      and last line: ``[N similar lines differing only in numbers]``;
+    * a run of at least :data:`PREFIX_RUN` lines starting with the same :data:`PREFIX_CHARS`
+      characters keeps its first two and last line: ``[N more lines starting '...']``.
+    """
+    return "\n".join(u.text for u in fold_units(first_line, lines, seen))
 
 
 # --- Selection -------------------------------------------------------------------------------------

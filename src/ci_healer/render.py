@@ -997,16 +997,20 @@ def render_check_run(
 
 
 def check_run_title(analysis: Analysis) -> str:
-    """One-line check run title built only from fixed vocabulary (no model text), ≤ 255 characters."""
-    status = {
-        "proposed": "fix proposed",
-        "no_patch": "root cause only",
-        "withheld": "patch withheld",
-        "failed": "analysis failed",
-    }[analysis.status]
+    """One-line check run title: risk badge, category and the root cause, ≤ 255 characters.
+
+    The title is shown as plain text (GitHub does not render markdown there); the root cause is
+    still reduced to one line of printable characters (no control or bidi characters) and cut with
+    an ellipsis at the limit.
+    """
     flaky = ", possibly flaky" if analysis.flaky_suspect else ""
-    title = f"{_BADGES[analysis.risk.level]} {analysis.risk.level} risk · {analysis.category.value}{flaky} · {status}"
-    return title[:CHECK_RUN_TITLE_LIMIT]
+    head = f"{_BADGES[analysis.risk.level]} {analysis.risk.level} risk · {analysis.category.value}{flaky}: "
+    cause = "".join(ch if ch.isprintable() and unicodedata.category(ch) != "Cf" else " " for ch in analysis.root_cause)
+    cause = " ".join(cause.split()) or "no root cause"
+    title = head + cause
+    if len(title) > CHECK_RUN_TITLE_LIMIT:
+        title = title[: CHECK_RUN_TITLE_LIMIT - 1].rstrip() + "…"
+    return title
 
 
 def render_job_summary(

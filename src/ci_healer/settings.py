@@ -28,6 +28,7 @@ INPUT_DEFAULTS: dict[str, str | None] = {
     "protected-paths": "",
     "allowed-paths": "",
     "allowed-bots": "",
+    "bot-login": "github-actions[bot]",
     "max-log-bytes": "50000000",
     "max-block-tokens": "1500",
     "max-prompt-tokens": "6000",
@@ -76,6 +77,7 @@ class ActionSettings(BaseModel):
     protected_paths: list[str] = Field(default_factory=list)
     allowed_paths: list[str] = Field(default_factory=list)
     allowed_bots: list[str] = Field(default_factory=list)
+    bot_login: str = "github-actions[bot]"
     max_log_bytes: int = Field(default=50_000_000, ge=10_000)
     max_block_tokens: int = Field(default=1500, ge=100)
     max_attempts: int = Field(default=2, ge=0, le=10)
@@ -165,6 +167,7 @@ class ActionSettings(BaseModel):
                 protected_paths=_split_list(inp("protected-paths")),
                 allowed_paths=_split_list(inp("allowed-paths")),
                 allowed_bots=_split_list(inp("allowed-bots")),
+                bot_login=inp("bot-login"),
                 max_log_bytes=integer("max-log-bytes"),
                 max_block_tokens=integer("max-block-tokens"),
                 max_attempts=integer("max-attempts"),

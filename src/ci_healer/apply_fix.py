@@ -1,0 +1,414 @@
+"""Apply flow: a maintainer's approval → exactly the shown diff on a new ``ai-fix/`` branch + a PR.
+
+Checks, in order (SECURITY.md items 6–8, 13, 14), each refusal replied on the PR with exit 0:
+
+1. the approver is not a bot (unless listed in ``allowed-bots``) and has ``admin``, ``maintain`` or
+   ``write`` collaborator permission, read from the API (``author_association`` is not trusted);
+   for a label the *sender* is checked and the label is removed either way;
+2. the proposal is read ONLY from ci-healer's own comment (marker + bot login) or check run
+   (name + app); the id typed after the command, if any, must be the current proposal's;
+3. it is an approvable patch (``status`` proposed and ``patch_shown``);
+4. the diff re-read from that body (:func:`ci_healer.render.read_diff`) hashes to the digest in the
+   metadata, else "digest mismatch";
+5. the PR head (or the branch tip) is still the head SHA of the metadata, else stale;
+6. the diff applies with :func:`ci_healer.patch.apply_patch` at that SHA and passes the policy again.
+
+Then: fork PRs get review suggestions (or a ``git apply`` block) and nothing is pushed; other PRs
+get a Git Data API commit whose only parent is the head SHA, a NEW ref
+``refs/heads/ai-fix/<run_id>-<digest8>`` (never updated, never forced, never the default or the
+failing branch), a PR into the failing branch, and a ``workflow_dispatch`` of the failed workflow
+on the fix branch (pushes made with ``GITHUB_TOKEN`` start no workflow run).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ci_healer.analyze_run import fail
+from ci_healer.events import Apply, Reject
+from ci_healer.flow import (
+    EXIT_OK,
+    Context,
+    FixMetadata,
+    Refused,
+    embed_fix_metadata,
+    read_fix_metadata,
+    render_md,
+    set_status,
+    withdraw,
+)
+from ci_healer.github_api import (
+    WRITE_PERMISSIONS,
+    CheckRunInfo,
+    CommentInfo,
+    GitHubError,
+    PullInfo,
+    validate_fix_ref,
+)
+from ci_healer.models import FileChange, Patch
+from ci_healer.patch import ProposalError, apply_patch, diff_digest, parse_patch
+from ci_healer.policy import PolicyConfig, check_patch
+from ci_healer.render import (
+    COMMENT_MARKER,
+    ProposalMetadata,
+    fence,
+    inline_code,
+    read_diff,
+    read_metadata,
+)
+from ci_healer.repo import MODE_EXECUTABLE, MODE_FILE, RepoSource
+
+REPLY_MARKER = "<!-- ci-healer:reply -->"
+
+
+@dataclass
+class _Proposal:
+    """A proposal found in ci-healer's own body."""
+
+    meta: ProposalMetadata
+    body: str
+    diff: str
+    comment: CommentInfo | None
+    check_run: CheckRunInfo | None
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+def reply(ctx: Context, pr_number: int | None, icon: str, message: str, details: str = "") -> None:
+    """Post a short reply on the PR (or only the job summary when there is none)."""
+    body = render_md("action_reply.md.j2", marker=REPLY_MARKER, icon=icon, message=message, details=details)
+    ctx.runner.append_summary(body.split("\n", 1)[1])
+    if pr_number is None or ctx.settings.dry_run:
+        return
+    try:
+        ctx.gh.create_comment(pr_number, body)
+    except GitHubError as err:
+        ctx.runner.warning(f"could not reply on the pull request: {err}")
+
+
+def _react(ctx: Context, comment_id: int | None, content: str) -> None:
+    if comment_id is None or ctx.settings.dry_run:
+        return
+    try:
+        ctx.gh.react(comment_id, content)
+    except GitHubError as err:
+        ctx.runner.warning(f"could not add the {content} reaction: {err}")
+
+
+def check_approver(ctx: Context, login: str, is_bot: bool) -> str:
+    """The approver's collaborator permission; raises :class:`Refused` unless it allows writing."""
+    if is_bot and login not in ctx.settings.allowed_bots:
+        raise Refused(f"{inline_code(login)} is a bot, and bots may not approve fixes unless listed in `allowed-bots`.", code="bot")
+    permission = ctx.gh.permission(login)
+    if permission not in WRITE_PERMISSIONS:
+        raise Refused(
+            f"{inline_code(login)} has {inline_code(permission)} permission; approving a fix needs write, maintain or admin.",
+            code="permission",
+        )
+    return permission
+
+
+def _find_check_run(ctx: Context, head_sha: str, *, run_id: int | None = None) -> tuple[CheckRunInfo, ProposalMetadata] | None:
+    for cr in ctx.gh.list_check_runs(head_sha):
+        meta = read_metadata(cr.summary)
+        if meta is not None and (run_id is None or meta.run_id == run_id):
+            return cr, meta
+    return None
+
+
+def _proposal_from(body: str, comment: CommentInfo | None, check_run: CheckRunInfo | None, wanted: str | None) -> _Proposal:
+    meta = read_metadata(body)
+    if meta is None:
+        raise Refused("there is no ci-healer proposal here to apply.", code="no_proposal")
+    if wanted is not None and wanted != meta.proposal_id:
+        raise Refused(
+            f"proposal {inline_code(wanted)} is not the current proposal ({inline_code(meta.proposal_id)}); approve the one shown.",
+            code="unknown_proposal",
+        )
+    if meta.status != "proposed" or not meta.patch_shown or not meta.digest:
+        why = {"no_patch": "it has no patch", "withheld": "its patch was withheld by policy", "failed": "the analysis failed"}.get(
+            meta.status, "its patch is not shown (too large, or rejected)"
+        )
+        raise Refused(f"proposal {inline_code(meta.proposal_id)} cannot be applied: {why}.", code="not_approvable")
+    diff = read_diff(body)
+    if diff is None or diff_digest(diff) != meta.digest:
+        raise Refused(
+            "digest mismatch: the diff in ci-healer's comment is not the one it proposed (the comment was edited). "
+            "Nothing was applied; re-run the failed workflow to get a fresh proposal.",
+            code="digest_mismatch",
+        )
+    return _Proposal(meta, body, diff, comment, check_run)
+
+
+def _patch_of(diff: str, repo: RepoSource, new_files: dict[str, str]) -> Patch:
+    files = []
+    for pf in parse_patch(diff):
+        added = [ln.value.rstrip("\n") for h in pf.hunks for ln in h if ln.is_added]
+        removed = [ln.value.rstrip("\n") for h in pf.hunks for ln in h if ln.is_removed]
+        files.append(FileChange(path=pf.path, old_text=repo.read_text(pf.path) or "", new_text=new_files[pf.path],
+                                is_new_file=pf.is_new_file, added=added, removed=removed))
+    return Patch(diff=diff, digest=diff_digest(diff), files=files)
+
+
+def _section(body: str, heading: str) -> str:
+    """The markdown of ``### heading`` in ci-healer's own (already escaped) body, one paragraph."""
+    m = re.search(r"^### " + re.escape(heading) + r"[^\n]*\n\n(.*?)(?:\n\n|\n###|\Z)", body, flags=re.DOTALL | re.MULTILINE)
+    return m.group(1).strip()[:2000] if m else ""
+
+
+def _risk(body: str) -> str:
+    m = re.search(r"^### Risk: (\S+) (low|medium|high)\s*$", body, flags=re.MULTILINE)
+    return f"{m.group(1)} {m.group(2)}" if m else "see the proposal"
+
+
+# ------------------------------------------------------------------------------------ fork PRs
+
+
+def suggestions(diff: str, commentable: dict[str, set[int]]) -> list[dict] | None:
+    """Review comments with ```` ```suggestion ```` blocks reproducing ``diff`` on the PR head, or
+    ``None`` when some hunk touches lines outside the PR diff (GitHub only accepts review
+    comments on lines of the diff)."""
+    comments: list[dict] = []
+    for pf in parse_patch(diff):
+        lines_ok = commentable.get(pf.path, set())
+        for hunk in pf.hunks:
+            lines = list(hunk)
+            changed = [i for i, ln in enumerate(lines) if ln.is_added or ln.is_removed]
+            if not changed:
+                continue
+            lo, hi = changed[0], changed[-1]
+            if not any(lines[i].is_removed for i in range(lo, hi + 1)):
+                # pure insertion: anchor on the context line before (or after) it
+                if lo > 0 and lines[lo - 1].source_line_no is not None:
+                    lo -= 1
+                elif hi + 1 < len(lines) and lines[hi + 1].source_line_no is not None:
+                    hi += 1
+                else:
+                    return None
+            span = lines[lo : hi + 1]
+            src = [ln.source_line_no for ln in span if ln.source_line_no is not None]
+            if not src or any(n not in lines_ok for n in src):
+                return None
+            new_text = "".join(ln.value for ln in span if not ln.is_removed)
+            comment = {"path": pf.path, "line": max(src), "side": "RIGHT", "body": fence(new_text, "suggestion")}
+            if min(src) != max(src):
+                comment.update(start_line=min(src), start_side="RIGHT")
+            comments.append(comment)
+    return comments
+
+
+def _offer_to_fork(ctx: Context, pr: PullInfo, proposal: _Proposal) -> None:
+    try:
+        found = suggestions(proposal.diff, ctx.gh.pull_file_lines(pr.number))
+    except GitHubError as err:
+        ctx.runner.warning(f"could not read the PR diff for suggestions: {err}")
+        found = None
+    if found:
+        ctx.gh.create_review(
+            pr.number, commit_sha=proposal.meta.head_sha, comments=found,
+            body=f"ci-healer: proposal {inline_code(proposal.meta.proposal_id)} as suggestions (fork pull request: nothing was pushed).",
+        )
+        reply(ctx, pr.number, "💡", f"this pull request comes from a fork, so nothing was pushed; proposal {inline_code(proposal.meta.proposal_id)} was posted as review suggestions.")
+        return
+    reply(ctx, pr.number, "💡", f"this pull request comes from a fork, so nothing was pushed; apply proposal {inline_code(proposal.meta.proposal_id)} yourself:",
+          render_md("action_fork_patch.md.j2", fence=fence(proposal.diff, "diff")).strip())
+
+
+# ------------------------------------------------------------------------------------ the flow
+
+
+def run_apply(ctx: Context, act: Apply) -> int:
+    """Run the apply flow for ``act``. Returns the exit code: 0 for success and for refusals
+    (replied on the PR), 1 for API failures (explained in the job summary)."""
+    if act.source == "comment":
+        _react(ctx, act.comment_id, "eyes")
+    try:
+        try:
+            check_approver(ctx, act.actor, act.actor_is_bot)
+        finally:
+            if act.source == "label" and act.pr_number is not None and act.label and not ctx.settings.dry_run:
+                ctx.gh.remove_label(act.pr_number, act.label)
+        result = _apply(ctx, act)
+    except Refused as refusal:
+        ctx.runner.notice(f"approval by {act.actor} refused ({refusal.code})")
+        reply(ctx, act.pr_number, "⛔", f"not applied: {refusal}")
+        _react(ctx, act.comment_id, "confused")
+        return EXIT_OK
+    except GitHubError as err:
+        _react(ctx, act.comment_id, "confused")
+        return fail(ctx, "applying the fix failed", err)
+    _react(ctx, act.comment_id, "rocket")
+    return result
+
+
+def _apply(ctx: Context, act: Apply) -> int:
+    gh, s = ctx.gh, ctx.settings
+    pr: PullInfo | None = None
+    if act.pr_number is not None:
+        pr = gh.get_pull(act.pr_number)
+        comment = gh.find_own_comment(pr.number, COMMENT_MARKER)
+        if comment is None:
+            raise Refused("there is no ci-healer proposal on this pull request.", code="no_proposal")
+        proposal = _proposal_from(comment.body, comment, None, act.proposal_id)
+        current_sha, failing_branch = pr.head_sha, pr.head_ref
+    else:
+        assert act.run_id is not None
+        run = gh.get_run(act.run_id)
+        found = _find_check_run(ctx, run.head_sha, run_id=run.id)
+        if found is None:
+            raise Refused(f"run {act.run_id} has no ci-healer proposal in its check runs.", code="no_proposal")
+        proposal = _proposal_from(found[0].summary, None, found[0], act.proposal_id)
+        pr = gh.find_pull_for_run(run)
+        if pr is not None:
+            current_sha, failing_branch = pr.head_sha, pr.head_ref
+        else:
+            failing_branch = run.head_branch or ""
+            current_sha = gh.branch_sha(failing_branch) if failing_branch else None
+    meta = proposal.meta
+    if current_sha != meta.head_sha:
+        raise Refused(
+            f"the proposal is stale: it was computed for {inline_code(meta.head_sha[:12])} but the branch is now at "
+            f"{inline_code((current_sha or 'nothing')[:12])}. Re-run the analysis (re-run the failed workflow) to get a fresh proposal.",
+            code="stale",
+        )
+
+    repo = gh.repo_source(meta.head_sha)
+    try:
+        new_files = apply_patch(proposal.diff, repo)
+    except ProposalError as err:
+        raise Refused(f"the patch no longer applies ({err.code}): {ctx.escape(str(err))}", code="does_not_apply") from None
+    violations = check_patch(_patch_of(proposal.diff, repo, new_files), repo,
+                             PolicyConfig(protected_paths=s.protected_paths, allowed_paths=s.allowed_paths))
+    if violations:
+        codes = ", ".join(sorted({inline_code(v.code) for v in violations}))
+        raise Refused(f"the patch breaks the safety policy ({codes}).", code="policy")
+
+    if pr is not None and pr.is_fork(s.repository):
+        if s.dry_run:
+            ctx.runner.notice("dry run: fork pull request, the patch would be offered as suggestions")
+            return EXIT_OK
+        _offer_to_fork(ctx, pr, proposal)
+        return EXIT_OK
+
+    run_id = meta.run_id or 0
+    branch = f"ai-fix/{run_id}-{meta.digest[:8]}"
+    try:
+        ref = validate_fix_ref(branch, default_branch=gh.default_branch, failing_branch=failing_branch)
+    except ValueError as err:
+        raise Refused(ctx.escape(str(err)), code="bad_ref") from None
+    if gh.ref_exists(ref):
+        raise Refused(f"this proposal was already applied: branch {inline_code(branch)} exists.", code="already_applied")
+    if s.dry_run:
+        ctx.runner.notice(f"dry run: would create {branch} and open a pull request into {failing_branch}")
+        return EXIT_OK
+
+    files: dict[str, tuple[str, str]] = {}
+    for path, text in new_files.items():
+        entry = repo.entry(path)
+        files[path] = (entry.mode if entry is not None and entry.mode in (MODE_FILE, MODE_EXECUTABLE) else MODE_FILE, text)
+    if repo.tree_sha is None:  # pragma: no cover - apply_patch always reads the tree
+        repo.list_paths()
+    commit_sha = gh.commit_files(
+        parent_sha=meta.head_sha, base_tree_sha=str(repo.tree_sha), files=files,
+        message=f"ci-healer: apply proposal {meta.proposal_id}\n\nApproved by {act.actor}. Patch digest {meta.digest}.",
+    )
+    gh.create_ref(ref, commit_sha)
+
+    # where the fix came from, and which attempt this is
+    parent = read_fix_metadata(pr.body) if pr is not None and pr.user == gh.bot_login else None
+    check = proposal.check_run or (_find_check_run(ctx, meta.head_sha, run_id=meta.run_id) or (None, None))[0]
+    fix_meta = FixMetadata(
+        proposal_id=meta.proposal_id,
+        origin_pr=parent.origin_pr if parent else (pr.number if pr else None),
+        origin_comment_id=parent.origin_comment_id if parent else (proposal.comment.id if proposal.comment else None),
+        origin_check_run_id=parent.origin_check_run_id if parent else (check.id if check else None),
+        origin_run_id=parent.origin_run_id if parent else meta.run_id,
+        base_sha=meta.head_sha,
+        digest=meta.digest,
+        attempt=(parent.attempt + 1) if parent else 1,
+    )
+
+    ci_note = _dispatch(ctx, run_id, branch)
+    body = render_md(
+        "action_fix_pr.md.j2",
+        metadata=embed_fix_metadata(fix_meta).rstrip("\n"),
+        failing=inline_code(failing_branch),
+        digest=inline_code(meta.digest),
+        base_sha=inline_code(meta.head_sha[:12]),
+        root_cause=_section(proposal.body, "Root cause") or "see the proposal",
+        risk=_risk(proposal.body),
+        approver=inline_code(act.actor),
+        run_url=ctx.run_url(run_id),
+        ci_note=ci_note,
+    )
+    fix_pr = gh.create_pull(title=f"ci-healer: fix for run {run_id} ({meta.digest[:8]})", body=body, head=branch, base=failing_branch)
+    fix_url = ctx.pr_url(fix_pr.number)
+    ctx.runner.set_output("fix-branch", branch)
+    ctx.runner.set_output("fix-pr-url", fix_url)
+    status = f"🚀 Approved by {inline_code(act.actor)}: fix pull request <{fix_url}> (branch {inline_code(branch)})."
+    _set_origin_status(ctx, fix_meta, status)
+    ctx.runner.append_summary(f"### ci-healer applied proposal {inline_code(meta.proposal_id)}\n\nFix pull request: <{fix_url}>\n")
+    ctx.runner.notice(f"fix pull request opened: {fix_url}")
+    return EXIT_OK
+
+
+def _dispatch(ctx: Context, run_id: int, branch: str) -> str:
+    """Start the failed workflow on the fix branch; returns a note for the PR body ('' when started)."""
+    app_hint = ("Pushes and pull requests made with the run token start no workflow runs. To get CI on fix pull requests, "
+                "pass a GitHub App installation token as `github-token`, or add a `workflow_dispatch` trigger to the workflow.")
+    try:
+        workflow_id = ctx.gh.get_run(run_id).workflow_id
+        if workflow_id is None:
+            return app_hint
+        ctx.gh.dispatch_workflow(workflow_id, branch)
+        return ""
+    except GitHubError as err:
+        if err.status == 422:
+            return "The failed workflow has no `workflow_dispatch` trigger, so CI was not started on this branch. " + app_hint
+        if err.status == 403:
+            return "CI was not started on this branch: the token lacks `actions: write`. " + app_hint
+        ctx.runner.warning(f"could not start CI on {branch}: {err}")
+        return "CI could not be started on this branch; close and reopen this pull request to start it."
+
+
+def _set_origin_status(ctx: Context, fix: FixMetadata, status: str) -> None:
+    """Write ``status`` into the original comment and check run (warnings on failure)."""
+    if fix.origin_comment_id is not None:
+        try:
+            original = ctx.gh.get_comment(fix.origin_comment_id)
+            if original.user == ctx.gh.bot_login:
+                ctx.gh.update_comment(original.id, set_status(original.body, status))
+        except GitHubError as err:
+            ctx.runner.warning(f"could not update the proposal comment: {err}")
+    if fix.origin_check_run_id is not None:
+        try:
+            cr = ctx.gh.get_check_run(fix.origin_check_run_id)
+            ctx.gh.update_check_summary(cr.id, title=cr.title, summary=set_status(cr.summary, status))
+        except GitHubError as err:
+            ctx.runner.warning(f"could not update the check run: {err}")
+
+
+def run_reject(ctx: Context, act: Reject) -> int:
+    """``/reject-fix`` by a writer: the proposal is marked rejected and can no longer be applied."""
+    _react(ctx, act.comment_id, "eyes")
+    try:
+        check_approver(ctx, act.actor, act.actor_is_bot)
+        comment = ctx.gh.find_own_comment(act.pr_number, COMMENT_MARKER)
+        meta = read_metadata(comment.body) if comment else None
+        if comment is None or meta is None:
+            raise Refused("there is no ci-healer proposal on this pull request.", code="no_proposal")
+        if act.proposal_id is not None and act.proposal_id != meta.proposal_id:
+            raise Refused(f"proposal {inline_code(act.proposal_id)} is not the current proposal.", code="unknown_proposal")
+        if not ctx.settings.dry_run:
+            ctx.gh.update_comment(comment.id, set_status(withdraw(comment.body), f"🚫 Rejected by {inline_code(act.actor)}; this proposal can no longer be applied."))
+    except Refused as refusal:
+        reply(ctx, act.pr_number, "⛔", f"not rejected: {refusal}")
+        _react(ctx, act.comment_id, "confused")
+        return EXIT_OK
+    except GitHubError as err:
+        return fail(ctx, "rejecting the proposal failed", err)
+    _react(ctx, act.comment_id, "+1")
+    ctx.runner.notice(f"proposal {meta.proposal_id} rejected by {act.actor}")
+    return EXIT_OK

@@ -1,0 +1,141 @@
+"""What the analyze, apply and verify flows share: the injected I/O, exit codes, the status line
+ci-healer keeps in its own comment and check run, and the metadata of a fix PR.
+
+The status line sits right after the two header lines of a body written by
+:mod:`ci_healer.render` (marker and metadata), between ``<!-- ci-healer:status -->`` and
+``<!-- ci-healer:status-end -->``, so it can be replaced without re-rendering the analysis (which
+is not stored anywhere but in the body itself). Its text is escaped with
+:func:`ci_healer.render.escape_prose`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ci_healer.backends.base import Backend
+from ci_healer.github_api import GitHubClient
+from ci_healer.render import embed_metadata, escape_prose, read_metadata
+from ci_healer.repo import RepoSource
+from ci_healer.settings import ActionSettings
+from ci_healer.templating import markdown_env
+from ci_healer.workflow_commands import Runner
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+
+STATUS_OPEN = "<!-- ci-healer:status -->"
+STATUS_CLOSE = "<!-- ci-healer:status-end -->"
+FIX_META_OPEN = "<!-- ci-healer:fix "
+FIX_META_CLOSE = " -->"
+
+BackendFactory = Callable[[RepoSource | None], Backend]
+
+
+@dataclass
+class Context:
+    """Everything a flow needs; all I/O is injected.
+
+    ``backend_factory(repo)`` builds the proposal backend only when a model call is due (so a
+    flow that must not call the model never builds one).
+    """
+
+    settings: ActionSettings
+    gh: GitHubClient
+    runner: Runner
+    backend_factory: BackendFactory
+    environ: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def secrets(self) -> list[str]:
+        """Literal secret values to redact."""
+        return self.settings.secret_values()
+
+    def escape(self, text: str) -> str:
+        """Untrusted text as plain markdown (no mentions, links, HTML or commands)."""
+        return escape_prose(text, repository=self.settings.repository, server_url=self.settings.server_url)
+
+    def pr_url(self, number: int) -> str:
+        """Web URL of PR ``number`` of this repository."""
+        return f"{self.settings.server_url}/{self.settings.repository}/pull/{number}"
+
+    def run_url(self, run_id: int) -> str:
+        """Web URL of workflow run ``run_id``."""
+        return f"{self.settings.server_url}/{self.settings.repository}/actions/runs/{run_id}"
+
+
+class Refused(Exception):
+    """An approval is refused for a reason the user must see (replied on the PR, exit 0)."""
+
+    def __init__(self, reason: str, *, code: str) -> None:
+        super().__init__(reason)
+        self.code = code
+
+
+def render_md(template: str, **values: Any) -> str:
+    """Render ``templates/<template>``; every value must already be safe markdown."""
+    return markdown_env().get_template(template).render(**values).strip("\n") + "\n"
+
+
+def set_status(body: str, status_markdown: str) -> str:
+    """Return ``body`` with its status line set to ``status_markdown`` (replacing an old one).
+
+    Only bodies that start with ci-healer's header get a status line; others are returned unchanged.
+    """
+    if read_metadata(body) is None:
+        return body
+    head, _, rest = body.partition("\n")
+    meta_line, _, rest = rest.partition("\n")
+    rest = re.sub(re.escape(STATUS_OPEN) + r".*?" + re.escape(STATUS_CLOSE) + r"\n\n?", "", rest, count=1, flags=re.DOTALL)
+    block = f"{STATUS_OPEN}\n{status_markdown.strip()}\n{STATUS_CLOSE}\n\n"
+    return f"{head}\n{meta_line}\n{block}{rest}"
+
+
+def withdraw(body: str) -> str:
+    """Return ``body`` with ``patch_shown`` false in its metadata: the proposal can no longer be
+    applied (used when a maintainer rejects it)."""
+    meta = read_metadata(body)
+    if meta is None:
+        return body
+    rest = body.split("\n", 2)[2] if body.count("\n") >= 2 else ""
+    return embed_metadata(meta.model_copy(update={"patch_shown": False})) + rest
+
+
+class FixMetadata(BaseModel):
+    """Hidden record in the body of a fix PR: where the proposal came from and which attempt
+    this is (1 for the first fix of a failure)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    proposal_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    origin_pr: int | None = Field(default=None, ge=1)
+    origin_comment_id: int | None = Field(default=None, ge=1)
+    origin_check_run_id: int | None = Field(default=None, ge=1)
+    origin_run_id: int | None = Field(default=None, ge=1)
+    base_sha: str = Field(pattern=r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+    digest: str = Field(pattern=r"^[0-9a-f]{64}$")
+    attempt: int = Field(default=1, ge=1, le=100)
+
+
+def embed_fix_metadata(meta: FixMetadata) -> str:
+    """The first line of a fix PR body."""
+    payload = json.dumps(meta.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    payload = payload.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return f"{FIX_META_OPEN}{payload}{FIX_META_CLOSE}\n"
+
+
+def read_fix_metadata(body: str) -> FixMetadata | None:
+    """The :class:`FixMetadata` on the first line of a fix PR body, or ``None``."""
+    line = (body or "").split("\n", 1)[0].rstrip("\r")
+    if not (line.startswith(FIX_META_OPEN) and line.endswith(FIX_META_CLOSE)):
+        return None
+    try:
+        data = json.loads(line[len(FIX_META_OPEN) : -len(FIX_META_CLOSE)])
+        return FixMetadata.model_validate(data) if isinstance(data, dict) else None
+    except (ValueError, ValidationError):
+        return None

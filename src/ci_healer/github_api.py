@@ -1,0 +1,754 @@
+"""Every GitHub REST call ci-healer makes, through PyGithub.
+
+The one exception is the job log blob: GitHub answers ``GET .../actions/jobs/{job_id}/logs`` with a
+302 to a short-lived signed URL (PyGithub's ``WorkflowJob.logs_url()`` returns it), which is
+streamed here with ``requests`` under a byte cap and without the token (the blob host needs none).
+
+Errors: every failed call is turned into :class:`GitHubError` with the HTTP ``status``, the
+operation that failed and, for a 403, the permission the token most likely lacks (from the
+``X-Accepted-GitHub-Permissions`` header when GitHub sends it, else from the operation), so the
+caller can print "grant `checks: write`" instead of a stack trace.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import requests
+from github import Auth, Github, GithubException, GithubRetry
+from github.InputGitTreeElement import InputGitTreeElement
+from github.PaginatedList import PaginatedList
+from github.WorkflowJob import WorkflowJob
+from pydantic import BaseModel
+
+from ci_healer.repo import (
+    MODE_FILE,
+    MODE_SUBMODULE,
+    MODE_SYMLINK,
+    MODE_TREE,
+    RepoError,
+    TreeEntry,
+)
+
+CHECK_RUN_NAME = "ci-healer"
+DEFAULT_BOT_LOGIN = "github-actions[bot]"
+"""Login of the ``GITHUB_TOKEN`` identity; ``GET /user`` is not available to that token."""
+ANNOTATIONS_PER_REQUEST = 50
+"""GitHub accepts at most 50 annotations per check-run create/update request (REST docs)."""
+WRITE_PERMISSIONS = frozenset({"admin", "maintain", "write"})
+FIX_BRANCH_PREFIX = "ai-fix/"
+
+T = TypeVar("T")
+
+# Permission each operation needs, for the message of a 403 without X-Accepted-GitHub-Permissions.
+_NEEDS: dict[str, str] = {
+    "check run": "checks: write",
+    "comment": "pull-requests: write",
+    "reaction": "pull-requests: write",
+    "label": "pull-requests: write",
+    "pull request": "pull-requests: write",
+    "review": "pull-requests: write",
+    "commit": "contents: write",
+    "ref": "contents: write",
+    "dispatch": "actions: write",
+    "jobs": "actions: read",
+    "job log": "actions: read",
+    "workflow run": "actions: read",
+    "contents": "contents: read",
+    "permission": "the default repository metadata access",
+}
+
+
+class GitHubError(Exception):
+    """A GitHub API call failed.
+
+    ``status``: HTTP status (0 when no answer arrived); ``what``: the operation ("create check
+    run"); ``permission``: for a 403, the missing permission in workflow syntax (``checks: write``),
+    else ``None``. ``str(err)`` is one line for the job summary.
+    """
+
+    def __init__(self, what: str, status: int, message: str, *, permission: str | None = None) -> None:
+        self.what = what
+        self.status = status
+        self.permission = permission
+        hint = f" — the token lacks `{permission}`" if permission else ""
+        super().__init__(f"{what} failed ({status or 'no answer'}): {message}{hint}")
+
+
+def _permission_from(err: GithubException, what: str) -> str | None:
+    headers = {k.lower(): v for k, v in (err.headers or {}).items()}
+    accepted = headers.get("x-accepted-github-permissions")
+    if accepted:
+        # "checks=write" or "contents=read; contents=write" -> "checks: write"
+        first = accepted.split(";")[0].split(",")[0].strip()
+        name, _, level = first.partition("=")
+        if name and level:
+            return f"{name.strip()}: {level.strip()}"
+    for key, needed in _NEEDS.items():
+        if key in what:
+            return needed
+    return None
+
+
+def _message(err: GithubException) -> str:
+    data = err.data
+    if isinstance(data, dict):
+        msg = str(data.get("message") or "")
+        errors = data.get("errors")
+        if isinstance(errors, list) and errors:
+            details = []
+            for item in errors[:3]:
+                details.append(str(item.get("message") or item.get("code") or item) if isinstance(item, dict) else str(item))
+            msg = f"{msg} ({'; '.join(details)})"
+        return msg[:500] or "no message"
+    return str(data)[:500] if data else "no message"
+
+
+def call(what: str, fn: Callable[[], T]) -> T:
+    """Run one PyGithub call; turn its failures into :class:`GitHubError` naming ``what``."""
+    try:
+        return fn()
+    except GithubException as err:
+        permission = _permission_from(err, what) if err.status == 403 else None
+        raise GitHubError(what, err.status, _message(err), permission=permission) from None
+    except requests.exceptions.RetryError as err:
+        raise GitHubError(what, 0, f"gave up after retries ({err})") from None
+    except requests.exceptions.RequestException as err:
+        raise GitHubError(what, 0, f"{type(err).__name__}: {err}") from None
+
+
+def make_github(
+    *,
+    token: str,
+    api_url: str,
+    retries: int = 5,
+    backoff: float = 1.0,
+    timeout: int = 30,
+    seconds_between_requests: float | None = 0.25,
+    seconds_between_writes: float | None = 1.0,
+) -> Github:
+    """A PyGithub client for ``api_url`` (GitHub Enterprise Server works) that retries 5xx, rate
+    limits and secondary rate limits with :class:`github.GithubRetry` (``retries`` attempts,
+    exponential ``backoff`` seconds). The pauses between requests and between writes are
+    PyGithub's defaults, which follow GitHub's advice for avoiding secondary rate limits
+    ("Best practices for using the REST API": wait at least one second between mutating requests)."""
+    retry = GithubRetry(total=retries, backoff_factor=backoff, secondary_rate_wait=60, max_rate_limit_wait=300)
+    return Github(
+        auth=Auth.Token(token), base_url=api_url, retry=retry, timeout=timeout, per_page=100,
+        seconds_between_requests=seconds_between_requests, seconds_between_writes=seconds_between_writes,
+    )
+
+
+# ------------------------------------------------------------------------------------ values
+
+
+class RunInfo(BaseModel):
+    """The fields of a workflow run that ci-healer uses."""
+
+    id: int
+    run_attempt: int = 1
+    head_sha: str
+    head_branch: str | None = None
+    head_repository: str | None = None
+    repository: str
+    event: str = ""
+    conclusion: str | None = None
+    workflow_id: int | None = None
+    html_url: str = ""
+    pull_requests: list[int] = []
+
+
+class JobInfo(BaseModel):
+    """A job of a workflow run attempt."""
+
+    id: int
+    name: str
+    conclusion: str | None = None
+    html_url: str | None = None
+
+
+class PullInfo(BaseModel):
+    """A pull request: number, head and base, and whether its head lives in a fork."""
+
+    number: int
+    head_sha: str
+    head_ref: str
+    head_repository: str | None
+    base_ref: str
+    html_url: str
+    user: str = ""
+    body: str = ""
+    state: str = "open"
+
+    def is_fork(self, repository: str) -> bool:
+        """True when the head branch lives in another repository than ``repository``."""
+        return (self.head_repository or "").lower() != repository.lower()
+
+
+class CommentInfo(BaseModel):
+    """An issue or PR comment."""
+
+    id: int
+    user: str
+    body: str
+    html_url: str = ""
+
+
+class CheckRunInfo(BaseModel):
+    """A check run and its output summary."""
+
+    id: int
+    name: str
+    head_sha: str
+    summary: str = ""
+    title: str = ""
+    text: str = ""
+    html_url: str = ""
+    app_slug: str = ""
+
+
+@dataclass(frozen=True)
+class LogDownload:
+    """A job log as read: ``data`` (the last ``max_bytes`` at most, starting at a line boundary),
+    ``skipped_lines`` (lines dropped from the start, to add to every line number),
+    ``skipped_bytes`` and ``total_bytes``."""
+
+    data: bytes
+    skipped_lines: int
+    skipped_bytes: int
+    total_bytes: int
+
+    @property
+    def truncated(self) -> bool:
+        """True when the head of the log was dropped."""
+        return self.skipped_bytes > 0
+
+
+_REF_COMPONENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
+
+
+def validate_fix_ref(branch: str, *, default_branch: str, failing_branch: str | None) -> str:
+    """Return ``refs/heads/<branch>`` after checking ``branch`` is a safe ``ai-fix/`` name.
+
+    Rules (``git check-ref-format`` plus ours): it starts with ``ai-fix/``, has exactly one more
+    component of ``[A-Za-z0-9._-]`` that does not start with ``.`` or end with ``.lock``, has no
+    ``..``, and is neither the default branch nor the failing branch. Raises ``ValueError``.
+    """
+    if not branch.startswith(FIX_BRANCH_PREFIX):
+        raise ValueError(f"fix branch {branch!r} does not start with {FIX_BRANCH_PREFIX}")
+    rest = branch[len(FIX_BRANCH_PREFIX) :]
+    if not _REF_COMPONENT.match(rest) or ".." in rest or rest.endswith((".lock", ".")):
+        raise ValueError(f"fix branch {branch!r} is not a valid ref name")
+    if branch in (default_branch, failing_branch):
+        raise ValueError(f"fix branch {branch!r} would overwrite the default or the failing branch")
+    return f"refs/heads/{branch}"
+
+
+# ------------------------------------------------------------------------------------ repo source
+
+
+class GitHubRepoSource:
+    """:class:`~ci_healer.repo.RepoSource` over the GitHub API at one commit; nothing is checked out.
+
+    The whole tree comes from one ``GET git/trees/{sha}?recursive=1`` call (lazily); file text from
+    ``GET git/blobs/{sha}`` (cached, at most ``max_file_bytes`` per file). When GitHub truncates the
+    tree (over 100,000 entries / 7 MB), :meth:`list_paths` is what GitHub returned and
+    :meth:`entry` falls back to walking the non-recursive trees of the path's parents.
+    Raises :class:`~ci_healer.repo.RepoError` when the tree cannot be read.
+    """
+
+    def __init__(self, repo: Any, sha: str, *, max_file_bytes: int = 1_000_000) -> None:
+        self._repo = repo
+        self.sha = sha
+        self.name = repo.full_name
+        self._max_file_bytes = max_file_bytes
+        self._entries: dict[str, tuple[str, str, int | None]] | None = None  # path -> (mode, sha, size)
+        self._truncated = False
+        self._texts: dict[str, str | None] = {}
+        self.tree_sha: str | None = None
+
+    def _load(self) -> dict[str, tuple[str, str, int | None]]:
+        if self._entries is None:
+            try:
+                tree = call("read tree", lambda: self._repo.get_git_tree(self.sha, recursive=True))
+            except GitHubError as err:
+                raise RepoError(f"cannot read the repository tree at {self.sha[:12]}: {err}") from None
+            self.tree_sha = tree.sha
+            self._truncated = bool(tree.raw_data.get("truncated"))
+            self._entries = {e.path: (e.mode, e.sha, e.size) for e in tree.tree}
+        return self._entries
+
+    def entry(self, path: str) -> TreeEntry | None:
+        """See :meth:`RepoSource.entry`: a path below a symlink or submodule reports that entry."""
+        entries = self._load()
+        parts = path.split("/")
+        for i in range(1, len(parts) + 1):
+            sub = "/".join(parts[:i])
+            found = entries.get(sub)
+            if found is None:
+                return None
+            mode, _, size = found
+            if i == len(parts):
+                return TreeEntry(path=sub, mode=mode, size=size)
+            if mode in (MODE_SYMLINK, MODE_SUBMODULE):
+                return TreeEntry(path=sub, mode=mode, size=size)
+            if mode != MODE_TREE:
+                return None
+        return None
+
+    def read_text(self, path: str) -> str | None:
+        """See :meth:`RepoSource.read_text` (``None`` for larger than ``max_file_bytes``)."""
+        if path in self._texts:
+            return self._texts[path]
+        found = self._load().get(path)
+        text: str | None = None
+        if found is not None and found[0] in (MODE_FILE, "100755") and (found[2] or 0) <= self._max_file_bytes:
+            blob = call("read contents", lambda: self._repo.get_git_blob(found[1]))
+            try:
+                text = base64.b64decode(blob.content or "").decode("utf-8")
+            except (ValueError, UnicodeDecodeError):
+                text = None
+        self._texts[path] = text
+        return text
+
+    def list_paths(self) -> list[str]:
+        """See :meth:`RepoSource.list_paths`: blobs and symlinks, sorted."""
+        return sorted(p for p, (mode, _, _) in self._load().items() if mode not in (MODE_TREE, MODE_SUBMODULE))
+
+
+# ------------------------------------------------------------------------------------ client
+
+
+class GitHubClient:
+    """Typed access to one repository (``owner/name``) through a PyGithub client.
+
+    All methods raise :class:`GitHubError` on API failures. ``bot_login`` is the login the token
+    acts as (``github-actions[bot]`` for the run token); it identifies ci-healer's own comments.
+    """
+
+    def __init__(self, gh: Github, repository: str, *, bot_login: str = DEFAULT_BOT_LOGIN) -> None:
+        self.gh = gh
+        self.repository = repository
+        self.bot_login = bot_login
+        self._repo: Any = None
+
+    @property
+    def repo(self) -> Any:
+        """The PyGithub ``Repository`` (fetched once)."""
+        if self._repo is None:
+            self._repo = call("read repository", lambda: self.gh.get_repo(self.repository))
+        return self._repo
+
+    @property
+    def default_branch(self) -> str:
+        """The repository's default branch."""
+        return str(self.repo.default_branch)
+
+    # ---- runs, jobs, logs -------------------------------------------------------------------
+
+    def get_run(self, run_id: int) -> RunInfo:
+        """The workflow run ``run_id``."""
+        run = call("read workflow run", lambda: self.repo.get_workflow_run(run_id))
+        raw = run.raw_data
+        return RunInfo(
+            id=raw["id"],
+            run_attempt=raw.get("run_attempt") or 1,
+            head_sha=raw["head_sha"],
+            head_branch=raw.get("head_branch"),
+            head_repository=(raw.get("head_repository") or {}).get("full_name"),
+            repository=self.repository,
+            event=raw.get("event") or "",
+            conclusion=raw.get("conclusion"),
+            workflow_id=raw.get("workflow_id"),
+            html_url=raw.get("html_url") or "",
+            pull_requests=[p["number"] for p in raw.get("pull_requests") or [] if isinstance(p, dict) and "number" in p],
+        )
+
+    def list_jobs(self, run_id: int, attempt: int) -> list[JobInfo]:
+        """Jobs of attempt ``attempt`` of run ``run_id`` (``GET .../runs/{id}/attempts/{n}/jobs``)."""
+        url = f"{self.repo.url}/actions/runs/{run_id}/attempts/{attempt}/jobs"
+
+        def fetch() -> list[JobInfo]:
+            pages = PaginatedList(WorkflowJob, self.gh.requester, url, None, list_item="jobs")
+            return [JobInfo(id=j.id, name=j.name, conclusion=j.conclusion, html_url=j.html_url) for j in pages]
+
+        return call("list jobs", fetch)
+
+    def download_log(self, job_id: int, *, max_bytes: int, chunk_size: int = 1 << 16) -> LogDownload:
+        """Stream the log of job ``job_id``, keeping its last ``max_bytes`` bytes.
+
+        Keeps the *tail* (the failure is at the end of a job log) and starts it at a line
+        boundary; ``skipped_lines`` counts the ``\\n``-terminated lines dropped, so a line number
+        ``n`` of ``data`` is line ``n + skipped_lines`` of the whole log. Memory stays below
+        ``max_bytes + chunk_size``. A 410 means the logs expired (retention period).
+        """
+        job = WorkflowJob(self.gh.requester, {}, {"url": f"{self.repo.url}/actions/jobs/{job_id}", "id": job_id}, completed=True)
+        location = call("download job log", job.logs_url)
+        try:
+            with requests.get(location, stream=True, timeout=60) as response:
+                if response.status_code != 200:
+                    raise GitHubError("download job log", response.status_code, "the log blob could not be read")
+                return _tail(response.iter_content(chunk_size=chunk_size), max_bytes)
+        except requests.exceptions.RequestException as err:
+            raise GitHubError("download job log", 0, f"{type(err).__name__}: {err}") from None
+
+    # ---- repository contents ------------------------------------------------------------------
+
+    def repo_source(self, sha: str) -> GitHubRepoSource:
+        """A :class:`GitHubRepoSource` at commit ``sha``."""
+        return GitHubRepoSource(self.repo, sha)
+
+    # ---- pull requests ------------------------------------------------------------------------
+
+    def _pull_info(self, pr: Any) -> PullInfo:
+        raw = pr.raw_data
+        head = raw.get("head") or {}
+        return PullInfo(
+            number=raw["number"],
+            head_sha=head.get("sha", ""),
+            head_ref=head.get("ref", ""),
+            head_repository=((head.get("repo") or {}).get("full_name")),
+            base_ref=(raw.get("base") or {}).get("ref", ""),
+            html_url=raw.get("html_url") or "",
+            user=((raw.get("user") or {}).get("login") or ""),
+            body=raw.get("body") or "",
+            state=raw.get("state") or "open",
+        )
+
+    def get_pull(self, number: int) -> PullInfo:
+        """PR ``number`` (fresh: its current head SHA)."""
+        return self._pull_info(call("read pull request", lambda: self.repo.get_pull(number)))
+
+    def find_pull_for_run(self, run: RunInfo) -> PullInfo | None:
+        """The open PR a run belongs to: ``workflow_run.pull_requests``, else the PRs of the head
+        commit (``GET commits/{sha}/pulls``), else ``pulls?head=owner:branch`` (fork PRs have an
+        empty ``pull_requests`` in the event). ``None`` when the run has no PR (a push)."""
+        for number in run.pull_requests:
+            pr = self.get_pull(number)
+            if pr.state == "open":
+                return pr
+
+        def by_commit() -> list[PullInfo]:
+            return [self._pull_info(p) for p in self.repo.get_commit(run.head_sha).get_pulls()]
+
+        for pr in call("list pull requests of commit", by_commit):
+            if pr.head_sha == run.head_sha and pr.state == "open":
+                return self.get_pull(pr.number)
+        if run.head_branch and run.head_repository:
+            owner = run.head_repository.split("/")[0]
+            found = call(
+                "list pull requests",
+                lambda: [self._pull_info(p) for p in self.repo.get_pulls(state="open", head=f"{owner}:{run.head_branch}")],
+            )
+            for pr in found:
+                if pr.head_sha == run.head_sha:
+                    return self.get_pull(pr.number)
+        return None
+
+    def find_pull_by_branch(self, branch: str, *, state: str = "all") -> PullInfo | None:
+        """The newest PR whose head is ``owner:branch`` of this repository."""
+        owner = self.repository.split("/")[0]
+        found = call("list pull requests", lambda: [self._pull_info(p) for p in self.repo.get_pulls(state=state, head=f"{owner}:{branch}")])
+        return self.get_pull(found[0].number) if found else None
+
+    def create_pull(self, *, title: str, body: str, head: str, base: str) -> PullInfo:
+        """Open a PR from branch ``head`` of this repository into ``base``."""
+        pr = call("create pull request", lambda: self.repo.create_pull(title=title, body=body, head=head, base=base, maintainer_can_modify=False))
+        return self._pull_info(pr)
+
+    def pull_file_lines(self, number: int) -> dict[str, set[int]]:
+        """Right-side (head) line numbers each file of PR ``number`` shows in its diff — the lines
+        a review comment may target."""
+        from unidiff import PatchSet, UnidiffParseError
+
+        out: dict[str, set[int]] = {}
+
+        def fetch() -> None:
+            for f in self.repo.get_pull(number).get_files():
+                lines: set[int] = set()
+                if f.patch:
+                    try:
+                        for pf in PatchSet(f"--- a/{f.filename}\n+++ b/{f.filename}\n{f.patch}\n"):
+                            for hunk in pf:
+                                lines.update(ln.target_line_no for ln in hunk if ln.target_line_no is not None)
+                    except UnidiffParseError:  # unparseable patch text: no line of that file is commentable
+                        lines = set()
+                out[f.filename] = lines
+
+        call("list pull request files", fetch)
+        return out
+
+    def create_review(self, number: int, *, commit_sha: str, body: str, comments: list[dict[str, Any]]) -> None:
+        """A ``COMMENT`` review on PR ``number`` with line ``comments`` (suggestions)."""
+
+        def post() -> None:
+            self.gh.requester.requestJsonAndCheck(
+                "POST",
+                f"{self.repo.url}/pulls/{number}/reviews",
+                input={"commit_id": commit_sha, "body": body, "event": "COMMENT", "comments": comments},
+            )
+
+        call("create review", post)
+
+    def remove_label(self, number: int, label: str) -> None:
+        """Remove ``label`` from issue/PR ``number`` (a 404 — already gone — is ignored)."""
+        try:
+            call("remove label", lambda: self.repo.get_issue(number).remove_from_labels(label))
+        except GitHubError as err:
+            if err.status != 404:
+                raise
+
+    # ---- comments -----------------------------------------------------------------------------
+
+    def list_comments(self, number: int) -> list[CommentInfo]:
+        """All comments of issue/PR ``number``, oldest first."""
+
+        def fetch() -> list[CommentInfo]:
+            return [
+                CommentInfo(id=c.id, user=c.user.login if c.user else "", body=c.body or "", html_url=c.html_url or "")
+                for c in self.repo.get_issue(number).get_comments()
+            ]
+
+        return call("list comments", fetch)
+
+    def find_own_comment(self, number: int, marker: str) -> CommentInfo | None:
+        """ci-healer's comment on ``number``: the first one whose body starts with ``marker`` AND
+        whose author is :attr:`bot_login` (a user can copy the marker, not the login)."""
+        for c in self.list_comments(number):
+            if c.user == self.bot_login and c.body.startswith(marker):
+                return c
+        return None
+
+    def create_comment(self, number: int, body: str) -> CommentInfo:
+        """Post a comment on issue/PR ``number``."""
+        c = call("create comment", lambda: self.repo.get_issue(number).create_comment(body))
+        return CommentInfo(id=c.id, user=c.user.login if c.user else "", body=c.body or "", html_url=c.html_url or "")
+
+    def update_comment(self, comment_id: int, body: str) -> None:
+        """Replace the body of comment ``comment_id``."""
+
+        def edit() -> None:
+            self.gh.requester.requestJsonAndCheck("PATCH", f"{self.repo.url}/issues/comments/{comment_id}", input={"body": body})
+
+        call("update comment", edit)
+
+    def get_comment(self, comment_id: int) -> CommentInfo:
+        """Comment ``comment_id`` as it is now."""
+        _, data = call("read comment", lambda: self.gh.requester.requestJsonAndCheck("GET", f"{self.repo.url}/issues/comments/{comment_id}"))
+        return CommentInfo(id=data["id"], user=(data.get("user") or {}).get("login") or "", body=data.get("body") or "", html_url=data.get("html_url") or "")
+
+    def upsert_comment(self, number: int, body: str, marker: str) -> tuple[CommentInfo, bool]:
+        """Edit ci-healer's one comment on ``number`` in place, or create it. Returns
+        ``(comment, created)``."""
+        found = self.find_own_comment(number, marker)
+        if found is not None:
+            self.update_comment(found.id, body)
+            return found.model_copy(update={"body": body}), False
+        return self.create_comment(number, body), True
+
+    def react(self, comment_id: int, content: str) -> None:
+        """Add reaction ``content`` (``eyes``, ``rocket``, ``confused``) to a comment."""
+        call(
+            "create reaction",
+            lambda: self.gh.requester.requestJsonAndCheck(
+                "POST", f"{self.repo.url}/issues/comments/{comment_id}/reactions", input={"content": content}
+            ),
+        )
+
+    # ---- permissions --------------------------------------------------------------------------
+
+    def permission(self, login: str) -> str:
+        """Collaborator permission of ``login``: the ``role_name`` (``admin``, ``maintain``,
+        ``write``, ``triage``, ``read``, ``none``) of ``GET collaborators/{login}/permission``.
+        A 404 (unknown user) is ``none``. ``author_association`` is never used."""
+        try:
+            return call("read permission", lambda: self.repo.get_collaborator_role_name(login))
+        except GitHubError as err:
+            if err.status == 404:
+                return "none"
+            raise
+
+    # ---- check runs ---------------------------------------------------------------------------
+
+    def _check_info(self, cr: Any) -> CheckRunInfo:
+        out = cr.raw_data.get("output") or {}
+        return CheckRunInfo(
+            id=cr.id, name=cr.name, head_sha=cr.head_sha, summary=out.get("summary") or "",
+            title=out.get("title") or "", text=out.get("text") or "", html_url=cr.html_url or "",
+            app_slug=((cr.raw_data.get("app") or {}).get("slug") or ""),
+        )
+
+    def list_check_runs(self, sha: str) -> list[CheckRunInfo]:
+        """ci-healer's own check runs on commit ``sha``, newest first: name ``ci-healer`` and, for a
+        ``<slug>[bot]`` token identity, created by the app ``<slug>`` (another app cannot pose as
+        ci-healer by using the same name)."""
+        slug = self.bot_login[: -len("[bot]")] if self.bot_login.endswith("[bot]") else None
+
+        def fetch() -> list[CheckRunInfo]:
+            runs = self.repo.get_commit(sha).get_check_runs(check_name=CHECK_RUN_NAME)
+            found = [self._check_info(c) for c in runs]
+            return sorted((c for c in found if slug is None or c.app_slug == slug), key=lambda c: -c.id)
+
+        return call("list check runs", fetch)
+
+    def get_check_run(self, check_run_id: int) -> CheckRunInfo:
+        """Check run ``check_run_id``."""
+        return self._check_info(call("read check run", lambda: self.repo.get_check_run(check_run_id)))
+
+    def upsert_check_run(
+        self,
+        *,
+        head_sha: str,
+        title: str,
+        summary: str,
+        text: str,
+        annotations: list[dict[str, Any]],
+        existing_id: int | None = None,
+        details_url: str | None = None,
+    ) -> CheckRunInfo:
+        """Create (or update ``existing_id``) the completed ``ci-healer`` check run with conclusion
+        ``neutral``; annotations go in chunks of :data:`ANNOTATIONS_PER_REQUEST` (the first with
+        the create/update, the rest in follow-up updates)."""
+        chunks = [annotations[i : i + ANNOTATIONS_PER_REQUEST] for i in range(0, len(annotations), ANNOTATIONS_PER_REQUEST)] or [[]]
+
+        def output(chunk: list[dict[str, Any]]) -> dict[str, Any]:
+            out: dict[str, Any] = {"title": title, "summary": summary, "text": text}
+            if chunk:
+                out["annotations"] = chunk
+            return out
+
+        extra = {"details_url": details_url} if details_url else {}
+        if existing_id is None:
+            cr = call(
+                "create check run",
+                lambda: self.repo.create_check_run(
+                    name=CHECK_RUN_NAME, head_sha=head_sha, status="completed", conclusion="neutral", output=output(chunks[0]), **extra
+                ),
+            )
+        else:
+            cr = call("update check run", lambda: self.repo.get_check_run(existing_id))
+            call("update check run", lambda: cr.edit(status="completed", conclusion="neutral", output=output(chunks[0]), **extra))
+        for chunk in chunks[1:]:
+            call("update check run", lambda chunk=chunk: cr.edit(output=output(chunk)))
+        return self._check_info(cr).model_copy(update={"summary": summary, "title": title, "text": text})
+
+    def update_check_summary(self, check_run_id: int, *, title: str, summary: str, text: str | None = None) -> None:
+        """Replace the output summary of an existing check run (annotations are kept)."""
+        out: dict[str, Any] = {"title": title, "summary": summary}
+        if text is not None:
+            out["text"] = text
+
+        def edit() -> None:
+            self.gh.requester.requestJsonAndCheck("PATCH", f"{self.repo.url}/check-runs/{check_run_id}", input={"output": out})
+
+        call("update check run", edit)
+
+    # ---- git data -----------------------------------------------------------------------------
+
+    def commit_files(self, *, parent_sha: str, base_tree_sha: str, files: dict[str, tuple[str, str]], message: str) -> str:
+        """Create blobs, a tree on ``base_tree_sha`` and a commit whose only parent is
+        ``parent_sha``; ``files`` maps path → ``(mode, text)``. Returns the commit SHA. No ref
+        is touched."""
+        repo = self.repo
+        elements = []
+        for path, (mode, text) in sorted(files.items()):
+            blob = call("create commit (blob)", lambda text=text: repo.create_git_blob(text, "utf-8"))
+            elements.append(InputGitTreeElement(path=path, mode=mode, type="blob", sha=blob.sha))
+        base = call("create commit (tree)", lambda: repo.get_git_tree(base_tree_sha))
+        tree = call("create commit (tree)", lambda: repo.create_git_tree(elements, base))
+        parent = call("create commit", lambda: repo.get_git_commit(parent_sha))
+        commit = call("create commit", lambda: repo.create_git_commit(message, tree, [parent]))
+        return str(commit.sha)
+
+    def create_ref(self, ref: str, sha: str) -> None:
+        """``POST git/refs``: create ``ref`` at ``sha``. Never updates an existing ref (GitHub
+        answers 422 "Reference already exists"), never forces."""
+        call("create ref", lambda: self.repo.create_git_ref(ref, sha))
+
+    def ref_exists(self, ref: str) -> bool:
+        """True when ``refs/heads/...`` ``ref`` exists."""
+        try:
+            call("read ref", lambda: self.repo.get_git_ref(ref.removeprefix("refs/")))
+            return True
+        except GitHubError as err:
+            if err.status == 404:
+                return False
+            raise
+
+    def branch_sha(self, branch: str) -> str | None:
+        """Commit SHA at the tip of ``branch``, ``None`` when the branch does not exist."""
+        try:
+            ref = call("read ref", lambda: self.repo.get_git_ref(f"heads/{branch}"))
+        except GitHubError as err:
+            if err.status == 404:
+                return None
+            raise
+        return str(ref.object.sha)
+
+    def dispatch_workflow(self, workflow_id: int, ref: str) -> None:
+        """``POST actions/workflows/{id}/dispatches`` on branch ``ref``. A 422 means the workflow
+        has no ``workflow_dispatch`` trigger."""
+
+        def post() -> None:
+            self.gh.requester.requestJsonAndCheck("POST", f"{self.repo.url}/actions/workflows/{workflow_id}/dispatches", input={"ref": ref})
+
+        call("dispatch workflow", post)
+
+
+def _tail(chunks: Iterable[bytes], max_bytes: int) -> LogDownload:
+    """Keep the last ``max_bytes`` of a byte stream, counting the newlines of what is dropped."""
+    kept = bytearray()
+    skipped_bytes = 0
+    skipped_lines = 0
+    total = 0
+    for chunk in chunks:
+        if not chunk:
+            continue
+        total += len(chunk)
+        kept += chunk
+        excess = len(kept) - max_bytes
+        if excess > 0:
+            skipped_lines += kept.count(b"\n", 0, excess)
+            skipped_bytes += excess
+            del kept[:excess]
+    if skipped_bytes:
+        # start at a line boundary: drop the partial first line
+        cut = kept.find(b"\n")
+        if cut < 0:
+            skipped_bytes += len(kept)
+            kept.clear()
+        else:
+            skipped_lines += 1
+            skipped_bytes += cut + 1
+            del kept[: cut + 1]
+    return LogDownload(bytes(kept), skipped_lines, skipped_bytes, total)
+
+
+def iter_chunks(data: bytes, size: int) -> Iterator[bytes]:
+    """``data`` in pieces of ``size`` bytes (test helper for :func:`_tail`)."""
+    for i in range(0, len(data), size):
+        yield data[i : i + size]
+
+
+__all__ = [
+    "ANNOTATIONS_PER_REQUEST",
+    "CHECK_RUN_NAME",
+    "DEFAULT_BOT_LOGIN",
+    "WRITE_PERMISSIONS",
+    "CheckRunInfo",
+    "CommentInfo",
+    "GitHubClient",
+    "GitHubError",
+    "GitHubRepoSource",
+    "JobInfo",
+    "LogDownload",
+    "PullInfo",
+    "RunInfo",
+    "call",
+    "make_github",
+    "validate_fix_ref",
+]
