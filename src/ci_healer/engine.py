@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from ci_healer import context as repo_context
 from ci_healer.backends.base import Backend, BackendError
@@ -37,6 +37,7 @@ from ci_healer.repo import RepoSource
 from ci_healer.risk import assess
 
 LogSource = bytes | str | os.PathLike[str] | BinaryIO
+_T = TypeVar("_T", Block, ContextFile)
 
 
 @dataclass(frozen=True)
@@ -57,20 +58,11 @@ class AnalyzeOptions:
     context_bytes: int = 24_000
 
 
-def _redact_blocks(redactor: Redactor, blocks: Sequence[Block]) -> tuple[list[Block], Redactions]:
+def _redact_texts(redactor: Redactor, items: Sequence[_T]) -> tuple[list[_T], Redactions]:
+    """Redact the ``text`` field of every block or file window; return the copies and the counts."""
     total = Redactions()
-    out: list[Block] = []
-    for block in blocks:
-        text, counts = redactor.redact(block.text)
-        total = total.merge(counts)
-        out.append(block.model_copy(update={"text": text}))
-    return out, total
-
-
-def _redact_files(redactor: Redactor, files: Sequence[ContextFile]) -> tuple[list[ContextFile], Redactions]:
-    total = Redactions()
-    out: list[ContextFile] = []
-    for item in files:
+    out: list[_T] = []
+    for item in items:
         text, counts = redactor.redact(item.text)
         total = total.merge(counts)
         out.append(item.model_copy(update={"text": text}))
@@ -96,7 +88,7 @@ def build_request(
         files = repo_context.gather(blocks, repo, category=classification.category, max_bytes=context_bytes)
         manifests = repo_context.find_manifests(repo)
         packages = repo_context.project_packages(repo)
-    files, counts = _redact_files(redactor, files)
+    files, counts = _redact_texts(redactor, files)
     request = ProposalRequest(
         repository=repo.name if repo is not None else "",
         blocks=list(blocks),
@@ -138,7 +130,7 @@ def analyze(
     redactor = Redactor(options.secrets)
 
     extraction = extract(log, max_tokens=options.max_tokens)
-    blocks, redactions = _redact_blocks(redactor, extraction.blocks)
+    blocks, redactions = _redact_texts(redactor, extraction.blocks)
     classification = classify(blocks)
     request, file_counts = build_request(
         blocks, classification, repo, redactor=redactor, context_bytes=options.context_bytes
