@@ -128,14 +128,15 @@ def make_github(
     retries: int = 5,
     backoff: float = 1.0,
     timeout: int = 30,
-    seconds_between_requests: float | None = 0.25,
+    seconds_between_requests: float | None = None,
     seconds_between_writes: float | None = 1.0,
 ) -> Github:
     """A PyGithub client for ``api_url`` (GitHub Enterprise Server works) that retries 5xx, rate
     limits and secondary rate limits with :class:`github.GithubRetry` (``retries`` attempts,
-    exponential ``backoff`` seconds). The pauses between requests and between writes are
-    PyGithub's defaults, which follow GitHub's advice for avoiding secondary rate limits
-    ("Best practices for using the REST API": wait at least one second between mutating requests)."""
+    exponential ``backoff`` seconds). Writes are spaced one second apart, GitHub's advice for avoiding
+    secondary rate limits ("Best practices for using the REST API": wait at least one second between
+    mutating requests); reads are not paced (an analysis makes about a dozen, serially), so the
+    action's own overhead stays near one second."""
     retry = GithubRetry(total=retries, backoff_factor=backoff, secondary_rate_wait=60, max_rate_limit_wait=300)
     return Github(
         auth=Auth.Token(token), base_url=api_url, retry=retry, timeout=timeout, per_page=100,
