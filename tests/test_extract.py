@@ -274,9 +274,31 @@ def test_streamed_large_log_keeps_line_numbers() -> None:
          "[8 similar lines differing only in numbers]", ["register.go:20:2", "register.go:29:2"]),
         # long stack-frame runs keep their first and last frames and name the packages folded
         ([f"    at org.apache.maven.{name}.run({name}.java:7)" for name in "ABCDEFGHIJKLMNOPQRST"],
-         "[13 similar stack frames: org.apache]", ["maven.A.run", "maven.E.run", "maven.S.run", "maven.T.run"]),
+         "[16 stack frames: org.apache]", ["maven.A.run", "maven.C.run", "maven.T.run"]),
+        # project frames inside a library run stay visible; the library frames around them fold
+        (["java.lang.IllegalStateException: boom"]
+         + [f"\tat org.junit.runners.R{k}.run(R{k}.java:1)" for k in range(4)]
+         + ["\tat com.example.billing.Invoice.total(Invoice.java:42)"]
+         + [f"\tat java.lang.reflect.M{k}.invoke(M{k}.java:9)" for k in range(6)],
+         "[5 stack frames: java.lang]", ["Invoice.total(Invoice.java:42)", "R0.run", "M5.invoke"]),
+        # Maven prints each diagnostic twice: with and without the [ERROR] prefix
+        (["[ERROR] /src/main/java/a/B.java:[3,8] cannot find symbol: class Foo", "between",
+          "/src/main/java/a/B.java:[3,8] cannot find symbol: class Foo"],
+         "[same as line 1]", ["between"]),
+        # Maven's fixed advice at the end of a failed build becomes one marker
+        (["[ERROR] Failed to execute goal x:y:1.0:compile (default) on project p: Compilation failure", "[ERROR] ",
+          "[ERROR] To see the full stack trace of the errors, re-run Maven with the -e switch.",
+          "[ERROR] Re-run Maven using the -X switch to enable full debug logging.", "[ERROR] "],
+         "[lines 2-5: Maven's standard advice", ["Compilation failure"]),
+        # many lines with the same long ending: one network error reported for many files
+        ([f"pkg/{name}.go:1:2: k8s.io/api@v0.23.4: read tcp: connection reset by peer while downloading"
+          for name in ("alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta")],
+         "[4 more lines ending", ["pkg/alpha.go", "pkg/beta.go", "pkg/eta.go"]),
+        # many lines with the same long start: a classpath listing
+        ([f"[ERROR] urls[{k}] = file:/builds/.m2/repository/{name}.jar" for k, name in enumerate("abcdefgh")],
+         "[5 more lines starting '[ERROR] urls[", ["repository/a.jar", "repository/b.jar", "repository/h.jar"]),
     ],
-    ids=["same-as", "similar", "frames"],
+    ids=["same-as", "similar", "frames", "project-frames", "level-prefix", "maven-advice", "same-ending", "same-start"],
 )
 def test_render_folds_with_markers(lines: list[str], marker: str, kept: list[str]) -> None:
     from ci_healer.extract import render_lines

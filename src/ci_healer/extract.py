@@ -84,10 +84,58 @@ class Rule(NamedTuple):
     before: int
     after: int
     exit: bool = False
+    anchored: re.Pattern[str] | None = None
+    """The alternatives of ``pattern`` that start with ``^``, without it, tried with ``match``."""
+    floating: re.Pattern[str] | None = None
+    """The other alternatives of ``pattern``, tried with ``search``."""
+
+    def matches(self, text: str) -> bool:
+        """``pattern.search(text)``, done as one anchored ``match`` and one ``search`` of the rest.
+
+        ``re`` retries an alternation holding ``^`` branches at every position of the line; splitting
+        the anchored branches off makes classifying a line several times faster, same result.
+        """
+        return bool((self.anchored is not None and self.anchored.match(text))
+                    or (self.floating is not None and self.floating.search(text)))
+
+
+def _top_level_alternatives(pattern: str) -> list[str]:
+    """Split a regular expression at its top-level ``|`` (not inside groups, classes or escapes)."""
+    parts: list[str] = []
+    depth = 0
+    in_class = False
+    start = 0
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+            if pattern[i + 1:i + 2] == "]":
+                i += 1
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "|" and depth == 0:
+            parts.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    parts.append(pattern[start:])
+    return parts
 
 
 def _r(reason: str, pattern: str, score: int, before: int = 2, after: int = 6, *, exit: bool = False, flags: int = 0) -> Rule:
-    return Rule(reason, re.compile(pattern, flags), score, before, after, exit)
+    parts = _top_level_alternatives(pattern)
+    anchored = [p[1:] for p in parts if p.startswith("^")]
+    floating = [p for p in parts if not p.startswith("^")]
+    return Rule(reason, re.compile(pattern, flags), score, before, after, exit,
+                re.compile("|".join(f"(?:{p})" for p in anchored), flags) if anchored else None,
+                re.compile("|".join(f"(?:{p})" for p in floating), flags) if floating else None)
 
 
 _I = re.IGNORECASE
@@ -196,7 +244,7 @@ def classify_line(text: str, marker: str | None = None) -> Rule | None:
     if (marker == "group" and text.startswith("Run ")) or (marker is None and text.startswith("$ ")):
         return STEP_START
     for rule in RULES:
-        if rule.pattern.search(text if rule.reason != "exit-code" else probe):
+        if rule.matches(text if rule.reason != "exit-code" else probe):
             if rule.reason == "ignore":
                 return None
             return rule
@@ -438,6 +486,8 @@ SIMILAR_RUN = 4
 PREFIX_RUN = 6
 """A run of at least this many consecutive lines sharing a :data:`PREFIX_CHARS` prefix is folded."""
 PREFIX_CHARS = 24
+SUFFIX_CHARS = 40
+"""A run of at least :data:`PREFIX_RUN` lines ending with the same this many characters is folded."""
 PREFIX_KEEP_HEAD = 2
 _DIGITS = re.compile(r"\d+")
 _MIN_DEDUPE_CHARS = 24
@@ -458,6 +508,8 @@ class _Unit(NamedTuple):
     lo: int
     hi: int
     text: str
+    same_as: int = 0
+    """For a ``same as`` reference: the raw line number of the first line it refers to."""
 
 
 def _frame_origin(text: str) -> str:
@@ -546,7 +598,7 @@ def fold_units(first_line: int, lines: list[str], seen: dict[str, int] | None = 
             marker = (f"[same as line {src}]" if k == 1
                       else f"[lines {number}-{number + k - 1}: same as lines {src}-{src + k - 1}]")
             if len(marker) < sum(len(t) + 1 for t in lines[i:i + k]):
-                out.append(_Unit(i, i + k - 1, marker))
+                out.append(_Unit(i, i + k - 1, marker, src))
                 i += k
                 continue
         # long runs of stack frames
@@ -573,15 +625,29 @@ def fold_units(first_line: int, lines: list[str], seen: dict[str, int] | None = 
                     i = j
                     continue
             # runs of lines with a long common start (a list of files, URLs, classpath entries)
-            prefix = text[:PREFIX_CHARS]
+            prefix = _DIGITS.sub("0", text[:PREFIX_CHARS])  # counters (``urls[3]``) do not break a run
             j = i + 1
-            while j < n and lines[j].startswith(prefix):
+            while j < n and _DIGITS.sub("0", lines[j][:PREFIX_CHARS]) == prefix:
                 j += 1
             if j - i >= PREFIX_RUN:
                 head = lines[i:i + PREFIX_KEEP_HEAD]
                 out.extend(_Unit(i + d, i + d, t) for d, t in enumerate(head))
                 out.append(_Unit(i + PREFIX_KEEP_HEAD, j - 2,
                                  f"  [{j - i - PREFIX_KEEP_HEAD - 1} more lines starting {prefix.strip()!r}]"))
+                out.append(_Unit(j - 1, j - 1, lines[j - 1]))
+                seen.setdefault(key, number)
+                i = j
+                continue
+        if len(text) >= SUFFIX_CHARS + _MIN_DEDUPE_CHARS:
+            # runs of lines with a long common ending (one network or disk error, many files)
+            suffix = text[-SUFFIX_CHARS:]
+            j = i + 1
+            while j < n and lines[j].endswith(suffix):
+                j += 1
+            if j - i >= PREFIX_RUN:
+                out.extend(_Unit(i + d, i + d, t) for d, t in enumerate(lines[i:i + PREFIX_KEEP_HEAD]))
+                out.append(_Unit(i + PREFIX_KEEP_HEAD, j - 2,
+                                 f"  [{j - i - PREFIX_KEEP_HEAD - 1} more lines ending {suffix.strip()!r}]"))
                 out.append(_Unit(j - 1, j - 1, lines[j - 1]))
                 seen.setdefault(key, number)
                 i = j
@@ -610,7 +676,8 @@ def render_lines(first_line: int, lines: list[str], seen: dict[str, int] | None 
     * a run of at least :data:`SIMILAR_RUN` lines that differ only in their digits keeps its first
       and last line: ``[N similar lines differing only in numbers]``;
     * a run of at least :data:`PREFIX_RUN` lines starting with the same :data:`PREFIX_CHARS`
-      characters keeps its first two and last line: ``[N more lines starting '...']``.
+      characters (digits aside), or ending with the same :data:`SUFFIX_CHARS` characters, keeps its first two
+      and last line: ``[N more lines starting '...']`` / ``[N more lines ending '...']``.
     """
     return "\n".join(u.text for u in fold_units(first_line, lines, seen))
 
@@ -623,6 +690,12 @@ STEP_TAIL_SHARE = 0.35
 """Share of the budget first given to the output just before the failed step's exit line."""
 TRUNCATION_NOTE_TOKENS = 12
 REFILL_ROUNDS = 3
+TRACE_RUN_ON = 40
+"""Lines other than stack frames a strong signal's block may first run on by (then the failed
+step's tail is extended, then blocks run on by up to :data:`MAX_BLOCK_LINES`)."""
+RUN_ON_LINES = 4000
+"""How far (in lines) a chosen block may run on past its window; of these at most
+:data:`MAX_BLOCK_LINES` may be lines other than stack frames (which fold)."""
 GAP_FILL = 12
 """Gaps of at most this many lines between two chosen blocks are filled when budget remains."""
 STRONG_SCORE = 8
@@ -631,44 +704,82 @@ before the failed step's tail is extended; weaker ones only get what budget is l
 
 
 class _Plan:
-    """Lines chosen so far (line number -> cleaned text), in the order they were added."""
+    """Lines chosen so far (line number -> cleaned text), in the order they were added.
 
-    def __init__(self, budget: int) -> None:
+    Lines are added by fold unit (see :func:`fold_units`, computed once over each contiguous run
+    of the line pool), so a folded stack trace or repeated listing costs what its marker costs.
+    """
+
+    def __init__(self, budget: int, pool: dict[int, str]) -> None:
         self.budget = budget
+        self.pool = pool
         self.text: dict[int, str] = {}
         self.order: list[int] = []
         self.used = 0  # estimated tokens
         self.reason: dict[int, tuple[int, str]] = {}
         self.truncated: dict[int, int] = {}  # last shown line -> lines left out after it
         self.texts: set[str] = set()
+        self.unit: dict[int, tuple[int, int, int, int]] = {}  # line -> (first, last, cost, same_as)
+        numbers = sorted(pool)
+        start = 0
+        for k in range(1, len(numbers) + 1):
+            if k == len(numbers) or numbers[k] != numbers[k - 1] + 1:
+                first = numbers[start]
+                texts = [pool[n] for n in numbers[start:k]]
+                for u in fold_units(first, texts):
+                    entry = (first + u.lo, first + u.hi, estimate_tokens(u.text) + 1, u.same_as)
+                    for n in range(first + u.lo, first + u.hi + 1):
+                        self.unit[n] = entry
+                start = k
 
-    def cost(self, text: str) -> int:
-        if len(text) >= _MIN_DEDUPE_CHARS and text in self.texts:
-            return 7  # folded into a ``[same as line N]`` reference
-        return estimate_tokens(text) + 1
-
-    def add(self, lines: dict[int, str], order: list[int], cap: int) -> int:
+    def add(self, order: list[int], cap: int, max_lines: int | None = None) -> int:
         """Add ``order``'s lines (a path growing one contiguous range) while under ``cap`` tokens.
 
-        Stops at the first line the pool does not hold or that does not fit.
+        Each line brings its whole fold unit when the unit lies between the smallest and the
+        largest line of ``order`` (a fold never drags a block past its window); otherwise it comes
+        alone, at its unfolded cost. Stops at the first line the pool does not hold, that does not
+        fit, or after ``max_lines`` lines other than stack frames.
         """
+        if not order:
+            return 0
+        low, high = min(order), max(order)
         spent = 0
         added = 0
+        plain = 0
         for number in order:
             if number in self.text:
+                if max_lines is not None and not _FRAME.match(self.text[number]):
+                    plain += 1  # a path already walked counts: refill rounds do not stretch it
                 continue
-            if number not in lines:
+            if number not in self.pool or (max_lines is not None and plain >= max_lines):
                 break
-            c = self.cost(lines[number])
+            lo, hi, c, src = self.unit[number]
+            if lo < low or hi > high or (src and any(m not in self.text for m in range(src, src + hi - lo + 1))):
+                # outside the window, or a reference to lines not chosen: the line comes alone
+                lo = hi = number
+                c = estimate_tokens(self.pool[number]) + 1
+            if lo == hi and len(self.pool[number]) >= _MIN_DEDUPE_CHARS and _norm(self.pool[number]) in self.texts:
+                c = 7  # folded into a ``[same as line N]`` reference
             if spent + c > cap or self.used + c > self.budget:
                 break
-            self.text[number] = lines[number]
-            self.texts.add(lines[number])
-            self.order.append(number)
+            span = range(lo, hi + 1) if number == lo else range(hi, lo - 1, -1)
+            if max_lines is not None:
+                plain += sum(1 for m in span if m not in self.text and not _FRAME.match(self.pool[m]))
+                if plain > max_lines:
+                    break
+            for m in span:
+                if m not in self.text:
+                    self.text[m] = self.pool[m]
+                    self.order.append(m)
+            self.texts.add(_norm(self.pool[number]))
             self.used += c
             spent += c
             added += 1
         return added
+
+    def drop_last(self) -> None:
+        """Remove the most recently added line."""
+        self.text.pop(self.order.pop())
 
     def blocks(self) -> list[tuple[int, int, list[str]]]:
         runs: list[tuple[int, int, list[str]]] = []
@@ -687,38 +798,59 @@ def _head_order(lo: int, hi: int, focus: int) -> list[int]:
     return [*range(top, hi + 1), *range(top - 1, lo - 1, -1)]
 
 
+def _demote_repeats(candidates: list[_Candidate]) -> None:
+    """A signal line printed again later (same text up to the log-level prefix) echoes the first:
+    the first occurrence takes the best score of its repeats, the repeats score as echoes (1)."""
+    first: dict[str, _Candidate] = {}
+    for cand in sorted(candidates, key=lambda c: c.signal_line):
+        index = cand.signal_line - cand.start
+        if not 0 <= index < len(cand.lines):
+            continue
+        key = _norm(cand.lines[index])
+        if len(key) < _MIN_DEDUPE_CHARS:
+            continue
+        earlier = first.setdefault(key, cand)
+        if earlier is not cand:
+            earlier.score = max(earlier.score, cand.score)
+            cand.score = 1
+
+
 def _select(state: _Extractor, max_tokens: int) -> list[Block]:
     """Choose lines for the budget: failed-step tail, then signals by score, then more tail."""
-    plan = _Plan(max_tokens - TRUNCATION_NOTE_TOKENS)
     exits = state.first_exits + [e for e in state.last_exits if e not in state.first_exits]
     failed = exits[0] if exits else None
     pool: dict[int, str] = {}
     for cand in state.candidates:
         pool.update(zip(range(cand.start, cand.end + 1), cand.lines, strict=False))
-        plan.reason.setdefault(cand.signal_line, (cand.score, cand.reason))
     for ex in exits:
         pool.update(zip(range(ex.start, ex.exit_line + 1), ex.lines, strict=False))
     for number, raw in state.tail:
         if number not in pool:
             pool[number] = clean_line(raw).text
+    plan = _Plan(max_tokens - TRUNCATION_NOTE_TOKENS, pool)
+    for cand in state.candidates:
+        plan.reason.setdefault(cand.signal_line, (cand.score, cand.reason))
 
     def tail(ex: _StepExit, cap: int) -> None:
         first = ex.step_start if ex.step_start is not None else ex.exit_line - STEP_FALLBACK_LINES
-        plan.add(pool, list(range(ex.exit_line, max(1, first) - 1, -1)), cap)
+        plan.add(list(range(ex.exit_line, max(1, first) - 1, -1)), cap)
 
     def signal(cand: _Candidate) -> None:
         order = _head_order(cand.start, cand.end, cand.signal_line)
         before = len(plan.order)
-        plan.add(pool, order, plan.budget)
+        used = plan.used
+        plan.add(order, plan.budget)
         if cand.signal_line not in plan.text and len(plan.order) > before:
             # truncation would drop the very line that made it a candidate: undo
             for number in plan.order[before:]:
-                plan.used -= plan.cost(plan.text.pop(number))
+                plan.text.pop(number)
             del plan.order[before:]
+            plan.used = used
         shown = [n for n in range(cand.start, cand.end + 1) if n in plan.text]
         if shown and shown[-1] < cand.end and cand.end + 1 not in plan.text:
             plan.truncated[shown[-1]] = cand.end - shown[-1]
 
+    _demote_repeats(state.candidates)
     ranked = sorted(state.candidates, key=lambda c: (-c.score, c.signal_line))
     strong = [c for c in ranked if c.score >= STRONG_SCORE]
 
@@ -727,6 +859,9 @@ def _select(state: _Extractor, max_tokens: int) -> list[Block]:
             tail(failed, int(max_tokens * STEP_TAIL_SHARE))
         for cand in strong:
             signal(cand)
+        for cand in strong:  # a stack trace printed again and again folds to a few markers
+            if cand.signal_line in plan.text:
+                plan.add(list(range(cand.end + 1, cand.end + RUN_ON_LINES)), plan.budget, TRACE_RUN_ON)
         for ex in exits:
             tail(ex, plan.budget)
         for cand in ranked:
@@ -735,10 +870,10 @@ def _select(state: _Extractor, max_tokens: int) -> list[Block]:
         runs = plan.blocks()  # bridge short gaps between chosen blocks: one failure, cut in two
         for (_, a_hi, _), (b_lo, _, _) in pairwise(runs):
             if b_lo - a_hi - 1 <= GAP_FILL:
-                plan.add(pool, list(range(a_hi + 1, b_lo)), plan.budget)
+                plan.add(list(range(a_hi + 1, b_lo)), plan.budget)
         for cand in ranked:  # let blocks run on past their window, strongest first
             if cand.signal_line in plan.text:
-                plan.add(pool, list(range(cand.end + 1, cand.end + MAX_BLOCK_LINES)), plan.budget)
+                plan.add(list(range(cand.end + 1, cand.end + RUN_ON_LINES)), plan.budget, MAX_BLOCK_LINES)
 
     phases()
     for _ in range(REFILL_ROUNDS):  # folding made the text smaller than estimated: use the room
@@ -751,14 +886,14 @@ def _select(state: _Extractor, max_tokens: int) -> list[Block]:
         tail_lines = [n for n, _ in state.tail]
         while len(tail_lines) > 1 and not pool[tail_lines[-1]]:
             tail_lines.pop()  # trailing blank lines say nothing
-        plan.add(pool, tail_lines[::-1], plan.budget)
+        plan.add(tail_lines[::-1], plan.budget)
 
     blocks = _render_plan(plan, exits)
     # The per-line estimate is an upper bound of the rendered size, notes aside: enforce exactly.
     total = sum(estimate_tokens(b.text) for b in blocks)
     while total > max_tokens and len(plan.order) > 1:
         for _ in range(max(1, min(len(plan.order) - 1, (total - max_tokens) // 30))):
-            plan.text.pop(plan.order.pop())
+            plan.drop_last()
         blocks = _render_plan(plan, exits)
         total = sum(estimate_tokens(b.text) for b in blocks)
     return blocks
