@@ -315,3 +315,113 @@ def test_short_lines_are_not_replaced_by_longer_markers() -> None:
 
     lines = ["  },", "  x", "  },", "  y"]
     assert render_lines(1, lines) == "\n".join(lines)
+
+
+GO_FAILS = [line for name in ("Alpha", "Beta", "Gamma", "Delta", "Epsilon", "Zeta")
+            for line in (f"--- FAIL: TestRemote_{name} (0.00s)",
+                         "    testing.go:132: Incompatible Terraform version v1.3.0: backend needs <= 1.2.0")]
+MAVEN_PASSES = [line for name in ("cli.CliTest", "RepairTest", "sonar.ChecksTest", "GatherStatsTest", "MinerTest")
+                for line in (f"[INFO] Running sorald.{name}",
+                             f"[INFO] Tests run: 3, Failures: 0, Errors: 0, Skipped: 0, Time elapsed: 0.5 s - in sorald.{name}")]
+USAGE = ["Error: --rule-key and --violation-specs are mutually exclusive",
+         "Usage: sorald repair [-hV] [--max-files-per-segment=<maxFilesPerSegment>]",
+         "                     [--max-fixes-per-rule=<maxFixesPerRule>]",
+         "                     --source=<source> [--target=<target>]",
+         "Repair Sonar rule violations in a targeted project.",
+         "  -h, --help                 Show this help message and exit.",
+         "      --max-files-per-segment=<maxFilesPerSegment>",
+         "                             Max number of files per loaded segment.",
+         "      --source=<source>      The path to the file or folder to be analyzed.",
+         "  -V, --version              Print version information and exit.",
+         "[INFO] Tests run: 7, Failures: 0, Errors: 0, Skipped: 0"]
+GO_PANIC = ["panic: runtime error: invalid memory address or nil pointer dereference",
+            "goroutine 21 [running]:"] + [
+    line for k in range(10)
+    for line in (f"github.com/hashicorp/terraform/internal/cloud.(*Cloud).step{k}(0xc0004c0000, {{0x1598a58, 0xc0001a6000}})",
+                 f"\t/home/runner/work/terraform/internal/cloud/backend.go:{100 + k} +0x2b1")
+] + ["created by testing.(*T).Run", "\t/opt/hostedtoolcache/go/1.18.1/x64/src/testing/testing.go:1486 +0x35f"]
+
+
+@pytest.mark.parametrize(
+    ("lines", "marker", "kept", "folded"),
+    [
+        # Go lists every failing test with the same message: first and last pair stay
+        (GO_FAILS, "[4 more pairs of lines like the 2 above: TestRemote_Beta, TestRemote_Gamma, TestRemote_Delta, ...]",
+         ["TestRemote_Alpha", "TestRemote_Zeta", "Incompatible Terraform version"], ["TestRemote_Epsilon (0.00s)"]),
+        # Maven surefire's Running / Tests run pairs of passing test classes
+        (MAVEN_PASSES, "[3 more pairs of lines like the 2 above: sorald.RepairTest, sorald.sonar.ChecksTest, sorald.GatherStatsTest]",
+         ["Running sorald.cli.CliTest", "in sorald.MinerTest"], ["Running sorald.RepairTest"]),
+        # a command-line usage text after a bad argument keeps its Usage line and names its options
+        (USAGE, "[8 more lines of usage text: options --max-fixes-per-rule, --source, --target, -h, --help, --max-files-per-segment, ...]",
+         ["Error: --rule-key", "Usage: sorald repair", "[INFO] Tests run: 7"], ["Show this help message"]),
+        # Go goroutine traces: function lines and file lines are both frames
+        (GO_PANIC, "stack frames: cloud]", ["panic: runtime error", "step0(", "backend.go:100", "testing.go:1486"],
+         ["step5(", "backend.go:107"]),
+    ],
+    ids=["go-fail-pairs", "maven-pairs", "usage", "go-frames"],
+)
+def test_render_folds_records_usage_and_go_frames(lines: list[str], marker: str, kept: list[str], folded: list[str]) -> None:
+    from ci_healer.extract import render_lines
+
+    text = render_lines(1, lines)
+    assert marker in text, text
+    for needle in kept:
+        assert needle in text
+    for needle in folded:
+        assert needle not in text
+    assert estimate_tokens(text) < estimate_tokens("\n".join(lines))
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        GO_FAILS[:6],  # three records: too few to fold
+        ["--- FAIL: TestA (0.00s)", "--- FAIL: TestB (0.00s)"] * 4,  # one line shape: not a record
+        USAGE[:5] + ["[INFO] next"],  # a usage text too short to fold
+    ],
+    ids=["few-records", "one-shape", "short-usage"],
+)
+def test_render_leaves_short_runs_alone(lines: list[str]) -> None:
+    from ci_healer.extract import render_lines
+
+    assert "more pairs" not in render_lines(1, lines)
+    assert "usage text" not in render_lines(1, lines)
+
+
+RULE_PROBES = [
+    "Tests run: 3, Failures: 0, Errors: 0",  # ignore (lookahead branch)
+    "0 errors, 2 failures found",  # the lookahead rejects the ignore rule
+    "[INFO] BUILD FAILURE",
+    "[INFO] Compiling 3 files",
+    "[ERROR] Tests run: 4, Failures: 1",
+    "[ERROR] cannot find symbol",
+    "  \u25cf Suite \u203a adds numbers",
+    "\u274c build failed",
+    "Traceback (most recent call last):",
+    "error[E0308]: mismatched types",
+    "thread 'main' panicked at 'boom', src/main.rs:2:5",
+    "ERROR: Could not find a version that satisfies the requirement foo",
+    "plain output without anything",
+    "",
+]
+
+
+@pytest.mark.parametrize("text", RULE_PROBES)
+def test_rule_set_agrees_with_rules_tried_in_order(text: str) -> None:
+    from ci_healer.extract import _RULE_SET, RULES
+
+    expected = next((r for r in RULES if r.matches(text)), None)
+    assert _RULE_SET.first(text) is expected
+
+
+def test_rule_set_agrees_on_bundled_logs() -> None:
+    from ci_healer.extract import _RULE_SET, RULES
+    from ci_healer.logread import iter_clean_lines
+
+    checked = 0
+    for path in sorted(DATA.glob("*.log")):
+        for _, line in iter_clean_lines(path):
+            expected = next((r for r in RULES if r.matches(line.text)), None)
+            assert _RULE_SET.first(line.text) is expected, line.text
+            checked += 1
+    assert checked > 50

@@ -226,11 +226,63 @@ _GHA_ERROR_RULE = next(r for r in RULES if r.reason == "gha-error")
 STEP_START = Rule("step-start", re.compile(r"^\$ \S|^Run \S"), 0, 0, 0)
 """A Travis command echo (``$ make test``) or a GitHub Actions step header (``##[group]Run ...``)."""
 STEP_BOOST = 6
-"""Score added to signals inside a step that ended with an exit line: the failing step."""
+"""Score added to signals inside a step that ended with an exit line: the failing step. Only a
+step whose start is in the log counts (without one the step's extent is a guess: no boost)."""
 STEP_FALLBACK_LINES = 300
 """Without a visible step start, the failing step is taken as this many lines before its exit line."""
 _CONTINUATION = re.compile(r"^(?!\s*(?:--- PASS|ok |PASS|=== RUN|\[INFO\]|\u2713|\u2714))(?:\s+\S|Caused by|\[error\] |E |\s*\.\.\.)")
 MAX_CONTINUATION = 40
+
+
+_UNICODE_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+
+
+class _RuleSet:
+    """All :data:`RULES` in one RE2 ``Set``: one scan of a line finds every rule that matches.
+
+    Alternatives RE2 cannot run (lookaheads) stay with ``re`` and are tried only for rules
+    ranked before the first RE2 hit. Without google-re2 installed, rules are tried one by one.
+    """
+
+    def __init__(self, rules: tuple[Rule, ...]) -> None:
+        self.rules = rules
+        self.owner: list[int] = []  # Set pattern index -> rule index
+        self.slow: list[tuple[int, re.Pattern[str]]] = []  # (rule index, pattern) checked with re
+        self.set = None
+        if _fastre is re or not hasattr(_fastre, "Set"):
+            return
+        rset = _fastre.Set.SearchSet()
+        for index, rule in enumerate(rules):
+            prefix = "(?i)" if rule.pattern.flags & re.IGNORECASE else ""
+            for part in _top_level_alternatives(rule.pattern.pattern):
+                part = _UNICODE_ESCAPE.sub(lambda m: re.escape(chr(int(m.group(1), 16))), part)
+                try:
+                    if "(?!" in part or "(?=" in part or "(?<" in part:
+                        raise ValueError(part)
+                    rset.Add(prefix + part)
+                except Exception:  # noqa: BLE001 - any pattern RE2 rejects is run by re
+                    self.slow.append((index, re.compile(part, rule.pattern.flags)))
+                else:
+                    self.owner.append(index)
+        rset.Compile()
+        self.set = rset
+
+    def first(self, text: str) -> Rule | None:
+        """The first rule (in :data:`RULES` order) whose pattern matches ``text``, or ``None``."""
+        if self.set is None:
+            return next((r for r in self.rules if r.matches(text)), None)
+        hits = self.set.Match(text) or ()
+        best = min((self.owner[h] for h in hits), default=len(self.rules))
+        for index, pattern in self.slow:
+            if index >= best:
+                break
+            if pattern.search(text):
+                best = index
+                break
+        return self.rules[best] if best < len(self.rules) else None
+
+
+_RULE_SET = _RuleSet(RULES)
 
 
 def classify_line(text: str, marker: str | None = None) -> Rule | None:
@@ -243,11 +295,12 @@ def classify_line(text: str, marker: str | None = None) -> Rule | None:
     probe = f"##[error]{text}" if marker == "error" else text
     if (marker == "group" and text.startswith("Run ")) or (marker is None and text.startswith("$ ")):
         return STEP_START
-    for rule in RULES:
-        if rule.matches(text if rule.reason != "exit-code" else probe):
-            if rule.reason == "ignore":
-                return None
-            return rule
+    if marker == "error":
+        found = next((r for r in RULES if r.matches(text if r.reason != "exit-code" else probe)), None)
+    else:
+        found = _RULE_SET.first(text)
+    if found is not None:
+        return None if found.reason == "ignore" else found
     if marker == "error":
         return _GHA_ERROR_RULE
     return None
@@ -389,9 +442,9 @@ class _Extractor:
                 self.step_start = line
             elif rule is not None:
                 if rule.exit:
-                    first = self.step_start if self.step_start is not None else line - STEP_FALLBACK_LINES
-                    self.failed_steps.append((first, line))
-                    del self.failed_steps[:-64]
+                    if self.step_start is not None:
+                        self.failed_steps.append((self.step_start, line))
+                        del self.failed_steps[:-64]
                     exits.append((_Signal(line, base + start, rule), self.step_start))
                 else:
                     signals.append(_Signal(line, base + start, rule))
@@ -464,9 +517,11 @@ _TAIL_LINE_BYTES = 4096
 # --- Rendering -------------------------------------------------------------------------------------
 
 _FRAME = re.compile(r"^\s*(?:at [\w$.<>/]+[\s(]|at \S+ \(|at async |File \".*\", line \d+|"
-                    r"\S+\.go:\d+ \+0x[0-9a-f]+$|#\d+ 0x[0-9a-f]+ in )")
+                    r"\S+\.go:\d+ \+0x[0-9a-f]+$|#\d+ 0x[0-9a-f]+ in |"
+                    r"(?:created by )?[\w.*/()\-]+\.[\w*()\-]+\((?:[0-9a-fx{}, .]|\.\.\.)*\)(?: in goroutine \d+)?$)")
 """A stack frame line: JVM/.NET/JavaScript ``at ...``, Python ``File "...", line N``, a Go
-goroutine frame's file line (``/src/x.go:12 +0x1d``) or a sanitizer frame (``#3 0x4f2a in f``)."""
+goroutine frame's function line (``main.(*T).Run(0xc000, {0x1, 0x2})``, ``created by ...``) or file
+line (``/src/x.go:12 +0x1d``) or a sanitizer frame (``#3 0x4f2a in f``)."""
 FRAME_RUN = 6
 """A run of at least this many consecutive stack frames is folded."""
 FRAME_KEEP_HEAD = 3
@@ -500,6 +555,33 @@ _MAVEN_TRAILER = re.compile(
     r"After correcting the problems, you can resume the build|\s+mvn <(?:goals|args)> -rf )")
 """Maven's fixed closing advice (``-e``/``-X`` switches, the ``[Help 1]`` preamble, ``-rf`` resume)."""
 TRAILER_RUN = 3
+_USAGE = re.compile(r"^\s*(?:[Uu]sage|USAGE): \S")
+"""The first line of a command-line usage text (``Usage: tool [-hV] [--flag=<x>]``)."""
+_OPTION = re.compile(r"(?<![\w-])(--?[A-Za-z][\w-]*)")
+USAGE_RUN = 6
+"""A usage text of at least this many lines after its ``Usage:`` line is folded."""
+
+
+def _usage_end(lines: list[str], i: int) -> int:
+    """End (exclusive) of the usage text whose ``Usage:`` line is ``lines[i]``.
+
+    The text goes on over indented lines (the wrapped synopsis, option lists, option
+    descriptions) and over an unindented line followed by an indented one (a one-line command
+    description, an ``Options:`` heading); two unindented lines in a row end it.
+    """
+    n = len(lines)
+    j = i + 1
+    while j < n:
+        text = lines[j]
+        if text[:1] in (" ", "\t") and text.strip():
+            j += 1
+            continue
+        nxt = lines[j + 1] if j + 1 < n else ""
+        if text.strip() and not text.startswith("[") and nxt[:1] in (" ", "\t") and nxt.strip():
+            j += 1
+            continue
+        break
+    return j
 
 
 class _Unit(NamedTuple):
@@ -518,7 +600,13 @@ def _frame_origin(text: str) -> str:
     if m:
         return ".".join(p for p in m.groups() if p)
     m = re.search(r'File "([^"]+)"', text)
-    return m.group(1).rsplit("/", 2)[-2] if m and "/" in m.group(1) else "frames"
+    if m:
+        return m.group(1).rsplit("/", 2)[-2] if "/" in m.group(1) else "frames"
+    m = re.match(r"\s*\S*/([\w.\-]+)/[\w.\-]+\.go:\d+", text)  # Go file line: its folder
+    if m:
+        return m.group(1)
+    m = re.match(r"\s*(?:created by )?(?:[\w.\-]+/)*([\w\-]+)\.[\w*(]", text)  # Go: the package name
+    return m.group(1) if m else "frames"
 
 
 def _norm(text: str) -> str:
@@ -550,6 +638,53 @@ def _fold_frames(first_line: int, lines: list[str], i: int, j: int, seen: dict[s
             units.append(_Unit(k, m - 1, f"  [{m - k} stack frames: {names}]"))
         k = m
     return units
+
+
+PAIR_RUN = 4
+"""A run of at least this many records (see :func:`_pair_run_end`) whose lines start alike is folded."""
+RECORD_LINES = (2, 3)
+"""Record lengths tried: a test name and its message, a test, a subtest and its message."""
+_PAIR_KEY_WORDS = 2
+
+
+def _pair_key(text: str) -> str:
+    """The first :data:`_PAIR_KEY_WORDS` words of a line, digits as ``0`` (empty for short lines)."""
+    words = text.split(None, _PAIR_KEY_WORDS)
+    if len(words) <= _PAIR_KEY_WORDS or len(text) < _MIN_DEDUPE_CHARS // 2:
+        return ""
+    return _DIGITS.sub("0", " ".join(words[:_PAIR_KEY_WORDS]))
+
+
+def _pair_run_end(lines: list[str], i: int) -> tuple[int, int]:
+    """A run of repeated records starting at ``lines[i]``: ``(end exclusive, record length)``.
+
+    A record is :data:`RECORD_LINES` consecutive lines (the shortest that repeats wins) whose
+    first words (digits aside) match those of the first record's lines, which must not all
+    start alike (a run of one line shape is another fold's job). ``(i, 0)`` when none.
+    """
+    n = len(lines)
+    for size in RECORD_LINES:
+        if i + size * PAIR_RUN > n:
+            break
+        keys = [_pair_key(t) for t in lines[i:i + size]]
+        if not all(keys) or len(set(keys)) == 1:
+            continue
+        j = i + size
+        while j + size <= n and all(_pair_key(lines[j + d]) == keys[d] for d in range(size)):
+            j += size
+        if (j - i) // size >= PAIR_RUN:
+            return j, size
+    return i, 0
+
+
+def _record_name(lines: list[str]) -> str:
+    """What tells a record apart: the longest word after the key words of its first line that has
+    one (``TestParse`` in ``--- FAIL: TestParse (0.01s)``, ``sorald.cli.CliTest``), at most 60 chars."""
+    for text in lines:
+        words = [w.strip(":,()") for w in text.split()[_PAIR_KEY_WORDS:] if any(c.isalpha() for c in w)]
+        if words:
+            return max(words, key=len)[:60]
+    return ""
 
 
 def fold_units(first_line: int, lines: list[str], seen: dict[str, int] | None = None) -> list[_Unit]:
@@ -588,6 +723,31 @@ def fold_units(first_line: int, lines: list[str], seen: dict[str, int] | None = 
                                            "(-e/-X switches, [Help] articles, -rf resume)]"))
                 i = j
                 continue
+        # a command-line usage text (a CLI printing its help after a bad argument)
+        if _USAGE.match(text):
+            j = _usage_end(lines, i)
+            if j - i - 1 >= USAGE_RUN:
+                options = list(dict.fromkeys(_OPTION.findall("\n".join(lines[i + 1:j]))))
+                names = ", ".join(options[:6]) + (", ..." if len(options) > 6 else "")
+                out.append(_Unit(i, i, text))
+                out.append(_Unit(i + 1, j - 1, f"  [{j - i - 1} more lines of usage text"
+                                               + (f": options {names}]" if names else "]")))
+                seen.setdefault(key, number)
+                i = j
+                continue
+        # runs of records (``Running X`` / ``Tests run: ... - in X``, ``--- FAIL: T`` / message)
+        j, size = _pair_run_end(lines, i)
+        if size:
+            names = list(dict.fromkeys(_record_name(lines[k:k + size]) for k in range(i + size, j - size, size)))
+            listed = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+            out.extend(_Unit(i + d, i + d, lines[i + d]) for d in range(size))
+            what = "pairs" if size == 2 else f"groups of {size}"
+            out.append(_Unit(i + size, j - size - 1, f"  [{(j - i) // size - 2} more {what} of lines like the {size} above"
+                                                     + (f": {listed}]" if listed else "]")))
+            out.extend(_Unit(k, k, lines[k]) for k in range(j - size, j))
+            seen.setdefault(key, number)
+            i = j
+            continue
         # runs identical to earlier lines
         src = seen.get(key)
         if src is not None and len(key) >= _MIN_DEDUPE_CHARS:
@@ -667,6 +827,12 @@ def render_lines(first_line: int, lines: list[str], seen: dict[str, int] | None 
     * consecutive lines equal up to a log-level prefix (``[ERROR] x`` / ``x``) ->
       ``[previous line repeated N times]``;
     * three or more lines of Maven's fixed closing advice -> one marker naming it;
+    * a command-line usage text of at least :data:`USAGE_RUN` lines after its ``Usage:`` line
+      keeps that line: ``[N more lines of usage text: options -h, --source, ...]``;
+    * a run of at least :data:`PAIR_RUN` records of 2 or 3 lines (each record's lines start with
+      the same two words as the first record's, digits aside: Maven's ``Running X`` /
+      ``Tests run: ...``, Go's ``--- FAIL: T`` / message) keeps its first and last record:
+      ``[N more pairs of lines like the 2 above: name, name, ...]``;
     * a line, or a run of lines, equal (up to the log-level prefix) to lines shown earlier ->
       ``[same as line N]`` / ``[lines A-B: same as lines C-D]`` (line numbers of the raw log;
       ``seen`` maps texts shown in earlier blocks of the same extraction to their line);
@@ -688,6 +854,9 @@ SIGNAL_LEAD = 3
 """Lines kept before the deciding signal line when a block must be truncated."""
 STEP_TAIL_SHARE = 0.35
 """Share of the budget first given to the output just before the failed step's exit line."""
+UNBOUNDED_TAIL_SHARE = 0.15
+"""The same share when the failed step's start is not in the log (a Jenkins shell step, a log cut
+at its head): the lines before the exit line are then less surely the step's own output."""
 TRUNCATION_NOTE_TOKENS = 12
 REFILL_ROUNDS = 3
 TRACE_RUN_ON = 40
@@ -719,7 +888,7 @@ class _Plan:
         self.reason: dict[int, tuple[int, str]] = {}
         self.truncated: dict[int, int] = {}  # last shown line -> lines left out after it
         self.texts: set[str] = set()
-        self.unit: dict[int, tuple[int, int, int, int]] = {}  # line -> (first, last, cost, same_as)
+        self.unit: dict[int, tuple[int, int, int, int, bool]] = {}  # line -> (first, last, cost, same_as, frames)
         numbers = sorted(pool)
         start = 0
         for k in range(1, len(numbers) + 1):
@@ -727,7 +896,8 @@ class _Plan:
                 first = numbers[start]
                 texts = [pool[n] for n in numbers[start:k]]
                 for u in fold_units(first, texts):
-                    entry = (first + u.lo, first + u.hi, estimate_tokens(u.text) + 1, u.same_as)
+                    frames = u.hi > u.lo and all(_FRAME.match(t) for t in texts[u.lo:u.hi + 1])
+                    entry = (first + u.lo, first + u.hi, estimate_tokens(u.text) + 1, u.same_as, frames)
                     for n in range(first + u.lo, first + u.hi + 1):
                         self.unit[n] = entry
                 start = k
@@ -736,8 +906,8 @@ class _Plan:
         """Add ``order``'s lines (a path growing one contiguous range) while under ``cap`` tokens.
 
         Each line brings its whole fold unit when the unit lies between the smallest and the
-        largest line of ``order`` (a fold never drags a block past its window); otherwise it comes
-        alone, at its unfolded cost. Stops at the first line the pool does not hold, that does not
+        largest line of ``order`` or is a run of folded stack frames (the rest of the same trace);
+        otherwise it comes alone, at its unfolded cost (no other fold drags a block past its window). Stops at the first line the pool does not hold, that does not
         fit, or after ``max_lines`` lines other than stack frames.
         """
         if not order:
@@ -753,8 +923,8 @@ class _Plan:
                 continue
             if number not in self.pool or (max_lines is not None and plain >= max_lines):
                 break
-            lo, hi, c, src = self.unit[number]
-            if lo < low or hi > high or (src and any(m not in self.text for m in range(src, src + hi - lo + 1))):
+            lo, hi, c, src, frames = self.unit[number]
+            if ((lo < low or hi > high) and not frames) or (src and any(m not in self.text for m in range(src, src + hi - lo + 1))):
                 # outside the window, or a reference to lines not chosen: the line comes alone
                 lo = hi = number
                 c = estimate_tokens(self.pool[number]) + 1
@@ -856,7 +1026,8 @@ def _select(state: _Extractor, max_tokens: int) -> list[Block]:
 
     def phases() -> None:
         if failed is not None:
-            tail(failed, int(max_tokens * STEP_TAIL_SHARE))
+            share = STEP_TAIL_SHARE if failed.step_start is not None else UNBOUNDED_TAIL_SHARE
+            tail(failed, int(max_tokens * share))
         for cand in strong:
             signal(cand)
         for cand in strong:  # a stack trace printed again and again folds to a few markers

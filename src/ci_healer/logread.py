@@ -59,7 +59,7 @@ _ESCAPES = re.compile(
     r"|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
 )
 # GitHub workflow-command markers as they appear in downloaded job logs, at line start.
-_GHA_MARKER = re.compile(r"^##\[(group|endgroup|error|warning|notice|debug|command|section)\]", re.I)
+_GHA_MARKER = re.compile(r"^##\[(group|endgroup|error|warning|notice|debug|command|section)\]", re.IGNORECASE)
 # Travis CI fold and timing markers (``travis_fold:start:install``), which share a line with output.
 _TRAVIS_MARKER = re.compile(r"travis_(?:fold|time):(?:start|end):[\w.\-,=:]*")
 
@@ -97,8 +97,8 @@ def clean_line(raw: bytes | str, *, max_chars: int = MAX_CLEAN_CHARS) -> CleanLi
         text = text[:MAX_LINE_BYTES]
     text = _TIMESTAMP.sub("", text, count=1)
     if "\r" in text:
-        frames = [f for f in text.split("\r") if _ESCAPES.sub("", f).strip()]
-        text = frames[-1] if frames else ""
+        # the last frame with visible text: search from the end, stop at the first found
+        text = next((f for f in reversed(text.split("\r")) if f.strip() and _ESCAPES.sub("", f).strip()), "")
         text = _TIMESTAMP.sub("", text, count=1)
     if "\x1b" in text or "\x9b" in text or _has_controls(text):
         text = _ESCAPES.sub("", text)
@@ -116,7 +116,7 @@ def clean_line(raw: bytes | str, *, max_chars: int = MAX_CLEAN_CHARS) -> CleanLi
     return CleanLine(text, marker)
 
 
-_CONTROL_CHARS = frozenset(chr(c) for c in [*range(0, 9), 11, 12, *range(14, 32), 127])
+_CONTROL_CHARS = frozenset(chr(c) for c in [*range(9), 11, 12, *range(14, 32), 127])
 
 
 def _has_controls(text: str) -> bool:
