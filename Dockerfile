@@ -21,6 +21,12 @@ RUN python3 -c 'import tomllib; print("\n".join(tomllib.load(open("/src/pyprojec
  && python3 -m pip --python /opt/venv/bin/python install -r /tmp/requirements.txt \
  && rm /tmp/requirements.txt
 
+# botocore ships the models of every AWS service (~25 MB); keep only what the bedrock backend and
+# the standard credential chain (OIDC web identity via STS, SSO) load.
+RUN cd /opt/venv/lib/python3*/site-packages/botocore/data \
+ && find . -mindepth 1 -maxdepth 1 -type d ! -name bedrock-runtime ! -name sts ! -name sso ! -name sso-oidc -exec rm -rf {} + \
+ && rm -rf /opt/venv/lib/python3*/site-packages/boto3/data
+
 
 FROM deps AS package
 

@@ -14,6 +14,7 @@ tight-label source, and no crash. ``bench/README.md`` explains every figure.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import math
 import os
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as ``python bench/run.py``
@@ -331,6 +333,30 @@ def threading_main() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
+@contextlib.contextmanager
+def _docker_for(args: argparse.Namespace, log) -> Iterator[None]:
+    """With ``--private-docker``: a private daemon with both images built, as ``DOCKER_HOST``."""
+    if not args.private_docker:
+        yield
+        return
+    sys.path.insert(0, str(REPO_ROOT))
+    from tests.e2e import harness
+
+    with harness.private_daemon() as daemon:
+        harness.build_base_image(daemon)
+        built = harness.build_action_image(daemon, tag=args.image)
+        log(f"overhead: action image {built.tag} built in {built.seconds:.1f} s")
+        previous = os.environ.get("DOCKER_HOST")
+        os.environ["DOCKER_HOST"] = daemon.host
+        try:
+            yield
+        finally:
+            if previous is None:
+                os.environ.pop("DOCKER_HOST", None)
+            else:
+                os.environ["DOCKER_HOST"] = previous
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options."""
     parser = argparse.ArgumentParser(prog="python bench/run.py", description=__doc__,
@@ -339,6 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="sample every 5th case, 10 MB only, enforce floors")
     parser.add_argument("--out", type=Path, default=None, help="report path (default BENCHMARKS.md; none with --quick)")
     parser.add_argument("--image", default=overhead_mod.DEFAULT_IMAGE, help="action image tag for size and overhead")
+    parser.add_argument("--private-docker", action="store_true",
+                        help="start the end-to-end tests' private Docker daemon (tests/e2e/harness.py), build the base "
+                             "and action images in it and measure the container there")
     parser.add_argument("--scale-budget", type=float, default=420.0,
                         help="seconds the largest synthetic log may take (predicted from the previous size); larger sizes are skipped")
     return parser
@@ -406,8 +435,9 @@ def _main(args: argparse.Namespace, argv: list[str]) -> int:
     runs: list[overhead_mod.Overhead] = []
     if not args.quick:
         log("overhead: fake GitHub API, rules backend")
-        image = overhead_mod.image_size(args.image)
-        runs = [overhead_mod.measure_host(), overhead_mod.measure_container(args.image)]
+        with _docker_for(args, log):
+            image = overhead_mod.image_size(args.image)
+            runs = [overhead_mod.measure_host(), overhead_mod.measure_container(args.image)]
 
     floors = quality_checks(quality, hit_goal=FLOOR_HIT, label="floor")
     targets = (quality_checks(quality, hit_goal=TARGET_HIT, label="tight labels") + step_checks(quality)
