@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 import sys
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from ci_healer.extract import extract
+from ci_healer.logread import clean_line
 from ci_healer.models import Extraction
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -122,6 +124,34 @@ def test_tight_labels_are_covered(source: str) -> None:
     assert stats.cases > 0
     assert stats.hits / stats.cases >= 0.90, misses
     assert statistics.median(stats.tokens) <= 1500
+
+
+_EXIT = re.compile(r'^(?:The command ".*" (?:exited|failed) with [1-9]\d*\.?$|Process completed with exit code \d+)')
+_AFTER_STEP = re.compile(r"^(?:Post job cleanup\.|Cleaning up orphan processes|\[Pipeline\] (?:\}|// stage))")
+
+
+def step_boundaries(path: Path) -> set[int]:
+    """Lines ``b`` such that ``b - 1`` and ``b`` lie in different steps: the line after a step's exit
+    line, a GitHub Actions ``##[group]Run`` header or post-job line, a Jenkins block close."""
+    found: set[int] = set()
+    for number, raw in enumerate(path.read_bytes().split(b"\n"), 1):
+        text, marker = clean_line(raw)
+        if (marker == "group" and text.startswith("Run ")) or (marker is None and _AFTER_STEP.match(text)):
+            found.add(number)
+        elif _EXIT.match(text):
+            found.add(number + 1)
+    return found
+
+
+@needs_corpus
+def test_no_block_runs_across_a_step_boundary() -> None:
+    crossings = []
+    for case in load_cases():
+        result = extract(case.path / "log.txt")
+        edges = step_boundaries(case.path / "log.txt")
+        crossings += [(case.case_id, b.start_line, b.end_line) for b in result.blocks
+                      if any(b.start_line < e <= b.end_line for e in edges)]
+    assert not crossings, crossings[:10]
 
 
 @needs_corpus

@@ -425,3 +425,79 @@ def test_rule_set_agrees_on_bundled_logs() -> None:
             assert _RULE_SET.first(line.text) is expected, line.text
             checked += 1
     assert checked > 50
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_block_stops_at_the_failed_step_exit_on_the_bundled_example() -> None:
+    path = REPO_ROOT / "examples" / "missing-dependency" / "job.log"
+    log = path.read_text(encoding="utf-8")
+    exit_line = line_of(log, "##[error]Process completed with exit code 2.")
+    result = extract(path)
+    cause = next(b for b in result.blocks if "E   ModuleNotFoundError: No module named 'yaml'" in b.text)
+    assert cause.end_line <= exit_line
+    assert all(b.end_line <= exit_line for b in result.blocks), [(b.start_line, b.end_line) for b in result.blocks]
+    text = "\n".join(b.text for b in result.blocks)
+    assert "Post job cleanup." not in text and "safe.directory" not in text
+
+
+STEP_AFTER = "".join(f"    cleanup detail {i} for the next step of the job\n" for i in range(30))
+
+# (name, failed step output ending in its exit or boundary line, the boundary line, what follows)
+BOUNDARY_CASES = [
+    ("gha-exit", "##[group]Run make test\n" + NOISE[:800] + "error: test_parse failed\n",
+     "##[error]Process completed with exit code 2.\n", "Post job cleanup.\n" + STEP_AFTER),
+    ("gha-post-job", "##[group]Run make test\n" + NOISE[:800] + "error: test_parse failed\n",
+     "Post job cleanup.\n", STEP_AFTER),
+    ("gha-next-step", "##[group]Run make test\n" + NOISE[:800] + "error: test_parse failed\n",
+     "##[group]Run actions/upload-artifact@v4\n", STEP_AFTER),
+    ("travis-exit", "$ make test\n" + NOISE[:800] + "error: test_parse failed\n",
+     "The command \"make test\" exited with 2.\n", STEP_AFTER),
+    ("jenkins-close", "+ make test\n" + NOISE[:800] + "error: test_parse failed\n",
+     "[Pipeline] }\n", STEP_AFTER),
+    ("jenkins-stage", "+ make test\n" + NOISE[:800] + "error: test_parse failed\n",
+     "[Pipeline] // stage\n", STEP_AFTER),
+]
+
+
+@pytest.mark.parametrize(("name", "step", "boundary", "after"), BOUNDARY_CASES, ids=[c[0] for c in BOUNDARY_CASES])
+def test_blocks_never_run_across_a_step_boundary(name: str, step: str, boundary: str, after: str) -> None:
+    log = step + boundary + after
+    result = extract(log.encode())
+    cause = line_of(log, "error: test_parse failed")
+    edge = line_of(log, boundary.rstrip("\n"))
+    exit_stays = "exit" in name  # an exit line names the exit code: it may close the block
+    block = next(b for b in result.blocks if b.start_line <= cause <= b.end_line)
+    assert block.end_line <= (edge if exit_stays else edge - 1), block
+    for b in result.blocks:
+        assert not (b.start_line < edge + exit_stays <= b.end_line), (b.start_line, b.end_line)
+    assert "cleanup detail" not in block.text
+
+
+def test_a_second_failed_step_right_after_an_exit_keeps_its_own_block() -> None:
+    log = (
+        "##[group]Run make lint\n" + NOISE[:400] + "src/a.c:3:1: error: unknown type name 'foo'\n"
+        "##[error]Process completed with exit code 1.\n"
+        "Traceback (most recent call last):\n  File \"deploy.py\", line 2, in <module>\n"
+        "KeyError: 'TOKEN'\n##[error]Process completed with exit code 1.\n"
+    )
+    result = extract(log.encode())
+    first_exit = line_of(log, "##[error]Process completed")
+    spans = [(b.start_line, b.end_line) for b in result.blocks]
+    assert any(lo <= first_exit - 1 and hi == first_exit for lo, hi in spans), spans
+    assert any(lo == first_exit + 1 for lo, _ in spans), spans
+    assert any("KeyError: 'TOKEN'" in b.text for b in result.blocks)
+
+
+def test_usage_text_ends_where_a_stack_trace_starts() -> None:
+    from ci_healer.extract import render_lines
+
+    trace = ["org.eclipse.jgit.api.errors.TransportException: https://example.com/r.git: 503 Service Unavailable",
+             *(f"\tat org.eclipse.jgit.api.FetchCommand.call{k}(FetchCommand.java:{200 + k})" for k in range(8))]
+    text = render_lines(1, USAGE[:-1] + trace)
+    usage_marker = next(line for line in text.split("\n") if "usage text" in line)
+    assert usage_marker.startswith("  [8 more lines of usage text"), text
+    assert trace[0] in text  # the exception line is shown, not counted as help text
+    assert "FetchCommand.call0(" in text and "FetchCommand.call7(" in text
+    assert text.count("usage text") == 1

@@ -20,13 +20,18 @@ the first failed step's exit line are chosen first.
 Lines are chosen greedily under the token budget (:func:`ci_healer.tokens.estimate_tokens`, UTF-8
 bytes / 4): the failed step's last lines (a share of the budget), then specific signals, then more
 of the failed step, then weaker signals; short gaps between chosen lines are bridged and blocks
-run on past their window while budget remains. Chosen lines form maximal runs, one
+run on past their window while budget remains, but never across a step boundary (the line after
+a step's exit line, a ``##[group]Run`` step header, GitHub's ``Post job cleanup.`` /
+``Cleaning up orphan processes``, Jenkins' ``[Pipeline] }`` / ``[Pipeline] // stage``): a block
+may end on an exit line, which names the exit code, but what follows it belongs to another step.
+Chosen lines form maximal runs within one step, one
 :class:`~ci_healer.models.Block` each, rendered by :func:`render_lines`, whose folds replace
 repeated content by markers and never drop a line silently.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -66,7 +71,7 @@ _TRIGGERS = (
     rb"warning:|\[warn|^\s*\d+\. \[?l?\d*\]? ?\d{3} https?://|^> links|"
     rb"would reformat|would be reformatted|please |does not|did not|doesn't|didn't|"
     rb"not defined|unsupported|not supported|conflict|\*\* \(|diff --git|\[-\] |"
-    rb"^\$ |\[0K\$ |##\[group\]Run "
+    rb"^\$ |\[0K\$ |##\[group\]Run |Post job cleanup\.|Cleaning up orphan processes|\[Pipeline\] (?:\}|// stage)"
 )
 _PREFILTER = _fastre.compile(b"(?im)" + _TRIGGERS)
 
@@ -225,6 +230,12 @@ RULES: tuple[Rule, ...] = (
 _GHA_ERROR_RULE = next(r for r in RULES if r.reason == "gha-error")
 STEP_START = Rule("step-start", re.compile(r"^\$ \S|^Run \S"), 0, 0, 0)
 """A Travis command echo (``$ make test``) or a GitHub Actions step header (``##[group]Run ...``)."""
+STEP_END = Rule("step-end", re.compile(r"^(?:Post job cleanup\.|Cleaning up orphan processes|\[Pipeline\] (?:\}|// stage))"), 0, 0, 0)
+"""A line that starts what follows a step: GitHub Actions' post-job phase (``Post job cleanup.``,
+``Cleaning up orphan processes``) or the close of a Jenkins pipeline block (``[Pipeline] }``,
+``[Pipeline] // stage``). No block holds both this line and the one before it."""
+MAX_BOUNDARIES = 4096
+"""Step boundaries remembered at each end of the log (the first and the last ``MAX_BOUNDARIES``)."""
 STEP_BOOST = 6
 """Score added to signals inside a step that ended with an exit line: the failing step. Only a
 step whose start is in the log counts (without one the step's extent is a guess: no boost)."""
@@ -295,6 +306,8 @@ def classify_line(text: str, marker: str | None = None) -> Rule | None:
     probe = f"##[error]{text}" if marker == "error" else text
     if (marker == "group" and text.startswith("Run ")) or (marker is None and text.startswith("$ ")):
         return STEP_START
+    if marker is None and STEP_END.pattern.match(text):
+        return STEP_END
     if marker == "error":
         found = next((r for r in RULES if r.matches(text if r.reason != "exit-code" else probe)), None)
     else:
@@ -315,7 +328,8 @@ class _Candidate:
     score: int
     reason: str
     signal_line: int
-    lines: list[str] = field(default_factory=list)
+    lines: list[str | bytes] = field(default_factory=list)
+    """Cleaned lines ``start``..``end`` (while streaming, short ones still raw bytes: see :func:`_defer_clean`)."""
 
     @property
     def priority(self) -> tuple[int, int]:
@@ -329,7 +343,7 @@ class _StepExit:
     step_start: int | None
     exit_line: int
     start: int
-    lines: list[str]
+    lines: list[str | bytes]
 
 
 class _Signal(NamedTuple):
@@ -363,6 +377,14 @@ def _lines_from(buf: bytes, offset: int, count: int) -> list[bytes]:
 
 MAX_EXITS = 4
 """Step exits remembered at each end of the log (the first and the last ``MAX_EXITS``)."""
+DEFER_CLEAN_BYTES = 2048
+"""Window lines up to this long are kept raw and cleaned only if their window survives to the
+end of the log (most are evicted first); longer ones are cleaned at once, so memory stays small."""
+
+
+def _defer_clean(raw: bytes) -> bytes | str:
+    """``raw`` itself when at most :data:`DEFER_CLEAN_BYTES` long, else its cleaned text."""
+    return raw if len(raw) <= DEFER_CLEAN_BYTES else clean_line(raw).text
 
 
 class _Extractor:
@@ -376,6 +398,8 @@ class _Extractor:
         self.failed_steps: list[tuple[int, int]] = []
         self.first_exits: list[_StepExit] = []
         self.last_exits: list[_StepExit] = []
+        self.first_boundaries: list[int] = []
+        self.last_boundaries: list[int] = []
 
     # -- candidates ----------------------------------------------------------------------------
     def _worst(self) -> _Candidate | None:
@@ -406,6 +430,15 @@ class _Extractor:
                 return
             self.candidates.remove(worst)
         self.candidates.append(cand)
+
+    def _boundary(self, line: int) -> None:
+        """Remember that no block may hold both ``line - 1`` and ``line`` (a step boundary)."""
+        if len(self.first_boundaries) < MAX_BOUNDARIES:
+            self.first_boundaries.append(line)
+        else:
+            self.last_boundaries.append(line)
+            if len(self.last_boundaries) > 2 * MAX_BOUNDARIES:
+                del self.last_boundaries[:-MAX_BOUNDARIES]
 
     def _remember_exit(self, step: _StepExit) -> None:
         if len(self.first_exits) < MAX_EXITS:
@@ -440,8 +473,15 @@ class _Extractor:
             rule = classify_line(text, marker)
             if rule is STEP_START:
                 self.step_start = line
+                if marker == "group":
+                    self._boundary(line)
+            elif rule is STEP_END:
+                self._boundary(line)
+                self.step_start = None
             elif rule is not None:
                 if rule.exit:
+                    if rule.reason == "exit-code":
+                        self._boundary(line + 1)
                     if self.step_start is not None:
                         self.failed_steps.append((self.step_start, line))
                         del self.failed_steps[:-64]
@@ -457,7 +497,7 @@ class _Extractor:
             lo = max(first_available, sig.line - STEP_TAIL_LINES, step_start or 1)
             offset, moved = _walk_back(buf, sig.offset, sig.line - lo)
             raw = _lines_from(buf, offset, moved + 1)
-            self._remember_exit(_StepExit(step_start, sig.line, sig.line - moved, [clean_line(r).text for r in raw]))
+            self._remember_exit(_StepExit(step_start, sig.line, sig.line - moved, [_defer_clean(r) for r in raw]))
         # Merge the windows of this batch's signals into blocks, then capture each block once.
         groups: list[tuple[int, int, list[_Signal]]] = []
         for sig in signals:
@@ -485,7 +525,7 @@ class _Extractor:
                     keep += 1
             raw = raw[:keep]
             cand.end = cand.start + len(raw) - 1
-            cand.lines = [clean_line(r).text for r in raw]
+            cand.lines = [_defer_clean(r) for r in raw]
             self._admit(cand)
 
     def _touches_last(self, cand: _Candidate) -> bool:
@@ -567,16 +607,20 @@ def _usage_end(lines: list[str], i: int) -> int:
 
     The text goes on over indented lines (the wrapped synopsis, option lists, option
     descriptions) and over an unindented line followed by an indented one (a one-line command
-    description, an ``Options:`` heading); two unindented lines in a row end it.
+    description, an ``Options:`` heading); two unindented lines in a row end it, and so does a
+    stack trace (a frame line, or the unindented exception line a frame follows): a trace printed
+    after a help text is not part of it.
     """
     n = len(lines)
     j = i + 1
     while j < n:
         text = lines[j]
+        nxt = lines[j + 1] if j + 1 < n else ""
+        if _FRAME.match(text) or (text[:1] not in (" ", "\t") and _FRAME.match(nxt)):
+            break
         if text[:1] in (" ", "\t") and text.strip():
             j += 1
             continue
-        nxt = lines[j + 1] if j + 1 < n else ""
         if text.strip() and not text.startswith("[") and nxt[:1] in (" ", "\t") and nxt.strip():
             j += 1
             continue
@@ -879,9 +923,11 @@ class _Plan:
     of the line pool), so a folded stack trace or repeated listing costs what its marker costs.
     """
 
-    def __init__(self, budget: int, pool: dict[int, str]) -> None:
+    def __init__(self, budget: int, pool: dict[int, str], barriers: frozenset[int] = frozenset()) -> None:
         self.budget = budget
         self.pool = pool
+        self.barriers = barriers
+        """Step boundaries: no block holds both ``b - 1`` and ``b`` for ``b`` in ``barriers``."""
         self.text: dict[int, str] = {}
         self.order: list[int] = []
         self.used = 0  # estimated tokens
@@ -892,7 +938,7 @@ class _Plan:
         numbers = sorted(pool)
         start = 0
         for k in range(1, len(numbers) + 1):
-            if k == len(numbers) or numbers[k] != numbers[k - 1] + 1:
+            if k == len(numbers) or numbers[k] != numbers[k - 1] + 1 or numbers[k] in barriers:
                 first = numbers[start]
                 texts = [pool[n] for n in numbers[start:k]]
                 for u in fold_units(first, texts):
@@ -902,13 +948,15 @@ class _Plan:
                         self.unit[n] = entry
                 start = k
 
-    def add(self, order: list[int], cap: int, max_lines: int | None = None) -> int:
+    def add(self, order: list[int], cap: int, max_lines: int | None = None, joins: int | None = None) -> int:
         """Add ``order``'s lines (a path growing one contiguous range) while under ``cap`` tokens.
 
         Each line brings its whole fold unit when the unit lies between the smallest and the
         largest line of ``order`` or is a run of folded stack frames (the rest of the same trace);
         otherwise it comes alone, at its unfolded cost (no other fold drags a block past its window). Stops at the first line the pool does not hold, that does not
-        fit, or after ``max_lines`` lines other than stack frames.
+        fit, or after ``max_lines`` lines other than stack frames, or that would join a line across
+        a step boundary (each line joins the one before it in ``order``, or the one after it when
+        ``order`` turns back; the first line joins ``joins`` when given: the line a path continues).
         """
         if not order:
             return 0
@@ -916,7 +964,11 @@ class _Plan:
         spent = 0
         added = 0
         plain = 0
+        prev = joins
         for number in order:
+            if prev is not None and (number if number > prev else number + 1) in self.barriers:
+                break
+            prev = number
             if number in self.text:
                 if max_lines is not None and not _FRAME.match(self.text[number]):
                     plain += 1  # a path already walked counts: refill rounds do not stretch it
@@ -954,7 +1006,7 @@ class _Plan:
     def blocks(self) -> list[tuple[int, int, list[str]]]:
         runs: list[tuple[int, int, list[str]]] = []
         for number in sorted(self.text):
-            if runs and runs[-1][1] == number - 1:
+            if runs and runs[-1][1] == number - 1 and number not in self.barriers:
                 lo, _, texts = runs[-1]
                 texts.append(self.text[number])
                 runs[-1] = (lo, number, texts)
@@ -985,10 +1037,34 @@ def _demote_repeats(candidates: list[_Candidate]) -> None:
             cand.score = 1
 
 
+def _clip_to_steps(state: _Extractor, barriers: list[int]) -> None:
+    """Cut each candidate window and step-exit window at the step boundaries around its line.
+
+    ``barriers`` is sorted; a window keeps the lines from the last boundary at or before its
+    signal (or exit) line up to the line before the first boundary after it.
+    """
+    if not barriers:
+        return
+    for cand in state.candidates:
+        k = bisect.bisect_right(barriers, cand.signal_line)
+        start = max(cand.start, barriers[k - 1]) if k else cand.start
+        end = min(cand.end, barriers[k] - 1) if k < len(barriers) else cand.end
+        if (start, end) != (cand.start, cand.end):
+            cand.lines = cand.lines[start - cand.start:end - cand.start + 1]
+            cand.start, cand.end = start, end
+    for ex in [*state.first_exits, *state.last_exits]:
+        k = bisect.bisect_right(barriers, ex.exit_line)
+        if k and barriers[k - 1] > ex.start:
+            ex.lines = ex.lines[barriers[k - 1] - ex.start:]
+            ex.start = barriers[k - 1]
+
+
 def _select(state: _Extractor, max_tokens: int) -> list[Block]:
     """Choose lines for the budget: failed-step tail, then signals by score, then more tail."""
     exits = state.first_exits + [e for e in state.last_exits if e not in state.first_exits]
     failed = exits[0] if exits else None
+    barriers = frozenset(state.first_boundaries) | frozenset(state.last_boundaries[-MAX_BOUNDARIES:])
+    _clip_to_steps(state, sorted(barriers))
     pool: dict[int, str] = {}
     for cand in state.candidates:
         pool.update(zip(range(cand.start, cand.end + 1), cand.lines, strict=False))
@@ -997,7 +1073,7 @@ def _select(state: _Extractor, max_tokens: int) -> list[Block]:
     for number, raw in state.tail:
         if number not in pool:
             pool[number] = clean_line(raw).text
-    plan = _Plan(max_tokens - TRUNCATION_NOTE_TOKENS, pool)
+    plan = _Plan(max_tokens - TRUNCATION_NOTE_TOKENS, pool, barriers)
     for cand in state.candidates:
         plan.reason.setdefault(cand.signal_line, (cand.score, cand.reason))
 
@@ -1032,7 +1108,7 @@ def _select(state: _Extractor, max_tokens: int) -> list[Block]:
             signal(cand)
         for cand in strong:  # a stack trace printed again and again folds to a few markers
             if cand.signal_line in plan.text:
-                plan.add(list(range(cand.end + 1, cand.end + RUN_ON_LINES)), plan.budget, TRACE_RUN_ON)
+                plan.add(list(range(cand.end + 1, cand.end + RUN_ON_LINES)), plan.budget, TRACE_RUN_ON, cand.end)
         for ex in exits:
             tail(ex, plan.budget)
         for cand in ranked:
@@ -1041,10 +1117,10 @@ def _select(state: _Extractor, max_tokens: int) -> list[Block]:
         runs = plan.blocks()  # bridge short gaps between chosen blocks: one failure, cut in two
         for (_, a_hi, _), (b_lo, _, _) in pairwise(runs):
             if b_lo - a_hi - 1 <= GAP_FILL:
-                plan.add(list(range(a_hi + 1, b_lo)), plan.budget)
+                plan.add(list(range(a_hi + 1, b_lo)), plan.budget, joins=a_hi)
         for cand in ranked:  # let blocks run on past their window, strongest first
             if cand.signal_line in plan.text:
-                plan.add(list(range(cand.end + 1, cand.end + RUN_ON_LINES)), plan.budget, MAX_BLOCK_LINES)
+                plan.add(list(range(cand.end + 1, cand.end + RUN_ON_LINES)), plan.budget, MAX_BLOCK_LINES, cand.end)
 
     phases()
     for _ in range(REFILL_ROUNDS):  # folding made the text smaller than estimated: use the room
@@ -1115,6 +1191,8 @@ def extract(source: LogSource, *, max_tokens: int = DEFAULT_MAX_TOKENS) -> Extra
             state.process(prev, cur, None)
             state.remember_tail(cur, tail_keep)
             state.lines_total = cur.last_line
+    for window in [*state.candidates, *state.first_exits, *state.last_exits]:
+        window.lines = [r if isinstance(r, str) else clean_line(r).text for r in window.lines]
     for cand in state.candidates:
         if any(lo <= cand.signal_line <= hi for lo, hi in state.failed_steps):
             cand.score += STEP_BOOST

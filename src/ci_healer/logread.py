@@ -49,6 +49,8 @@ class LogReadError(ValueError):
 _TIMESTAMP = re.compile(
     r"^(?:\ufeff)?(?:\[?\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})\]? ?)"
 )
+_TIMESTAMP_FIRST = frozenset("0123456789[\ufeff")
+"""The characters a :data:`_TIMESTAMP` match can start with."""
 # ECMA-48 escape sequences: CSI (colours, cursor moves, erase line), OSC (titles, hyperlinks,
 # terminated by BEL or ST) and two-byte escapes; plus stray C0 controls other than tab.
 _ESCAPES = re.compile(
@@ -95,7 +97,8 @@ def clean_line(raw: bytes | str, *, max_chars: int = MAX_CLEAN_CHARS) -> CleanLi
     text = decode(raw) if isinstance(raw, (bytes, bytearray, memoryview)) else raw.replace("\x00", "")
     if len(text) > MAX_LINE_BYTES:
         text = text[:MAX_LINE_BYTES]
-    text = _TIMESTAMP.sub("", text, count=1)
+    if text[:1] in _TIMESTAMP_FIRST:  # most lines cannot start with a timestamp: skip the regex
+        text = _TIMESTAMP.sub("", text, count=1)
     if "\r" in text:
         # the last frame with visible text: search from the end, stop at the first found
         text = next((f for f in reversed(text.split("\r")) if f.strip() and _ESCAPES.sub("", f).strip()), "")
