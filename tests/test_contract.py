@@ -167,7 +167,7 @@ def test_ci_script_runs_the_readme_commands():
     main_job = MAIN_JOB_COMMAND.split("&& ", 1)[1]
     tests = TEST_COMMAND.split("&& ", 1)[1]
     assert main_job in executable, ".ci/run does not run the README's main-job command"
-    assert executable[-1] == tests, ".ci/run must end with the README's test command"
+    assert tests in executable, ".ci/run does not run the README's test command"
 
 
 def test_readme_cli_command_lines_parse():
