@@ -164,3 +164,43 @@ def evaluate(cases: Sequence[Case], *, encoder: Encoder | None = None,
 def tight_groups() -> tuple[str, ...]:
     """The tight-label report groups that the targets and floors are checked on."""
     return TIGHT_SOURCES
+
+
+@dataclass
+class LabelCeiling:
+    """How many tight labels cannot fit the token budget even when ci-healer shows exactly them.
+
+    ``over`` lists ``(case_id, tokens)`` of the labels whose own lines, cleaned and folded the way
+    :func:`ci_healer.extract.render_lines` folds a block, cost more than ``max_tokens``: no extractor
+    that keeps the budget and shows what its spans claim can cover them. ``ceiling`` is the hit
+    rate such a perfect extractor would reach.
+    """
+
+    source: str
+    cases: int
+    over: list[tuple[str, int]]
+
+    @property
+    def ceiling(self) -> float:
+        """Best reachable hit rate (0..1) inside the budget."""
+        return (self.cases - len(self.over)) / self.cases if self.cases else 0.0
+
+
+def label_ceiling(cases: Sequence[Case], *, source: str, max_tokens: int) -> LabelCeiling:
+    """:class:`LabelCeiling` of the cases of ``source`` (each labeled span rendered as one block)."""
+    from ci_healer.extract import render_lines
+    from ci_healer.logread import clean_line
+    from ci_healer.tokens import estimate_tokens
+
+    chosen = [c for c in cases if c.source == source and c.spans]
+    over: list[tuple[str, int]] = []
+    for case in chosen:
+        raw = split_lines(case.log.read_bytes())
+        seen: dict[str, int] = {}
+        tokens = 0
+        for start, end in case.spans:
+            lines = [clean_line(line).text for line in raw[start - 1 : end]]
+            tokens += estimate_tokens(render_lines(start, lines, seen))
+        if tokens > max_tokens:
+            over.append((case.case_id, tokens))
+    return LabelCeiling(source=source, cases=len(chosen), over=sorted(over, key=lambda item: item[1]))

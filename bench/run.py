@@ -35,6 +35,7 @@ import jinja2
 
 from bench import overhead as overhead_mod
 from bench import scale, tokenizer
+from bench.quality import label_ceiling
 from bench.baselines import KWS_CONTEXT, KWS_KEYWORDS
 from bench.corpus import (
     REPO_ROOT,
@@ -474,6 +475,8 @@ def _main(args: argparse.Namespace, argv: list[str]) -> int:
             "speed_notes": speed_notes, "idle_rss_mb": idle / 2**20,
             "image": image, "runs": runs, "targets": targets, "floors": floors,
             "kws_keywords": KWS_KEYWORDS, "kws_context": KWS_CONTEXT,
+            "ceilings": [label_ceiling(cases, source=src, max_tokens=MAX_TOKENS) for src in TIGHT_SOURCES],
+            "hit_rates": {src: quality.summaries[src][CI_HEALER].hit_rate for src in TIGHT_SOURCES if src in quality.summaries},
         }
         text = render(context)
         tmp = out.with_name(out.name + ".tmp")

@@ -3,6 +3,7 @@ synthetic logs, report rendering, and the quick run on the real corpus when it i
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -358,13 +359,14 @@ def test_report_renders_every_section() -> None:
         "tokenizer_note": "tiktoken is not installed", "real_tokens": False, "max_tokens": 1500,
         "quality_headers": ["group", "method", "cases"], "quality_rows": [["logchunks", "ci-healer", "1"]],
         "crashes": ["logchunks/x: ValueError: a|b"], "conf_headers": ["a", "b"], "conf_rows": [["Test", "test"]],
+        "ceilings": [quality.LabelCeiling("cidiff", 2, [("huge", 2_000)])], "hit_rates": {"cidiff": 0.5},
         "classified": quality.Classified(), "mapping": {"Test": "test"}, "speed_headers": ["log", "MB"],
         "speed_rows": [["synthetic 10 MB", "10.0"]], "speed_notes": ["1,000 MB not measured: x"], "idle_rss_mb": 30.0,
         "image": None, "runs": [], "targets": [check], "floors": [], "kws_keywords": ("error",), "kws_context": 3,
     })
     for needle in ("# Benchmarks", "## Targets", "**NOT MEASURED** | overhead", "| logchunks | ci-healer | 1 |",
                    "ValueError: a|b", "1,000 MB not measured", "not measured: tiktoken is not installed",
-                   "Python " + run.machine_facts()["Python"]):
+                   "Python " + run.machine_facts()["Python"], "| cidiff | 2 | 1 (huge 2,000) | 50.0% | 50.0% | 0.0 points |"):
         assert needle in text, needle
     assert "/work/" not in text
 
@@ -445,3 +447,27 @@ def test_step_slice_target_needs_five_times_fewer_tokens_and_no_lower_hit_rate()
     assert low.status == "MISS" and "factor 2.50x, 2.0x too small" == low.shortfall
     worse = check(summary(8, 100), summary(9, 1000))
     assert worse.status == "MISS" and "10.0 points below" in worse.shortfall
+
+
+def test_label_ceiling_counts_labels_longer_than_the_budget(tmp_path: Path) -> None:
+    short_dir, long_dir = tmp_path / "short", tmp_path / "long"
+    short_dir.mkdir()
+    long_dir.mkdir()
+    (short_dir / "log.txt").write_bytes(b"ok\nE   AssertionError: 1 != 2\nbye\n")
+    # 40 distinct long lines: no fold applies, so the label alone costs far more than 100 tokens.
+    (long_dir / "log.txt").write_bytes(
+        b"".join(
+            f"{hashlib.sha256(str(i).encode()).hexdigest()[:12]}.c: {hashlib.sha1(str(i).encode()).hexdigest()} is undeclared\n".encode()
+            for i in range(40)
+        )
+    )
+    cases = [
+        corpus.Case("cidiff", "short", "github-actions", short_dir, 0, ((2, 2),)),
+        corpus.Case("cidiff", "long", "jenkins", long_dir, 0, ((1, 40),)),
+        corpus.Case("logchunks", "other", "travis-ci", short_dir, 0, ((2, 2),)),
+    ]
+    ceiling = quality.label_ceiling(cases, source="cidiff", max_tokens=100)
+    assert ceiling.cases == 2
+    assert [case_id for case_id, _ in ceiling.over] == ["long"]
+    assert ceiling.over[0][1] > 100
+    assert ceiling.ceiling == 0.5
