@@ -13,24 +13,15 @@ from pathlib import Path
 
 import pytest
 
+from bench.quality import BUGSWARM_MAPPING
 from ci_healer.classify import classify, fingerprint, normalise_line
 from ci_healer.models import Block, Category
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("CI_HEALER_CORPUS") or REPO_ROOT.parent / "shared" / "corpus")
 
-# BugSwarm-dissection manual labels -> Category (see the ci_healer.classify module docstring).
-BUGSWARM_TO_CATEGORY = {
-    "Test": Category.TEST,
-    "Compilation": Category.COMPILE,
-    "Checkstyle": Category.LINT,
-    "License": Category.LINT,
-    "Documentation": Category.LINT,
-    "Compare version": Category.LINT,
-    "Missing library": Category.DEPENDENCY,
-    "Unable to clone": Category.INFRASTRUCTURE,
-    "Execution": Category.CONFIGURATION,
-}
+# BugSwarm-dissection manual labels -> Category: the benchmark's mapping (stated in ci_healer.classify).
+BUGSWARM_TO_CATEGORY = BUGSWARM_MAPPING
 
 
 def block(text: str, reason: str = "error") -> Block:
