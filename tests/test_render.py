@@ -441,7 +441,7 @@ def test_escape_prose_neutralises(text):
             "Version 1.2.3 (see notes) costs $5 | ~2 & <3",
             "Version 1.2.3 (see notes) costs $5 | ~2 & <3",
         ),
-        ("a\\b `c` [d]", "a\\b `c` [d]"),
+        ("a\\b `c [d]", "a\\b `c [d]"),
         ("1. first", "1. first"),
         ("- not a list", "- not a list"),
         ("   # not a heading", "# not a heading"),
@@ -451,6 +451,16 @@ def test_escape_prose_renders_the_same_text(text, shown):
     html = scan(escape_prose(text, repository=None))
     assert [t for t, _ in html.tags] == ["p"]
     assert "".join(html.text_outside_code).strip() == shown
+
+
+def test_code_spans_in_prose_stay_code_and_stay_inert():
+    out = escape_prose("import `yaml` failed; see `<!-- x --> @org/team https://evil.example/?d=1`", repository="o/r")
+    html = scan(out)
+    assert [t for t, _ in html.tags] == ["p", "code", "code"]
+    visible = "".join(html.text_outside_code)
+    assert visible.strip() == "import  failed; see"
+    assert "evil.example" not in visible and "@org" not in visible
+    assert GFM.render(out).count("<code>") == 2 and "<a " not in GFM.render(out)
 
 
 def test_escape_prose_drops_controls_and_bidi_overrides():

@@ -190,8 +190,11 @@ _MENTION_RE = re.compile(r"@[A-Za-z0-9](?:[A-Za-z0-9_-]*)(?:/[A-Za-z0-9_.-]+)?")
 # Issue and pull-request references ("#12", "owner/repo#12", "GH-12"): GitHub links them after
 # rendering (so a backslash does not help) and a cross-repository one notifies that repository.
 _REFERENCE_RE = re.compile(r"(?:\b[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)?#\d+\b|\bGH-\d+\b")
+# A balanced single-backtick code span in model prose is kept as a code span: nothing inside a code
+# span is markdown, HTML, a link or a mention, so it stays inert (it is re-emitted by inline_code).
+_CODE_SPAN_RE = re.compile(r"`(?P<code>[^`\n]{1,300})`")
 _TOKEN_RE = re.compile(
-    f"(?P<url>{_URL_RE.pattern})|(?P<mention>{_MENTION_RE.pattern})|(?P<ref>{_REFERENCE_RE.pattern})"
+    f"{_CODE_SPAN_RE.pattern}|(?P<url>{_URL_RE.pattern})|(?P<mention>{_MENTION_RE.pattern})|(?P<ref>{_REFERENCE_RE.pattern})"
 )
 _SAFE_URL_CHARS = re.compile(r"[A-Za-z0-9._~:/?#@!$&'()*+,;=%-]+")
 # Punctuation that shapes inline markdown anywhere in a line (code, emphasis, links and images
@@ -264,6 +267,11 @@ def _escape_line(line: str, repository: str | None, server_url: str) -> str:
         if match.start() < pos:
             continue
         token = match.group(0)
+        if match.group("code") is not None:
+            out.append(_escape_plain(line[pos : match.start()]))
+            out.append(inline_code(match.group("code")))
+            pos = match.end()
+            continue
         if match.group("url"):
             stripped = token.rstrip(_TRAILING_URL_PUNCT)
             # keep a closing parenthesis that balances one inside the URL
@@ -304,6 +312,7 @@ def escape_prose(
     * URLs become code spans (not autolinked) unless they point inside
       ``{server_url}/{repository}/``, which are emitted as ``<url>`` autolinks;
     * ``@user`` and ``@org/team`` become code spans, so nobody is notified;
+    * a balanced single-backtick code span stays a code span (its content is inert there);
     * leading whitespace is removed (no indented code blocks) and a line never starts with ``/``
       (it is backslash-escaped, so ``/approve-fix`` in prose is not a command);
     * control characters (except newline and tab) and bidirectional overrides are removed; CRLF and
