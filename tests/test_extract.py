@@ -501,3 +501,69 @@ def test_usage_text_ends_where_a_stack_trace_starts() -> None:
     assert trace[0] in text  # the exception line is shown, not counted as help text
     assert "FetchCommand.call0(" in text and "FetchCommand.call7(" in text
     assert text.count("usage text") == 1
+
+
+def _reference_trigger_lines(data: bytes) -> list[tuple[int, int]]:
+    """The trigger lines as the plain ``finditer`` loop finds them: each match not on a line already taken."""
+    from ci_healer.extract import _PREFILTER
+
+    out: list[tuple[int, int]] = []
+    next_free = 0
+    for m in _PREFILTER.finditer(data):
+        if m.start() < next_free:
+            continue
+        start = data.rfind(b"\n", 0, m.start()) + 1
+        end = data.find(b"\n", m.start())
+        end = len(data) if end < 0 else end
+        next_free = end + 1
+        out.append((start, end))
+    return out
+
+
+def _corpus_logs(limit: int) -> list[Path]:
+    import json
+
+    root = Path(os.environ.get("CI_HEALER_CORPUS") or Path(__file__).resolve().parents[1].parent / "shared" / "corpus")
+    index = root / "INDEX.jsonl"
+    if not index.is_file():
+        pytest.skip(f"corpus not found at {root} (set CI_HEALER_CORPUS)")
+    rows = [json.loads(line) for line in index.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [root / r["path"] / "log.txt" for r in rows[:: max(1, len(rows) // limit)]][:limit]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"error",
+        b"ok\nan error here and a failure\n",
+        b"ok\n\n  12. [l1] 404 https://example.com/x\nfine\n",  # a ``^\s*`` trigger crossing a line end
+        b"\n\n\n3. 404 http://a\nFAIL\nerror fail error\n$ make\n",
+        b"no trigger at all\nnothing\n",
+        "\u2715 jest failure\n\u00d7 x\n".encode(),
+        b"error\r\nfail\r\n\x00error\x00\n",
+    ],
+)
+def test_trigger_lines_match_the_reference_scan(data: bytes) -> None:
+    from ci_healer.extract import trigger_lines
+
+    assert list(trigger_lines(data)) == _reference_trigger_lines(data)
+
+
+def test_trigger_lines_match_the_reference_scan_on_real_logs() -> None:
+    from ci_healer.extract import trigger_lines
+
+    for path in _corpus_logs(40):
+        data = path.read_bytes()
+        assert list(trigger_lines(data)) == _reference_trigger_lines(data), path
+
+
+@pytest.mark.parametrize(("line_bytes", "entries"), [(-1000, 8192), (512, 2)])
+def test_line_cache_does_not_change_the_result(monkeypatch: pytest.MonkeyPatch, line_bytes: int, entries: int) -> None:
+    import ci_healer.extract as module
+
+    paths = _corpus_logs(25)
+    cached = [extract(p).model_dump_json() for p in paths]
+    monkeypatch.setattr(module, "CACHE_LINE_BYTES", line_bytes)  # -1000: nothing cached
+    monkeypatch.setattr(module, "CACHE_ENTRIES", entries)  # 2: emptied all the time
+    assert [extract(p).model_dump_json() for p in paths] == cached

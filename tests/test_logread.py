@@ -119,3 +119,46 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
 def test_text_mode_stream_is_refused() -> None:
     with pytest.raises(LogReadError, match="binary mode"):
         list(iter_batches(io.StringIO("text")))  # type: ignore[arg-type]
+
+
+_STAMPS = [b"2024-01-02T03:04:05.1234567Z ", b"[2024-01-02T03:04:05.123Z] ", b"\xef\xbb\xbf2024-01-02T03:04:05Z ",
+           b"2024-01-02T03:04:05+01:00 "]
+
+
+@pytest.mark.parametrize(
+    "rest",
+    [
+        b"hello",
+        b"##[error]Process completed with exit code 1.",
+        b"2024-01-02T03:04:05.1234567Z twice stamped",
+        b"\x1b[31mred\x1b[0m error",
+        b"50%\r75%\r\x1b[2Kdone",
+        b"\xff\xfe invalid utf-8 \x00 with a NUL",
+        b"\xd9\xa2\xd9\xa0\xd9\xa2\xd9\xa4-01-02T03:04:05Z arabic-indic digits",
+        b"] bracket first",
+        b"",
+        b"   ",
+    ],
+)
+@pytest.mark.parametrize("stamp", _STAMPS)
+def test_bytes_timestamp_strips_what_clean_line_strips(stamp: bytes, rest: bytes) -> None:
+    from ci_healer.logread import TIMESTAMP_BYTES, TIMESTAMP_FIRST_BYTES
+
+    raw = stamp + rest
+    assert raw[:1] in TIMESTAMP_FIRST_BYTES
+    m = TIMESTAMP_BYTES.match(raw)
+    assert m is not None
+    # the line's cleaning depends only on what follows the stamp: any other stamp gives the same
+    for other in _STAMPS:
+        assert clean_line(other + raw[m.end():]) == clean_line(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"2024-01-02 03:04:05 no T", b"\xd9\xa2\xd9\xa0\xd9\xa2\xd9\xa4-01-02T03:04:05Z x", b"2024-01-02T03:04:05.\xd9\xa2Z x",
+     b"2024\x00-01-02T03:04:05Z x", b"[INFO] build", b"12 passed"],
+)
+def test_bytes_timestamp_does_not_match_what_is_not_an_ascii_stamp(raw: bytes) -> None:
+    from ci_healer.logread import TIMESTAMP_BYTES
+
+    assert TIMESTAMP_BYTES.match(raw) is None

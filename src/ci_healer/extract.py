@@ -33,11 +33,14 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import NamedTuple
 
 from ci_healer.logread import (
+    TIMESTAMP_BYTES,
+    TIMESTAMP_FIRST_BYTES,
     LineBatch,
     LogSource,
     clean_line,
@@ -74,6 +77,55 @@ _TRIGGERS = (
     rb"^\$ |\[0K\$ |##\[group\]Run |Post job cleanup\.|Cleaning up orphan processes|\[Pipeline\] (?:\}|// stage)"
 )
 _PREFILTER = _fastre.compile(b"(?im)" + _TRIGGERS)
+
+
+def _raw_search(pattern: object) -> object:
+    """``pattern``'s search as a function ``(data, pos, endpos) -> (start, end)``, ``(-1, -1)`` if none.
+
+    With google-re2 this calls the compiled RE2 object's ``Match`` directly: the package's
+    ``finditer`` builds a generator and a match object per hit, which costs more than the scan
+    itself when a 1 MB batch holds thousands of trigger lines.
+    """
+    regexp = getattr(pattern, "_regexp", None)
+    anchor = getattr(getattr(_fastre, "_Anchor", None), "UNANCHORED", None)
+    if regexp is not None and anchor is not None and hasattr(regexp, "Match"):
+        match = regexp.Match
+
+        def search(data: bytes, pos: int, endpos: int) -> tuple[int, int]:
+            return match(anchor, data, pos, endpos)[0]
+        return search
+
+    def fallback(data: bytes, pos: int, endpos: int) -> tuple[int, int]:
+        m = pattern.search(data, pos, endpos)  # type: ignore[attr-defined]
+        return m.span() if m is not None else (-1, -1)
+    return fallback
+
+
+_prefilter_search = _raw_search(_PREFILTER)
+
+
+def trigger_lines(data: bytes) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` byte offsets of each line of ``data`` holding a prefilter trigger, in order.
+
+    ``end`` is the offset of the line's ``\\n`` (or ``len(data)``). The same lines as taking, for
+    each non-overlapping :data:`_PREFILTER` match that starts on a line not yet reported, the line
+    holding the match start: after a hit the scan resumes at the next line (no trigger alternative
+    but a ``^``-anchored one can cross a ``\\n``, and that one starts at a line start).
+    """
+    size = len(data)
+    search = _prefilter_search
+    rfind, find = data.rfind, data.find
+    pos = 0
+    while pos <= size:
+        m_start, m_end = search(data, pos, size)
+        if m_start < 0:
+            return
+        start = rfind(b"\n", 0, m_start) + 1
+        end = find(b"\n", m_start)
+        if end < 0:
+            end = size
+        yield start, end
+        pos = max(m_end, end + 1)
 
 
 class Rule(NamedTuple):
@@ -387,11 +439,25 @@ def _defer_clean(raw: bytes) -> bytes | str:
     return raw if len(raw) <= DEFER_CLEAN_BYTES else clean_line(raw).text
 
 
+CACHE_LINE_BYTES = 512
+"""Trigger lines up to this long (after a timestamp prefix) have their cleaning and rule cached."""
+CACHE_ENTRIES = 8192
+"""Cached lines per cache before it is emptied (memory stays bounded: at most a few MB)."""
+
+
 class _Extractor:
     """Streaming state: the candidate list (bounded), step exits (bounded) and the log tail."""
 
     def __init__(self) -> None:
         self.candidates: list[_Candidate] = []
+        self._worst_cache: _Candidate | None = None
+        """The result of ``min(candidates, key=priority)`` while valid; ``None`` when stale."""
+        self._last: _Candidate | None = None
+        """The candidate with the largest ``end`` (the one admitted or merged into last)."""
+        self._cache_stamped: dict[bytes, tuple[str, str | None, Rule | None]] = {}
+        """Line after its timestamp prefix -> cleaned text, marker, rule (see :func:`_classify_raw`)."""
+        self._cache_plain: dict[bytes, tuple[str, str | None, Rule | None]] = {}
+        """Whole raw line without a timestamp prefix -> cleaned text, marker, rule."""
         self.lines_total = 0
         self.tail: list[tuple[int, bytes]] = []
         self.step_start: int | None = None
@@ -402,21 +468,52 @@ class _Extractor:
         self.last_boundaries: list[int] = []
 
     # -- candidates ----------------------------------------------------------------------------
+    def _classify_raw(self, raw: bytes) -> tuple[str, str | None, Rule | None]:
+        """``clean_line(raw)`` and :func:`classify_line` of it, cached for short lines.
+
+        CI logs print the same lines again and again (warnings, progress, per-test lines); a
+        GitHub Actions line is cached by what follows its timestamp (see
+        :data:`ci_healer.logread.TIMESTAMP_BYTES`), so two stamps of one line share an entry.
+        """
+        if len(raw) > CACHE_LINE_BYTES + 40:
+            text, marker = clean_line(raw)
+            return text, marker, classify_line(text, marker)
+        cache, key = self._cache_plain, raw
+        if raw[:1] in TIMESTAMP_FIRST_BYTES:
+            m = TIMESTAMP_BYTES.match(raw)
+            if m is not None:
+                cache, key = self._cache_stamped, raw[m.end():]
+        found = cache.get(key)
+        if found is None:
+            text, marker = clean_line(raw)
+            found = (text, marker, classify_line(text, marker))
+            if len(key) <= CACHE_LINE_BYTES:
+                if len(cache) >= CACHE_ENTRIES:
+                    cache.clear()
+                cache[key] = found
+        return found
+
     def _worst(self) -> _Candidate | None:
         if len(self.candidates) < MAX_CANDIDATES:
             return None
-        return min(self.candidates, key=lambda c: c.priority)
+        if self._worst_cache is None:
+            self._worst_cache = min(self.candidates, key=lambda c: c.priority)
+        return self._worst_cache
 
     def _admit(self, cand: _Candidate) -> None:
-        # Merge with the previous candidate when they touch (blocks arrive in log order).
+        # Merge with the previous candidate when they touch (blocks arrive in log order). Ends
+        # strictly increase in list order, so the candidate with the largest end is the last
+        # one admitted (or merged into).
         if self.candidates:
-            last = max(self.candidates, key=lambda c: c.end)
+            last = self._last
+            assert last is not None
             if cand.start <= last.end + 1 and cand.end > last.end and (cand.end - last.start) < MAX_BLOCK_LINES * 2:
                 skip = last.end - cand.start + 1
                 last.lines.extend(cand.lines[skip:])
                 last.end = cand.end
                 if cand.score > last.score:
                     last.score, last.reason, last.signal_line = cand.score, cand.reason, cand.signal_line
+                    self._worst_cache = None
                 return
             if cand.end <= last.end:
                 return  # fully inside an existing block
@@ -430,6 +527,8 @@ class _Extractor:
                 return
             self.candidates.remove(worst)
         self.candidates.append(cand)
+        self._last = cand
+        self._worst_cache = None
 
     def _boundary(self, line: int) -> None:
         """Remember that no block may hold both ``line - 1`` and ``line`` (a step boundary)."""
@@ -457,20 +556,14 @@ class _Extractor:
         exits: list[tuple[_Signal, int | None]] = []
         line = cur.first_line
         counted_to = 0
-        next_free = 0
-        for m in _PREFILTER.finditer(data):
-            pos = m.start()
-            if pos < next_free:
-                continue
-            start = data.rfind(b"\n", 0, pos) + 1
-            end = data.find(b"\n", pos)
-            if end < 0:
-                end = len(data)
-            next_free = end + 1
-            line += data.count(b"\n", counted_to, start)
+        count = data.count
+        classify = self._classify_raw
+        for start, end in trigger_lines(data):
+            line += count(b"\n", counted_to, start)
             counted_to = start
-            text, marker = clean_line(data[start:end])
-            rule = classify_line(text, marker)
+            _, marker, rule = classify(data[start:end])
+            if rule is None:
+                continue
             if rule is STEP_START:
                 self.step_start = line
                 if marker == "group":
@@ -478,7 +571,7 @@ class _Extractor:
             elif rule is STEP_END:
                 self._boundary(line)
                 self.step_start = None
-            elif rule is not None:
+            else:
                 if rule.exit:
                     if rule.reason == "exit-code":
                         self._boundary(line + 1)
@@ -529,7 +622,7 @@ class _Extractor:
             self._admit(cand)
 
     def _touches_last(self, cand: _Candidate) -> bool:
-        return bool(self.candidates) and cand.start <= max(c.end for c in self.candidates) + 1
+        return self._last is not None and bool(self.candidates) and cand.start <= self._last.end + 1
 
     def remember_tail(self, batch: LineBatch, keep: int) -> None:
         """Keep the last ``keep`` raw lines of the log (at most :data:`TAIL_POOL_BYTES` bytes)."""

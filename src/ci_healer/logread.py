@@ -51,6 +51,15 @@ _TIMESTAMP = re.compile(
 )
 _TIMESTAMP_FIRST = frozenset("0123456789[\ufeff")
 """The characters a :data:`_TIMESTAMP` match can start with."""
+TIMESTAMP_BYTES = re.compile(
+    rb"(?:\xef\xbb\xbf)?(?:\[?\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})\]? ?)"
+)
+""":data:`_TIMESTAMP` on raw bytes (ASCII digits only), used with ``match``. When it matches the
+first ``k`` bytes of a line, :func:`clean_line` of that line (up to :data:`MAX_LINE_BYTES` chars)
+depends only on the bytes after ``k``: the prefix is ASCII, so it decodes to itself, and the
+``str`` pattern then strips exactly those ``k`` characters."""
+TIMESTAMP_FIRST_BYTES = b"0123456789[\xef"
+"""The bytes a :data:`TIMESTAMP_BYTES` match can start with."""
 # ECMA-48 escape sequences: CSI (colours, cursor moves, erase line), OSC (titles, hyperlinks,
 # terminated by BEL or ST) and two-byte escapes; plus stray C0 controls other than tab.
 _ESCAPES = re.compile(
