@@ -557,11 +557,17 @@ def _permission(fake: FakeGitHub, req: Request) -> tuple[int, Any]:
 # ---- actions ---------------------------------------------------------------------------------
 
 
-def _run(fake: FakeGitHub, req: Request) -> Any:
-    run = fake.state.runs.get(_int(req.params["run_id"]))
-    if run is None or run.repo != _repo(req):
+def _owned(objects: dict[int, Any], req: Request, param: str) -> Any:
+    """The object whose id is path parameter ``param``, if it belongs to the request's repository;
+    else 404 (GitHub answers 404, not 403, for objects of other repositories)."""
+    found = objects.get(_int(req.params[param]))
+    if found is None or found.repo != _repo(req):
         raise ApiError(404, "Not Found")
-    return run
+    return found
+
+
+def _run(fake: FakeGitHub, req: Request) -> Any:
+    return _owned(fake.state.runs, req, "run_id")
 
 
 @handles("actions/get-workflow-run")
@@ -970,10 +976,7 @@ def _create_check(fake: FakeGitHub, req: Request) -> tuple[int, Any]:
 
 
 def _check(fake: FakeGitHub, req: Request) -> CheckRun:
-    check = fake.state.check_runs.get(_int(req.params["check_run_id"]))
-    if check is None or check.repo != _repo(req):
-        raise ApiError(404, "Not Found")
-    return check
+    return _owned(fake.state.check_runs, req, "check_run_id")
 
 
 @handles("checks/update")
@@ -1074,10 +1077,7 @@ def _create_comment(fake: FakeGitHub, req: Request) -> tuple[int, Any]:
 
 
 def _comment(fake: FakeGitHub, req: Request) -> Comment:
-    comment = fake.state.comments.get(_int(req.params["comment_id"]))
-    if comment is None or comment.repo != _repo(req):
-        raise ApiError(404, "Not Found")
-    return comment
+    return _owned(fake.state.comments, req, "comment_id")
 
 
 @handles("issues/get-comment")
