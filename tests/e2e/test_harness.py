@@ -93,6 +93,19 @@ def _workflow_run_event(run_id: int) -> dict:
     }
 
 
+def _smoke_tree(tmp_path: Path) -> Path:
+    """A git work tree holding the throwaway smoke docker action and a workflow that uses it."""
+    return harness.make_work_tree(
+        tmp_path / "repo",
+        files={
+            "action.yml": ACTION_YML,
+            "Dockerfile": "FROM python:3.12-slim\n",
+            "smoke_action.py": SMOKE_SCRIPT,
+            ".github/workflows/smoke.yml": WORKFLOW_YML,
+        },
+    )
+
+
 def test_act_runs_a_docker_action_in_the_action_image(
     act_runner, recording_server: harness.RecordingServer, action_image: harness.BuildInfo, tmp_path: Path
 ) -> None:
@@ -102,15 +115,7 @@ def test_act_runs_a_docker_action_in_the_action_image(
         {},
         {"id": run_id, "conclusion": "failure"},
     )
-    tree = harness.make_work_tree(
-        tmp_path / "repo",
-        files={
-            "action.yml": ACTION_YML,
-            "Dockerfile": "FROM python:3.12-slim\n",
-            "smoke_action.py": SMOKE_SCRIPT,
-            ".github/workflows/smoke.yml": WORKFLOW_YML,
-        },
-    )
+    tree = _smoke_tree(tmp_path)
 
     result = act_runner(
         work_tree=tree,
@@ -138,15 +143,7 @@ def test_a_failing_step_is_reported_and_its_containers_removed(
     act_runner, docker_daemon: harness.DockerDaemon, recording_server: harness.RecordingServer, tmp_path: Path
 ) -> None:
     # No route: the API answers 404, urlopen raises, the docker action exits non-zero.
-    tree = harness.make_work_tree(
-        tmp_path / "repo",
-        files={
-            "action.yml": ACTION_YML,
-            "Dockerfile": "FROM python:3.12-slim\n",
-            "smoke_action.py": SMOKE_SCRIPT,
-            ".github/workflows/smoke.yml": WORKFLOW_YML,
-        },
-    )
+    tree = _smoke_tree(tmp_path)
     result = act_runner(
         work_tree=tree,
         workflow=".github/workflows/smoke.yml",
