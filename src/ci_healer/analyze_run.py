@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from ci_healer.backends.base import BackendError
 from ci_healer.engine import AnalyzeOptions, analyze
 from ci_healer.events import WorkflowRunData
-from ci_healer.extract import extract
 from ci_healer.flow import EXIT_FAILURE, EXIT_OK, Context, render_md
 from ci_healer.github_api import (
     CheckRunInfo,
@@ -101,7 +100,8 @@ def _shift(analysis: Analysis, lines: int) -> Analysis:
 
 
 def _pick_log(ctx: Context, jobs: list[JobInfo]) -> tuple[JobInfo, LogDownload] | None:
-    """The first failed job whose log has a failure block (else the first readable one)."""
+    """The first failed job whose log has any text (the extractor finds a block in every non-empty
+    log), else the first readable one; the log is extracted once, later, by the engine."""
     first: tuple[JobInfo, LogDownload] | None = None
     for job in jobs[:MAX_JOBS_READ]:
         try:
@@ -110,7 +110,7 @@ def _pick_log(ctx: Context, jobs: list[JobInfo]) -> tuple[JobInfo, LogDownload] 
             reason = "the logs expired" if err.status == 410 else str(err)
             ctx.runner.warning(f"log of job {job.name} could not be read: {reason}")
             continue
-        if extract(log.data, max_tokens=ctx.settings.max_block_tokens).blocks:
+        if log.data.strip():
             return job, log
         if first is None:
             first = (job, log)
