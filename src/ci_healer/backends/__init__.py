@@ -69,9 +69,10 @@ def make_backend(settings: BackendSettings, *, repo: RepoSource | None, environ:
 
         return RulesBackend(repo)
     if name == "openai":
-        from ci_healer.backends.openai_backend import OpenAIBackend
+        from ci_healer.backends.openai_backend import OpenAIBackend, is_github_models
 
-        key = settings.openai_api_key or settings.github_token
+        # The GitHub token is a key only for GitHub Models; any other endpoint never receives it.
+        key = settings.openai_api_key or (settings.github_token if is_github_models(settings.openai_base_url) else None)
         if key is None and not settings.openai_base_url:
             raise BackendError("config", "the openai backend needs openai-api-key (or a base URL of a server that needs none)")
         kwargs = {} if settings.model is None else {"model": settings.model}
