@@ -12,7 +12,15 @@ from pathlib import Path
 import pytest
 
 from ci_healer.models import FileEdit
-from ci_healer.patch import ProposalError, apply_patch, build_patch, diff_digest, parse_patch, split_lines
+from ci_healer.patch import (
+    ProposalError,
+    apply_patch,
+    build_patch,
+    diff_digest,
+    parse_patch,
+    patch_from_diff,
+    split_lines,
+)
 from ci_healer.repo import LocalRepo
 
 GIT = shutil.which("git")
@@ -342,3 +350,18 @@ def test_parse_patch_reads_real_fix_diffs():
         assert not unsupported.search(text), fix.parent.name
         assert [f.path for f in files] == re.findall(r"^\+\+\+ (?:b/(.+)|/dev/null)$", text, re.M)
     assert parsed > 0
+
+
+def test_patch_from_a_shown_diff_equals_the_patch_that_produced_it(tmp_path) -> None:
+    """The apply step re-runs the policy on the re-applied diff: it must see what analysis saw."""
+    (tmp_path / "crlf.txt").write_bytes(b"one\r\ntwo\r\nthree\r\n")
+    (tmp_path / "plain.txt").write_text("alpha\nbeta")
+    repo = LocalRepo(tmp_path)
+    edits = [
+        FileEdit(file_path="crlf.txt", original="two\n", replacement="TWO\nand a half\n"),
+        FileEdit(file_path="plain.txt", original="", replacement="gamma\n"),
+        FileEdit(file_path="docs/new.md", original="", replacement="# new\n"),
+    ]
+    built = build_patch(edits, repo)
+    again = patch_from_diff(built.diff, repo)
+    assert again == built

@@ -11,7 +11,7 @@ Checks, in order (SECURITY.md items 6–8, 13, 14), each refusal replied on the 
 4. the diff re-read from that body (:func:`ci_healer.render.read_diff`) hashes to the digest in the
    metadata, else "digest mismatch";
 5. the PR head (or the branch tip) is still the head SHA of the metadata, else stale;
-6. the diff applies with :func:`ci_healer.patch.apply_patch` at that SHA and passes the policy again.
+6. the diff applies with :func:`ci_healer.patch.patch_from_diff` at that SHA and passes the policy again.
 
 Then: fork PRs get review suggestions (or a ``git apply`` block) and nothing is pushed; other PRs
 get a Git Data API commit whose only parent is the head SHA, a NEW ref
@@ -46,8 +46,7 @@ from ci_healer.github_api import (
     PullInfo,
     validate_fix_ref,
 )
-from ci_healer.models import FileChange, Patch
-from ci_healer.patch import ProposalError, apply_patch, diff_digest, parse_patch
+from ci_healer.patch import ProposalError, diff_digest, parse_patch, patch_from_diff
 from ci_healer.policy import PolicyConfig, check_patch
 from ci_healer.render import (
     COMMENT_MARKER,
@@ -57,7 +56,7 @@ from ci_healer.render import (
     read_diff,
     read_metadata,
 )
-from ci_healer.repo import MODE_EXECUTABLE, MODE_FILE, RepoSource
+from ci_healer.repo import MODE_EXECUTABLE, MODE_FILE
 
 REPLY_MARKER = "<!-- ci-healer:reply -->"
 
@@ -140,16 +139,6 @@ def _proposal_from(body: str, comment: CommentInfo | None, check_run: CheckRunIn
             code="digest_mismatch",
         )
     return _Proposal(meta, body, diff, comment, check_run)
-
-
-def _patch_of(diff: str, repo: RepoSource, new_files: dict[str, str]) -> Patch:
-    files = []
-    for pf in parse_patch(diff):
-        added = [ln.value.rstrip("\n") for h in pf.hunks for ln in h if ln.is_added]
-        removed = [ln.value.rstrip("\n") for h in pf.hunks for ln in h if ln.is_removed]
-        files.append(FileChange(path=pf.path, old_text=repo.read_text(pf.path) or "", new_text=new_files[pf.path],
-                                is_new_file=pf.is_new_file, added=added, removed=removed))
-    return Patch(diff=diff, digest=diff_digest(diff), files=files)
 
 
 def _section(body: str, heading: str) -> str:
@@ -276,10 +265,11 @@ def _apply(ctx: Context, act: Apply) -> int:
 
     repo = gh.repo_source(meta.head_sha)
     try:
-        new_files = apply_patch(proposal.diff, repo)
+        patch = patch_from_diff(proposal.diff, repo)
     except ProposalError as err:
         raise Refused(f"the patch no longer applies ({err.code}): {ctx.escape(str(err))}", code="does_not_apply") from None
-    violations = check_patch(_patch_of(proposal.diff, repo, new_files), repo,
+    new_files = {f.path: f.new_text for f in patch.files}
+    violations = check_patch(patch, repo,
                              PolicyConfig(protected_paths=s.protected_paths, allowed_paths=s.allowed_paths))
     if violations:
         codes = ", ".join(sorted({inline_code(v.code) for v in violations}))
@@ -308,7 +298,7 @@ def _apply(ctx: Context, act: Apply) -> int:
     for path, text in new_files.items():
         entry = repo.entry(path)
         files[path] = (entry.mode if entry is not None and entry.mode in (MODE_FILE, MODE_EXECUTABLE) else MODE_FILE, text)
-    if repo.tree_sha is None:  # pragma: no cover - apply_patch always reads the tree
+    if repo.tree_sha is None:  # pragma: no cover - patch_from_diff always reads the tree
         repo.list_paths()
     commit_sha = gh.commit_files(
         parent_sha=meta.head_sha, base_tree_sha=str(repo.tree_sha), files=files,

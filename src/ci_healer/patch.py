@@ -236,6 +236,17 @@ def _changed_lines(old: str, new: str) -> tuple[list[str], list[str]]:
     return added, removed
 
 
+def _file_change(path: str, old: str, new: str, is_new: bool, added: list[str], removed: list[str]) -> FileChange:
+    return FileChange(
+        path=path,
+        old_text=old,
+        new_text=new,
+        is_new_file=is_new,
+        added=[_strip_eol(x) for x in added],
+        removed=[_strip_eol(x) for x in removed],
+    )
+
+
 def build_patch(edits: Sequence[FileEdit], repo: RepoSource) -> Patch:
     """Apply ``edits`` to the files of ``repo`` and return the validated :class:`Patch`.
 
@@ -270,16 +281,7 @@ def build_patch(edits: Sequence[FileEdit], repo: RepoSource) -> Patch:
             raise ProposalError("no_change", f"{path}: the edits leave the file unchanged")
         added, removed = _changed_lines(old_text, new_text)
         sections.append(_render_file_diff(path, old_text, new_text, is_new))
-        files.append(
-            FileChange(
-                path=path,
-                old_text=old_text,
-                new_text=new_text,
-                is_new_file=is_new,
-                added=[_strip_eol(x) for x in added],
-                removed=[_strip_eol(x) for x in removed],
-            )
-        )
+        files.append(_file_change(path, old_text, new_text, is_new, added, removed))
         _check_roundtrip(path, sections[-1], old_text, new_text, is_new, added, removed)
     diff = "".join(sections)
     return Patch(diff=diff, digest=diff_digest(diff), files=files)
@@ -434,3 +436,18 @@ def apply_patch(diff: str, repo: RepoSource) -> dict[str, str]:
             )
         result[pf.path] = _apply_hunks(pf.path, old, pf.hunks)
     return result
+
+
+def patch_from_diff(diff: str, repo: RepoSource) -> Patch:
+    """The :class:`Patch` of an already shown ``diff`` re-applied to ``repo`` (the apply step runs
+    the policy again on it). Files, texts and added/removed lines are computed exactly as
+    :func:`build_patch` computes them. Raises :class:`ProposalError` like :func:`apply_patch`.
+    """
+    new_files = apply_patch(diff, repo)
+    files: list[FileChange] = []
+    for pf in parse_patch(diff):
+        old = "" if pf.is_new_file else (_read_base(pf.path, repo) or "")
+        new = new_files[pf.path]
+        added, removed = _changed_lines(old, new)
+        files.append(_file_change(pf.path, old, new, pf.is_new_file, added, removed))
+    return Patch(diff=diff, digest=diff_digest(diff), files=files)
