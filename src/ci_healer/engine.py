@@ -22,8 +22,10 @@ from ci_healer.extract import extract
 from ci_healer.models import (
     Analysis,
     Block,
+    ChangedFile,
     Classification,
     ContextFile,
+    FailingChange,
     FileEdit,
     Proposal,
     ProposalRequest,
@@ -69,6 +71,37 @@ def _redact_texts(redactor: Redactor, items: Sequence[_T]) -> tuple[list[_T], Re
     return out, total
 
 
+def changed_lines(change: FailingChange) -> dict[str, list[int]]:
+    """Head-side (``+``) line numbers of each file of ``change`` whose patch GitHub gave, parsed
+    with unidiff; an unparseable patch gives no lines for that file (its path still counts)."""
+    from unidiff import PatchSet, UnidiffParseError
+
+    out: dict[str, list[int]] = {}
+    for f in change.files:
+        if not f.patch:
+            continue
+        try:
+            patched = PatchSet(f"--- a/{f.path}\n+++ b/{f.path}\n{f.patch}\n")
+        except UnidiffParseError:
+            continue
+        lines = [ln.target_line_no for pf in patched for hunk in pf for ln in hunk if ln.is_added and ln.target_line_no]
+        if lines:
+            out[f.path] = lines
+    return out
+
+
+def redact_change(redactor: Redactor, change: FailingChange) -> tuple[FailingChange, Redactions]:
+    """``change`` with every path and patch redacted (a diff may add a secret), and the counts."""
+    total = Redactions()
+    files: list[ChangedFile] = []
+    for f in change.files:
+        patch, counts = redactor.redact(f.patch)
+        path, path_counts = redactor.redact(f.path)
+        total = total.merge(counts).merge(path_counts)
+        files.append(f.model_copy(update={"patch": patch, "path": path}))
+    return change.model_copy(update={"files": files}), total
+
+
 def build_request(
     blocks: Sequence[Block],
     classification: Classification,
@@ -76,16 +109,27 @@ def build_request(
     *,
     redactor: Redactor,
     context_bytes: int,
+    change: FailingChange | None = None,
 ) -> tuple[ProposalRequest, Redactions]:
     """Assemble the redacted :class:`ProposalRequest` for ``blocks`` (already redacted).
 
-    Returns the request and the redaction counts of the repository files it includes.
+    ``change``: the failing change as read (not yet redacted); its files rank first among the
+    repository windows (:func:`ci_healer.context.gather` ``changed_files``/``changed_lines``) and
+    it is sent redacted as ``request.change``. Returns the request and the redaction counts of the
+    repository files and the change it includes.
     """
     files: list[ContextFile] = []
     manifests: list[str] = []
     packages: list[str] = []
+    change_counts = Redactions()
+    if change is not None:
+        change, change_counts = redact_change(redactor, change)
     if repo is not None:
-        files = repo_context.gather(blocks, repo, category=classification.category, max_bytes=context_bytes)
+        paths = [f.path for f in change.files if f.status != "removed"] if change is not None else []
+        files = repo_context.gather(
+            blocks, repo, category=classification.category, max_bytes=context_bytes,
+            changed_files=paths, changed_lines=changed_lines(change) if change is not None else None,
+        )
         manifests = repo_context.find_manifests(repo)
         packages = repo_context.project_packages(repo)
     files, counts = _redact_texts(redactor, files)
@@ -96,8 +140,9 @@ def build_request(
         files=files,
         manifests=manifests,
         project_packages=packages,
+        change=change,
     )
-    return request, counts
+    return request, counts.merge(change_counts)
 
 
 def _secrets_in_edits(redactor: Redactor, edits: Sequence[FileEdit]) -> list[Violation]:
@@ -112,30 +157,58 @@ def _secrets_in_edits(redactor: Redactor, edits: Sequence[FileEdit]) -> list[Vio
     return found
 
 
+@dataclass(frozen=True)
+class Triage:
+    """One job log's failure before any model call: its redacted ``blocks``, their
+    ``classification`` (category and :func:`ci_healer.classify.fingerprint`), the ``redactions``
+    made in the blocks, and the extraction's ``lines_total`` and ``tokens``."""
+
+    blocks: list[Block]
+    classification: Classification
+    redactions: Redactions
+    lines_total: int
+    tokens: int
+
+
+def triage(log: LogSource, *, options: AnalyzeOptions | None = None) -> Triage:
+    """Extract, redact and classify one failed job log (no repository, no backend).
+
+    Two jobs whose triages have the same ``classification.fingerprint`` failed the same way (the
+    same failure in several matrix jobs). Raises ``OSError`` only when ``log`` is an unreadable path.
+    """
+    options = options or AnalyzeOptions()
+    extraction = extract(log, max_tokens=options.max_tokens)
+    blocks, redactions = _redact_texts(Redactor(options.secrets), extraction.blocks)
+    return Triage(blocks, classify(blocks), redactions, extraction.lines_total, extraction.tokens)
+
+
 def analyze(
-    log: LogSource,
+    log: LogSource | Triage,
     *,
     repo: RepoSource | None,
     backend: Backend,
     options: AnalyzeOptions | None = None,
+    change: FailingChange | None = None,
 ) -> Analysis:
     """Run the whole pipeline on one failed job log.
 
-    ``log``: raw bytes, a path, or a binary stream (streamed; memory stays bounded).
+    ``log``: raw bytes, a path, or a binary stream (streamed; memory stays bounded), or the
+    :class:`Triage` of a log already extracted.
     ``repo``: the repository at the failing commit, or ``None`` (root cause only, no patch).
+    ``change``: the failing change (PR files or push comparison, not yet redacted): its files
+    rank first in the repository context and it is sent to the backend redacted.
     Returns an :class:`Analysis`; never raises for backend, proposal or policy failures.
     Raises ``OSError`` only when ``log`` is a path that cannot be read.
     """
     options = options or AnalyzeOptions()
     redactor = Redactor(options.secrets)
 
-    extraction = extract(log, max_tokens=options.max_tokens)
-    blocks, redactions = _redact_texts(redactor, extraction.blocks)
-    classification = classify(blocks)
+    found = log if isinstance(log, Triage) else triage(log, options=options)
+    blocks, classification = found.blocks, found.classification
     request, file_counts = build_request(
-        blocks, classification, repo, redactor=redactor, context_bytes=options.context_bytes
+        blocks, classification, repo, redactor=redactor, context_bytes=options.context_bytes, change=change
     )
-    redactions = redactions.merge(file_counts)
+    redactions = found.redactions.merge(file_counts)
 
     base = {
         "blocks": blocks,
@@ -143,8 +216,8 @@ def analyze(
         "fingerprint": classification.fingerprint,
         "flaky_suspect": classification.flaky_suspect,
         "backend": backend.name,
-        "lines_total": extraction.lines_total,
-        "tokens": extraction.tokens,
+        "lines_total": found.lines_total,
+        "tokens": found.tokens,
     }
 
     try:

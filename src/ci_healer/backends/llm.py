@@ -20,7 +20,9 @@ deterministic policy and a human approval. Secrets are redacted before the reque
 the prompt holds only the request's fields and the templates' own text.
 
 Budget. The rendered system plus user message must fit ``max_prompt_tokens`` as counted by
-:func:`ci_healer.tokens.estimate_tokens`. File windows are trimmed first (symmetrically around the
+:func:`ci_healer.tokens.estimate_tokens`. The failing change (``request.change``) is cut first (the
+longest patch loses its last lines, a patch left under three lines is dropped, then files are
+dropped from the last; the prompt says how many), then file windows are trimmed (symmetrically around the
 window's centre, their line numbers updated, then dropped from the last), then failure blocks (middle
 lines replaced by an ``[… N lines omitted …]`` marker, largest block first, then blocks dropped from
 the last, finally one long line cut).
@@ -202,9 +204,50 @@ class _BlockView:
         return "\n".join((*self.head, _OMITTED.format(n=self.omitted), *self.tail))
 
 
+@dataclass(frozen=True)
+class _ChangeView:
+    path: str
+    status: str
+    lines: tuple[str, ...]
+    cut: bool = False
+
+    @property
+    def size(self) -> int:
+        return sum(len(line) + 1 for line in self.lines)
+
+
+def _change_views(request: ProposalRequest, cap: int) -> list[_ChangeView]:
+    if request.change is None:
+        return []
+    out = []
+    for f in request.change.files:
+        lines = _split(f.patch[:cap]) if f.patch else ()
+        out.append(_ChangeView(f.path, f.status, lines, cut=len(f.patch) > cap))
+    return out
+
+
+def _trim_change(views: list[_ChangeView], excess_chars: int) -> tuple[list[_ChangeView], bool]:
+    """Cut the longest patch from its end (dropped when under three lines are left), else drop
+    the last file. Returns the views and whether a whole file was dropped."""
+    with_patch = [i for i, v in enumerate(views) if v.lines]
+    if with_patch:
+        idx = max(with_patch, key=lambda i: views[i].size)
+        lines = list(views[idx].lines)
+        removed = 0
+        while lines and removed < excess_chars:
+            removed += len(lines.pop()) + 1
+        views[idx] = replace(views[idx], lines=tuple(lines) if len(lines) >= 3 else (), cut=True)
+        return views, False
+    views.pop()
+    return views, True
+
+
 def untrusted_strings(request: ProposalRequest) -> list[str]:
     """Every string of ``request`` that comes from the repository or its logs (what gets fenced)."""
     out = [request.repository, *request.manifests, *request.project_packages]
+    if request.change is not None:
+        out += [f.path for f in request.change.files] + [f.patch for f in request.change.files]
+        out += [f.previous_path or "" for f in request.change.files] + list(request.change.notes)
     out += [b.text for b in request.blocks] + [b.reason for b in request.blocks]
     out += [f.path for f in request.files] + [f.text for f in request.files] + [f.reason for f in request.files]
     out += list(request.classification.signals)
@@ -243,6 +286,8 @@ def _render(
     output_mode: OutputMode,
     dropped_files: int,
     dropped_blocks: int,
+    change: list[_ChangeView] | None = None,
+    dropped_change: int = 0,
 ) -> tuple[str, str]:
     env = prompt_env()
     system = env.get_template("system.j2").render(
@@ -270,6 +315,14 @@ def _render(
         dropped_files=dropped_files,
         dropped_blocks=dropped_blocks,
         output_mode=output_mode,
+        change=None if request.change is None else {
+            "kind": request.change.kind,
+            "total_files": request.change.total_files,
+            "notes": list(request.change.notes),
+            "files": [{"path": c.path, "status": _label(c.status), "patch": "\n".join(c.lines), "cut": c.cut} for c in change or []],
+            "dropped": dropped_change,
+            "cut": sum(1 for c in change or [] if c.cut),
+        },
     )
     return system, user
 
@@ -331,7 +384,8 @@ def build_messages(
     ``output_mode`` is ``json`` (reply with a JSON object) or ``tool`` (call the
     ``submit_proposal`` tool, for Bedrock). Returns :class:`Prompt` ``(system, user, delimiter)``;
     ``estimate_tokens(system) + estimate_tokens(user) <= max_prompt_tokens`` always holds.
-    Trimming order: file windows (largest first, a window under three lines is dropped), then the
+    Trimming order: the failing change (longest patch first, then files from the last), then
+    file windows (largest first, a window under three lines is dropped), then the
     middle lines of failure blocks (largest first), then whole blocks from the last, then the
     longest remaining line. Raises ``BackendError("config")`` when even the instructions plus a
     stub of the first block do not fit.
@@ -344,14 +398,19 @@ def build_messages(
         for f in request.files
     ]
     blocks = [_block_view(b, cap) for b in request.blocks]
-    dropped_files = dropped_blocks = 0
+    change = _change_views(request, cap)
+    dropped_files = dropped_blocks = dropped_change = 0
 
     while True:
-        system, user = _render(request, files, blocks, delimiter, output_mode, dropped_files, dropped_blocks)
+        system, user = _render(request, files, blocks, delimiter, output_mode, dropped_files, dropped_blocks, change, dropped_change)
         total = estimate_tokens(system) + estimate_tokens(user)
         if total <= max_prompt_tokens:
             return Prompt(system, user, delimiter)
         excess = (total - max_prompt_tokens) * 4
+        if change:
+            change, dropped = _trim_change(change, excess)
+            dropped_change += dropped
+            continue
         if files:
             idx = max(range(len(files)), key=lambda i: files[i].size)
             trimmed = _trim_file(files[idx], excess)
