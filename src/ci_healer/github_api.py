@@ -267,8 +267,6 @@ def _changed_files(items: Iterable[Any], *, max_files: int, max_patch_bytes: int
     files: list[ChangedFile] = []
     used = dropped = 0
     for item in items:
-        if len(files) >= max_files:
-            break
         patch = str(item.get("patch") or "")
         size = len(patch.encode("utf-8", "surrogatepass"))
         if patch and used + size > max_patch_bytes:
@@ -276,6 +274,8 @@ def _changed_files(items: Iterable[Any], *, max_files: int, max_patch_bytes: int
         used += len(patch.encode("utf-8", "surrogatepass"))
         files.append(ChangedFile(path=str(item.get("filename") or ""), status=str(item.get("status") or "modified"),
                                  patch=patch, previous_path=item.get("previous_filename")))
+        if len(files) >= max_files:  # stop before PaginatedList asks for the next page
+            break
     return files, dropped
 
 

@@ -921,7 +921,7 @@ def _commit_json(req: Request, sha: str) -> dict[str, Any]:
     """GitHub's ``commit`` object for ``sha`` (no files: the fake lists them only in comparisons)."""
     git = req.views.git_commit(_repo(req), sha)
     url = f"{req.views.api}/repos/{_repo(req)}/commits/{sha}"
-    return 200, {
+    return {
         "sha": sha,
         "node_id": git["node_id"],
         "url": url,
@@ -961,13 +961,19 @@ MAX_COMPARE_FILES = 300  # GitHub lists at most 300 files of a comparison
 MAX_PULL_FILES = 3000  # and at most 3,000 files of a pull request
 
 
+@handles("repos/compare-commits")
 @handles("repos/compare-commits-with-basehead")
 def _compare(fake: FakeGitHub, req: Request) -> tuple[int, Any]:
     """``base...head`` (or ``base..head``): status, counts and files from the merge base, like
-    GitHub; a commit that is unknown, or two commits without common history, answer 404."""
-    basehead = req.params["basehead"]
-    sep = "..." if "..." in basehead else ".."
-    base_ref, _, head_ref = basehead.partition(sep)
+    GitHub; a commit that is unknown, or two commits without common history, answer 404. The
+    description has the path twice (``{basehead}`` and ``{base}...{head}``); both are served."""
+    if "basehead" in req.params:
+        basehead = req.params["basehead"]
+        sep = "..." if "..." in basehead else ".."
+        base_ref, _, head_ref = basehead.partition(sep)
+    else:
+        base_ref, head_ref = req.params["base"], req.params["head"]
+        basehead = f"{base_ref}...{head_ref}"
     base = fake.state.resolve_commit(_repo(req), base_ref) if base_ref else None
     head = fake.state.resolve_commit(_repo(req), head_ref) if head_ref else None
     if base is None or head is None:
