@@ -35,7 +35,9 @@ Context read through the API (all with the analyze job's ``actions: read``, ``co
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from ci_healer.backends.base import BackendError
 from ci_healer.engine import AnalyzeOptions, Triage, analyze, triage
@@ -50,6 +52,7 @@ from ci_healer.github_api import (
     LogDownload,
     PullInfo,
     RunInfo,
+    StepInfo,
 )
 from ci_healer.greendiff import drop_green_lines
 from ci_healer.models import Analysis, Category, FailingChange
@@ -287,13 +290,49 @@ def _job_url(ctx: Context, job: JobInfo) -> str | None:
     return job.html_url if job.html_url and job.html_url.startswith(f"{s.server_url}/{s.repository}/") else None
 
 
+_LOG_TIME = re.compile(rb"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.\d+)?Z ")
+_STEP_MARK = re.compile(rb"^(?:\S+Z )?##\[group\](Run .*?)\r?$")
+
+
+def step_anchor(log: LogDownload, line: int, steps: Sequence[StepInfo]) -> tuple[int, int] | None:
+    """``(N, L)`` of GitHub's ``#step:N:L`` job-log anchor for ``line`` of the whole job log, or
+    ``None`` when it is not known for sure.
+
+    The job log download has no step numbers, so the step is recovered from the nearest
+    ``##[group]Run ...`` line at or above ``line`` (the first line GitHub shows for a ``run:`` or
+    ``uses:`` step) and the jobs API's step times: the step whose name is that ``Run ...`` text
+    among the steps running within a second of the marker's timestamp, else the only step running
+    at that second. ``L`` counts from the marker line (line 1 of the step). ``None`` when the marker
+    is not in the downloaded tail, has no timestamp, or the step is ambiguous.
+    """
+    lines = log.data.split(b"\n")
+    idx = line - log.skipped_lines - 1
+    if not 0 <= idx < len(lines):
+        return None
+    start = next((i for i in range(idx, -1, -1) if _STEP_MARK.match(lines[i])), None)
+    if start is None:
+        return None
+    stamp, mark = _LOG_TIME.match(lines[start]), _STEP_MARK.match(lines[start])
+    if stamp is None or mark is None:
+        return None
+    at = datetime.strptime(stamp.group(1).decode(), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    second = timedelta(seconds=1)
+    near = [st for st in steps if st.started_at and st.completed_at and st.started_at - second <= at <= st.completed_at + second]
+    named = [st for st in near if st.name == mark.group(1).decode("utf-8", "replace").strip()]
+    inside = [st for st in near if st.started_at <= at <= st.completed_at and st.started_at != st.completed_at]
+    step = named[0] if len(named) == 1 else inside[0] if not named and len(inside) == 1 else None
+    return (step.number, idx - start + 1) if step is not None else None
+
+
 def _failed_jobs(ctx: Context, reads: list[JobRead], groups: list[list[JobRead]], skipped: list[JobInfo]) -> tuple[FailedJob, ...]:
     number = {id(r): n for n, group in enumerate(groups, 1) for r in group}
     out = []
     for r in reads:
         found = r.found
+        url = _job_url(ctx, r.job)
+        anchor = step_anchor(r.log, found.blocks[0].start_line, r.job.steps) if url and r.log and found and found.blocks else None
         out.append(FailedJob(
-            name=r.job.name, url=_job_url(ctx, r.job),
+            name=r.job.name, url=f"{url}#step:{anchor[0]}:{anchor[1]}" if url and anchor else url,
             category=found.classification.category.value if found is not None else None,
             group=number.get(id(r)), line=found.blocks[0].start_line if found is not None and found.blocks else None,
             note=r.note,

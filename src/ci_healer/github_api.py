@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import re
+from datetime import datetime
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -166,13 +167,25 @@ class RunInfo(BaseModel):
     pull_requests: list[int] = []
 
 
+class StepInfo(BaseModel):
+    """A step of a job: its ``number`` (the ``N`` of GitHub's ``#step:N:L`` log anchors), name,
+    conclusion and start/end times (whole seconds, UTC, as GitHub gives them)."""
+
+    number: int
+    name: str = ""
+    conclusion: str | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+
+
 class JobInfo(BaseModel):
-    """A job of a workflow run attempt."""
+    """A job of a workflow run attempt (``steps`` as the jobs list gives them)."""
 
     id: int
     name: str
     conclusion: str | None = None
     html_url: str | None = None
+    steps: list[StepInfo] = []
 
 
 class PullInfo(BaseModel):
@@ -259,6 +272,16 @@ class Comparison:
     behind_by: int
     merge_base_sha: str
     change: ChangeFiles
+
+
+def _steps(raw: dict[str, Any]) -> list[StepInfo]:
+    """The ``steps`` of a job's JSON; a step without a number is left out."""
+    out = []
+    for step in raw.get("steps") or []:
+        if isinstance(step, dict) and isinstance(step.get("number"), int):
+            out.append(StepInfo(number=step["number"], name=str(step.get("name") or ""), conclusion=step.get("conclusion"),
+                                started_at=step.get("started_at"), completed_at=step.get("completed_at")))
+    return out
 
 
 def _changed_files(items: Iterable[Any], *, max_files: int, max_patch_bytes: int) -> tuple[list[ChangedFile], int]:
@@ -425,7 +448,7 @@ class GitHubClient:
 
         def fetch() -> list[JobInfo]:
             pages = PaginatedList(WorkflowJob, self.gh.requester, url, None, list_item="jobs")
-            return [JobInfo(id=j.id, name=j.name, conclusion=j.conclusion, html_url=j.html_url) for j in pages]
+            return [JobInfo(id=j.id, name=j.name, conclusion=j.conclusion, html_url=j.html_url, steps=_steps(j.raw_data)) for j in pages]
 
         return call("list jobs", fetch)
 
@@ -864,6 +887,7 @@ __all__ = [
     "LogDownload",
     "PullInfo",
     "RunInfo",
+    "StepInfo",
     "call",
     "make_github",
     "validate_fix_ref",

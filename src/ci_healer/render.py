@@ -135,7 +135,8 @@ class RenderMeta(BaseModel):
 
     Links: block line numbers link to ``log_url#L<line>`` (line numbers count lines of the whole
     downloaded job log; GitHub's per-step anchors ``#step:<n>:<line>`` need the step, which the
-    log download does not give). When ``log_url`` is missing but ``repository``, ``run_id`` and
+    log download does not give: the failed-jobs list carries them when the analyze flow could
+    recover the step, see :func:`ci_healer.analyze_run.step_anchor`). When ``log_url`` is missing but ``repository``, ``run_id`` and
     ``job_id`` are known, the job page ``{server_url}/{repository}/actions/runs/{run_id}/job/{job_id}``
     is used. Any URL (``log_url``, ``fix_pr_url``) that is not under ``{server_url}/{repository}/``
     is never linked. ``verification`` is shown escaped (e.g. ``"fix verified: CI passed"``).

@@ -372,3 +372,32 @@ def test_secret_in_the_pr_patch_is_redacted_and_its_text_stays_fenced(world) -> 
     assert f"<<<END {prompt.delimiter}>>>" not in user[opened:at]
     # counted like the secrets of the log (item 3): once in the patch, once in the file window
     assert "2 secrets redacted: github\\_token ×2" in body
+
+
+def test_failed_job_links_to_its_step_and_line_when_the_step_is_known(world) -> None:
+    """The job log's ``##[group]Run pytest -q`` line and the jobs API's step times give step 3;
+    the link is GitHub's ``#step:3:<line within the step>`` anchor."""
+    from tests.fakegithub.state import iso
+
+    w, h = world
+    pr, _ = pr_world(w)
+    run_id = w.failed("fix-rounding", [_job("test (3.12)", FAILED_LOG), _job("build", COMPILE_LOG)], pr=pr).id
+    job = next(j for j in w.state.jobs.values() if j.run_id == run_id and j.name == "test (3.12)")
+    assert [s.name for s in job.steps][2] == "Run pytest -q"  # steps 1..4, three seconds each
+
+    def at(offset: int, text: str) -> str:
+        return f"{iso(job.started + offset)[:-1]}.1000000Z {text}\n"
+
+    pytest_lines = [ln.split(" ", 1)[1] if " " in ln else "" for ln in PYTEST_LOG.splitlines()[4:]]
+    job.log = ("".join([
+        at(0, "Current runner version: '2.321.0'"),
+        at(3, "##[group]Run pip install -e . pytest"), at(3, "pip install -e . pytest"), at(4, "##[endgroup]"),
+        at(5, "Successfully installed hello-0.1.0 pytest-8.3.4"),
+        at(6, "##[group]Run pytest -q"), at(6, "pytest -q"), at(6, "shell: /usr/bin/bash -e {0}"), at(6, "##[endgroup]"),
+    ]) + "".join(at(7, ln) for ln in pytest_lines)).encode()
+    _, _, body = run(w, h, run_id, pr)
+    first = request_of(h).blocks[0].start_line
+    assert first >= 6
+    assert f"[test (3.12)](<https://github.com/{REPO}/actions/runs/{run_id}/job/{job.id}#step:3:{first - 6 + 1}>)" in body
+    build = next(j for j in w.state.jobs.values() if j.run_id == run_id and j.name == "build")
+    assert f"[build](<https://github.com/{REPO}/actions/runs/{run_id}/job/{build.id}>)" in body  # times unknown: job page
