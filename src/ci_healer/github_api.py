@@ -64,6 +64,8 @@ _NEEDS: dict[str, str] = {
     "workflow run": "actions: read",
     "contents": "contents: read",
     "permission": "the default repository metadata access",
+    "PR files": "pull-requests: read",
+    "comparison": "contents: read",
 }
 
 
@@ -779,7 +781,7 @@ class GitHubClient:
             total = int(pr.get("changed_files") or 0) if isinstance(pr, dict) else 0
             return ChangeFiles(files, max(total, len(files)), dropped)
 
-        return call("list pull request files", fetch)
+        return call("list PR files", fetch)
 
     def compare_commits(self, base: str, head: str, *, max_files: int, max_patch_bytes: int) -> Comparison:
         """``GET compare/{base}...{head}`` (three dots: the change since their merge base). GitHub lists
@@ -800,7 +802,7 @@ class GitHubClient:
                 change=ChangeFiles(files, total, dropped),
             )
 
-        return call("compare commits", fetch)
+        return call("read comparison", fetch)
 
     def successful_runs(self, workflow_id: int, *, branch: str, limit: int = 10) -> list[RunInfo]:
         """The newest (at most ``limit``) successful runs of workflow ``workflow_id`` on ``branch``

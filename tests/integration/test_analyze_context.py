@@ -401,3 +401,13 @@ def test_failed_job_links_to_its_step_and_line_when_the_step_is_known(world) -> 
     assert f"[test (3.12)](<https://github.com/{REPO}/actions/runs/{run_id}/job/{job.id}#step:3:{first - 6 + 1}>)" in body
     build = next(j for j in w.state.jobs.values() if j.run_id == run_id and j.name == "build")
     assert f"[build](<https://github.com/{REPO}/actions/runs/{run_id}/job/{build.id}>)" in body  # times unknown: job page
+
+
+def test_403_on_the_pr_files_names_the_permission_and_the_analysis_is_still_posted(world) -> None:
+    w, h = world
+    pr, run_id = pr_world(w)
+    w.fake.fail(403, "Resource not accessible by integration", operation_id="pulls/list-files")
+    out, _, body = run(w, h, run_id, pr)
+    warnings = [ln for ln in out.command_lines if ln.startswith("::warning")]
+    assert any("list PR files failed (403)" in ln and "pull-requests: read" in ln for ln in warnings)
+    assert request_of(h).change is None and read_metadata(body).status == "proposed"
