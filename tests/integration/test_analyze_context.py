@@ -158,8 +158,11 @@ def test_change_is_cut_first_when_the_prompt_is_over_budget(world) -> None:
     run(w, h, run_id, pr)
     request = request_of(h)
     prompt = build_messages(request, max_prompt_tokens=3000)
-    assert "patch cut to fit the prompt budget" in prompt.user or "left out to fit the prompt budget" in prompt.user
-    assert "assert 100 == 101" in prompt.user  # the failure block survives; the change gave way
+    header = prompt.user.split("# The failing change", 1)[1].split("\n", 1)[0]
+    assert "to fit the prompt budget" in header  # the prompt says the change was cut or left out
+    assert "VALUE_2999" not in prompt.user
+    # the failure block survives whole: the change gave way first (then the file windows)
+    assert "assert 100 == 101" in prompt.user and "lines omitted by ci-healer" not in prompt.user
 
 
 def test_pr_with_3000_changed_files_reads_at_most_the_cap_and_says_so(world) -> None:
