@@ -15,6 +15,7 @@ import pytest
 
 from ci_healer.analyze_run import MAX_CHANGED_FILES, MAX_JOBS_READ
 from ci_healer.backends.llm import build_messages
+from ci_healer.github_api import GitHubError
 from ci_healer.render import COMMENT_MARKER, read_metadata
 from tests.fakegithub import BOT_LOGIN, FakeGitHub, FakeState
 from tests.fakegithub.fixtures import _finish, require_spec
@@ -414,3 +415,56 @@ def test_403_on_the_pr_files_names_the_permission_and_the_analysis_is_still_post
     warnings = [ln for ln in out.command_lines if ln.startswith("::warning")]
     assert any("list PR files failed (403)" in ln and "pull-requests: read" in ln for ln in warnings)
     assert request_of(h).change is None and read_metadata(body).status == "proposed"
+
+
+# ---- the read operations themselves, against the fake (every response checked against the description)
+
+
+def test_compare_commits_status_counts_and_files(world) -> None:
+    w, h = world
+    gh = h.client()
+    root = w.state.repo(REPO).refs["refs/heads/main"]
+    one = w.state.commit_files(REPO, "main", {"a.txt": "1\n"}, message="one")
+    two = w.state.commit_files(REPO, "main", {"a.txt": "2\n", "b.txt": "b\n"}, message="two")
+    ahead = gh.compare_commits(root, two, max_files=10, max_patch_bytes=10_000)
+    assert (ahead.status, ahead.ahead_by, ahead.behind_by, ahead.merge_base_sha) == ("ahead", 2, 0, root)
+    assert [(f.path, f.status) for f in ahead.change.files] == [("a.txt", "added"), ("b.txt", "added")]
+    assert gh.compare_commits(two, root, max_files=10, max_patch_bytes=10_000).status == "behind"
+    assert gh.compare_commits(two, two, max_files=10, max_patch_bytes=10_000).status == "identical"
+    side = _rewrite(w, "main", [one], {"c.txt": "c\n"})
+    diverged = gh.compare_commits(two, side, max_files=10, max_patch_bytes=10_000)
+    assert (diverged.status, diverged.ahead_by, diverged.behind_by, diverged.merge_base_sha) == ("diverged", 1, 1, one)
+    assert [f.path for f in diverged.change.files] == ["c.txt"]
+    capped = gh.compare_commits(root, two, max_files=1, max_patch_bytes=10_000)
+    assert len(capped.change.files) == 1 and capped.change.total_files == 2 and capped.change.files_capped
+    orphan = _rewrite(w, "main", [], {"d.txt": "d\n"})
+    with pytest.raises(GitHubError) as err:
+        gh.compare_commits(root, orphan, max_files=10, max_patch_bytes=10_000)
+    assert err.value.status == 404 and "read comparison" in str(err.value)
+
+
+def test_pull_changed_files_keeps_patches_within_the_byte_cap(world) -> None:
+    w, h = world
+    pr, _ = pr_world(w, {"src/hello/big.py": "x = 1\n" * 400})
+    gh = h.client()
+    whole = gh.pull_changed_files(pr, max_files=10, max_patch_bytes=1_000_000)
+    assert [f.path for f in whole.files] == ["README.md", "src/hello/big.py", "src/hello/calc.py"] and whole.patches_dropped == 0
+    # room for README.md's and calc.py's patches, not for big.py's: it alone loses its patch
+    small = gh.pull_changed_files(pr, max_files=10, max_patch_bytes=len(whole.files[0].patch.encode()) + len(whole.files[2].patch.encode()))
+    assert [bool(f.patch) for f in small.files] == [True, False, True] and small.patches_dropped == 1
+    assert [f.path for f in small.files] == [f.path for f in whole.files]  # paths are kept without their patch
+
+
+def test_successful_runs_are_newest_first_and_filtered_by_branch(world) -> None:
+    w, h = world
+    first = w.green("main")
+    w.failed("main", [_job("test", FAILED_LOG)])
+    second = w.green("main")
+    w.state.commit_files(REPO, "other", {"o.txt": "o\n"}, message="other", create=True)
+    w.green("other")
+    found = h.client().successful_runs(w.wf.id, branch="main")
+    assert [r.id for r in found] == [second.id, first.id] and all(r.conclusion == "success" for r in found)
+    assert h.client().successful_runs(w.wf.id, branch="main", limit=1)[0].id == second.id
+    assert h.client().successful_runs(w.wf.id, branch="gone") == []
+    query = w.fake.calls("GET", "actions/list-workflow-runs")[0].query
+    assert query["status"] == ["success"] and query["branch"] == ["main"] and query["exclude_pull_requests"] == ["true"]
