@@ -17,8 +17,8 @@ common line look new:
    workspace paths (``/tmp/...``, ``/var/folders/...``, ``/home/runner/work/<repo>/<repo>/``),
    IP addresses and ports, PIDs and job/worker ids, line:column numbers, numbers of 5+ digits
    (run ids, epoch times, byte counts), runs of whitespace;
-3. :data:`PROGRESS`: progress percentages and transfer sizes (``[ 45%]``, ``12.3 MB``,
-   ``1.2 kB/s``), which step 2 leaves alone.
+3. :data:`PROGRESS`: progress percentages, transfer sizes and bracketed counters (``[ 45%]``,
+   ``12.3 MB``, ``1.2 kB/s``, ``(450/1000)``), which step 2 leaves alone.
 
 Lines the extractor needs to find step boundaries are never blanked, even when the green log has
 them: GitHub Actions ``##[group]`` / ``##[endgroup]`` / ``##[error]`` lines and every line that
@@ -36,13 +36,15 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from hashlib import blake2b
-from typing import NamedTuple
+from typing import Generic, NamedTuple, TypeVar
 
 from ci_healer.classify import normalise_line
 from ci_healer.extract import STEP_END, STEP_START, classify_line
-from ci_healer.logread import MAX_LINE_BYTES, TIMESTAMP_BYTES, TIMESTAMP_FIRST_BYTES, clean_line
+from ci_healer.logread import TIMESTAMP_BYTES, TIMESTAMP_FIRST_BYTES, clean_line
+
+T = TypeVar("T")
 
 DIGEST_BYTES = 8
 """Size of the blake2b digest kept per distinct green line (collisions: ~n^2 / 2^65)."""
@@ -62,8 +64,11 @@ and GitHub's own error annotations)."""
 PROGRESS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b\d{1,3}(?:\.\d+)?\s?%"), "<pct>"),
     (re.compile(r"\b\d+(?:\.\d+)?\s?(?:[kKMGT]i?B|bytes|B)(?:/s)?\b"), "<size>"),
+    (re.compile(r"([(\[])\s*\d+\s*/\s*\d+\s*([)\]])"), r"\1<n>/<n>\2"),
 )
-"""Progress counters left by :func:`ci_healer.classify.normalise_line`: percentages, sizes."""
+"""Progress counters left by :func:`ci_healer.classify.normalise_line`: percentages, sizes and
+bracketed ``done/total`` counters (git's ``(450/1000)``, ninja's ``[12/345]``). A bare count is
+not touched: ``Failures: 1`` and ``Failures: 0`` must stay different lines."""
 
 
 class GreenDiff(NamedTuple):
@@ -95,17 +100,6 @@ def _iter_lines(data: bytes) -> Iterator[tuple[int, int]]:
         pos = end + 1
 
 
-def line_key(raw: bytes) -> tuple[int | None, bool]:
-    """``(digest, structural)`` of one raw line (without its ``\\n``).
-
-    ``digest`` is the blake2b digest (as an int) of the line's marker and normalised text, or
-    ``None`` when nothing visible is left (an empty, blank or timestamp-only line: never blanked
-    and never counted). ``structural`` is true for lines that must never be blanked (see the
-    module docstring). Never raises: invalid UTF-8 is replaced, NUL bytes are dropped.
-    """
-    return _key(_strip_timestamp(raw))
-
-
 def _strip_timestamp(raw: bytes) -> bytes:
     """``raw`` without a leading GitHub/Jenkins timestamp (:data:`ci_healer.logread.TIMESTAMP_BYTES`)."""
     if raw[:1] in TIMESTAMP_FIRST_BYTES:
@@ -115,43 +109,101 @@ def _strip_timestamp(raw: bytes) -> bytes:
     return raw
 
 
-def _key(body: bytes) -> tuple[int | None, bool]:
-    """:func:`line_key` of a line whose timestamp prefix is already stripped."""
-    if len(body) > LONG_LINE_BYTES:
-        # a minified bundle or a dumped payload: exact comparison, normalising it costs too much
-        return int.from_bytes(blake2b(b"\x01" + body[:MAX_LINE_BYTES], digest_size=DIGEST_BYTES).digest()), False
-    text, marker = clean_line(body, max_chars=LONG_LINE_BYTES)
-    if marker in KEEP_MARKERS:
-        structural = True
-    else:
-        rule = classify_line(text, marker) if text else None
-        structural = rule is not None and (rule is STEP_START or rule is STEP_END or rule.exit)
-    norm = normalise_line(text)
+def _digest(text: str) -> int:
+    return int.from_bytes(blake2b(text.encode("utf-8", "replace"), digest_size=DIGEST_BYTES).digest())
+
+
+class Cleaned(NamedTuple):
+    """One raw line as the diff sees it: ``text`` and ``marker`` of :func:`ci_healer.logread.clean_line`."""
+
+    text: str
+    marker: str | None
+
+    @property
+    def visible(self) -> bool:
+        """Whether anything is left to compare (blank, empty and timestamp-only lines are never blanked)."""
+        return bool(self.marker) or bool(self.text.strip())
+
+
+def clean(raw: bytes) -> Cleaned:
+    """:func:`ci_healer.logread.clean_line` of a raw line, uncapped up to :data:`LONG_LINE_BYTES`.
+
+    A longer line keeps its first :data:`LONG_LINE_BYTES` characters (lines that long are
+    minified bundles or dumped payloads; their start tells them apart). Never raises.
+    """
+    text, marker = clean_line(raw[: LONG_LINE_BYTES * 4], max_chars=LONG_LINE_BYTES)
+    return Cleaned(text, marker)
+
+
+def normalised(line: Cleaned) -> str:
+    """The text two lines are compared on: marker, then the normalised text.
+
+    :func:`ci_healer.classify.normalise_line`, then :data:`PROGRESS`; the marker is kept apart
+    (``"error\x00boom"``), so ``##[error]boom`` and ``boom`` differ.
+    """
+    norm = normalise_line(line.text)
     for pattern, replacement in PROGRESS:
         norm = pattern.sub(replacement, norm)
-    if not norm and marker is None:
-        return None, structural
-    key = f"{marker or ''}\x00{norm}".encode("utf-8", "replace")
-    return int.from_bytes(blake2b(key, digest_size=DIGEST_BYTES).digest()), structural
+    return f"{line.marker or ''}\x00{norm}"
 
 
-class _Keys:
-    """:func:`line_key` with a bounded cache keyed by the line after its timestamp prefix."""
+def structural(line: Cleaned) -> bool:
+    """Whether a line is never blanked: a :data:`KEEP_MARKERS` line, or a step start, end or exit.
+
+    Step starts/ends/exits are what :func:`ci_healer.extract.classify_line` reports as
+    :data:`ci_healer.extract.STEP_START`, :data:`ci_healer.extract.STEP_END` or an ``exit`` rule.
+    """
+    if line.marker in KEEP_MARKERS:
+        return True
+    if not line.text:
+        return False
+    rule = classify_line(line.text, line.marker)
+    return rule is not None and (rule is STEP_START or rule is STEP_END or rule.exit)
+
+
+def _normalised_digest(line: Cleaned) -> int:
+    return _digest(normalised(line))
+
+
+class _Lines:
+    """Cleaned lines of one log, cached by the line after its timestamp prefix (bounded)."""
 
     def __init__(self) -> None:
-        self.cache: dict[bytes, tuple[int | None, bool]] = {}
+        self.cache: dict[bytes, tuple[int, Cleaned] | None] = {}
 
-    def __call__(self, raw: bytes) -> tuple[int | None, bool]:
+    def exact(self, raw: bytes) -> tuple[int, Cleaned] | None:
+        """``(digest of marker + cleaned text, cleaned line)``, ``None`` for a line with nothing visible."""
         body = _strip_timestamp(raw)
-        if len(body) > CACHE_LINE_BYTES:
-            return _key(body)
-        found = self.cache.get(body)
-        if found is None:
-            found = _key(body)
+        short = len(body) <= CACHE_LINE_BYTES
+        if short and body in self.cache:
+            return self.cache[body]
+        line = clean(body)
+        found = (_digest(f"{line.marker or ''}\x00{line.text}"), line) if line.visible else None
+        if short:
             if len(self.cache) >= CACHE_ENTRIES:
                 self.cache.clear()
             self.cache[body] = found
         return found
+
+
+class _Memo(Generic[T]):
+    """A bounded memo of a function of a cleaned line, keyed by the line's exact digest."""
+
+    def __init__(self, function: Callable[[Cleaned], T]) -> None:
+        self.function = function
+        self.cache: dict[int, T] = {}
+
+    def __call__(self, digest: int, line: Cleaned) -> T:
+        if digest in self.cache:
+            return self.cache[digest]
+        found = self.function(line)
+        if len(self.cache) >= CACHE_ENTRIES:
+            self.cache.clear()
+        self.cache[digest] = found
+        return found
+
+
+_KEEP, _BLANK, _PENDING = 0, 1, 2
 
 
 def drop_green_lines(failed: bytes, green: bytes, *, multiset: bool = True) -> GreenDiff:
@@ -159,42 +211,82 @@ def drop_green_lines(failed: bytes, green: bytes, *, multiset: bool = True) -> G
 
     ``failed``: the raw log of the failed job; ``green``: the raw log of the same job in the
     most recent successful run of the same workflow (bytes; bytearray/memoryview accepted).
-    With ``multiset`` (the default) a line printed ``k`` times in ``green`` blanks at most its
-    first ``k`` occurrences in ``failed``, so a line the failed run prints more often than the
-    green one (a retry, a repeated error) keeps its extra occurrences; without it, any number.
-    Structural lines (step starts, ends and exits, ``##[group]``/``##[endgroup]``/``##[error]``)
-    are never blanked. An empty ``green`` returns ``failed`` unchanged.
+    With ``multiset`` (the default) a line printed ``k`` times in ``green`` blanks at most ``k``
+    of its occurrences in ``failed`` (exact copies first, then the earliest), so a line the failed
+    run prints more often than the green one (a retry, a repeated error) keeps its extra
+    occurrences; without it, a line of ``green`` blanks every occurrence. Structural lines (see
+    :func:`structural`) are never blanked and never use up a green line; blank lines are left as
+    they are. An empty ``green`` returns ``failed`` unchanged.
 
-    Time and memory are linear: the green log is streamed once into a set (or counter) of
-    8-byte blake2b digests of its distinct normalised lines, then the failed log is streamed
-    once; nothing but the two inputs, the digests and the result is held. Never raises on
-    invalid UTF-8, NUL bytes, CRLF line endings or empty inputs.
+    Time and memory are linear and bounded: lines are compared by 8-byte blake2b digests held
+    in a counter per distinct green line. Lines are first matched on their cleaned text (cheap);
+    only the lines left over on both sides are normalised and matched again (the same counts as
+    matching everything normalised, since equal cleaned text implies equal normalised text).
+    Besides the two inputs and the result, the diff holds the digests and one byte per failed
+    line. Never raises on invalid UTF-8, NUL bytes, CRLF line endings or empty inputs.
     """
     failed = bytes(failed)
     green = bytes(green)
     total = sum(1 for _ in _iter_lines(failed))
-    if not green or not failed:
+    if not green or not total:
         return GreenDiff(failed, 0, total)
-    keys = _Keys()
-    counts: Counter[int] = Counter()
+    lines = _Lines()
+    exact: Counter[int] = Counter()
     for start, end in _iter_lines(green):
-        digest, _ = keys(green[start:end])
-        if digest is not None:
-            counts[digest] += 1
+        found = lines.exact(green[start:end])
+        if found is not None:
+            exact[found[0]] += 1
+    is_structural = _Memo(structural)
+    state = bytearray(total)  # _KEEP, _BLANK or _PENDING per failed line
+    pending = 0
+    for index, (start, end) in enumerate(_iter_lines(failed)):
+        found = lines.exact(failed[start:end])
+        if found is None or is_structural(*found):
+            continue
+        left = exact.get(found[0], 0)
+        if left > 0:
+            state[index] = _BLANK
+            if multiset:
+                exact[found[0]] = left - 1
+        else:
+            state[index] = _PENDING
+            pending += 1
+    norm_digest = _Memo(_normalised_digest)
+    if pending:
+        norm: Counter[int] = Counter()
+        seen: set[int] = set()
+        for start, end in _iter_lines(green):
+            found = lines.exact(green[start:end])
+            if found is None:
+                continue
+            if multiset:
+                left = exact.get(found[0], 0)
+                if left <= 0:
+                    continue  # used up by an exact copy in the failed log
+                exact[found[0]] = left - 1
+            elif found[0] in seen:
+                continue
+            else:
+                seen.add(found[0])
+            norm[norm_digest(*found)] += 1
+        for index, (start, end) in enumerate(_iter_lines(failed)):
+            if state[index] != _PENDING:
+                continue
+            found = lines.exact(failed[start:end])
+            assert found is not None
+            key = norm_digest(*found)
+            left = norm.get(key, 0)
+            if left > 0:
+                state[index] = _BLANK
+                if multiset:
+                    norm[key] = left - 1
     out = bytearray()
     dropped = 0
     copied = 0  # failed[:copied] is already in ``out``
-    for start, end in _iter_lines(failed):
-        digest, structural = keys(failed[start:end])
-        if digest is None or structural:
-            continue
-        left = counts.get(digest, 0)
-        if left <= 0:
-            continue
-        if multiset:
-            counts[digest] = left - 1
-        out += failed[copied:start]
-        copied = end
-        dropped += 1
+    for index, (start, end) in enumerate(_iter_lines(failed)):
+        if state[index] == _BLANK:
+            out += failed[copied:start]
+            copied = end
+            dropped += 1
     out += failed[copied:]
     return GreenDiff(bytes(out), dropped, total - dropped)
