@@ -271,6 +271,8 @@ def _failing_change(kind: str, read: ChangeFiles, notes: list[str], **fields) ->
         own.append(f"only the first {len(read.files)} of {read.total_files} changed files were read")
     if read.patches_dropped:
         own.append(f"the patches of {read.patches_dropped} files were left out ({MAX_CHANGE_PATCH_BYTES} bytes of patch text are read at most)")
+    what = f"pull request #{fields['number']}" if kind == "pull_request" else f"the commits since {fields['base_sha'][:12]}"
+    notes.append(f"the failing change ({what}, {read.total_files} changed files) ranks first in the context sent to the model")
     notes.extend(f"failing change: {n}" for n in own)
     return FailingChange(kind=kind, files=read.files, total_files=read.total_files, notes=own, **fields)
 

@@ -988,7 +988,7 @@ def _view(
         "approval": None,
         "failed_jobs": _failed_jobs_view(meta, budget),
         "green": _green_line(meta),
-        "notes": [_inline(n, meta, limit=budget.item_chars or 500) for n in (meta.notes if meta else ())],
+        "notes": [_inline(n[:1].upper() + n[1:], meta, limit=budget.item_chars or 500) for n in (meta.notes if meta else ())],
     }
     if meta is not None:
         context["header"] = embed_metadata(_metadata(analysis, meta, show_diff))

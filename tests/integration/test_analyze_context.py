@@ -212,7 +212,7 @@ def test_no_green_predecessor_reads_the_log_as_it_is_with_a_notice(world) -> Non
     request = request_of(h)
     assert request.change is None
     assert any("assert 100 == 101" in b.text for b in request.blocks)
-    assert "no earlier successful run" in check.output["summary"] and "last green" not in check.output["summary"]
+    assert "No earlier successful run" in check.output["summary"] and "last green" not in check.output["summary"]
 
 
 def test_deleted_failing_branch_still_gets_the_green_run_of_the_default_branch(world) -> None:
