@@ -303,8 +303,9 @@ def step_anchor(log: LogDownload, line: int, steps: Sequence[StepInfo]) -> tuple
     The job log download has no step numbers, so the step is recovered from the nearest
     ``##[group]Run ...`` line at or above ``line`` (the first line GitHub shows for a ``run:`` or
     ``uses:`` step) and the jobs API's step times: the step whose name is that ``Run ...`` text
-    among the steps running within a second of the marker's timestamp, else the only step running
-    at that second. ``L`` counts from the marker line (line 1 of the step). ``None`` when the marker
+    among the steps running within a second of the marker's timestamp, else the only step that
+    started by that second and had not ended before it (a step ending in that second is the one
+    before). ``L`` counts from the marker line (line 1 of the step). ``None`` when the marker
     is not in the downloaded tail, has no timestamp, or the step is ambiguous.
     """
     lines = log.data.split(b"\n")
@@ -321,7 +322,8 @@ def step_anchor(log: LogDownload, line: int, steps: Sequence[StepInfo]) -> tuple
     second = timedelta(seconds=1)
     near = [st for st in steps if st.started_at and st.completed_at and st.started_at - second <= at <= st.completed_at + second]
     named = [st for st in near if st.name == mark.group(1).decode("utf-8", "replace").strip()]
-    inside = [st for st in near if st.started_at <= at <= st.completed_at and st.started_at != st.completed_at]
+    # a marker starts a step: the step that ends in the marker's second is the one before it
+    inside = [st for st in near if st.started_at <= at and (at < st.completed_at or st.started_at == st.completed_at == at)]
     step = named[0] if len(named) == 1 else inside[0] if not named and len(inside) == 1 else None
     return (step.number, idx - start + 1) if step is not None else None
 

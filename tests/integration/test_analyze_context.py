@@ -468,3 +468,47 @@ def test_successful_runs_are_newest_first_and_filtered_by_branch(world) -> None:
     assert h.client().successful_runs(w.wf.id, branch="gone") == []
     query = w.fake.calls("GET", "actions/list-workflow-runs")[0].query
     assert query["status"] == ["success"] and query["branch"] == ["main"] and query["exclude_pull_requests"] == ["true"]
+
+
+def test_same_commit_green_before_is_a_flaky_hint_and_no_change(world) -> None:
+    w, h = world
+    w.state.commit_files(REPO, "main", BROKEN, message="Simplify rounding")
+    w.green("main")  # the very same commit passed earlier
+    run_id = w.failed("main", [_job("test", FAILED_LOG)]).id
+    _, check, _ = run(w, h, run_id)
+    assert request_of(h).change is None and not compares(w)
+    assert "the failure may be flaky" in check.output["summary"]
+
+
+def _steps(*spans: tuple[str, str, str]):
+    from ci_healer.github_api import StepInfo
+
+    return [StepInfo(number=i, name=name, started_at=start, completed_at=end) for i, (name, start, end) in enumerate(spans, 1)]
+
+
+def test_step_anchor_needs_a_marker_and_an_unambiguous_step() -> None:
+    from ci_healer.analyze_run import step_anchor
+    from ci_healer.github_api import LogDownload
+
+    log = (b"2025-01-01T10:00:00.5000000Z setting up\n"
+           b"2025-01-01T10:00:03.2000000Z ##[group]Run make test\n"
+           b"2025-01-01T10:00:03.3000000Z make test\n"
+           b"2025-01-01T10:00:04.0000000Z ##[endgroup]\n"
+           b"2025-01-01T10:00:05.0000000Z error: boom\n")
+    down = LogDownload(log, 0, 0, len(log))
+    steps = _steps(("Set up job", "2025-01-01T10:00:00Z", "2025-01-01T10:00:03Z"),
+                   ("Run make test", "2025-01-01T10:00:03Z", "2025-01-01T10:00:06Z"))
+    assert step_anchor(down, 5, steps) == (2, 4)  # line 5 is line 4 of step 2
+    assert step_anchor(down, 1, steps) is None  # no Run marker above line 1
+    # a named step ("Test") is found by time: the step ending in the marker's second is the one before
+    renamed = _steps(("Set up job", "2025-01-01T10:00:00Z", "2025-01-01T10:00:03Z"),
+                     ("Test", "2025-01-01T10:00:03Z", "2025-01-01T10:00:06Z"))
+    assert step_anchor(down, 5, renamed) == (2, 4)
+    # two named steps start in the marker's second: ambiguous, so no anchor
+    twins = _steps(("Set up job", "2025-01-01T10:00:00Z", "2025-01-01T10:00:03Z"),
+                   ("Build", "2025-01-01T10:00:03Z", "2025-01-01T10:00:03Z"),
+                   ("Test", "2025-01-01T10:00:03Z", "2025-01-01T10:00:06Z"))
+    assert step_anchor(down, 5, twins) is None
+    # the tail was cut (skipped lines): line numbers count the whole log
+    tail = LogDownload(log, 10, 400, len(log) + 400)
+    assert step_anchor(tail, 15, steps) == (2, 4) and step_anchor(tail, 5, steps) is None
