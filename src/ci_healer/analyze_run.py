@@ -208,7 +208,8 @@ def _read_job(ctx: Context, job: JobInfo, green_job: JobInfo | None, options: An
             data, dropped = diff.log, diff.dropped
     if log.truncated:
         ctx.runner.notice(f"the log of job {job.name} was {log.total_bytes} bytes; its first {log.skipped_lines} lines were skipped (max-log-bytes)")
-    return JobRead(job, log, _shift(triage(data, options=options), log.skipped_lines), green_dropped=dropped)
+    found = triage(data, options=options, green_blanked=dropped is not None)
+    return JobRead(job, log, _shift(found, log.skipped_lines), green_dropped=dropped)
 
 
 def _groups(reads: list[JobRead]) -> list[list[JobRead]]:

@@ -10,6 +10,7 @@ message that says why.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO, TypeVar
@@ -37,6 +38,7 @@ from ci_healer.policy import PolicyConfig, check_edits_paths, check_patch, detec
 from ci_healer.redact import Redactor
 from ci_healer.repo import RepoSource
 from ci_healer.risk import assess
+from ci_healer.tokens import estimate_tokens
 
 LogSource = bytes | str | os.PathLike[str] | BinaryIO
 _T = TypeVar("_T", Block, ContextFile)
@@ -170,16 +172,33 @@ class Triage:
     tokens: int
 
 
-def triage(log: LogSource, *, options: AnalyzeOptions | None = None) -> Triage:
+GREEN_FOLD = "[... {n} lines the last green run printed too ...]"
+_BLANK_RUN = re.compile(r"(?:^[ \t]*\n){3,}", re.MULTILINE)
+
+
+def fold_blank_runs(text: str) -> str:
+    """Replace each run of three or more empty lines of a block's text by one
+    :data:`GREEN_FOLD` line. A log passed through :func:`ci_healer.greendiff.drop_green_lines`
+    keeps its blanked lines (so line numbers hold); inside a block they carry nothing."""
+    return _BLANK_RUN.sub(lambda m: GREEN_FOLD.format(n=m.group(0).count("\n")) + "\n", text)
+
+
+def triage(log: LogSource, *, options: AnalyzeOptions | None = None, green_blanked: bool = False) -> Triage:
     """Extract, redact and classify one failed job log (no repository, no backend).
 
+    ``green_blanked``: the log went through :func:`ci_healer.greendiff.drop_green_lines`, so runs
+    of empty lines in the blocks are folded (:func:`fold_blank_runs`) and ``tokens`` re-estimated.
     Two jobs whose triages have the same ``classification.fingerprint`` failed the same way (the
     same failure in several matrix jobs). Raises ``OSError`` only when ``log`` is an unreadable path.
     """
     options = options or AnalyzeOptions()
     extraction = extract(log, max_tokens=options.max_tokens)
     blocks, redactions = _redact_texts(Redactor(options.secrets), extraction.blocks)
-    return Triage(blocks, classify(blocks), redactions, extraction.lines_total, extraction.tokens)
+    tokens = extraction.tokens
+    if green_blanked:
+        blocks = [b.model_copy(update={"text": fold_blank_runs(b.text)}) for b in blocks]
+        tokens = sum(estimate_tokens(b.text) for b in blocks)
+    return Triage(blocks, classify(blocks), redactions, extraction.lines_total, tokens)
 
 
 def analyze(
