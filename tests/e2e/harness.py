@@ -7,10 +7,14 @@ this module starts on its own socket. No image is pulled from a registry:
 * the base image ``python:3.12-slim`` is built locally with ``mmdebstrap`` from the host's apt
   sources plus the host's pyenv CPython 3.12 (fallback: Debian's ``python3``), see
   :func:`build_base_image`;
-* the action image is built from the repository's ``Dockerfile`` and tagged
-  ``act-dockeraction:latest``, the tag act derives for ``uses: ./`` (``act-`` + sanitised action
-  path + ``-dockeraction:latest``), so act runs it with ``--rebuild=false`` instead of building
-  it without network, see :func:`build_action_image`.
+* the action image is built from the repository's ``Dockerfile`` (with ``--build-arg
+  BASE_IMAGE=python:3.12-slim``, the local base, instead of the digest-pinned default) and tagged
+  twice, see :func:`build_action_image`: as the prebuilt image ``action.yml`` names
+  (``image: docker://ghcr.io/...:<version>``, :data:`ACTION_IMAGE`), which act runs without
+  pulling because it exists locally and act gets ``--pull=false``; and as
+  ``act-dockeraction:latest``, the tag act derives for a ``uses: ./`` action with ``image:
+  Dockerfile`` (``act-`` + sanitised action path + ``-dockeraction:latest``), which act runs with
+  ``--rebuild=false`` instead of building it without network.
 
 Only ``host`` networking exists for containers (the daemon runs with ``--bridge=none``), so a
 container reaches servers the test listens on at ``127.0.0.1`` of the host; act's default
@@ -48,7 +52,25 @@ from typing import Any, Self
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BASE_IMAGE = "python:3.12-slim"
-ACTION_IMAGE = "act-dockeraction:latest"
+#: What act runs for ``uses: ./`` when the action says ``image: Dockerfile`` (with ``--rebuild=false``).
+LOCAL_ACTION_IMAGE = "act-dockeraction:latest"
+
+
+def published_action_image(action_yml: Path = REPO_ROOT / "action.yml") -> str | None:
+    """The prebuilt image ``action.yml`` runs (``runs.image: docker://<ref>``) as ``<ref>``, else None.
+
+    Read with a regular expression, so the harness needs nothing beyond the standard library.
+    """
+    try:
+        text = action_yml.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    match = re.search(r"^\s+image:\s*[\"']?docker://([^\s\"']+)", text, re.MULTILINE)
+    return match.group(1) if match else None
+
+
+#: The action image's main tag: the image ``action.yml`` names (``ghcr.io/ci-healer/ci-healer:<version>``).
+ACTION_IMAGE = published_action_image() or LOCAL_ACTION_IMAGE
 JOB_PLATFORM = "ubuntu-latest"
 FAKE_GITHUB_TOKEN = "ghs_e2eFakeTokenNotReal000000000000000000"
 
@@ -633,17 +655,25 @@ def build_action_image(
     *,
     context: Path = REPO_ROOT,
     tag: str = ACTION_IMAGE,
+    extra_tags: Sequence[str] = (LOCAL_ACTION_IMAGE,),
+    base_image: str = BASE_IMAGE,
     dockerfile: str = "Dockerfile",
     timeout: float = 900,
 ) -> BuildInfo:
-    """``docker build --network host -t <tag>`` of ``context`` with the legacy builder.
+    """``docker build --network host --build-arg BASE_IMAGE=<base_image> -t <tag> -t <extra tag>...``
+    of ``context`` with the legacy builder.
 
-    The base image must exist first (:func:`build_base_image`); nothing is pulled. Layer caching
-    makes a rebuild after a source-only change take seconds. Raises :class:`HarnessError`.
+    The base image must exist first (:func:`build_base_image`); nothing is pulled: the
+    Dockerfile's default base is pinned by registry digest, which a locally built image does not
+    have, so ``base_image`` (the local ``python:3.12-slim``) replaces it. ``tag`` is the name the
+    :class:`BuildInfo` reports; the extra tags name the same image. Layer caching makes a rebuild
+    after a source-only change take seconds. Raises :class:`HarnessError`.
     """
     started = time.monotonic()
+    tags = list(dict.fromkeys([tag, *extra_tags]))
     daemon.docker(
-        "build", "--network", "host", "--pull=false", "-t", tag, "-f", str(context / dockerfile), str(context),
+        "build", "--network", "host", "--pull=false", "--build-arg", f"BASE_IMAGE={base_image}",
+        *[arg for t in tags for arg in ("-t", t)], "-f", str(context / dockerfile), str(context),
         timeout=timeout,
     )  # fmt: skip
     return BuildInfo(tag, True, time.monotonic() - started, daemon.image_size_bytes(tag))
