@@ -6,12 +6,17 @@
 #          only this stage and the last, small layer of the final image);
 # final:   the base image plus both trees; no pip cache, build tools, sources or tests.
 #
-# The base image is pinned by digest: the multi-platform index of python:3.12-slim as published on
-# Docker Hub (python:3.12.14-slim, Debian trixie; the same digest other public Dockerfiles pin).
-# Dependabot (.github/dependabot.yml, docker ecosystem) proposes the next digest. A build that must
-# use another base (a fork's mirror, a locally built image) passes it explicitly:
+# The base image: the multi-platform index of python:3.12-slim (python:3.12.14-slim, Debian trixie)
+# pinned by digest, as published on Docker Hub (the same digest other public Dockerfiles pin).
+# Dependabot (.github/dependabot.yml, docker ecosystem) proposes the next digest; it reads FROM
+# lines only, not ARG defaults (dependabot-core#2057), hence this stage. Every other stage starts
+# from BASE_IMAGE, which names this stage unless a build passes another base (a fork's mirror, a
+# locally built image):
 #   docker build --build-arg BASE_IMAGE=python:3.12-slim .
-ARG BASE_IMAGE=python:3.12-slim@sha256:78387bc3881b8273120a12ebe6c1ab22b018ccc2c9adf565ae1ac9b536e184ea
+# BuildKit then skips this stage. The legacy builder processes every stage and so would still pull
+# it: tests/e2e/harness.py, which has no registry, replaces this FROM line instead.
+ARG BASE_IMAGE=pinned-base
+FROM python:3.12-slim@sha256:78387bc3881b8273120a12ebe6c1ab22b018ccc2c9adf565ae1ac9b536e184ea AS pinned-base
 
 FROM ${BASE_IMAGE} AS deps
 

@@ -7,9 +7,9 @@ this module starts on its own socket. No image is pulled from a registry:
 * the base image ``python:3.12-slim`` is built locally with ``mmdebstrap`` from the host's apt
   sources plus the host's pyenv CPython 3.12 (fallback: Debian's ``python3``), see
   :func:`build_base_image`;
-* the action image is built from the repository's ``Dockerfile`` (with ``--build-arg
-  BASE_IMAGE=python:3.12-slim``, the local base, instead of the digest-pinned default) and tagged
-  twice, see :func:`build_action_image`: as the prebuilt image ``action.yml`` names
+* the action image is built from the repository's ``Dockerfile``, its digest-pinned ``FROM``
+  line pointed at the local base (:func:`local_dockerfile`), and tagged twice, see
+  :func:`build_action_image`: as the prebuilt image ``action.yml`` names
   (``image: docker://ghcr.io/...:<version>``, :data:`ACTION_IMAGE`), which act runs without
   pulling because it exists locally and act gets ``--pull=false``; and as
   ``act-dockeraction:latest``, the tag act derives for a ``uses: ./`` action with ``image:
@@ -650,6 +650,21 @@ def build_base_image(
     return BuildInfo(tag, True, time.monotonic() - started, daemon.image_size_bytes(tag), note)
 
 
+#: A ``FROM`` line whose image is pinned by digest: ``FROM [--platform=...] <image>@sha256:<64 hex>``.
+PINNED_FROM = re.compile(r"^(FROM\s+(?:--platform=\S+\s+)?)\S+@sha256:[0-9a-f]{64}(?=\s|$)", re.MULTILINE | re.IGNORECASE)
+
+
+def local_dockerfile(text: str, base_image: str = BASE_IMAGE) -> str:
+    """The Dockerfile ``text`` with the image of every digest-pinned ``FROM`` line replaced by ``base_image``.
+
+    A registry digest cannot name a locally built image (``docker tag`` refuses digests, and only
+    a pull records one), and the legacy builder processes every stage, also one that a
+    ``--build-arg`` makes unused, so the pinned stage is rewritten instead. Stage names, flags and
+    all other lines are kept.
+    """
+    return PINNED_FROM.sub(lambda match: match.group(1) + base_image, text)
+
+
 def build_action_image(
     daemon: DockerDaemon,
     *,
@@ -660,22 +675,24 @@ def build_action_image(
     dockerfile: str = "Dockerfile",
     timeout: float = 900,
 ) -> BuildInfo:
-    """``docker build --network host --build-arg BASE_IMAGE=<base_image> -t <tag> -t <extra tag>...``
-    of ``context`` with the legacy builder.
+    """``docker build --network host -t <tag> -t <extra tag>...`` of ``context`` with the legacy builder.
 
     The base image must exist first (:func:`build_base_image`); nothing is pulled: the
-    Dockerfile's default base is pinned by registry digest, which a locally built image does not
-    have, so ``base_image`` (the local ``python:3.12-slim``) replaces it. ``tag`` is the name the
-    :class:`BuildInfo` reports; the extra tags name the same image. Layer caching makes a rebuild
-    after a source-only change take seconds. Raises :class:`HarnessError`.
+    Dockerfile's base is pinned by registry digest, so the build reads :func:`local_dockerfile`
+    of it, which starts from ``base_image`` (the local ``python:3.12-slim``) instead. ``tag`` is
+    the name the :class:`BuildInfo` reports; the extra tags name the same image. Layer caching
+    makes a rebuild after a source-only change take seconds. Raises :class:`HarnessError`.
     """
     started = time.monotonic()
     tags = list(dict.fromkeys([tag, *extra_tags]))
-    daemon.docker(
-        "build", "--network", "host", "--pull=false", "--build-arg", f"BASE_IMAGE={base_image}",
-        *[arg for t in tags for arg in ("-t", t)], "-f", str(context / dockerfile), str(context),
-        timeout=timeout,
-    )  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="cih-build-") as tmp:
+        local = Path(tmp) / "Dockerfile"
+        local.write_text(local_dockerfile((context / dockerfile).read_text(encoding="utf-8"), base_image), encoding="utf-8")
+        daemon.docker(
+            "build", "--network", "host", "--pull=false", *[arg for t in tags for arg in ("-t", t)],
+            "-f", str(local), str(context),
+            timeout=timeout,
+        )  # fmt: skip
     return BuildInfo(tag, True, time.monotonic() - started, daemon.image_size_bytes(tag))
 
 
