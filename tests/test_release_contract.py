@@ -370,8 +370,13 @@ def test_dependabot_watches_the_lock_the_base_image_and_the_actions():
     ecosystems = {update["package-ecosystem"]: update for update in config["updates"]}
     assert set(ecosystems) == {"pip", "docker", "github-actions"}
     assert all(update["directory"] == "/" for update in config["updates"])
-    # Dependabot's pip ecosystem only reads *.txt / *.in requirement files whose name says so.
-    assert all(name.startswith("requirements") and name.endswith(".txt") for name in ("requirements.txt", "requirements-build.txt"))
+    # Dependabot's pip ecosystem reads only *.txt / *.in files (named requirements* unless every line
+    # is a requirement): the locks the Dockerfile installs must be such files, at that directory.
+    locks = re.findall(r"pip\b[^\n]*\binstall\b[^\n]*-r\s+(\S+)", (ROOT / "Dockerfile").read_text(encoding="utf-8"))
+    for lock in (Path(p).name for p in locks):
+        assert re.fullmatch(r"requirements[\w.-]*\.txt", lock) and (ROOT / lock).is_file(), lock
+    docker = ecosystems["docker"]
+    assert any(rule["dependency-name"] == "python" for rule in docker.get("ignore", [])), "Python minor bumps change the locks"
 
 
 # ------------------------------------------------------------------------------------ documents
