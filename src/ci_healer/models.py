@@ -190,7 +190,8 @@ class Violation(BaseModel):
 class Finding(BaseModel):
     """A check on the final diff that does not withhold it but raises the risk badge to ``level``.
 
-    ``code`` is stable: ``unverified_dependency``, ``unseen_file``, ``new_file``,
+    ``code`` is stable: ``unverified_dependency``, ``unlisted_dependency``, ``unseen_file``,
+    ``unseen_lines``, ``new_file``,
     ``new_file_kind``, ``new_folder``. ``message`` is the reason shown in the risk badge.
     """
 
