@@ -302,14 +302,26 @@ def _equal_windows(norm: Sequence[str], orig: Sequence[str]) -> list[int]:
     return [i for i in range(len(norm) - n + 1) if norm[i] == first and list(norm[i : i + n]) == list(orig)]
 
 
+def _anchors(norm: Sequence[str], orig: Sequence[str], limit: int = 50) -> list[int]:
+    """File line indexes equal (whitespace aside) to a quoted line; lines frequent in the file
+    (``}``, ``return``, more than ``limit`` times) anchor nothing when rarer ones exist."""
+    keys = {line.strip() for line in orig if line.strip()}
+    hits: dict[str, list[int]] = {}
+    for i, line in enumerate(norm):
+        key = line.strip()
+        if key in keys:
+            hits.setdefault(key, []).append(i)
+    rare = [i for found in hits.values() if len(found) <= limit for i in found]
+    return sorted(rare or [i for found in hits.values() for i in found][: limit * 4])
+
+
 def _similar_windows(norm: Sequence[str], orig: Sequence[str]) -> list[tuple[float, int, int]]:
     """``(ratio, start, end)`` of windows of ``n-1..n+1`` lines sharing a line with ``orig``, best first."""
     n = len(orig)
     quoted = "\n".join(orig)
     matcher = difflib.SequenceMatcher(None, autojunk=False)
     matcher.set_seq2(quoted)
-    keys = {line.strip() for line in orig if line.strip()}
-    anchors = [i for i, line in enumerate(norm) if line.strip() in keys]
+    anchors = _anchors(norm, orig)
     starts = sorted({s for i in anchors for s in range(max(0, i - n), i + 1)})
     scored: list[tuple[float, int, int]] = []
     for start in starts:
@@ -473,26 +485,38 @@ def closest_lines(text: str, original: str, *, max_lines: int = CLOSEST_MAX_LINE
     if not lines or not orig:
         return None
     n = min(len(orig), max_lines)
-    keys = {line.strip() for line in orig if line.strip()}
-    anchors = [i for i, line in enumerate(lines) if line.strip() in keys]
+    anchors = _anchors(lines, orig)
     matcher = difflib.SequenceMatcher(None, autojunk=False)
     matcher.set_seq2("\n".join(orig))
-    if anchors:
-        starts = sorted({s for i in anchors for s in range(max(0, i - n - 1), i + 1)})
-    else:
-        starts = list(range(0, max(1, len(lines) - n + 1)))[:5000]
-    best = (-1.0, 0, n)
+    if not anchors:
+        # No quoted line occurs at all: anchor on the 20 lines most like the quote's first line.
+        first = next(line.strip() for line in orig if line.strip())
+        line_matcher = difflib.SequenceMatcher(None, autojunk=False)
+        line_matcher.set_seq2(first)
+        ranked = []
+        for i, line in enumerate(lines):
+            line_matcher.set_seq1(line.strip())
+            ranked.append((line_matcher.quick_ratio(), -i))
+        anchors = sorted(-i for _, i in sorted(ranked, reverse=True)[:20])
+    starts = sorted({s for i in anchors for s in range(max(0, i - n - 1), i + 1)})
+    # Rank by quoted lines found in the window (whitespace aside), then by character similarity.
+    best: tuple[int, float, int, int] = (-1, -1.0, 0, n)
     for start in starts:
         for size in (n, n + 1, n + 2):
             if start + size > len(lines) and start > 0:
                 continue
-            matcher.set_seq1("\n".join(lines[start : start + size]))
-            if matcher.real_quick_ratio() <= best[0] or matcher.quick_ratio() <= best[0]:
+            window = lines[start : start + size]
+            present = {line.strip() for line in window}
+            found = sum(1 for line in orig if line.strip() and line.strip() in present)
+            if found < best[0]:
+                continue
+            matcher.set_seq1("\n".join(window))
+            if found == best[0] and (matcher.real_quick_ratio() <= best[1] or matcher.quick_ratio() <= best[1]):
                 continue
             ratio = matcher.ratio()
-            if ratio > best[0]:
-                best = (ratio, start, size)
-    _, start, size = best
+            if (found, ratio) > best[:2]:
+                best = (found, ratio, start, size)
+    _, _, start, size = best
     # One line of context on each side, within the cap.
     first = max(0, start - 1)
     last = min(len(lines), start + size + 1, first + max_lines)
@@ -586,7 +610,7 @@ def build_patch(edits: Sequence[FileEdit], repo: RepoSource) -> Patch:
         try:
             current[path], match = _apply_edit(path, current[path], edit, index)
         except ProposalError as err:
-            raise _with_failure(err, index, path, edit, current[path], repo) from None
+            raise _with_failure(err, index, path, edit, base[path], repo) from None
         matches.append(match)
 
     files: list[FileChange] = []
