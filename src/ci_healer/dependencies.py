@@ -228,8 +228,8 @@ def _python_verdict(dist: str, missing: Sequence[str], own: set[str]) -> str | N
             wanted = distribution_candidates(module)[0]
             if is_known(module):
                 return (
-                    f"{CONFUSION}: `{dist}` is the import name of `{module}`; the PyPI distribution that "
-                    f"provides it is `{wanted}`"
+                    f"{CONFUSION}: `{dist}` is the import name (`import {module}`), not the PyPI distribution "
+                    f"that provides it, which is `{wanted}`"
                 )
             return (
                 f"{CONFUSION}: ci-healer cannot verify that the PyPI distribution `{dist}` provides "
@@ -268,8 +268,8 @@ def _maven_verdict(coordinate: str, missing: Sequence[str]) -> str:
     if missing:
         near = [p for p in missing if p.startswith(group) or group.startswith(".".join(p.split(".")[:2]))]
         names = ", ".join(f"`{m}`" for m in (near or missing))
-        how = "shares its group with" if near else "has no relation ci-healer can see to"
-        return f"{CONFUSION}: ci-healer cannot verify that `{coordinate}` provides the missing package {names} (its group {how} it)"
+        how = "its group id shares a prefix with the package" if near else "nothing ties its group id to the package"
+        return f"{CONFUSION}: ci-healer cannot verify that `{coordinate}` provides the missing package {names} ({how})"
     return f"{CONFUSION}: ci-healer cannot verify the artifact `{coordinate}` (the failure names no missing package)"
 
 
