@@ -225,32 +225,41 @@ def build_repair_messages(
 
     The four texts together fit ``max_prompt_tokens`` (:func:`ci_healer.tokens.estimate_tokens`):
     the report and the echoed proposal first (capped to a third of the budget, file lines cut
-    from the end), then :func:`build_messages` with what is left. One fresh delimiter fences the
+    from the end; a sixth, then a twelfth when the instructions need the room), then
+    :func:`build_messages` with what is left. One fresh delimiter fences the
     request's data, the proposal's edits and the report. Raises ``BackendError("config")`` when
     the budget cannot hold the instructions.
     """
     data = untrusted_strings(request) + [previous.model_dump_json()]
     data += [t for f in failures for t in (f.file_path, f.original, *f.closest_lines, *f.nearby_paths)]
     delimiter = new_delimiter(data, token_factory=token_factory)
-    echo = echo_for_repair(previous.model_dump_json())
-    share = max_prompt_tokens // _REPAIR_SHARE
-    max_chars = 4_000
-    while True:
-        repair = render_edit_repair(failures, delimiter=delimiter, output_mode=output_mode, max_chars=max_chars)
-        used = estimate_tokens(repair) + estimate_tokens(echo)
-        if used <= share or max_chars <= 200:
-            break
-        max_chars //= 2
-    if used > share:
-        echo = echo[: max(200, share * 2)] + "\n" + _TRUNCATED
-        used = estimate_tokens(repair) + estimate_tokens(echo)
-    prompt = build_messages(
-        request,
-        max_prompt_tokens=max_prompt_tokens - used,
-        output_mode=output_mode,
-        token_factory=lambda _n: delimiter,
-    )
-    return RepairPrompt(prompt.system, prompt.user, echo, repair, delimiter)
+    full_echo = echo_for_repair(previous.model_dump_json())
+    last_error: BackendError | None = None
+    for share in (max_prompt_tokens // _REPAIR_SHARE, max_prompt_tokens // 6, max_prompt_tokens // 12):
+        echo = full_echo
+        max_chars = 4_000
+        while True:
+            repair = render_edit_repair(failures, delimiter=delimiter, output_mode=output_mode, max_chars=max_chars)
+            used = estimate_tokens(repair) + estimate_tokens(echo)
+            if used <= share or max_chars <= 100:
+                break
+            max_chars //= 2
+        if used > share:
+            echo = echo[: max(100, (share - estimate_tokens(repair)) * 4)] + "\n" + _TRUNCATED
+            used = estimate_tokens(repair) + estimate_tokens(echo)
+        try:
+            prompt = build_messages(
+                request,
+                max_prompt_tokens=max_prompt_tokens - used,
+                output_mode=output_mode,
+                token_factory=lambda _n: delimiter,
+            )
+        except BackendError as err:  # the instructions need more room: give the report less
+            last_error = err
+            continue
+        return RepairPrompt(prompt.system, prompt.user, echo, repair, delimiter)
+    assert last_error is not None
+    raise last_error
 
 
 # --------------------------------------------------------------------------------------- prompt
