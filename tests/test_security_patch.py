@@ -544,3 +544,30 @@ def test_review_findings_set_the_badge_and_say_which_check_fired(tmp_path):
     assert risk.level == "high"
     assert risk.reasons[0] == "creates src/app.h, a `.h` file, but the repository has no file of that kind (new_file_kind)"
     assert "edits src/util.py, a file the model was not shown (unseen_file)" in risk.reasons
+
+
+def test_a_model_that_adds_the_import_name_gets_a_high_badge_that_says_why(tmp_path):
+    """The real small-model answer to the bundled failure: ``yaml`` appended to requirements.txt."""
+    import shutil
+
+    from ci_healer.engine import analyze
+    from ci_healer.models import Category
+    from ci_healer.render import RenderMeta, render_comment
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "missing-dependency"
+    shutil.copytree(example / "repo", tmp_path / "repo")
+    repo = LocalRepo(tmp_path / "repo", name="tidyconf")
+
+    class Model:
+        name = "fake-model"
+
+        def propose(self, request):
+            edit = FileEdit(file_path="requirements.txt", original="", replacement="yaml\n")
+            return Proposal(root_cause="yaml is missing", category=Category.DEPENDENCY, confidence=0.9, files_to_modify=[edit])
+
+    analysis = analyze(example / "job.log", repo=repo, backend=Model())
+    assert analysis.status == "proposed"
+    assert analysis.risk.level == "high"
+    assert [f.code for f in analysis.findings] == ["unverified_dependency"]
+    body = render_comment(analysis, RenderMeta(proposal_id="1-abc", head_sha="d" * 40, repository="octo/tidyconf"))
+    assert "dependency-confusion risk" in body and "PyYAML" in body
