@@ -214,11 +214,14 @@ def _apply_edit(path: str, text: str | None, edit: FileEdit, index: int = 1) -> 
 # ---------------------------------------------------------------------------------- lenient rules
 #
 # Models quote ``original`` imperfectly: trailing spaces or CRLF lost, a block re-indented, one line
-# misremembered. Search/replace coding tools accept such quotes with a ladder of ever looser
-# comparisons that each must find *one* place (Aider's ``replace_most_similar_chunk``: exact, then
-# ignoring leading whitespace, then a difflib similarity over a sliding window). The rules here work
-# on whole lines of the one file the edit names (a match never crosses files) and never widen what a
-# patch may touch: the policy and the digest apply to the diff computed from the result.
+# misremembered. Search/replace editors accept such quotes with a ladder of ever looser comparisons,
+# each of which must find *one* place: exact, then line by line ignoring trailing whitespace, then
+# ignoring a consistent indentation offset, then the most similar window of lines by
+# ``difflib.SequenceMatcher.ratio`` (Ratcliff/Obershelp "gestalt pattern matching", 1988). The rules
+# work on whole lines of the one file the edit names (a match never crosses files) and never widen
+# what a patch may touch: only the edit's own changes (``original`` → ``replacement``, compared line
+# by line) are moved onto the matched lines, lines it keeps stay byte-identical, and the policy and
+# the digest apply to the diff computed from the result.
 
 SIMILARITY_THRESHOLD = 0.9
 """Minimum ``difflib.SequenceMatcher.ratio`` of a window to ``original`` (text, trailing spaces cut)."""
@@ -411,7 +414,7 @@ def _splice(lines: list[str], start: int, end: int, hunks: list[tuple[int, int, 
     fixed = [line if line.endswith("\n") or i == len(out) - 1 else line + eol for i, line in enumerate(out)]
     text = "".join(fixed)
     if lines and not lines[-1].endswith("\n") and text.endswith("\n"):
-        text = text[: -2] if text.endswith("\r\n") and eol == "\r\n" else text[:-1]
+        text = text[: -len(eol)] if text.endswith(eol) else text[:-1]
     return text
 
 
