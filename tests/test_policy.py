@@ -553,3 +553,40 @@ def test_fixing_the_code_under_test_is_not_a_changed_assertion(tmp_path):
     repo = make_repo(tmp_path, {"tests/test_spam.py": SPAM_TEST, "spam.py": "def is_spam(t):\n    return 'buy' in t.upper()\n"})
     patch = build_patch([FileEdit(file_path="spam.py", original="t.upper()", replacement="t.lower()")], repo)
     assert detect_cheats(patch, blocks=SPAM_FAILURE) == []
+
+
+def _hunk_texts(fix: Path) -> list[FileChange]:
+    """Old and new text of each file of a fix diff as far as its hunks show them (context kept)."""
+    files = []
+    for pf in PatchSet(split_lines(fix.read_bytes().decode("utf-8", "replace"))):
+        old: list[str] = []
+        new: list[str] = []
+        for hunk in pf:
+            for ln in hunk:
+                if ln.is_context or ln.is_removed:
+                    old.append(ln.value)
+                if ln.is_context or ln.is_added:
+                    new.append(ln.value)
+        files.append(FileChange(path=pf.path, old_text="".join(old), new_text="".join(new)))
+    return files
+
+
+def test_real_fixes_change_assertions_of_the_failing_test_rarely_and_only_in_tests():
+    """BugSwarm fail→pass fixes against their own failure blocks: developers do update expected
+    values (5 of 90 fixes, measured), always in a test file; a human must judge those (high)."""
+    from ci_healer.extract import extract
+
+    folder = _corpus() / "bugswarm_dissection"
+    if not folder.is_dir():
+        pytest.skip(f"corpus not found at {folder} (set CI_HEALER_CORPUS)")
+    total = flagged = 0
+    for fix in sorted(folder.glob("*/fix.diff")):
+        blocks = extract((fix.parent / "log.txt").read_bytes(), max_tokens=1500).blocks
+        cheats = [c for c in detect_cheats(Patch(diff="", digest="", files=_hunk_texts(fix)), blocks=blocks) if c.code == "change_assertion"]
+        total += 1
+        flagged += bool(cheats)
+        for cheat in cheats:
+            assert _TEST_FILE.search(cheat.path), (fix.parent.name, cheat)
+            assert "→" in cheat.line
+    assert total >= 50
+    assert flagged / total < 0.10, f"{flagged}/{total} real fixes flagged"
