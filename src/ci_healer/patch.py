@@ -318,51 +318,85 @@ def _anchors(norm: Sequence[str], orig: Sequence[str], limit: int = 50) -> list[
     return sorted(rare or [i for found in hits.values() for i in found][: limit * 4])
 
 
-def _similar_windows(norm: Sequence[str], orig: Sequence[str]) -> list[tuple[float, int, int]]:
-    """``(ratio, start, end)`` of windows of ``n-1..n+1`` lines sharing a line with ``orig``, best first."""
+def _similar_windows(norm: Sequence[str], orig: Sequence[str]) -> list[tuple[int, float, int, int]]:
+    """``(equal lines, ratio, start, end)`` of windows of ``n-1..n+1`` lines near a quoted line whose
+    ratio reaches :data:`SIMILARITY_THRESHOLD`, best first: most quoted lines found verbatim
+    (whitespace aside), then the highest character ratio, then the earliest and shortest.
+
+    Only the windows with the most equal lines that have any window over the threshold are
+    returned (the character ratio, quadratic in the worst case, is computed for those only).
+    """
     n = len(orig)
-    quoted = "\n".join(orig)
     matcher = difflib.SequenceMatcher(None, autojunk=False)
-    matcher.set_seq2(quoted)
+    matcher.set_seq2("\n".join(orig))
     anchors = _anchors(norm, orig)
     starts = sorted({s for i in anchors for s in range(max(0, i - n), i + 1)})
-    scored: list[tuple[float, int, int]] = []
+    by_equal: dict[int, list[tuple[int, int]]] = {}
     for start in starts:
         for size in (n - 1, n, n + 1):
             end = start + size
-            if size < 1 or end > len(norm):
-                continue
+            if size >= 1 and end <= len(norm):
+                by_equal.setdefault(_equal_lines(norm[start:end], orig), []).append((start, end))
+    for equal in sorted(by_equal, reverse=True):
+        scored: list[tuple[int, float, int, int]] = []
+        for start, end in by_equal[equal]:
             matcher.set_seq1("\n".join(norm[start:end]))
             if matcher.real_quick_ratio() < SIMILARITY_THRESHOLD or matcher.quick_ratio() < SIMILARITY_THRESHOLD:
                 continue
             ratio = matcher.ratio()
             if ratio >= SIMILARITY_THRESHOLD:
-                scored.append((ratio, start, end))
-    scored.sort(key=lambda t: (-t[0], t[1], t[2] - t[1]))
-    return scored
+                scored.append((equal, ratio, start, end))
+        if scored:
+            scored.sort(key=lambda t: (-t[1], t[2], t[3] - t[2]))
+            return scored
+    return []
 
 
-def _line_map(window: Sequence[str], orig: Sequence[str]) -> dict[int, int]:
-    """Quoted line index → window line index: equal lines, and equal-sized replaced runs pairwise."""
-    mapping: dict[int, int] = {}
-    ops = difflib.SequenceMatcher(None, [o.strip() for o in orig], [w.strip() for w in window], autojunk=False)
-    for tag, i1, i2, j1, j2 in ops.get_opcodes():
-        if tag == "equal" or (tag == "replace" and i2 - i1 == j2 - j1):
+PAIRED_LINE_SIMILARITY = 0.8
+"""A misquoted line anchors an insertion next to the file line in its place when this similar to it."""
+
+
+def _line_map(window: Sequence[str], orig: Sequence[str]) -> tuple[dict[int, int], dict[int, int]]:
+    """``(equal, paired)``: quoted line index → window line index for lines equal whitespace aside,
+    and for the lines of an equal-sized replaced run that are at least
+    :data:`PAIRED_LINE_SIMILARITY` alike (misquoted lines, which only anchor insertions)."""
+    equal: dict[int, int] = {}
+    paired: dict[int, int] = {}
+    a, b = [o.strip() for o in orig], [w.strip() for w in window]
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if tag == "equal":
+            equal.update({i1 + k: j1 + k for k in range(i2 - i1)})
+        elif tag == "replace" and i2 - i1 == j2 - j1:
             for k in range(i2 - i1):
-                mapping[i1 + k] = j1 + k
-    return mapping
+                if difflib.SequenceMatcher(None, a[i1 + k], b[j1 + k], autojunk=False).ratio() >= PAIRED_LINE_SIMILARITY:
+                    paired[i1 + k] = j1 + k
+    return equal, paired
+
+
+def _equal_lines(window: Sequence[str], orig: Sequence[str]) -> int:
+    """How many quoted lines occur, in order, in the window (whitespace aside)."""
+    matcher = difflib.SequenceMatcher(None, [o.strip() for o in orig], [w.strip() for w in window], autojunk=False)
+    return sum(block.size for block in matcher.get_matching_blocks())
 
 
 def _merge(
-    path: str, window: Sequence[str], quote: _Quote, mapping: dict[int, int], shift: tuple[int, str] | None
+    path: str,
+    window: Sequence[str],
+    quote: _Quote,
+    equal: dict[int, int],
+    shift: tuple[int, str] | None,
+    paired: dict[int, int] | None = None,
 ) -> list[tuple[int, int, list[str]]]:
     """The edit's own changes (``original`` → ``replacement``) moved onto the file's window.
 
     Returns ``(window_start, window_end, new_lines)`` hunks in window order. Lines the edit keeps
-    stay byte-identical to the file; changed lines are re-indented by ``shift``. Raises
-    ``original_not_found`` when a changed line has no counterpart in the window.
+    stay byte-identical to the file; changed lines are re-indented by ``shift``. A line the edit
+    removes or replaces must be in the file as quoted (``equal``, whitespace aside): a misquoted
+    line (``paired``) only anchors an insertion, since its replacement would carry the misquote
+    into the file. Raises ``original_not_found`` when a changed line has no such counterpart.
     """
     orig, repl = quote.orig, quote.repl
+    anchors = {**(paired or {}), **equal}
     ops = difflib.SequenceMatcher(None, [o.rstrip() for o in orig], [r.rstrip() for r in repl], autojunk=False)
     hunks: list[tuple[int, int, list[str]]] = []
     for tag, i1, i2, j1, j2 in ops.get_opcodes():
@@ -370,18 +404,18 @@ def _merge(
             continue
         new_lines = [_reindent(line, shift) for line in repl[j1:j2]]
         if i1 < i2:
-            targets = [mapping.get(k) for k in range(i1, i2)]
-            if None in targets or any(b != a + 1 for a, b in zip(targets, targets[1:])):
+            targets = [equal.get(k) for k in range(i1, i2)]
+            if None in targets or any(b != a + 1 for a, b in zip(targets, targets[1:])):  # type: ignore[operator]
                 raise ProposalError(
                     "original_not_found",
-                    f"{path}: the lines the edit changes could not be located in the file (original found 0 times)",
+                    f"{path}: the original text was found 0 times; the most similar lines differ in a line the edit changes",
                 )
             hunks.append((targets[0], targets[-1] + 1, new_lines))  # type: ignore[operator]
         else:
-            if i1 in mapping:
-                at = mapping[i1]
-            elif i1 - 1 in mapping:
-                at = mapping[i1 - 1] + 1
+            if i1 in anchors:
+                at = anchors[i1]
+            elif i1 - 1 in anchors:
+                at = anchors[i1 - 1] + 1
             elif i1 == 0:
                 at = 0
             elif i1 == len(orig):
@@ -392,7 +426,7 @@ def _merge(
                 )
             hunks.append((at, at, new_lines))
     hunks.sort(key=lambda h: (h[0], h[1]))
-    for (a1, a2, _), (b1, _b2, _) in zip(hunks, hunks[1:]):
+    for (_a1, a2, _), (b1, _b2, _) in zip(hunks, hunks[1:]):
         if b1 < a2:
             raise ProposalError("original_not_found", f"{path}: the edit's changes overlap once located in the file")
     return hunks
@@ -452,10 +486,12 @@ def _apply_lenient(path: str, text: str, edit: FileEdit, index: int) -> tuple[st
         if sum(1 for line in orig if line.strip()) >= SIMILARITY_MIN_LINES:
             scored = _similar_windows(norm, orig)
             if scored:
-                best, b1, b2 = scored[0]
-                rivals = [s for s in scored[1:] if (s[2] <= b1 or s[1] >= b2) and s[0] >= best - SIMILARITY_MARGIN]
+                same, best, b1, b2 = scored[0]
+                rivals = [
+                    s for s in scored[1:] if (s[3] <= b1 or s[2] >= b2) and s[0] == same and s[1] >= best - SIMILARITY_MARGIN
+                ]
                 if rivals:
-                    r, r1, r2 = rivals[0]
+                    _, r, r1, r2 = rivals[0]
                     raise ProposalError(
                         "original_ambiguous",
                         f"{path}: the original text is not in the file and its two most similar places are "
@@ -463,7 +499,8 @@ def _apply_lenient(path: str, text: str, edit: FileEdit, index: int) -> tuple[st
                         "it must match one place",
                     )
                 window = norm[b1:b2]
-                hunks = _merge(path, window, quote, _line_map(window, orig), None)
+                equal, paired = _line_map(window, orig)
+                hunks = _merge(path, window, quote, equal, None, paired)
                 new_text = _splice(lines, b1, b2, hunks, eol)
                 match = EditMatch(
                     edit_index=index, file_path=path, rule="similarity", start_line=b1 + 1, end_line=b2, similarity=round(best, 3)
@@ -502,23 +539,25 @@ def closest_lines(text: str, original: str, *, max_lines: int = CLOSEST_MAX_LINE
             ranked.append((line_matcher.quick_ratio(), -i))
         anchors = sorted(-i for _, i in sorted(ranked, reverse=True)[:20])
     starts = sorted({s for i in anchors for s in range(max(0, i - n - 1), i + 1)})
-    # Rank by quoted lines found in the window (whitespace aside), then by character similarity.
-    best: tuple[int, float, int, int] = (-1, -1.0, 0, n)
+    # Rank by quoted lines found in the window (whitespace aside), then by character similarity,
+    # computed only for the windows with the most quoted lines found.
+    found_in: dict[int, list[tuple[int, int]]] = {}
     for start in starts:
         for size in (n, n + 1, n + 2):
             if start + size > len(lines) and start > 0:
                 continue
-            window = lines[start : start + size]
-            present = {line.strip() for line in window}
+            present = {line.strip() for line in lines[start : start + size]}
             found = sum(1 for line in orig if line.strip() and line.strip() in present)
-            if found < best[0]:
-                continue
-            matcher.set_seq1("\n".join(window))
-            if found == best[0] and (matcher.real_quick_ratio() <= best[1] or matcher.quick_ratio() <= best[1]):
-                continue
-            ratio = matcher.ratio()
-            if (found, ratio) > best[:2]:
-                best = (found, ratio, start, size)
+            found_in.setdefault(found, []).append((start, size))
+    top = max(found_in)
+    best: tuple[int, float, int, int] = (top, -1.0, 0, n)
+    for start, size in found_in[top]:
+        matcher.set_seq1("\n".join(lines[start : start + size]))
+        if matcher.real_quick_ratio() <= best[1] or matcher.quick_ratio() <= best[1]:
+            continue
+        ratio = matcher.ratio()
+        if ratio > best[1]:
+            best = (top, ratio, start, size)
     _, _, start, size = best
     # One line of context on each side, within the cap.
     first = max(0, start - 1)
