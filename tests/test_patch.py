@@ -531,3 +531,21 @@ def test_a_lenient_match_never_reaches_another_file(tmp_path):
     assert [f.path for f in patch.files] == ["a.py"]
     assert patch.matches[0].rule == "indentation"
     assert patch.files[0].new_text == "class K:\n    x = 1\n    y = 3\n"
+
+
+def test_a_misquoted_line_that_the_edit_changes_is_refused_not_copied_into_the_file(tmp_path):
+    """The model misquoted the very line it edits (``words`` for ``self.words``): writing its
+    replacement there would also change what it never meant to, so the edit is refused."""
+    repo = make_repo(tmp_path, {"spam.py": SPAM_FILTER})
+    quote = (
+        "    def is_spam(self, text):\n"
+        "        # any listed word makes the message spam\n"
+        "        lowered = text.lower()\n"
+        "        return any(w in lowered for w in words)\n"
+    )
+    the_edit = edit("spam.py", quote, quote.replace("any(w in", "any(w.lower() in"))
+    with pytest.raises(ProposalError) as info:
+        build_patch([the_edit], repo)
+    assert info.value.code == "original_not_found"
+    assert "differ in a line the edit changes" in str(info.value)
+    assert "        return any(w in lowered for w in self.words)" in info.value.failure.closest_lines

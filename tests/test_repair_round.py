@@ -267,3 +267,11 @@ def test_bedrock_backend_repairs_through_the_same_forced_tool_call():
     assert [m["role"] for m in call["messages"]] == ["user", "assistant", "user"]
     assert "submit_proposal" in call["messages"][2]["content"][0]["text"]
     assert call["toolConfig"]["toolChoice"] == {"tool": {"name": "submit_proposal"}}
+
+
+def test_a_repair_answer_without_edits_is_no_patch_and_says_why(repo):
+    backend = RepairingFake(proposal(MISQUOTE), proposal())
+    analysis = analyze(EXAMPLE / "job.log", repo=repo, backend=backend)
+    assert analysis.status == "no_patch"
+    assert analysis.repair_rounds == 1
+    assert "original_not_found" in analysis.message and "after one repair round, no patch was proposed" in analysis.message

@@ -230,6 +230,8 @@ def _finish(
         return Analysis(risk=risk, files_to_modify=shown_edits, status=status, message=message, violations=list(violations), **common)
 
     if not edits:
+        if first_failure:
+            return without_patch("no_patch", f"{first_failure}; after one repair round, no patch was proposed")
         return without_patch("no_patch", "no patch proposed: root cause only")
     if repo is None:
         return without_patch("no_patch", "no repository given, so the proposed edits cannot be turned into a diff")
