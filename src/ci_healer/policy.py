@@ -3,7 +3,11 @@
 Policy (SECURITY.md items 9–12) decides whether a computed patch may be shown as applicable at
 all; a single :class:`~ci_healer.models.Violation` withholds it. Cheat detection (PRODUCT.md
 "Risk badge") flags patches that hide a failure instead of fixing it; cheats do not withhold a
-patch but force the risk badge to high and are named in the comment.
+patch but force the risk badge to high and are named in the comment. :func:`review_patch` adds
+the checks that hold against a wrong model — dependencies that are not verifiably the missing
+one (:mod:`ci_healer.dependencies`), text the model was not shown, new files of a kind the
+repository lacks — as :class:`~ci_healer.models.Finding` objects that raise the badge. Every
+check runs on the final diff, whichever rule matched the edits (:mod:`ci_healer.patch`).
 
 Path rules follow what git itself refuses to check out (``verify_path`` in git's ``read-cache.c``
 with ``core.protectNTFS``/``core.protectHFS``: any ``.git`` component, case-insensitively, also

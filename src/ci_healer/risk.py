@@ -4,10 +4,13 @@ Rules are the table of PRODUCT.md "Risk badge":
 
 - **low**: fewer than 10 changed lines, only ordinary source files;
 - **medium**: a dependency manifest or lock file changes; 10–50 changed lines; confidence below
-  the threshold;
-- **high**: CI or workflow configuration changes; tests deleted, skipped or weakened (any
-  :class:`~ci_healer.models.Cheat`); more than 50 changed lines; protected paths or any policy
-  :class:`~ci_healer.models.Violation`.
+  the threshold; a ``medium`` :class:`~ci_healer.models.Finding` (a file or lines the model was not
+  shown, a created file); an edit that matched only by similarity;
+- **high**: CI or workflow configuration changes; tests deleted, skipped or weakened, or an
+  assertion of the failing test changed (any :class:`~ci_healer.models.Cheat`); more than 50
+  changed lines; protected paths or any policy :class:`~ci_healer.models.Violation`; a ``high``
+  finding (an unverified dependency name, a new file in a missing folder or of a kind the
+  repository has none of).
 
 The highest applicable level wins; ``reasons`` lists every condition that applied, highest first.
 """
