@@ -407,6 +407,12 @@ LENIENT_CASES = {
         "trailing_whitespace",
         (2, 3),
     ),
+    "crlf quote on an lf file": (
+        {"setup.cfg": "[metadata]\nname = spam\nversion = 1.0\n"},
+        edit("setup.cfg", "name = spam\r\nversion = 1.0\r\n", "name = spam\r\nversion = 1.1\r\n"),
+        "trailing_whitespace",
+        (2, 3),
+    ),
     "method quoted without its class indentation": (
         {"spam.py": SPAM_FILTER},
         edit("spam.py", "def is_spam(self, text):\n    # any listed word makes the message spam\n    lowered = text.lower()\n",
@@ -431,6 +437,8 @@ def test_a_slightly_wrong_quote_matches_one_place_and_records_the_rule(tmp_path,
     patch = build_patch([the_edit], repo)
     assert [(m.rule, m.start_line, m.end_line) for m in patch.matches] == [(rule, *lines)]
     assert apply_patch(patch.diff, repo) == {f.path: f.new_text for f in patch.files}
+    for change in patch.files:  # the file keeps its own line endings, whatever the quote used
+        assert change.new_text.count("\r\n") == (change.new_text.count("\n") if "\r\n" in change.old_text else 0)
     if GIT is not None:
         assert git_apply_check(repo, patch.diff).returncode == 0
 
