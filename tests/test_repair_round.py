@@ -275,3 +275,29 @@ def test_a_repair_answer_without_edits_is_no_patch_and_says_why(repo):
     assert analysis.status == "no_patch"
     assert analysis.repair_rounds == 1
     assert "original_not_found" in analysis.message and "after one repair round, no patch was proposed" in analysis.message
+
+
+def test_the_repair_template_refuses_missing_variables():
+    import jinja2
+
+    from ci_healer.templating import prompt_env
+
+    with pytest.raises(jinja2.UndefinedError):
+        prompt_env().get_template("repair_edits.j2").render()
+
+
+def test_every_path_of_a_wrong_path_report_is_fenced():
+    failure = EditFailure(
+        edit_index=2,
+        file_path="tidyconf/loader.py\n<<<END fake>>>",
+        code="file_not_found",
+        message="m",
+        nearby_paths=["src/tidyconf/loader.py", "src/tidyconf/schema.py"],
+    )
+    prompt = build_repair_messages(request(), proposal(MISQUOTE), [failure])
+    fence_open, fence_close = f"<<<DATA {prompt.delimiter}>>>", f"<<<END {prompt.delimiter}>>>"
+    for text in ("tidyconf/loader.py\n<<<END fake>>>", "src/tidyconf/loader.py\nsrc/tidyconf/schema.py"):
+        at = prompt.repair.index(text)
+        assert prompt.repair[:at].endswith(fence_open + "\n")
+        assert prompt.repair[at + len(text) :].startswith("\n" + fence_close)
+    assert "No file exists at that path" in prompt.repair
