@@ -11,6 +11,7 @@ names a scenario, so one server plays every fake model:
 ``invalid-twice``    a schema-violating object every time
 ``throttle-once``    429 with ``Retry-After: 0`` on the first call of the scenario, then valid
 ``always-500``       HTTP 500 every time
+``always-429``       HTTP 429 with ``Retry-After: 7`` every time
 ``no-json-schema``   400 when ``response_format.type`` is ``json_schema``; valid under ``json_object``
 ``unauthorized``     HTTP 401
 ``slow``             sleeps ``SLOW_SECONDS`` before answering valid
@@ -159,6 +160,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._completion(model, valid)
         elif model == "always-500":
             self._error(500, "The server had an error while processing your request.", "server_error")
+        elif model == "always-429":
+            self._error(429, "Rate limit reached for requests", "requests", {"Retry-After": "7"})
         elif model == "no-json-schema":
             if fmt == "json_schema":
                 self._error(400, "response_format of type json_schema is not supported by this model", "invalid_request_error")

@@ -97,10 +97,14 @@ class BedrockBackend:
     """``Backend`` on Amazon Bedrock's Converse API with an Amazon Nova model (see module doc).
 
     ``model_id``: a Bedrock model id or inference profile id. ``region``: AWS Region (see
-    :func:`resolve_region`). ``timeout_s``: connect and read timeout, seconds. ``max_retries``:
+    :func:`resolve_region`). ``endpoint_url``: a bedrock-runtime endpoint other than the Region's
+    public one (a VPC interface endpoint). ``timeout_s``: connect and read timeout, seconds (input
+    ``llm-timeout``). ``max_retries``:
     retries after the first attempt on throttling and 5xx. ``client``: a ``bedrock-runtime`` client
     to use instead of building one (tests use a ``botocore.stub.Stubber`` on a real client).
-    ``sleep``: the backoff's sleep function.
+    ``sleep``: the backoff's sleep function. ``secrets``: literal values redacted from every error
+    message. ``max_output_tokens``: ``maxTokens`` of a request; a reply stopped at it is asked once
+    more with up to ``output_tokens_ceiling``.
     """
 
     name = "bedrock"
@@ -110,6 +114,7 @@ class BedrockBackend:
         *,
         model_id: str = DEFAULT_NOVA_MODEL,
         region: str | None = None,
+        endpoint_url: str | None = None,
         timeout_s: float = 60.0,
         max_retries: int = 3,
         client: Any = None,
@@ -139,7 +144,9 @@ class BedrockBackend:
             retries={"mode": "standard", "total_max_attempts": 1},
         )
         try:
-            self._client = boto3.session.Session().client("bedrock-runtime", region_name=self.region, config=config)
+            self._client = boto3.session.Session().client(
+                "bedrock-runtime", region_name=self.region, endpoint_url=endpoint_url, config=config
+            )
         except botocore.exceptions.BotoCoreError as err:
             raise BackendError("config", f"cannot build the Bedrock client for Region {self.region}: {err}") from err
 
