@@ -377,3 +377,26 @@ def test_connection_error_names_the_url_without_credentials_or_query():
     assert info.value.code == "unavailable" and "2 attempts" in message
     assert f"http://127.0.0.1:{port}/v1" in message
     assert "pr0xyPassw0rd" not in message and "QueryKey123" not in message and "proxyuser" not in message
+
+
+class _ExplodingClient:
+    """Stands in for an ``openai.OpenAI`` whose call fails in a way no mapping foresaw."""
+
+    base_url = "https://llm.example.com/v1"
+    api_key = "sk-exploding-client-key-0123456789"
+
+    class chat:  # noqa: N801 - mirrors the SDK's attribute path
+        class completions:  # noqa: N801
+            class with_raw_response:  # noqa: N801
+                @staticmethod
+                def create(**_):
+                    raise ValueError(f"Expecting value: line 1 column 1 (char 0) near {_ExplodingClient.api_key}")
+
+
+def test_an_unforeseen_sdk_exception_is_a_backend_error_so_the_engine_falls_back():
+    backend = OpenAIBackend(model="m", client=_ExplodingClient(), max_retries=0)
+    with pytest.raises(BackendError) as info:
+        backend.propose(make_request())
+    assert info.value.code == "internal"
+    assert "ValueError: Expecting value" in str(info.value)
+    assert _ExplodingClient.api_key not in str(info.value)

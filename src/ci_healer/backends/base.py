@@ -16,7 +16,8 @@ class BackendError(Exception):
     that is not a completion, e.g. no choices), ``truncated`` (cut off by the output cap even after
     the one retry with a larger cap), ``refused`` (the model or the endpoint's content filter
     declined), ``config`` (a request or setting the endpoint cannot use, e.g. a login page where the
-    API should be). ``str(err)`` is a one-line message for the job summary with secrets redacted.
+    API should be), ``internal`` (an exception no mapping foresaw, named by its type).
+    ``str(err)`` is a one-line message for the job summary with secrets redacted.
     """
 
     def __init__(self, code: str, message: str) -> None:

@@ -170,7 +170,7 @@ class BedrockBackend:
 
         Raises :class:`BackendError` for every failure, its message redacted of the secrets.
         """
-        with error_boundary(self._redactor):
+        with error_boundary(self._redactor, self.name):
             return self._propose(request)
 
     @property

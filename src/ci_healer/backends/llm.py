@@ -581,13 +581,23 @@ def redacted_error(err: BackendError, redactor: Redactor) -> BackendError:
 
 
 @contextmanager
-def error_boundary(redactor: Redactor) -> Iterator[None]:
+def error_boundary(redactor: Redactor, backend: str) -> Iterator[None]:
     """Re-raise every :class:`BackendError` leaving the block as :func:`redacted_error` of it,
-    without its exception chain (an SDK exception's text may hold the secret)."""
+    without its exception chain (an SDK exception's text may hold the secret).
+
+    Any other exception (an SDK or decoding failure no mapping foresaw) becomes
+    ``BackendError("internal")`` naming its type, so the analysis still falls back to the rules
+    backend instead of ending in "internal error" with no comment and no check run.
+    """
     try:
         yield
     except BackendError as err:
         raise redacted_error(err, redactor) from None
+    except Exception as err:  # noqa: BLE001 - the boundary: every failure becomes a BackendError
+        detail = _one_line(str(err), 200)
+        raise redacted_error(
+            BackendError("internal", f"the {backend} backend failed unexpectedly ({type(err).__name__}: {detail})"), redactor
+        ) from None
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -161,7 +161,7 @@ class OpenAIBackend:
         a completion, a cut-off or refused reply, an invalid reply after the repair round), its
         message redacted of the key and the other secrets.
         """
-        with error_boundary(self._redactor):
+        with error_boundary(self._redactor, self.name):
             return self._propose(request)
 
     def _propose(self, request: ProposalRequest) -> Proposal:
