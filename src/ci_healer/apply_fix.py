@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 from ci_healer.analyze_run import fail
 from ci_healer.events import Apply, Reject
@@ -56,7 +57,7 @@ from ci_healer.render import (
     read_diff,
     read_metadata,
 )
-from ci_healer.repo import MODE_EXECUTABLE, MODE_FILE
+from ci_healer.repo import MODE_EXECUTABLE, MODE_FILE, RepoError
 
 REPLY_MARKER = "<!-- ci-healer:reply -->"
 
@@ -210,44 +211,144 @@ def _offer_to_fork(ctx: Context, pr: PullInfo, proposal: _Proposal) -> None:
 
 def run_apply(ctx: Context, act: Apply) -> int:
     """Run the apply flow for ``act``. Returns the exit code: 0 for success and for refusals
-    (replied on the PR), 1 for API failures (explained in the job summary)."""
+    (replied on the PR), 1 for API failures (explained in the job summary, replied on the PR, and
+    the command gets the ``confused`` reaction)."""
     if act.source == "comment":
         _react(ctx, act.comment_id, "eyes")
     try:
         try:
             check_approver(ctx, act.actor, act.actor_is_bot)
         finally:
-            if act.source == "label" and act.pr_number is not None and act.label and not ctx.settings.dry_run:
-                ctx.gh.remove_label(act.pr_number, act.label)
+            _remove_label(ctx, act)
         result = _apply(ctx, act)
     except Refused as refusal:
         ctx.runner.notice(f"approval by {act.actor} refused ({refusal.code})")
         reply(ctx, act.pr_number, "⛔", f"not applied: {refusal}")
         _react(ctx, act.comment_id, "confused")
         return EXIT_OK
-    except GitHubError as err:
+    except (GitHubError, RepoError) as err:
         _react(ctx, act.comment_id, "confused")
-        return fail(ctx, "applying the fix failed", err)
+        return _api_failure(ctx, act, err)
     _react(ctx, act.comment_id, "rocket")
     return result
+
+
+def _remove_label(ctx: Context, act: Apply) -> None:
+    """Remove the approval label (it is a request, granted or not). A failure is a warning naming
+    the cause; it never hides the decision on the approval itself."""
+    if act.source != "label" or act.pr_number is None or not act.label or ctx.settings.dry_run:
+        return
+    try:
+        ctx.gh.remove_label(act.pr_number, act.label)
+    except GitHubError as err:
+        ctx.runner.warning(f"could not remove the {act.label} label: {err}")
+
+
+def _api_failure(ctx: Context, act: Apply, err: GitHubError | RepoError) -> int:
+    """An API failure during apply: the precise cause in the job summary (exit 1) and a reply to
+    the approver, so the approval does not go unanswered."""
+    gh_err = err if isinstance(err, GitHubError) else None
+    status = gh_err.status if gh_err is not None else getattr(err, "status", 0)
+    permission = gh_err.permission if gh_err is not None else getattr(err, "permission", None)
+    if permission:
+        what_next = f"the workflow must grant `{permission}`."
+    elif status >= 500 or status == 0:
+        what_next = "GitHub did not answer; approve again (or re-run this job) to finish: nothing is applied twice."
+    else:
+        what_next = "see the job summary of this run."
+    reply(ctx, act.pr_number, "⚠️", f"not applied: a GitHub API call failed ({ctx.escape(str(err))}); {what_next}")
+    if gh_err is not None:
+        return fail(ctx, "applying the fix failed", gh_err)
+    return fail(ctx, "applying the fix failed: the repository could not be read", None, hint=str(err)[:500])
+
+
+def _time(value: str | None) -> datetime | None:
+    """GitHub's ISO 8601 time (``2025-01-01T10:00:00Z``) or ``None``."""
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _check_not_older(ctx: Context, act: Apply, proposal: _Proposal) -> None:
+    """A bare command or the label must be newer than the proposal it would apply (SECURITY.md
+    item 23): a command written before ci-healer replaced the proposal approves the one its author
+    read, not the new one. The proposal time is the last time ci-healer wrote its comment
+    (``updated_at``; edits by anyone else are refused by :func:`_check_copy`). Times come from
+    GitHub, to the second; a command of the same second is refused too."""
+    if act.proposal_id is not None or proposal.comment is None:
+        return
+    asked, proposed = _time(act.requested_at), _time(proposal.comment.updated_at)
+    if asked is None or proposed is None or asked > proposed:
+        return
+    what = "label was added" if act.source == "label" else "command was written"
+    raise Refused(
+        f"the {what} at {asked:%Y-%m-%d %H:%M:%S} UTC, before the current proposal {inline_code(proposal.meta.proposal_id)} "
+        f"was posted ({proposed:%Y-%m-%d %H:%M:%S} UTC), so it may approve a proposal its author did not see. "
+        f"To apply the current one, comment {inline_code(ctx.settings.approval_command + ' ' + proposal.meta.proposal_id)}.",
+        code="older_than_proposal",
+    )
+
+
+def _check_copy(ctx: Context, proposal: _Proposal) -> CheckRunInfo:
+    """The comment's proposal must be the one in ci-healer's check run (SECURITY.md item 19).
+
+    Any writer can edit any comment, including the diff and the digest in its hidden metadata; a
+    check run's output can be written only by the app that created it. So the check run of the same
+    proposal id on the same head SHA must hold the same digest, status and ``patch_shown``; else the
+    comment was edited and is refused. Returns that check run; raises :class:`Refused`.
+    """
+    meta = proposal.meta
+    for cr in ctx.gh.list_check_runs(meta.head_sha):
+        copy = read_metadata(cr.summary)
+        if copy is None or copy.proposal_id != meta.proposal_id:
+            continue
+        if copy.digest != meta.digest or copy.status != meta.status or not copy.patch_shown:
+            break
+        return cr
+    else:
+        raise Refused(
+            f"ci-healer's check run for proposal {inline_code(meta.proposal_id)} was not found on {inline_code(meta.head_sha[:12])}, "
+            "so the comment cannot be checked against a copy only ci-healer can write. Nothing was applied; grant `checks: write` "
+            "to the analysis job and re-run the failed workflow.",
+            code="no_check_copy",
+        )
+    raise Refused(
+        f"the comment was edited: its proposal {inline_code(meta.proposal_id)} differs from ci-healer's check run for that "
+        "proposal (which only ci-healer can write). Nothing was applied; re-run the failed workflow to get a fresh proposal.",
+        code="edited",
+    )
 
 
 def _apply(ctx: Context, act: Apply) -> int:
     gh, s = ctx.gh, ctx.settings
     pr: PullInfo | None = None
+    check: CheckRunInfo | None = None
     if act.pr_number is not None:
         pr = gh.get_pull(act.pr_number)
         comment = gh.find_own_comment(pr.number, COMMENT_MARKER)
         if comment is None:
             raise Refused("there is no ci-healer proposal on this pull request.", code="no_proposal")
         proposal = _proposal_from(comment.body, comment, None, act.proposal_id)
+        check = _check_copy(ctx, proposal)
+        _check_not_older(ctx, act, proposal)
         current_sha, failing_branch = pr.head_sha, pr.head_ref
     else:
         assert act.run_id is not None
-        run = gh.get_run(act.run_id)
+        try:
+            run = gh.get_run(act.run_id)
+        except GitHubError as err:
+            if err.status != 404:
+                raise
+            run = None
+        if run is None or run.repository.lower() != s.repository.lower():
+            raise Refused(f"run {act.run_id} is not a workflow run of {inline_code(s.repository)}.", code="unknown_run")
         found = _find_check_run(ctx, run.head_sha, run_id=run.id)
         if found is None:
             raise Refused(f"run {act.run_id} has no ci-healer proposal in its check runs.", code="no_proposal")
+        check = found[0]
         proposal = _proposal_from(found[0].summary, None, found[0], act.proposal_id)
         pr = gh.find_pull_for_run(run)
         if pr is not None:
@@ -288,8 +389,6 @@ def _apply(ctx: Context, act: Apply) -> int:
         ref = validate_fix_ref(branch, default_branch=gh.default_branch, failing_branch=failing_branch)
     except ValueError as err:
         raise Refused(ctx.escape(str(err)), code="bad_ref") from None
-    if gh.ref_exists(ref):
-        raise Refused(f"this proposal was already applied: branch {inline_code(branch)} exists.", code="already_applied")
     if s.dry_run:
         ctx.runner.notice(f"dry run: would create {branch} and open a pull request into {failing_branch}")
         return EXIT_OK
@@ -300,15 +399,41 @@ def _apply(ctx: Context, act: Apply) -> int:
         files[path] = (entry.mode if entry is not None and entry.mode in (MODE_FILE, MODE_EXECUTABLE) else MODE_FILE, text)
     if repo.tree_sha is None:  # pragma: no cover - patch_from_diff always reads the tree
         repo.list_paths()
-    commit_sha = gh.commit_files(
-        parent_sha=meta.head_sha, base_tree_sha=str(repo.tree_sha), files=files,
-        message=f"ci-healer: apply proposal {meta.proposal_id}\n\nApproved by {act.actor}. Patch digest {meta.digest}.",
-    )
-    gh.create_ref(ref, commit_sha)
+    # The steps below are a recoverable sequence (SECURITY.md item 21): blobs and the tree are
+    # content-addressed, so the tree SHA says what ci-healer's commit contains; a fix branch that
+    # already exists is finished (pull request, status line, CI) when its tip is such a commit, and
+    # refused, never overwritten, when it points at anything else.
+    tree_sha = gh.create_tree(base_tree_sha=str(repo.tree_sha), files=files)
+    existing = gh.branch_sha(branch)
+    if existing is None:
+        commit_sha = gh.create_commit(
+            tree_sha=tree_sha, parent_sha=meta.head_sha,
+            message=f"ci-healer: apply proposal {meta.proposal_id}\n\nApproved by {act.actor}. Patch digest {meta.digest}.",
+        )
+        gh.create_ref(ref, commit_sha)
+    else:
+        if gh.get_commit_info(existing) != (tree_sha, [meta.head_sha]):
+            raise Refused(
+                f"branch {inline_code(branch)} exists but does not hold ci-healer's commit for this proposal; "
+                "ci-healer never overwrites a branch. Delete the branch to apply the proposal again.",
+                code="foreign_ref",
+            )
+        commit_sha = existing
+        done = gh.find_pull_by_branch(branch, state="all")
+        if done is not None and done.user == gh.bot_login:
+            fix_meta = read_fix_metadata(done.body)
+            if fix_meta is not None:
+                _set_origin_status(ctx, fix_meta, _applied_status(ctx, fix_meta_actor(done.body) or act.actor, done.number, branch))
+            raise Refused(
+                f"this proposal was already applied: branch {inline_code(branch)}, fix pull request <{ctx.pr_url(done.number)}>.",
+                code="already_applied",
+            )
+        ctx.runner.notice(f"branch {branch} already holds ci-healer's commit {commit_sha[:12]}: finishing the pull request")
 
     # where the fix came from, and which attempt this is
     parent = read_fix_metadata(pr.body) if pr is not None and pr.user == gh.bot_login else None
-    check = proposal.check_run or (_find_check_run(ctx, meta.head_sha, run_id=meta.run_id) or (None, None))[0]
+    if check is None:
+        check = (_find_check_run(ctx, meta.head_sha, run_id=meta.run_id) or (None, None))[0]
     fix_meta = FixMetadata(
         proposal_id=meta.proposal_id,
         origin_pr=parent.origin_pr if parent else (pr.number if pr else None),
@@ -318,9 +443,9 @@ def _apply(ctx: Context, act: Apply) -> int:
         base_sha=meta.head_sha,
         digest=meta.digest,
         attempt=(parent.attempt + 1) if parent else 1,
+        fix_sha=commit_sha,
     )
 
-    ci_note = _dispatch(ctx, run_id, branch)
     body = render_md(
         "action_fix_pr.md.j2",
         metadata=embed_fix_metadata(fix_meta).rstrip("\n"),
@@ -331,17 +456,28 @@ def _apply(ctx: Context, act: Apply) -> int:
         risk=_risk(proposal.body),
         approver=inline_code(act.actor),
         run_url=ctx.run_url(run_id),
-        ci_note=ci_note,
     )
     fix_pr = gh.create_pull(title=f"ci-healer: fix for run {run_id} ({meta.digest[:8]})", body=body, head=branch, base=failing_branch)
     fix_url = ctx.pr_url(fix_pr.number)
+    ci_note = _dispatch(ctx, run_id, branch)
+    if ci_note:
+        reply(ctx, fix_pr.number, "ℹ️", ci_note)
     ctx.runner.set_output("fix-branch", branch)
     ctx.runner.set_output("fix-pr-url", fix_url)
-    status = f"🚀 Approved by {inline_code(act.actor)}: fix pull request <{fix_url}> (branch {inline_code(branch)})."
-    _set_origin_status(ctx, fix_meta, status)
+    _set_origin_status(ctx, fix_meta, _applied_status(ctx, act.actor, fix_pr.number, branch))
     ctx.runner.append_summary(f"### ci-healer applied proposal {inline_code(meta.proposal_id)}\n\nFix pull request: <{fix_url}>\n")
     ctx.runner.notice(f"fix pull request opened: {fix_url}")
     return EXIT_OK
+
+
+def _applied_status(ctx: Context, actor: str, number: int, branch: str) -> str:
+    return f"🚀 Approved by {inline_code(actor)}: fix pull request <{ctx.pr_url(number)}> (branch {inline_code(branch)})."
+
+
+def fix_meta_actor(body: str) -> str | None:
+    """The approver named in a fix PR body written by ci-healer (``**Approved by:** `login```)."""
+    m = re.search(r"^\*\*Approved by:\*\* `([^`\n]{1,100})`", body or "", flags=re.MULTILINE)
+    return m.group(1) if m else None
 
 
 def _dispatch(ctx: Context, run_id: int, branch: str) -> str:
@@ -381,7 +517,12 @@ def _set_origin_status(ctx: Context, fix: FixMetadata, status: str) -> None:
 
 
 def run_reject(ctx: Context, act: Reject) -> int:
-    """``/reject-fix`` by a writer: the proposal is marked rejected and can no longer be applied."""
+    """``/reject-fix`` by a writer: the proposal is marked rejected and can no longer be applied.
+
+    Both copies are withdrawn — the comment and ci-healer's check run of the proposal — so editing
+    the comment back cannot revive a rejected proposal (the apply step compares the two, SECURITY.md
+    item 19). Who may reject is checked like who may approve (write, maintain or admin; bots only
+    when allow-listed)."""
     _react(ctx, act.comment_id, "eyes")
     try:
         check_approver(ctx, act.actor, act.actor_is_bot)
@@ -392,12 +533,19 @@ def run_reject(ctx: Context, act: Reject) -> int:
         if act.proposal_id is not None and act.proposal_id != meta.proposal_id:
             raise Refused(f"proposal {inline_code(act.proposal_id)} is not the current proposal.", code="unknown_proposal")
         if not ctx.settings.dry_run:
-            ctx.gh.update_comment(comment.id, set_status(withdraw(comment.body), f"🚫 Rejected by {inline_code(act.actor)}; this proposal can no longer be applied."))
+            status = f"🚫 Rejected by {inline_code(act.actor)}; this proposal can no longer be applied."
+            ctx.gh.update_comment(comment.id, set_status(withdraw(comment.body), status))
+            for cr in ctx.gh.list_check_runs(meta.head_sha):
+                copy = read_metadata(cr.summary)
+                if copy is not None and copy.proposal_id == meta.proposal_id:
+                    ctx.gh.update_check_summary(cr.id, title=cr.title, summary=set_status(withdraw(cr.summary), status))
     except Refused as refusal:
         reply(ctx, act.pr_number, "⛔", f"not rejected: {refusal}")
         _react(ctx, act.comment_id, "confused")
         return EXIT_OK
     except GitHubError as err:
+        _react(ctx, act.comment_id, "confused")
+        reply(ctx, act.pr_number, "⚠️", f"not rejected: a GitHub API call failed ({ctx.escape(str(err))}); comment the command again to retry.")
         return fail(ctx, "rejecting the proposal failed", err)
     _react(ctx, act.comment_id, "+1")
     ctx.runner.notice(f"proposal {meta.proposal_id} rejected by {act.actor}")

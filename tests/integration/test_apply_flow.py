@@ -167,7 +167,8 @@ def test_workflow_without_dispatch_trigger_explains_how_to_get_ci(harness: Harne
     out = approve(harness)
     assert out.code == 0
     fix_pr = next(i for i in harness.world.state.issues.values() if i.pull and i.pull.head_ref.startswith("ai-fix/"))
-    assert "workflow_dispatch" in fix_pr.body and "GitHub App installation token" in fix_pr.body
+    [note] = replies(harness, fix_pr.number)  # said on the fix PR, once the dispatch was tried
+    assert "workflow_dispatch" in note and "GitHub App installation token" in note
 
 
 def test_injected_workflow_patch_is_withheld_and_cannot_be_applied(harness: Harness) -> None:
