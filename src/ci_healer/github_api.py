@@ -121,6 +121,11 @@ def _message(err: GithubException) -> str:
     return str(data)[:500] if data else "no message"
 
 
+def _iso(value: Any) -> str:
+    """A PyGithub ``datetime`` (UTC) as GitHub writes it, ``2025-01-01T10:00:00Z`` ('' for none)."""
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else ""
+
+
 def call(what: str, fn: Callable[[], T]) -> T:
     """Run one PyGithub call; turn its failures into :class:`GitHubError` naming ``what``."""
     try:
@@ -629,7 +634,7 @@ class GitHubClient:
         def fetch() -> list[CommentInfo]:
             return [
                 CommentInfo(id=c.id, user=c.user.login if c.user else "", body=c.body or "", html_url=c.html_url or "",
-                            created_at=str(c.raw_data.get("created_at") or ""), updated_at=str(c.raw_data.get("updated_at") or ""))
+                            created_at=_iso(c.created_at), updated_at=_iso(c.updated_at))
                 for c in self.repo.get_issue(number).get_comments()
             ]
 
@@ -716,11 +721,12 @@ class GitHubClient:
     # ---- check runs ---------------------------------------------------------------------------
 
     def _check_info(self, cr: Any) -> CheckRunInfo:
-        out = cr.raw_data.get("output") or {}
+        # attributes, not raw_data: raw_data makes PyGithub fetch each listed check run again
+        out, app = cr.output, cr.app
         return CheckRunInfo(
-            id=cr.id, name=cr.name, head_sha=cr.head_sha, summary=out.get("summary") or "",
-            title=out.get("title") or "", text=out.get("text") or "", html_url=cr.html_url or "",
-            app_slug=((cr.raw_data.get("app") or {}).get("slug") or ""),
+            id=cr.id, name=cr.name, head_sha=cr.head_sha, summary=(out.summary if out else None) or "",
+            title=(out.title if out else None) or "", text=(out.text if out else None) or "", html_url=cr.html_url or "",
+            app_slug=(app.slug if app else None) or "",
         )
 
     def list_check_runs(self, sha: str) -> list[CheckRunInfo]:
