@@ -272,6 +272,12 @@ def _time(value: str | None) -> datetime | None:
         return None
 
 
+def fix_branch(meta: ProposalMetadata) -> str:
+    """``ai-fix/<run_id>-<digest8>``: the fix branch of a proposal, built only from the run id and
+    the digest (SECURITY.md item 13)."""
+    return f"ai-fix/{meta.run_id or 0}-{meta.digest[:8]}"
+
+
 def _check_not_older(ctx: Context, act: Apply, proposal: _Proposal) -> None:
     """A bare command or the label must be newer than the proposal it would apply (SECURITY.md
     item 23): a command written before ci-healer replaced the proposal approves the one its author
@@ -282,6 +288,10 @@ def _check_not_older(ctx: Context, act: Apply, proposal: _Proposal) -> None:
         return
     asked, proposed = _time(act.requested_at), _time(proposal.comment.updated_at)
     if asked is None or proposed is None or asked > proposed:
+        return
+    if ctx.gh.branch_sha(fix_branch(proposal.meta)) is not None:
+        # this very proposal was already approved (its fix branch exists) and ci-healer's status
+        # line made the comment newer: a re-run of that approval finishes it, it approves nothing new
         return
     what = "label was added" if act.source == "label" else "command was written"
     raise Refused(
@@ -384,7 +394,7 @@ def _apply(ctx: Context, act: Apply) -> int:
         return EXIT_OK
 
     run_id = meta.run_id or 0
-    branch = f"ai-fix/{run_id}-{meta.digest[:8]}"
+    branch = fix_branch(meta)
     try:
         ref = validate_fix_ref(branch, default_branch=gh.default_branch, failing_branch=failing_branch)
     except ValueError as err:
