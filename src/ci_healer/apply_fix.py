@@ -491,22 +491,30 @@ def fix_meta_actor(body: str) -> str | None:
 
 
 def _dispatch(ctx: Context, run_id: int, branch: str) -> str:
-    """Start the failed workflow on the fix branch; returns a note for the PR body ('' when started)."""
+    """Start the failed workflow on the fix branch; returns a note for the fix PR ('' when started).
+
+    A dispatch is never repeated after a failure: a repeated dispatch starts a second workflow run,
+    and there is nothing to look up to know whether the first one was carried out."""
     app_hint = ("Pushes and pull requests made with the run token start no workflow runs. To get CI on fix pull requests, "
                 "pass a GitHub App installation token as `github-token`, or add a `workflow_dispatch` trigger to the workflow.")
     try:
         workflow_id = ctx.gh.get_run(run_id).workflow_id
-        if workflow_id is None:
-            return app_hint
+    except GitHubError as err:
+        ctx.runner.warning(f"could not start CI on {branch}: {err}")
+        return f"CI was not started on this branch: the failed run could not be read ({ctx.escape(str(err))}). " + app_hint
+    if workflow_id is None:
+        return app_hint
+    try:
         ctx.gh.dispatch_workflow(workflow_id, branch)
         return ""
     except GitHubError as err:
+        ctx.runner.warning(f"could not start CI on {branch}: {err}")
         if err.status == 422:
             return "The failed workflow has no `workflow_dispatch` trigger, so CI was not started on this branch. " + app_hint
         if err.status == 403:
-            return "CI was not started on this branch: the token lacks `actions: write`. " + app_hint
-        ctx.runner.warning(f"could not start CI on {branch}: {err}")
-        return "CI could not be started on this branch; close and reopen this pull request to start it."
+            return f"CI was not started on this branch: the token lacks `{err.permission or 'actions: write'}`. " + app_hint
+        return ("CI may not have started on this branch: GitHub did not answer the dispatch, and ci-healer does not repeat it "
+                "(a second dispatch would start a second run). If no run appears, close and reopen this pull request.")
 
 
 def _set_origin_status(ctx: Context, fix: FixMetadata, status: str) -> None:

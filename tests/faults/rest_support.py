@@ -173,7 +173,15 @@ def normalized(state: FakeState, repo: str) -> dict[str, Any]:
         "check_runs": sorted((c.name, _norm(c.output.get("summary"))) for c in state.check_runs.values() if c.repo == repo),
         "fix_trees": sorted((ref, state.git.commit(sha).tree) for ref, sha in fix_refs(state, repo).items()),
         "fix_pulls": sorted((i.pull.head_ref, i.pull.base_ref, i.state, _norm(i.body)) for i in fix_pulls(state, repo)),
+        "dispatched": sorted({d["ref"] for d in state.dispatches}),
     }
+
+
+def ci_notes(state: FakeState, repo: str) -> list[str]:
+    """ci-healer's replies on fix pull requests (the note saying CI was not started)."""
+    numbers = {i.number for i in fix_pulls(state, repo)}
+    return [c.body for c in state.comments.values() if c.user == BOT_LOGIN and c.issue_number in numbers
+            and c.body.startswith("<!-- ci-healer:reply -->")]
 
 
 def invariants(state: FakeState, repo: str) -> list[str]:
