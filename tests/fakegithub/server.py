@@ -1219,9 +1219,21 @@ def _pulls_for_commit(
     return 200, [req.views.pull(i, full=False) for i in page], links
 
 
+def _body_limit(resource: str, text: str | None) -> None:
+    """GitHub's 422 for a comment, pull request or review body over 65,536 characters."""
+    if text is not None and len(text) > MAX_BODY:
+        raise ApiError(
+            422,
+            "Validation Failed",
+            errors=[{"resource": resource, "code": "custom", "field": "body",
+                     "message": "body is too long (maximum is 65536 characters)"}],
+        )
+
+
 @handles("pulls/create")
 def _create_pull(fake: FakeGitHub, req: Request) -> tuple[int, Any]:
     body, full_name = req.json, _repo(req)
+    _body_limit("PullRequest", body.get("body"))
     head = body["head"]
     owner, _, branch = head.rpartition(":")
     head_repo = (
@@ -1347,6 +1359,7 @@ def _check_review_comment(files: list[dict[str, Any]], c: dict[str, Any]) -> str
 def _create_review(fake: FakeGitHub, req: Request) -> tuple[int, Any]:
     pr = _pull(fake, req)
     body = req.json
+    _body_limit("PullRequestReview", body.get("body"))
     files = req.views.pull_files(pr)
     comments = body.get("comments") or []
     for c in comments:
