@@ -27,7 +27,7 @@ from ci_healer.render import COMMENT_MARKER
 from tests.fakegithub import BOT_LOGIN, FakeGitHub, FakeState, payloads
 from tests.fakegithub.fixtures import require_spec
 from tests.fakegithub.scenario import Scenario, standard
-from tests.integration.conftest import Harness, Outcome
+from tests.integration.conftest import Harness
 
 RETRY_AFTER = 7
 """Seconds in the ``Retry-After`` of the injected secondary rate limit (never slept in tests)."""
@@ -103,10 +103,6 @@ class Prepared:
         world.state = state
         h = Harness(fake, world, tmp)
         return h, self.event(state, fake.url)
-
-
-def _run(h: Harness, name: str, payload: dict[str, Any]) -> Outcome:
-    return h.run(name, payload)
 
 
 def prepare_analyze() -> Prepared:

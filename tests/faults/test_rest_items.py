@@ -12,7 +12,7 @@ from ci_healer.github_api import GitHubClient, make_github
 from ci_healer.render import GITHUB_BODY_LIMIT, body_size
 from tests.faults.matrix import record
 from tests.faults.rest_support import fix_pulls, no_sleep, prepare_analyze, prepare_apply, proposal_comments
-from tests.fakegithub import FakeGitHub, payloads
+from tests.fakegithub import FakeGitHub
 from tests.fakegithub.fixtures import require_spec
 from tests.fakegithub.scenario import standard
 from tests.integration.conftest import TOKEN
