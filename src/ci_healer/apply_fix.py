@@ -1,23 +1,33 @@
 """Apply flow: a maintainer's approval → exactly the shown diff on a new ``ai-fix/`` branch + a PR.
 
-Checks, in order (SECURITY.md items 6–8, 13, 14), each refusal replied on the PR with exit 0:
+Checks, in order (SECURITY.md items 6–8, 13, 14, 19, 23), each refusal replied on the PR with exit 0:
 
 1. the approver is not a bot (unless listed in ``allowed-bots``) and has ``admin``, ``maintain`` or
    ``write`` collaborator permission, read from the API (``author_association`` is not trusted);
-   for a label the *sender* is checked and the label is removed either way;
+   for a label the *sender* is checked and the label is removed either way (a failure to remove it
+   is a warning, never a replacement for the answer);
 2. the proposal is read ONLY from ci-healer's own comment (marker + bot login) or check run
    (name + app); the id typed after the command, if any, must be the current proposal's;
 3. it is an approvable patch (``status`` proposed and ``patch_shown``);
 4. the diff re-read from that body (:func:`ci_healer.render.read_diff`) hashes to the digest in the
    metadata, else "digest mismatch";
-5. the PR head (or the branch tip) is still the head SHA of the metadata, else stale;
-6. the diff applies with :func:`ci_healer.patch.patch_from_diff` at that SHA and passes the policy again.
+5. a comment's proposal equals ci-healer's check run of the same proposal id, which only ci-healer
+   can write — else the comment was edited (item 19);
+6. a bare command or the label is newer than the proposal it would apply (item 23);
+7. the PR head (or the branch tip) is still the head SHA of the metadata, else stale;
+8. the diff applies with :func:`ci_healer.patch.patch_from_diff` at that SHA and passes the policy again.
 
 Then: fork PRs get review suggestions (or a ``git apply`` block) and nothing is pushed; other PRs
 get a Git Data API commit whose only parent is the head SHA, a NEW ref
 ``refs/heads/ai-fix/<run_id>-<digest8>`` (never updated, never forced, never the default or the
 failing branch), a PR into the failing branch, and a ``workflow_dispatch`` of the failed workflow
-on the fix branch (pushes made with ``GITHUB_TOKEN`` start no workflow run).
+on the fix branch (pushes made with ``GITHUB_TOKEN`` start no workflow run). These writes are a
+recoverable sequence (item 21): when the fix branch already holds ci-healer's commit (same tree,
+head SHA as only parent), a re-run or a new approval opens the missing PR and sets the status line;
+a fix branch holding anything else is refused and never overwritten.
+
+API failures end in exit 1 with the cause in the job summary, a reply to the approver and the
+``confused`` reaction on the command.
 """
 
 from __future__ import annotations

@@ -134,3 +134,35 @@ def test_fit_body_keeps_a_body_under_the_limit_unchanged() -> None:
 
     body = "short body\n"
     assert fit_body(body) == body
+
+
+# ------------------------------------------------------------------------------------ the retry policy
+
+
+@pytest.mark.parametrize(("method", "status", "retry_after", "retried"), [
+    ("GET", 502, False, True),
+    ("PATCH", 502, False, True),
+    ("POST", 500, False, False),
+    ("POST", 502, False, False),
+    ("POST", 503, True, False),
+    ("POST", 403, True, True),     # secondary rate limit: GitHub did not carry the request out
+    ("POST", 429, True, True),
+    ("POST", 422, False, False),
+])
+def test_write_safe_retry_never_resends_a_post_after_a_5xx(method: str, status: int, retry_after: bool, retried: bool) -> None:
+    from ci_healer.github_api import WriteSafeRetry
+
+    retry = WriteSafeRetry(total=3, backoff_factor=0)
+    assert retry.is_retry(method, status, retry_after) is retried
+
+
+def test_write_safe_retry_raises_a_lost_answer_to_a_post_instead_of_resending() -> None:
+    from urllib3.exceptions import ReadTimeoutError
+
+    from ci_healer.github_api import WriteSafeRetry
+
+    retry = WriteSafeRetry(total=3, backoff_factor=0)
+    lost = ReadTimeoutError(None, "/repos/o/r/issues/1/comments", "read timed out")
+    with pytest.raises(ReadTimeoutError):
+        retry.increment(method="POST", url="/repos/o/r/issues/1/comments", error=lost)
+    assert retry.increment(method="GET", url="/repos/o/r", error=lost).total == 2
