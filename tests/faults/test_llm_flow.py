@@ -21,6 +21,7 @@ import pytest
 from ci_healer.backends import make_backend
 from tests.fakegithub import BOT_LOGIN, payloads
 from tests.fakegithub.fixtures import fake_github, require_spec, standard_fake  # noqa: F401
+from tests.faults.matrix import record
 from tests.integration.conftest import LLM_KEY, TOKEN, Harness, Outcome
 
 HERE = Path(__file__).resolve().parent.parent
@@ -93,6 +94,7 @@ def test_endpoint_401_echoing_the_key_falls_back_to_rules_and_posts_no_secret(ha
     for form in leaked_forms(LLM_KEY) + leaked_forms(TOKEN):
         assert form not in posted, form
     assert len(harness.world.state.check_runs) == 1
+    record("llm", "analyze flow: openai 401 echoing the key", "exit 0; rules fallback named in the comment; no secret posted or printed")
 
 
 def test_proxy_login_page_with_http_200_falls_back_to_rules_with_the_cause(harness: Harness, llm_url: str) -> None:
@@ -105,6 +107,7 @@ def test_proxy_login_page_with_http_200_falls_back_to_rules_with_the_cause(harne
     assert "offline rules" in body
     assert len(harness.world.state.check_runs) == 1
     assert llm_server.call_count("html-200") == 1  # a login page is not retried
+    record("llm", "analyze flow: openai HTTP 200 login page", "exit 0; rules fallback with the cause (text/html, openai-base-url); 1 request")
 
 
 def test_exception_text_with_the_token_is_redacted_in_summary_and_error_line(harness: Harness) -> None:

@@ -26,11 +26,7 @@ from ci_healer.backends.bedrock import BedrockBackend
 from ci_healer.backends.openai_backend import OpenAIBackend
 from ci_healer.models import Block, Category, Classification, ContextFile, Proposal, ProposalRequest
 
-try:
-    from tests.faults.matrix import record
-except ImportError:  # the shared collector has not landed on this branch yet
-    def record(kind: str, case: str, outcome: str) -> None:
-        print(f"fault-matrix {kind} | {case} | {outcome}")
+from tests.faults.matrix import record
 
 HERE = Path(__file__).resolve().parent.parent
 
@@ -164,13 +160,14 @@ def bedrock_backend(base_url: str, case: Case, sleeps: list[float]) -> BedrockBa
     )
 
 
-def check(kind: str, case: Case, backend, sleeps: list[float], *, bedrock: bool) -> None:
+def check(backend_name: str, case: Case, backend, sleeps: list[float], *, bedrock: bool) -> None:
     with pytest.raises(BackendError) as info:
         backend.propose(make_request())
     err = info.value
     message = str(err)
     requests = llm_server.call_count(case.scenario, bedrock=bedrock) if case.name != "connection refused" else None
-    record(kind, case.name, f"BackendError({err.code}) after {requests if requests is not None else ATTEMPTS} request(s): {message[:120]}")
+    seen = requests if requests is not None else ATTEMPTS
+    record("llm", f"{backend_name}: {case.name}", f"BackendError({err.code}) after {seen} request(s), {len(sleeps)} backoff(s): {message[:110]}")
     assert err.code == case.code, message
     for word in case.words:
         assert word in message, f"{word!r} not in {message!r}"
@@ -191,7 +188,7 @@ def fresh_counts():
 @pytest.mark.parametrize("case", OPENAI_CASES, ids=[c.name for c in OPENAI_CASES])
 def test_openai_fault(server, case: Case) -> None:
     sleeps: list[float] = []
-    check("llm:openai", case, openai_backend(server, case, sleeps), sleeps, bedrock=False)
+    check("openai", case, openai_backend(server, case, sleeps), sleeps, bedrock=False)
     if case.name == "429":
         assert sleeps == [7.0, 7.0]  # the server's Retry-After
 
@@ -199,7 +196,7 @@ def test_openai_fault(server, case: Case) -> None:
 @pytest.mark.parametrize("case", BEDROCK_CASES, ids=[c.name for c in BEDROCK_CASES])
 def test_bedrock_fault(server, aws_env, case: Case) -> None:
     sleeps: list[float] = []
-    check("llm:bedrock", case, bedrock_backend(server, case, sleeps), sleeps, bedrock=True)
+    check("bedrock", case, bedrock_backend(server, case, sleeps), sleeps, bedrock=True)
 
 
 # ---------------------------------------------------------------------- recoveries
@@ -212,7 +209,7 @@ def test_a_cut_off_reply_is_asked_once_more_with_twice_the_output_cap(server, aw
     backend = bedrock_backend(server, case, sleeps) if bedrock else openai_backend(server, case, sleeps)
     proposal = backend.propose(make_request())
     requests = llm_server.call_count("length-once", bedrock=bedrock)
-    record(f"llm:{'bedrock' if bedrock else 'openai'}", "truncated once", f"proposal after {requests} requests (output cap 4096 then 8192)")
+    record("llm", f"{'bedrock' if bedrock else 'openai'}: truncated once", f"proposal after {requests} requests (output cap 4096, then 8192)")
     assert proposal == Proposal.model_validate(llm_server.VALID_PROPOSAL)
     assert requests == 2 and sleeps == []
 
@@ -225,4 +222,4 @@ def test_no_larger_cap_means_no_second_request(server) -> None:
         backend.propose(make_request())
     assert info.value.code == "truncated" and "max_completion_tokens=8192" in str(info.value)
     assert llm_server.call_count("length") == 1
-    record("llm:openai", "truncated at the ceiling", "BackendError(truncated) after 1 request")
+    record("llm", "openai: truncated at the output-cap ceiling", "BackendError(truncated) after 1 request (no larger cap allowed)")

@@ -254,8 +254,8 @@ def _read_completion(body: str, content_type: str, endpoint: str) -> _Reply:
             ) from None
         raise RetryableError(
             "unavailable",
-            f"the endpoint {endpoint} answered HTTP 200 with invalid JSON ({getattr(err, 'msg', 'undecodable')} at character "
-            f"{getattr(err, 'pos', '?')} of {len(body)}); the body was probably cut in transit",
+            f"the endpoint {endpoint} answered HTTP 200 with invalid JSON ({getattr(err, 'msg', 'undecodable')}; character "
+            f"{getattr(err, 'pos', '?')} of {len(body)}): the body was probably cut in transit",
         ) from None
     choices = data.get("choices") if isinstance(data, dict) else None
     if not isinstance(choices, list):
