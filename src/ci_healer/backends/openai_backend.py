@@ -71,6 +71,8 @@ DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 DEFAULT_GITHUB_MODELS_MODEL = "openai/gpt-4o-mini"
 GITHUB_MODELS_HOSTS = frozenset({"models.github.ai", "models.inference.ai.azure.com"})
 _FORMAT_HINTS = ("response_format", "json_schema", "structured output", "strict")
+_NO_KEY = "unused"
+"""Bearer token sent to a server that needs none (not a secret, so never redacted)."""
 
 
 def is_github_models(base_url: str | None) -> bool:
@@ -131,7 +133,7 @@ class OpenAIBackend:
         if client is not None:
             self._client = client
             self.endpoint = display_url(str(client.base_url))
-            self._redactor = Redactor([*secrets, client.api_key])
+            self._redactor = Redactor([*secrets, client.api_key if client.api_key != _NO_KEY else None])
             return
         if base_url is not None:
             try:
@@ -146,7 +148,7 @@ class OpenAIBackend:
             if base_url is None or github_models:
                 where = "GITHUB_TOKEN" if github_models else "OPENAI_API_KEY or openai-api-key"
                 raise BackendError("auth", f"no API key for the openai backend: set {where}")
-            key = "unused"  # local servers (Ollama, vLLM) ignore the bearer token
+            key = _NO_KEY  # local servers (Ollama, vLLM) ignore the bearer token
         try:
             self._client = openai.OpenAI(api_key=key, base_url=base_url, timeout=timeout_s, max_retries=0)
         except openai.OpenAIError as err:  # e.g. a malformed base URL
