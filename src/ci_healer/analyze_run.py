@@ -192,15 +192,15 @@ def _read_job(ctx: Context, job: JobInfo, green_job: JobInfo | None, options: An
     try:
         log = ctx.gh.download_log(job.id, max_bytes=cap)
     except GitHubError as err:
-        reason = "the logs expired" if err.status == 410 else "the log was not found" if err.status == 404 else str(err)
-        ctx.runner.warning(f"log of job {job.name} could not be read: {reason}")
+        ctx.runner.warning(f"log of job {job.name} could not be read: {'the logs expired' if err.status == 410 else err}")
+        reason = "the logs expired" if err.status == 410 else "the log was not found" if err.status == 404 else f"HTTP {err.status or 'no answer'}"
         return JobRead(job, note=f"log not read: {reason}")
     green: bytes | None = None
     if green_job is not None:
         try:
             green = ctx.gh.download_log(green_job.id, max_bytes=cap).data
         except GitHubError as err:
-            reason = "it expired" if err.status == 410 else "it was not found" if err.status == 404 else str(err)
+            reason = "it expired" if err.status == 410 else str(err)
             ctx.runner.notice(f"the green log of job {job.name} could not be read ({reason}); its failed log is read as it is")
     if log.truncated:
         ctx.runner.notice(f"the log of job {job.name} was {log.total_bytes} bytes; its first {log.skipped_lines} lines were skipped (max-log-bytes)")

@@ -348,14 +348,14 @@ class Comparison:
     change: ChangeFiles
 
 
-def _steps(raw: dict[str, Any]) -> list[StepInfo]:
-    """The ``steps`` of a job's JSON; a step without a number is left out."""
-    out = []
-    for step in raw.get("steps") or []:
-        if isinstance(step, dict) and isinstance(step.get("number"), int):
-            out.append(StepInfo(number=step["number"], name=str(step.get("name") or ""), conclusion=step.get("conclusion"),
-                                started_at=step.get("started_at"), completed_at=step.get("completed_at")))
-    return out
+def _steps(job: WorkflowJob) -> list[StepInfo]:
+    """The steps of a job as the jobs list gave them (read from the listed attributes: PyGithub's
+    ``raw_data`` would fetch each job again); a step without a number is left out."""
+    return [
+        StepInfo(number=st.number, name=st.name or "", conclusion=st.conclusion, started_at=st.started_at, completed_at=st.completed_at)
+        for st in job.steps or []
+        if isinstance(st.number, int)
+    ]
 
 
 def _changed_files(items: Iterable[Any], *, max_files: int, max_patch_bytes: int) -> tuple[list[ChangedFile], int]:
@@ -555,7 +555,7 @@ class GitHubClient:
 
         def fetch() -> list[JobInfo]:
             pages = PaginatedList(WorkflowJob, self.gh.requester, url, None, list_item="jobs")
-            return [JobInfo(id=j.id, name=j.name, conclusion=j.conclusion, html_url=j.html_url, steps=_steps(j.raw_data)) for j in pages]
+            return [JobInfo(id=j.id, name=j.name, conclusion=j.conclusion, html_url=j.html_url, steps=_steps(j)) for j in pages]
 
         return call("list jobs", fetch)
 
@@ -958,16 +958,19 @@ class GitHubClient:
     def pull_changed_files(self, number: int, *, max_files: int, max_patch_bytes: int) -> ChangeFiles:
         """The files of PR ``number`` with their patches (``GET pulls/{n}/files``, paginated, 100 a
         page), at most ``max_files`` (GitHub itself lists at most 3,000) and ``max_patch_bytes`` of
-        patch text; ``total_files`` is the PR's ``changed_files`` (``GET pulls/{n}``). Needs
-        ``pull-requests: read`` (or ``contents: read`` on a public repository)."""
+        patch text; when the file cap is reached, ``total_files`` is the PR's ``changed_files``
+        (``GET pulls/{n}``), else the files listed. Needs ``pull-requests: read`` (or
+        ``contents: read`` on a public repository)."""
         url = f"{self.repo.url}/pulls/{number}/files"
 
         def fetch() -> ChangeFiles:
-            _, pr = self.gh.requester.requestJsonAndCheck("GET", f"{self.repo.url}/pulls/{number}")
             pages = PaginatedList(File, self.gh.requester, url, {"per_page": min(100, max(max_files, 1))})
             files, dropped = _changed_files((p.raw_data for p in pages), max_files=max_files, max_patch_bytes=max_patch_bytes)
-            total = int(pr.get("changed_files") or 0) if isinstance(pr, dict) else 0
-            return ChangeFiles(files, max(total, len(files)), dropped)
+            total = len(files)
+            if total >= max_files:
+                _, pr = self.gh.requester.requestJsonAndCheck("GET", f"{self.repo.url}/pulls/{number}")
+                total = max(total, int(pr.get("changed_files") or 0) if isinstance(pr, dict) else 0)
+            return ChangeFiles(files, total, dropped)
 
         return call("list PR files", fetch)
 

@@ -43,7 +43,9 @@ CALLS: dict[str, list[tuple[str, str]]] = {
     "analyze": [
         ("GET", "repos/get"),
         ("GET", "actions/list-jobs-for-workflow-run-attempt"),
+        ("GET", "actions/list-workflow-runs"),
         ("GET", "actions/download-job-logs-for-workflow-run"),
+        ("GET", "pulls/list-files"),
         ("GET", "git/get-tree"),
         ("GET", "git/get-blob"),
         ("GET", "pulls/get"),

@@ -251,7 +251,7 @@ def test_404_on_the_green_job_log_reads_the_failed_log_as_it_is(world) -> None:
     green_job = next(j for j in w.state.jobs.values() if j.conclusion == "success")
     w.fake.fail(404, "Not Found", path=rf"/actions/jobs/{green_job.id}/logs$")
     out, check, body = run(w, h, run_id, pr)
-    assert any("green log of job test could not be read (it was not found)" in ln for ln in out.command_lines)
+    assert any("green log of job test could not be read (download job log failed (404)" in ln for ln in out.command_lines)
     assert "left out before extraction" not in body
     assert "has no readable log of a job named like the failed ones" in body
     assert any("assert 100 == 101" in b.text for b in request_of(h).blocks)
