@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 
-from ci_healer.backends.base import Backend, BackendError
+from ci_healer.backends.base import Backend, BackendError, RepairingBackend
 from ci_healer.repo import RepoSource
 
 BackendName = Literal["auto", "rules", "openai", "bedrock"]
@@ -98,4 +98,4 @@ def make_backend(settings: BackendSettings, *, repo: RepoSource | None, environ:
     raise BackendError("config", f"unknown backend {name!r}: use auto, rules, openai or bedrock")
 
 
-__all__ = ["Backend", "BackendError", "BackendSettings", "make_backend", "resolve_backend_name"]
+__all__ = ["Backend", "BackendError", "BackendSettings", "RepairingBackend", "make_backend", "resolve_backend_name"]

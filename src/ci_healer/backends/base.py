@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from ci_healer.models import Proposal, ProposalRequest
+from ci_healer.models import EditFailure, Proposal, ProposalRequest
 
 
 class BackendError(Exception):
@@ -27,3 +27,19 @@ class Backend(Protocol):
 
     def propose(self, request: ProposalRequest) -> Proposal:
         """Return a validated :class:`Proposal` for ``request``; raise :class:`BackendError`."""
+
+
+@runtime_checkable
+class RepairingBackend(Protocol):
+    """A backend that can correct edits that did not apply (the engine's one patch-repair round).
+
+    Optional: a backend without ``repair_edits`` (the offline ``rules`` backend, which never
+    misquotes a file) is simply not asked. The engine validates the answer exactly like the first
+    proposal (paths, secrets, diff, policy, risk).
+    """
+
+    name: str
+
+    def repair_edits(self, request: ProposalRequest, previous: Proposal, failures: list[EditFailure]) -> Proposal:
+        """A corrected :class:`Proposal` for ``request`` after ``previous``'s edits failed as
+        ``failures`` describe; raise :class:`BackendError` like :meth:`Backend.propose`."""

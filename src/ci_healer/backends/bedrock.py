@@ -46,6 +46,7 @@ from ci_healer.backends.llm import (
     RetryableError,
     RetryPolicy,
     build_messages,
+    build_repair_messages,
     call_with_retries,
     describe_validation_error,
     echo_for_repair,
@@ -54,7 +55,7 @@ from ci_healer.backends.llm import (
     proposal_json_schema,
     render_repair,
 )
-from ci_healer.models import Proposal, ProposalRequest
+from ci_healer.models import EditFailure, Proposal, ProposalRequest
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +159,22 @@ class BedrockBackend:
 
         reply = self._converse(system, messages)
         proposal, errors, _, _ = _read_reply(reply)
+        if proposal is not None:
+            return proposal
+        raise invalid_output(errors)
+
+    def repair_edits(self, request: ProposalRequest, previous: Proposal, failures: list[EditFailure]) -> Proposal:
+        """One patch-repair round (:func:`ci_healer.backends.llm.build_repair_messages`) through the
+        same forced tool call; an invalid reply is ``BackendError("invalid_output")`` at once."""
+        prompt = build_repair_messages(
+            request, previous, failures, max_prompt_tokens=self.max_prompt_tokens, output_mode="tool"
+        )
+        messages: list[dict[str, Any]] = [
+            {"role": "user", "content": [{"text": prompt.user}]},
+            {"role": "assistant", "content": [{"text": prompt.previous}]},
+            {"role": "user", "content": [{"text": prompt.repair}]},
+        ]
+        proposal, errors, _, _ = _read_reply(self._converse([{"text": prompt.system}], messages))
         if proposal is not None:
             return proposal
         raise invalid_output(errors)

@@ -50,7 +50,7 @@ from typing import Any, Literal, NamedTuple, TypeVar
 from pydantic import ValidationError
 
 from ci_healer.backends.base import BackendError
-from ci_healer.models import Block, Category, Proposal, ProposalRequest
+from ci_healer.models import Block, Category, EditFailure, Proposal, ProposalRequest
 from ci_healer.templating import prompt_env
 from ci_healer.tokens import estimate_tokens
 
@@ -160,6 +160,106 @@ def invalid_output(errors: list[str]) -> BackendError:
 def _one_line(text: str, limit: int = 300) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+# --------------------------------------------------------------------------------- patch repair
+#
+# A valid proposal whose edits do not apply (``original`` not found or ambiguous, a path that does
+# not exist) gets one patch-repair round: the same system and user messages, the model's previous
+# proposal as its own turn, then ``prompts/repair_edits.j2`` with the failure, the closest lines of
+# the file (numbered) and the existing paths near a missing one. Every text from the repository or
+# the model sits in the same data fences as the first request, and the whole conversation fits the
+# same ``max_prompt_tokens`` budget: the failure report is capped first, the request's windows and
+# blocks are trimmed to the rest.
+
+_REPAIR_SHARE = 3
+"""The failure report and the echoed proposal get at most 1/3 of the prompt budget."""
+
+
+class RepairPrompt(NamedTuple):
+    """A rendered patch-repair conversation: the first request, the echoed proposal, the report."""
+
+    system: str
+    user: str
+    previous: str
+    repair: str
+    delimiter: str
+
+
+def _failure_view(failure: EditFailure, max_chars: int) -> dict[str, Any]:
+    width = len(str((failure.closest_start_line or 1) + len(failure.closest_lines)))
+    numbered = [f"{n:>{width}}| {line}" for n, line in enumerate(failure.closest_lines, failure.closest_start_line or 1)]
+    while numbered and sum(len(x) + 1 for x in numbered) > max_chars:
+        numbered.pop()
+    original = failure.original if len(failure.original) <= max_chars else failure.original[:max_chars] + "\n" + _TRUNCATED
+    return {
+        "edit_index": failure.edit_index,
+        "code": _label(failure.code),
+        "file_path": failure.file_path,
+        "original": original,
+        "numbered": "\n".join(numbered),
+        "closest_lines": bool(numbered),
+        "closest_start_line": failure.closest_start_line or 1,
+        "nearby_paths": failure.nearby_paths[:10],
+    }
+
+
+def render_edit_repair(
+    failures: list[EditFailure], *, delimiter: str, output_mode: OutputMode, max_chars: int = 4_000
+) -> str:
+    """The patch-repair user message (``prompts/repair_edits.j2``); file text capped at ``max_chars`` per failure."""
+    views = [_failure_view(f, max_chars) for f in failures]
+    return prompt_env().get_template("repair_edits.j2").render(failures=views, delimiter=delimiter, output_mode=output_mode)
+
+
+def build_repair_messages(
+    request: ProposalRequest,
+    previous: Proposal,
+    failures: list[EditFailure],
+    *,
+    max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS,
+    output_mode: OutputMode = "json",
+    token_factory: Callable[[int], str] = secrets.token_hex,
+) -> RepairPrompt:
+    """The patch-repair conversation for ``previous``, whose edits failed as ``failures`` say.
+
+    The four texts together fit ``max_prompt_tokens`` (:func:`ci_healer.tokens.estimate_tokens`):
+    the report and the echoed proposal first (capped to a third of the budget, file lines cut
+    from the end; a sixth, then a twelfth when the instructions need the room), then
+    :func:`build_messages` with what is left. One fresh delimiter fences the
+    request's data, the proposal's edits and the report. Raises ``BackendError("config")`` when
+    the budget cannot hold the instructions.
+    """
+    data = untrusted_strings(request) + [previous.model_dump_json()]
+    data += [t for f in failures for t in (f.file_path, f.original, *f.closest_lines, *f.nearby_paths)]
+    delimiter = new_delimiter(data, token_factory=token_factory)
+    full_echo = echo_for_repair(previous.model_dump_json())
+    last_error: BackendError | None = None
+    for share in (max_prompt_tokens // _REPAIR_SHARE, max_prompt_tokens // 6, max_prompt_tokens // 12):
+        echo = full_echo
+        max_chars = 4_000
+        while True:
+            repair = render_edit_repair(failures, delimiter=delimiter, output_mode=output_mode, max_chars=max_chars)
+            used = estimate_tokens(repair) + estimate_tokens(echo)
+            if used <= share or max_chars <= 100:
+                break
+            max_chars //= 2
+        if used > share:
+            echo = echo[: max(100, (share - estimate_tokens(repair)) * 4)] + "\n" + _TRUNCATED
+            used = estimate_tokens(repair) + estimate_tokens(echo)
+        try:
+            prompt = build_messages(
+                request,
+                max_prompt_tokens=max_prompt_tokens - used,
+                output_mode=output_mode,
+                token_factory=lambda _n: delimiter,
+            )
+        except BackendError as err:  # the instructions need more room: give the report less
+            last_error = err
+            continue
+        return RepairPrompt(prompt.system, prompt.user, echo, repair, delimiter)
+    assert last_error is not None
+    raise last_error
 
 
 # --------------------------------------------------------------------------------------- prompt
@@ -468,11 +568,13 @@ __all__ = [
     "DEFAULT_MAX_PROMPT_TOKENS",
     "MAX_OUTPUT_TOKENS",
     "Prompt",
+    "RepairPrompt",
     "RetryPolicy",
     "RetryableError",
     "SCHEMA_DESCRIPTION",
     "SCHEMA_NAME",
     "build_messages",
+    "build_repair_messages",
     "call_with_retries",
     "describe_validation_error",
     "echo_for_repair",
@@ -481,6 +583,7 @@ __all__ = [
     "parse_proposal",
     "parse_retry_after",
     "proposal_json_schema",
+    "render_edit_repair",
     "render_repair",
     "untrusted_strings",
 ]

@@ -38,6 +38,7 @@ from ci_healer.backends.llm import (
     RetryableError,
     RetryPolicy,
     build_messages,
+    build_repair_messages,
     call_with_retries,
     describe_validation_error,
     echo_for_repair,
@@ -47,7 +48,7 @@ from ci_healer.backends.llm import (
     proposal_json_schema,
     render_repair,
 )
-from ci_healer.models import Proposal, ProposalRequest
+from ci_healer.models import EditFailure, Proposal, ProposalRequest
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,24 @@ class OpenAIBackend:
         messages += [
             {"role": "assistant", "content": echo_for_repair(reply)},
             {"role": "user", "content": render_repair(errors, output_mode="json")},
+        ]
+        reply = self._complete(messages)
+        try:
+            return parse_proposal(reply)
+        except ValidationError as err:
+            raise invalid_output(describe_validation_error(err)) from None
+
+    def repair_edits(self, request: ProposalRequest, previous: Proposal, failures: list[EditFailure]) -> Proposal:
+        """One patch-repair round (:func:`ci_healer.backends.llm.build_repair_messages`); an invalid
+        reply is ``BackendError("invalid_output")`` at once (no second schema repair)."""
+        prompt = build_repair_messages(
+            request, previous, failures, max_prompt_tokens=self.max_prompt_tokens, output_mode="json"
+        )
+        messages = [
+            {"role": "system", "content": prompt.system},
+            {"role": "user", "content": prompt.user},
+            {"role": "assistant", "content": prompt.previous},
+            {"role": "user", "content": prompt.repair},
         ]
         reply = self._complete(messages)
         try:
