@@ -215,3 +215,42 @@ def test_travis_command_echo_and_exit_line_are_never_blanked() -> None:
     green = b"$ npm test\n> jest\n\nThe command \"npm test\" exited with 1.\n"
     diff = drop_green_lines(failed, green)
     assert lines(diff.log) == [b"$ npm test", b"", b"", b"The command \"npm test\" exited with 1."]
+
+
+def test_lines_are_split_the_same_whatever_the_chunk_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ci_healer.greendiff as greendiff
+
+    failed = (DATA / "fail.log").read_bytes()
+    green = (DATA / "pass.log").read_bytes()
+    expected = drop_green_lines(failed, green)
+    for size in (1, 7, 4096):
+        monkeypatch.setattr(greendiff, "CHUNK_BYTES", size)
+        assert drop_green_lines(failed, green) == expected
+        assert drop_green_lines(failed.rstrip(b"\n"), green) == expected._replace(log=expected.log.rstrip(b"\n"))
+
+
+def test_bench_scores_a_one_case_corpus_with_and_without_the_diff(tmp_path: Path) -> None:
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    from bench import greendiff as bench
+
+    case = tmp_path / "cidiff" / "run104"
+    case.mkdir(parents=True)
+    (case / "log.txt").write_bytes((DATA / "fail.log").read_bytes())
+    (case / "pass.log").write_bytes((DATA / "pass.log").read_bytes())
+    (case / "label.json").write_text((DATA / "label.json").read_text())
+    row = {"source": "cidiff", "case_id": "run104", "ci_system": "github-actions", "path": "cidiff/run104"}
+    (tmp_path / "INDEX.jsonl").write_text(json.dumps(row) + "\n")
+    prepared = bench.prepare(bench.load_cases(tmp_path, sources=("cidiff",)), with_set=True)
+    assert len(prepared) == 1 and prepared[0].dropped > 0
+    table = bench.measure(prepared, [1500])
+    assert set(table) == {"all", "terraform"}
+    plain, diffed = table["all"][(bench.PLAIN, 1500)], table["all"][(bench.MULTISET, 1500)]
+    assert plain.hits == diffed.hits == 1
+    assert diffed.tokens[0] < plain.tokens[0]
+    text = bench.report(prepared, table, bench.ceilings(prepared, [1500]))
+    assert "target hit >= 97% at median <= 800 tokens with the green diff: PASS" in text
+    assert text.splitlines()[-1].startswith("Green-log diff (CiDiff cases with a passing log): all (1): 100.0%")
