@@ -254,3 +254,16 @@ def test_bench_scores_a_one_case_corpus_with_and_without_the_diff(tmp_path: Path
     text = bench.report(prepared, table, bench.ceilings(prepared, [1500]))
     assert "target hit >= 97% at median <= 800 tokens with the green diff: PASS" in text
     assert text.splitlines()[-1].startswith("Green-log diff (CiDiff cases with a passing log): all (1): 100.0%")
+
+
+def test_normalisation_budget_bounds_the_work_and_falls_back_to_exact_matching() -> None:
+    green = gha(*[f"ok  \tpkg/p{i}\t0.{i:02d}s" for i in range(40)], "same line")
+    failed = gha(*[f"ok  \tpkg/p{i}\t1.{i:02d}s" for i in range(40)], "same line", "boom")
+    full = drop_green_lines(failed, green)
+    assert full.dropped == 41
+    none = drop_green_lines(failed, green, max_normalised=0)
+    assert_only_blanked(failed, none)
+    assert none.dropped == 1  # only the exact copy
+    some = drop_green_lines(failed, green, max_normalised=40)
+    assert_only_blanked(failed, some)
+    assert 1 < some.dropped < 41

@@ -56,6 +56,11 @@ a minified bundle or a dumped payload printed on one line; their start tells the
 CACHE_ENTRIES = 16384
 """Memoised per-line results (normalised digest, skip flag) before a memo is emptied."""
 
+MAX_NORMALISED = 100_000
+"""Distinct lines normalised per diff, at most: :func:`ci_healer.classify.normalise_line` costs
+about 0.1 ms a line, so a pair of 50 MB logs with nothing in common stays within seconds; lines
+beyond it are matched on their exact bytes only."""
+
 CHUNK_BYTES = 1 << 20
 """The logs are split into lines this many bytes at a time (memory beyond the inputs stays small)."""
 
@@ -185,13 +190,20 @@ def _skipped(line: Cleaned) -> bool:
 class _Memo(Generic[T]):
     """A bounded memo of a function of a cleaned raw line, keyed by the line's exact digest."""
 
-    def __init__(self, function: Callable[[Cleaned], T]) -> None:
+    def __init__(self, function: Callable[[Cleaned], T], *, limit: int | None = None, spent: T | None = None) -> None:
         self.function = function
         self.cache: dict[int, T] = {}
+        self.left = limit
+        """Calls of ``function`` still allowed (``None``: no limit); then ``spent`` is returned."""
+        self.spent = spent
 
-    def __call__(self, digest: int, raw: bytes) -> T:
+    def __call__(self, digest: int, raw: bytes) -> T | None:
         if digest in self.cache:
             return self.cache[digest]
+        if self.left is not None:
+            if self.left <= 0:
+                return self.spent
+            self.left -= 1
         found = self.function(clean(_strip_timestamp(raw)))
         if len(self.cache) >= CACHE_ENTRIES:
             self.cache.clear()
@@ -202,7 +214,8 @@ class _Memo(Generic[T]):
 _KEEP, _BLANK, _PENDING = 0, 1, 2
 
 
-def drop_green_lines(failed: bytes, green: bytes, *, multiset: bool = True) -> GreenDiff:
+def drop_green_lines(failed: bytes, green: bytes, *, multiset: bool = True,
+                     max_normalised: int = MAX_NORMALISED) -> GreenDiff:
     """Blank every line of ``failed`` whose normalised text is also a line of ``green``.
 
     ``failed``: the raw log of the failed job; ``green``: the raw log of the same job in the
@@ -220,7 +233,8 @@ def drop_green_lines(failed: bytes, green: bytes, *, multiset: bool = True) -> G
     matched again (the same counts as matching everything normalised, since equal bytes imply
     equal normalised text). Besides the two inputs and the result, the diff holds the digests,
     bounded memos and one byte per failed line. Never raises on invalid UTF-8, NUL bytes, CRLF
-    line endings or empty inputs.
+    line endings or empty inputs. At most ``max_normalised`` distinct lines are normalised (see
+    :data:`MAX_NORMALISED`); the lines past that budget are matched on their exact bytes only.
     """
     failed = bytes(failed)
     green = bytes(green)
@@ -248,7 +262,7 @@ def drop_green_lines(failed: bytes, green: bytes, *, multiset: bool = True) -> G
             if multiset:
                 exact[digest] = left - 1
     if pending:
-        _match_normalised(failed, green, state, exact, skipped, multiset=multiset)
+        _match_normalised(failed, green, state, exact, skipped, multiset=multiset, limit=max_normalised)
     dropped = state.count(_BLANK)
     if not dropped:
         return GreenDiff(failed, 0, total)
@@ -264,13 +278,14 @@ def drop_green_lines(failed: bytes, green: bytes, *, multiset: bool = True) -> G
 
 
 def _match_normalised(failed: bytes, green: bytes, state: bytearray, exact: Counter[int],
-                      skipped: _Memo[bool], *, multiset: bool) -> None:
+                      skipped: _Memo[bool], *, multiset: bool, limit: int) -> None:
     """Second level of :func:`drop_green_lines`: match the pending failed lines on normalised text.
 
     The green lines taken part are those an exact copy did not use up (multiset), or every
-    distinct green line (set). Marks matched lines ``_BLANK`` and the other pending ones ``_KEEP``.
+    distinct green line (set). Marks matched lines ``_BLANK``. The green log may use up half of
+    ``limit`` normalisations, the failed log the rest.
     """
-    norm_key = _Memo(_normalised_key)
+    norm_key = _Memo(_normalised_key, limit=limit // 2)
     norm: Counter[int] = Counter()
     seen: set[int] = set()
     for raw in _iter_lines(green):
@@ -289,10 +304,13 @@ def _match_normalised(failed: bytes, green: bytes, state: bytearray, exact: Coun
         key = norm_key(digest, raw)
         if key is not None:
             norm[key] += 1
+    if not norm:
+        return
+    assert norm_key.left is not None
+    norm_key.left += limit - limit // 2
     for index, raw in enumerate(_iter_lines(failed)):
         if state[index] != _PENDING:
             continue
-        state[index] = _KEEP
         digest = _exact_digest(raw)
         if digest is None:
             continue
