@@ -2,7 +2,7 @@
 
 Usage::
 
-    python bench/greendiff.py [--corpus DIR] [--budgets 400,600,800,1000,1500,4000,8000] [--set] [--scale MB]
+    python bench/greendiff.py [--corpus DIR] [--budgets 400,600,800,1000,1500,4000,8000] [--set] [--keep] [--scale MB]
 
 For every CiDiff case with a ``pass.log`` (the passing log of the same job), runs
 :func:`ci_healer.extract.extract` on the raw failed log and on the failed log after
@@ -13,7 +13,9 @@ cases and, so that no single repository decides them, for ``hashicorp/terraform`
 cases) and for the other repositories apart, next to the label ceiling of each budget (the hit
 rate of an extractor that shows exactly the labeled lines: labels larger than the budget cannot be
 hit, :func:`bench.quality.label_ceiling`). ``--set`` adds the set-semantics variant of the diff
-(a line of the green log blanks every occurrence, not as many as the green log has).
+(a line of the green log blanks every occurrence, not as many as the green log has); ``--keep``
+adds the diff that blanks the step structure too, and the diff that never blanks a line the
+extractor takes for a signal.
 
 ``--scale MB`` also times the diff alone on a pair of about ``MB`` megabytes each (the CiDiff
 failed logs concatenated, repeated as needed, against their passing logs concatenated), in a fresh
@@ -43,8 +45,8 @@ from tempfile import TemporaryDirectory
 from bench.corpus import REPO_ROOT, Case, CorpusError, default_corpus, load_cases
 from bench.metrics import CaseResult, Summary
 from bench.quality import label_ceiling, score
-from ci_healer.extract import extract
-from ci_healer.greendiff import drop_green_lines
+from ci_healer.extract import classify_line, extract
+from ci_healer.greendiff import Cleaned, drop_green_lines, structural
 
 BUDGETS = (400, 600, 800, 1000, 1500, 4000, 8000)
 TARGET_HIT = 0.97
@@ -56,6 +58,13 @@ SPLIT_REPOSITORY = "hashicorp/terraform"
 PLAIN = "raw log"
 MULTISET = "green diff"
 SET = "green diff (set)"
+KEEP_NOTHING = "green diff (structure blanked too)"
+KEEP_SIGNALS = "green diff (signal lines kept)"
+
+
+def keep_signals(line: Cleaned) -> bool:
+    """Keep the step structure and every line :func:`ci_healer.extract.classify_line` takes for a signal."""
+    return structural(line) or (bool(line.text) and classify_line(line.text, line.marker) is not None)
 
 
 @dataclass
@@ -82,7 +91,7 @@ def groups_of(case: Case) -> list[str]:
     return ["all", split if repository(case) == SPLIT_REPOSITORY else f"not {split}"]
 
 
-def prepare(cases: Sequence[Case], *, with_set: bool) -> list[Prepared]:
+def prepare(cases: Sequence[Case], *, with_set: bool, with_keep: bool = False) -> list[Prepared]:
     """Read each case with a passing log and compute its diff variants (cases without are left out)."""
     out: list[Prepared] = []
     for case in cases:
@@ -97,6 +106,9 @@ def prepare(cases: Sequence[Case], *, with_set: bool) -> list[Prepared]:
         logs = {PLAIN: failed, MULTISET: diff.log}
         if with_set:
             logs[SET] = drop_green_lines(failed, green, multiset=False).log
+        if with_keep:
+            logs[KEEP_NOTHING] = drop_green_lines(failed, green, keep=lambda line: False).log
+            logs[KEEP_SIGNALS] = drop_green_lines(failed, green, keep=keep_signals).log
         out.append(Prepared(case, logs, diff.dropped, diff.dropped + diff.kept, seconds, len(failed) + len(green)))
     return out
 
@@ -231,6 +243,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--corpus", type=Path, default=None)
     parser.add_argument("--budgets", default=",".join(map(str, BUDGETS)))
     parser.add_argument("--set", action="store_true", help="also measure the set-semantics diff")
+    parser.add_argument("--keep", action="store_true",
+                        help="also measure the diff with the step structure blanked too, and with signal lines kept")
     parser.add_argument("--scale", type=int, default=0, metavar="MB", help="also time the diff on a synthetic MB-sized pair")
     parser.add_argument("--worker", nargs=2, metavar=("FAILED", "GREEN"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -243,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CorpusError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    prepared = prepare(cases, with_set=args.set)
+    prepared = prepare(cases, with_set=args.set, with_keep=args.keep)
     if not prepared:
         print("error: no CiDiff case with a passing log", file=sys.stderr)
         return 2
