@@ -123,7 +123,8 @@ def measure(prepared: Sequence[Prepared], budgets: Sequence[int]) -> dict[str, d
                 spans = [(b.start_line, b.end_line) for b in result.blocks]
                 hit, recall = score(item.case, spans)
                 lines = len({n for lo, hi in spans for n in range(lo, hi + 1)})
-                res = CaseResult(hit, recall, lines, sum(len(b.text.encode("utf-8")) for b in result.blocks), result.tokens)
+                size = sum(len(b.text.encode("utf-8")) for b in result.blocks)
+                res = CaseResult(hit, recall, lines, size, result.tokens)
                 for group in groups_of(item.case):
                     table.setdefault(group, {}).setdefault((variant, budget), Summary()).add(res)
     return table
@@ -152,7 +153,8 @@ def report(prepared: Sequence[Prepared], table: dict[str, dict[tuple[str, int], 
     seconds = sum(p.diff_seconds for p in prepared)
     size = sum(p.diff_bytes for p in prepared)
     lines.append(f"CiDiff cases with {PASS_LOG}: {len(prepared)}; the diff blanked {dropped}/{total} lines "
-                 f"({dropped / total:.1%}) in {seconds:.2f} CPU s ({size / 1e6 / max(seconds, 1e-9):.1f} MB/s of failed + green log)")
+                 f"({dropped / total:.1%}) in {seconds:.2f} CPU s "
+                 f"({size / 1e6 / max(seconds, 1e-9):.1f} MB/s of failed + green log)")
     for group, cells in table.items():
         n = next(iter(cells.values())).cases
         lines += ["", f"### {group} ({n} cases)", "",
@@ -165,7 +167,8 @@ def report(prepared: Sequence[Prepared], table: dict[str, dict[tuple[str, int], 
         (variant, budget), s = best
         verdict = "PASS" if s.hit_rate >= TARGET_HIT and s.stat("tokens", 50) <= TARGET_MEDIAN else "MISS"
         lines += ["", f"target hit >= {TARGET_HIT:.0%} at median <= {TARGET_MEDIAN} tokens with the green diff: "
-                      f"{verdict} ({variant}, max_tokens={budget}: {s.hit_rate:.1%} at median {s.stat('tokens', 50):.0f}, "
+                      f"{verdict} ({variant}, max_tokens={budget}: {s.hit_rate:.1%} "
+                      f"at median {s.stat('tokens', 50):.0f}, "
                       f"p95 {s.stat('tokens', 95):.0f})"]
     lines += ["", summary_line(table)]
     return "\n".join(lines)
@@ -191,13 +194,15 @@ def summary_line(table: dict[str, dict[tuple[str, int], Summary]]) -> str:
         same = cells.get((PLAIN, budget))
         parts.append(f"{group} ({s.cases}): {s.hit_rate:.1%} at median {s.stat('tokens', 50):.0f} / p95 "
                      f"{s.stat('tokens', 95):.0f} tokens (max_tokens {budget})"
-                     + (f", raw log at the same budget {same.hit_rate:.1%} at {same.stat('tokens', 50):.0f}" if same else "")
+                     + (f", raw log at the same budget {same.hit_rate:.1%} at {same.stat('tokens', 50):.0f}"
+                        if same else "")
                      + f", raw log at 1500 {plain.hit_rate:.1%} at {plain.stat('tokens', 50):.0f}")
     return "Green-log diff (CiDiff cases with a passing log): " + "; ".join(parts)
 
 
 def worker(failed_path: str, green_path: str) -> dict:
-    """In this process: ``{"seconds", "cpu_seconds", "rss_before", "rss_after", "bytes", "dropped", "lines"}`` of one diff."""
+    """One diff in this process: ``seconds``, ``cpu_seconds``, ``rss_before``/``rss_after`` (bytes,
+    :func:`bench.scale.peak_rss`), ``bytes`` of both logs, ``dropped`` and ``lines``."""
     from bench.scale import peak_rss
 
     failed = Path(failed_path).read_bytes()
@@ -206,8 +211,8 @@ def worker(failed_path: str, green_path: str) -> dict:
     started, cpu = time.perf_counter(), time.process_time()
     diff = drop_green_lines(failed, green)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-    return {"seconds": seconds, "cpu_seconds": cpu, "rss_before": before, "rss_after": peak_rss(), "bytes": len(failed) + len(green),
-            "dropped": diff.dropped, "lines": diff.dropped + diff.kept}
+    return {"seconds": seconds, "cpu_seconds": cpu, "rss_before": before, "rss_after": peak_rss(),
+            "bytes": len(failed) + len(green), "dropped": diff.dropped, "lines": diff.dropped + diff.kept}
 
 
 def scale(prepared: Sequence[Prepared], megabytes: int) -> str:
@@ -215,7 +220,9 @@ def scale(prepared: Sequence[Prepared], megabytes: int) -> str:
     target = megabytes * 1_000_000
     with TemporaryDirectory() as tmp:
         paths = []
-        for name, pick in (("failed.log", lambda p: p.logs[PLAIN]), ("green.log", lambda p: (p.case.path / PASS_LOG).read_bytes())):
+        sides = (("failed.log", lambda p: p.logs[PLAIN]),
+                 ("green.log", lambda p: (p.case.path / PASS_LOG).read_bytes()))
+        for name, pick in sides:
             path = Path(tmp) / name
             with path.open("wb") as out:
                 written = 0
@@ -225,7 +232,8 @@ def scale(prepared: Sequence[Prepared], megabytes: int) -> str:
                         out.write(data if data.endswith(b"\n") else data + b"\n")
                         written += len(data) + 1
             paths.append(str(path))
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+        path_env = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+        env = {**os.environ, "PYTHONPATH": path_env}
         proc = subprocess.run([sys.executable, "-m", "bench.greendiff", "--worker", *paths], capture_output=True,
                               text=True, env=env, check=False, timeout=3600)
     if proc.returncode:
@@ -233,7 +241,8 @@ def scale(prepared: Sequence[Prepared], megabytes: int) -> str:
     got = json.loads(proc.stdout)
     mb = got["bytes"] / 1e6
     return (f"diff alone on {mb:.0f} MB (failed + green, {got['lines']} failed lines, {got['dropped']} blanked): "
-            f"{got['cpu_seconds']:.1f} CPU s = {mb / got['cpu_seconds']:.1f} MB/s ({got['seconds']:.1f} s wall); peak RSS {got['rss_before'] / 1e6:.0f} MB "
+            f"{got['cpu_seconds']:.1f} CPU s = {mb / got['cpu_seconds']:.1f} MB/s ({got['seconds']:.1f} s wall); "
+            f"peak RSS {got['rss_before'] / 1e6:.0f} MB "
             f"with both logs read, {got['rss_after'] / 1e6:.0f} MB after the diff")
 
 
@@ -245,7 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--set", action="store_true", help="also measure the set-semantics diff")
     parser.add_argument("--keep", action="store_true",
                         help="also measure the diff with the step structure blanked too, and with signal lines kept")
-    parser.add_argument("--scale", type=int, default=0, metavar="MB", help="also time the diff on a synthetic MB-sized pair")
+    parser.add_argument("--scale", type=int, default=0, metavar="MB",
+                        help="also time the diff on a synthetic MB-sized pair")
     parser.add_argument("--worker", nargs=2, metavar=("FAILED", "GREEN"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:

@@ -55,7 +55,8 @@ def test_real_pair_keeps_the_failure_and_blanks_the_common_output() -> None:
     assert common and all(after[n] == b"" for n in common)
     assert diff.dropped > diff.kept / 2
     # ... but the step structure stays: the step header, its end and the post-job phase
-    for marker in (b"##[group]Run go test ./...", b"##[endgroup]", b"Post job cleanup.", b"Cleaning up orphan processes"):
+    structure = (b"##[group]Run go test ./...", b"##[endgroup]", b"Post job cleanup.", b"Cleaning up orphan processes")
+    for marker in structure:
         assert any(marker in raw for raw in after), marker
     # passing packages print a different duration in each run: still common
     ok_lines = [n for n, raw in enumerate(before) if b"\tgithub.com/hashicorp/terraform/internal/addrs\t" in raw]
@@ -197,7 +198,8 @@ def test_green_log_identical_to_failed_keeps_only_the_step_structure() -> None:
     diff = drop_green_lines(failed, gha(*STEP_LOG, second=20))
     assert_only_blanked(failed, diff)
     kept = [raw.split(b" ", 1)[1].decode() for raw in lines(diff.log) if raw]
-    assert kept == [t for t in STEP_LOG if t.startswith("##[") or t in ("Post job cleanup.", "Cleaning up orphan processes")]
+    post_job = ("Post job cleanup.", "Cleaning up orphan processes")
+    assert kept == [t for t in STEP_LOG if t.startswith("##[") or t in post_job]
     # a warning printed by both runs is blanked even though it holds a trigger word
     assert b"deprecated" not in diff.log
     # the extractor still finds the failed step from its structure alone, within the log's lines
