@@ -269,3 +269,12 @@ def test_normalisation_budget_bounds_the_work_and_falls_back_to_exact_matching()
     some = drop_green_lines(failed, green, max_normalised=40)
     assert_only_blanked(failed, some)
     assert 1 < some.dropped < 41
+
+
+def test_keep_decides_which_common_lines_survive() -> None:
+    failed = gha(*STEP_LOG)
+    green = gha(*STEP_LOG, second=20)
+    everything = drop_green_lines(failed, green, keep=lambda line: False)
+    assert everything.log == b"\n" * len(STEP_LOG)
+    warnings = drop_green_lines(failed, green, keep=lambda line: "deprecated" in line.text)
+    assert [raw for raw in lines(warnings.log) if raw] == [lines(failed)[6]]
