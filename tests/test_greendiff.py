@@ -55,7 +55,8 @@ def test_real_pair_keeps_the_failure_and_blanks_the_common_output() -> None:
     assert common and all(after[n] == b"" for n in common)
     assert diff.dropped > diff.kept / 2
     # ... but the step structure stays: the step header, its end and the post-job phase
-    for marker in (b"##[group]Run go test ./...", b"##[endgroup]", b"Post job cleanup.", b"Cleaning up orphan processes"):
+    structure = (b"##[group]Run go test ./...", b"##[endgroup]", b"Post job cleanup.", b"Cleaning up orphan processes")
+    for marker in structure:
         assert any(marker in raw for raw in after), marker
     # passing packages print a different duration in each run: still common
     ok_lines = [n for n, raw in enumerate(before) if b"\tgithub.com/hashicorp/terraform/internal/addrs\t" in raw]
@@ -197,7 +198,8 @@ def test_green_log_identical_to_failed_keeps_only_the_step_structure() -> None:
     diff = drop_green_lines(failed, gha(*STEP_LOG, second=20))
     assert_only_blanked(failed, diff)
     kept = [raw.split(b" ", 1)[1].decode() for raw in lines(diff.log) if raw]
-    assert kept == [t for t in STEP_LOG if t.startswith("##[") or t in ("Post job cleanup.", "Cleaning up orphan processes")]
+    post_job = ("Post job cleanup.", "Cleaning up orphan processes")
+    assert kept == [t for t in STEP_LOG if t.startswith("##[") or t in post_job]
     # a warning printed by both runs is blanked even though it holds a trigger word
     assert b"deprecated" not in diff.log
     # the extractor still finds the failed step from its structure alone, within the log's lines
@@ -215,3 +217,64 @@ def test_travis_command_echo_and_exit_line_are_never_blanked() -> None:
     green = b"$ npm test\n> jest\n\nThe command \"npm test\" exited with 1.\n"
     diff = drop_green_lines(failed, green)
     assert lines(diff.log) == [b"$ npm test", b"", b"", b"The command \"npm test\" exited with 1."]
+
+
+def test_lines_are_split_the_same_whatever_the_chunk_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ci_healer.greendiff as greendiff
+
+    failed = (DATA / "fail.log").read_bytes()
+    green = (DATA / "pass.log").read_bytes()
+    expected = drop_green_lines(failed, green)
+    for size in (1, 7, 4096):
+        monkeypatch.setattr(greendiff, "CHUNK_BYTES", size)
+        assert drop_green_lines(failed, green) == expected
+        assert drop_green_lines(failed.rstrip(b"\n"), green) == expected._replace(log=expected.log.rstrip(b"\n"))
+
+
+def test_bench_scores_a_one_case_corpus_with_and_without_the_diff(tmp_path: Path) -> None:
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    from bench import greendiff as bench
+
+    case = tmp_path / "cidiff" / "run104"
+    case.mkdir(parents=True)
+    (case / "log.txt").write_bytes((DATA / "fail.log").read_bytes())
+    (case / "pass.log").write_bytes((DATA / "pass.log").read_bytes())
+    (case / "label.json").write_text((DATA / "label.json").read_text())
+    row = {"source": "cidiff", "case_id": "run104", "ci_system": "github-actions", "path": "cidiff/run104"}
+    (tmp_path / "INDEX.jsonl").write_text(json.dumps(row) + "\n")
+    prepared = bench.prepare(bench.load_cases(tmp_path, sources=("cidiff",)), with_set=True)
+    assert len(prepared) == 1 and prepared[0].dropped > 0
+    table = bench.measure(prepared, [1500])
+    assert set(table) == {"all", "terraform"}
+    plain, diffed = table["all"][(bench.PLAIN, 1500)], table["all"][(bench.MULTISET, 1500)]
+    assert plain.hits == diffed.hits == 1
+    assert diffed.tokens[0] < plain.tokens[0]
+    text = bench.report(prepared, table, bench.ceilings(prepared, [1500]))
+    assert "target hit >= 97% at median <= 800 tokens with the green diff: PASS" in text
+    assert text.splitlines()[-1].startswith("Green-log diff (CiDiff cases with a passing log): all (1): 100.0%")
+
+
+def test_normalisation_budget_bounds_the_work_and_falls_back_to_exact_matching() -> None:
+    green = gha(*[f"ok  \tpkg/p{i}\t0.{i:02d}s" for i in range(40)], "same line")
+    failed = gha(*[f"ok  \tpkg/p{i}\t1.{i:02d}s" for i in range(40)], "same line", "boom")
+    full = drop_green_lines(failed, green)
+    assert full.dropped == 41
+    none = drop_green_lines(failed, green, max_normalised=0)
+    assert_only_blanked(failed, none)
+    assert none.dropped == 1  # only the exact copy
+    some = drop_green_lines(failed, green, max_normalised=40)
+    assert_only_blanked(failed, some)
+    assert 1 < some.dropped < 41
+
+
+def test_keep_decides_which_common_lines_survive() -> None:
+    failed = gha(*STEP_LOG)
+    green = gha(*STEP_LOG, second=20)
+    everything = drop_green_lines(failed, green, keep=lambda line: False)
+    assert everything.log == b"\n" * len(STEP_LOG)
+    warnings = drop_green_lines(failed, green, keep=lambda line: "deprecated" in line.text)
+    assert [raw for raw in lines(warnings.log) if raw] == [lines(failed)[6]]

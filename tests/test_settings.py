@@ -93,3 +93,13 @@ def test_refused_base_url_shows_no_credentials_of_it() -> None:
 @pytest.mark.parametrize("url", ["https://api.openai.com/v1", "http://localhost:11434/v1", "https://models.github.ai/inference"])
 def test_full_base_urls_are_accepted(url: str) -> None:
     assert ActionSettings.from_environ({**BASE, "GITHUB_TOKEN": "t" * 10, "INPUT_OPENAI-BASE-URL": url}).backend.openai_base_url == url
+
+
+def test_an_approval_label_given_empty_disables_labels() -> None:
+    """action.yml: "Empty disables labels". GitHub passes a workflow's `approval-label: ""` as a
+    present, blank INPUT_APPROVAL-LABEL; only an absent variable means the default."""
+    env = {**BASE, "GITHUB_TOKEN": "ghs_" + "c" * 36}
+    assert ActionSettings.from_environ({**env, "INPUT_APPROVAL-LABEL": ""}).approval_label is None
+    assert ActionSettings.from_environ({**env, "INPUT_APPROVAL_LABEL": "  "}).approval_label is None
+    assert ActionSettings.from_environ(env).approval_label == INPUT_DEFAULTS["approval-label"]
+    assert ActionSettings.from_environ({**env, "INPUT_APPROVAL-LABEL": "ship-it"}).approval_label == "ship-it"

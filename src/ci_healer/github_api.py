@@ -772,12 +772,14 @@ class GitHubClient:
         return self.create_comment(number, body, marker=marker), True
 
     def react(self, comment_id: int, content: str) -> None:
-        """Add reaction ``content`` (``eyes``, ``rocket``, ``confused``) to a comment."""
-        call(
+        """Add reaction ``content`` (``eyes``, ``rocket``, ``confused``) to a comment. GitHub answers
+        200 with the existing reaction when it is already there, so after a 5xx it is sent again."""
+        self._create(
             "create reaction",
             lambda: self.gh.requester.requestJsonAndCheck(
                 "POST", f"{self.repo.url}/issues/comments/{comment_id}/reactions", input={"content": content}
             ),
+            lambda: None,
         )
 
     # ---- permissions --------------------------------------------------------------------------

@@ -44,13 +44,27 @@ class SettingsError(Exception):
 
 
 def read_input(name: str, environ: Mapping[str, str]) -> str | None:
-    """Value of input ``name`` (``github-token``) from ``INPUT_GITHUB-TOKEN`` or ``INPUT_GITHUB_TOKEN``."""
+    """Value of input ``name`` (``github-token``) from ``INPUT_GITHUB-TOKEN`` or ``INPUT_GITHUB_TOKEN``;
+    ``None`` when neither is set or both are blank."""
     upper = name.upper()
     for key in (f"INPUT_{upper}", f"INPUT_{upper.replace('-', '_')}"):
         value = environ.get(key)
         if value is not None and value.strip() != "":
             return value.strip()
     return None
+
+
+def input_given_empty(name: str, environ: Mapping[str, str]) -> bool:
+    """Whether input ``name`` is present in the step's environment but blank.
+
+    GitHub sets ``INPUT_<NAME>`` for every input of a docker action: the workflow's value, else the
+    default of action.yml. A present, blank variable is therefore the workflow's explicit
+    ``name: ""`` (for ``approval-label``: "Empty disables labels"), not an unset input.
+    """
+    upper = name.upper()
+    values = [environ.get(key) for key in (f"INPUT_{upper}", f"INPUT_{upper.replace('-', '_')}")]
+    present = [v for v in values if v is not None]
+    return bool(present) and all(v.strip() == "" for v in present)
 
 
 def _split_list(value: str | None) -> list[str]:
@@ -182,7 +196,7 @@ class ActionSettings(BaseModel):
                     timeout_s=seconds("llm-timeout"),
                 ),
                 approval_command=inp("approval-command"),
-                approval_label=inp("approval-label") or None,
+                approval_label=None if input_given_empty("approval-label", env) else inp("approval-label") or None,
                 protected_paths=_split_list(inp("protected-paths")),
                 allowed_paths=_split_list(inp("allowed-paths")),
                 allowed_bots=_split_list(inp("allowed-bots")),

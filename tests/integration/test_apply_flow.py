@@ -105,6 +105,14 @@ def test_label_by_writer_applies_and_removes_label(harness: Harness) -> None:
     assert len(fix_refs(harness)) == 1 and len(harness.world.state.label_removals) == 1
 
 
+def test_label_with_labels_disabled_by_an_empty_input_applies_nothing(harness: Harness) -> None:
+    analyze(harness)
+    harness.inputs["approval-label"] = ""
+    out = harness.run("pull_request", label(harness, "dev-wes"))
+    assert out.code == 0, out.stdout + out.summary
+    assert fix_refs(harness) == [] and harness.world.state.label_removals == []
+
+
 def test_approval_after_the_head_moved_is_stale(harness: Harness) -> None:
     w = harness.world
     analyze(harness)

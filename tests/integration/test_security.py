@@ -221,3 +221,17 @@ def test_rejected_proposal_cannot_be_revived_by_editing_the_comment(make_harness
     out = approve(h)
     assert out.code == 0 and h.world.state.ref_writes == []
     assert "comment was edited" in replies(h)[-1]
+
+
+def test_proposal_without_its_check_run_copy_is_refused_naming_checks_write(make_harness) -> None:
+    """SECURITY.md item 19: with no check run to compare with (the analysis lacked `checks: write`),
+    the comment alone is not trusted."""
+    from tests.integration.conftest import analyze, approve, replies
+
+    h = make_harness()
+    h.fake.forbid_check_runs()
+    analyze(h)
+    h.fake.failures.clear()
+    out = approve(h)
+    assert out.code == 0 and h.world.state.ref_writes == []
+    assert "checks: write" in replies(h)[-1] and "Nothing was applied" in replies(h)[-1]
