@@ -16,8 +16,10 @@ Context read through the API (all with the analyze job's ``actions: read``, ``co
   the failed one on the failing branch (same head repository), else on the PR's base branch (the
   default branch for a push). Each failed job's log is passed through
   :func:`ci_healer.greendiff.drop_green_lines` with the log of the green run's job of the same name
-  (same download path and byte cap) before extraction. No green run, no job of that name, or a
-  green log that cannot be read (404, 410 expired) leaves the log as it is, with a notice.
+  (same download path and byte cap) before extraction (:func:`ci_healer.engine.triage` ``green``;
+  the fingerprint stays the one of the log as it is). No green run, no job of that name, or a
+  green log that cannot be read (404, 410 expired) leaves the log as it is, with a notice. The job
+  summary, check run and comment name the green run (linked) and the lines dropped.
 - **The failing change**: a PR's files and patches (``GET pulls/{n}/files``, at most
   :data:`MAX_CHANGED_FILES` files and :data:`MAX_CHANGE_PATCH_BYTES` of patch text); for a run
   without a PR, the comparison from the green run's head SHA to the failed head SHA
