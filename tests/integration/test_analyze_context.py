@@ -69,7 +69,7 @@ def _job(name: str, log: str, conclusion: str = "failure") -> dict:
 
 
 class World:
-    """A fake with ``octo-org/hello-app`` and helpers to add green and failed runs in time order."""
+    """A fake with ``octo-org/hello-app`` and methods that add green and failed runs in time order."""
 
     def __init__(self) -> None:
         self.state = FakeState()
