@@ -379,13 +379,15 @@ def analyze_run_ref(
     allowed_paths: list[str] = (),  # type: ignore[assignment]
     max_block_tokens: int = 1500,
     environ: Mapping[str, str] | None = None,
-    github_factory: Callable[..., Any] = make_github,
+    github_factory: Callable[..., Any] | None = None,
 ) -> RunAnalysis:
     """Analyze workflow run ``ref`` as the Action's analyze flow would, posting nothing.
 
     Files come from ``repo_folder`` (``--repo``) when given, else from ``cwd`` when it is a checkout
     of the run's repository at its head SHA (:func:`local_checkout`), else through the API at the
-    head SHA. Notices and warnings go to ``stderr`` as ``ci-healer: ...`` lines. Exit codes: 0 with
+    head SHA. ``github_factory(token=, api_url=)`` builds the PyGithub client (default
+    :func:`~ci_healer.github_api.make_github`). Notices and warnings go to ``stderr`` as
+    ``ci-healer: ...`` lines. Exit codes: 0 with
     an analysis (or nothing to analyze), 1 when GitHub could not be read (the reason is on stderr).
     Raises :class:`~ci_healer.backends.BackendError` for a backend that cannot be set up and
     :class:`~ci_healer.repo.RepoError` for a ``repo_folder`` that does not exist.
@@ -398,7 +400,7 @@ def analyze_run_ref(
         repository=ref.repository, event_name="workflow_run", event_path="",
     )
     runner = TerminalRunner(stream=stderr, secrets=settings.secret_values())
-    gh = github_factory(token=secret, api_url=ref.api_url)
+    gh = (github_factory or make_github)(token=secret, api_url=ref.api_url)
     client = _ProgressClient(gh, ref.repository)
     client.progress = _Progress(stderr, progress)
     env = dict(os.environ if environ is None else environ)
