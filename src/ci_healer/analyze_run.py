@@ -54,7 +54,6 @@ from ci_healer.github_api import (
     RunInfo,
     StepInfo,
 )
-from ci_healer.greendiff import drop_green_lines
 from ci_healer.models import Analysis, Category, FailingChange
 from ci_healer.policy import PolicyConfig
 from ci_healer.render import (
@@ -147,7 +146,7 @@ def _shift(found: Triage, lines: int) -> Triage:
     if not lines:
         return found
     blocks = [b.model_copy(update={"start_line": b.start_line + lines, "end_line": b.end_line + lines}) for b in found.blocks]
-    return Triage(blocks, found.classification, found.redactions, found.lines_total + lines, found.tokens)
+    return Triage(blocks, found.classification, found.redactions, found.lines_total + lines, found.tokens, found.green_dropped)
 
 
 def _options(ctx: Context) -> AnalyzeOptions:
@@ -196,19 +195,17 @@ def _read_job(ctx: Context, job: JobInfo, green_job: JobInfo | None, options: An
         reason = "the logs expired" if err.status == 410 else "the log was not found" if err.status == 404 else str(err)
         ctx.runner.warning(f"log of job {job.name} could not be read: {reason}")
         return JobRead(job, note=f"log not read: {reason}")
-    data, dropped = log.data, None
+    green: bytes | None = None
     if green_job is not None:
         try:
-            green_log = ctx.gh.download_log(green_job.id, max_bytes=cap)
+            green = ctx.gh.download_log(green_job.id, max_bytes=cap).data
         except GitHubError as err:
             reason = "it expired" if err.status == 410 else "it was not found" if err.status == 404 else str(err)
             ctx.runner.notice(f"the green log of job {job.name} could not be read ({reason}); its failed log is read as it is")
-        else:
-            diff = drop_green_lines(log.data, green_log.data)
-            data, dropped = diff.log, diff.dropped
     if log.truncated:
         ctx.runner.notice(f"the log of job {job.name} was {log.total_bytes} bytes; its first {log.skipped_lines} lines were skipped (max-log-bytes)")
-    return JobRead(job, log, _shift(triage(data, options=options), log.skipped_lines), green_dropped=dropped)
+    found = triage(log.data, options=options, green=green)
+    return JobRead(job, log, _shift(found, log.skipped_lines), green_dropped=found.green_dropped)
 
 
 def _groups(reads: list[JobRead]) -> list[list[JobRead]]:

@@ -15,8 +15,10 @@ import pytest
 
 from ci_healer.analyze_run import MAX_CHANGED_FILES, MAX_JOBS_READ
 from ci_healer.backends.llm import build_messages
+from ci_healer.engine import triage
 from ci_healer.github_api import GitHubError
 from ci_healer.render import COMMENT_MARKER, read_metadata
+from ci_healer.tokens import estimate_tokens
 from tests.fakegithub import BOT_LOGIN, FakeGitHub, FakeState
 from tests.fakegithub.fixtures import _finish, require_spec
 from tests.fakegithub.scenario import BASE_FILES, CALC, PYTEST_LOG, REPO, Scenario
@@ -512,3 +514,35 @@ def test_step_anchor_needs_a_marker_and_an_unambiguous_step() -> None:
     # the tail was cut (skipped lines): line numbers count the whole log
     tail = LogDownload(log, 10, 400, len(log) + 400)
     assert step_anchor(tail, 15, steps) == (2, 4) and step_anchor(tail, 5, steps) is None
+
+
+def test_real_failed_and_passing_log_pair_through_the_flow(world) -> None:
+    """A real failed/passing job-log pair (CiDiff data set, Apache-2.0: tests/data/cidiff/NOTICE):
+    the flow finds the green run, blanks the lines both logs print, and the labelled failure block
+    (lines 42-63 of the failed log) is still what is analyzed, at the same line numbers."""
+    import json
+
+    data = Path(__file__).resolve().parents[1] / "data" / "cidiff"
+    label = json.loads((data / "label.json").read_text(encoding="utf-8"))
+    (start, end), = label["failure_blocks"]
+    w, h = world
+    w.state.add_run(REPO, head_branch="main", workflow=w.wf, conclusion="success", event="push",
+                    jobs=[{"name": "Quick Checks", "conclusion": "success", "log": (data / "pass.log").read_bytes()}])
+    w.state.commit_files(REPO, "main", BROKEN, message="Change")
+    run_id = w.failed("main", [{"name": "Quick Checks", "conclusion": "failure", "log": (data / "fail.log").read_bytes()}]).id
+    _, check, _ = run(w, h, run_id)
+    blocks = request_of(h).blocks
+    assert any(b.start_line <= end and b.end_line >= start for b in blocks), [(b.start_line, b.end_line) for b in blocks]
+    summary = check.output["summary"]
+    assert "Compared with the last green" in summary
+    dropped = int(summary.split(" of this workflow: ", 1)[1].split(" log line", 1)[0])
+    assert 0 < dropped < 169  # some, not all, of the 169 failed-log lines were common
+    # the blanked lines are folded inside the block, and the failure lines are all still there
+    text = "\n".join(b.text for b in blocks)
+    assert "lines the last green run printed too ...]" in text and "\n\n\n" not in text
+    assert "--- FAIL: TestCloud_config (0.00s)" in text and "missing API token" in text
+    plain = triage((data / "fail.log").read_bytes())
+    assert plain.classification.fingerprint == request_of(h).classification.fingerprint  # groups as before
+    tokens = sum(estimate_tokens(b.text) for b in blocks)
+    assert tokens < plain.tokens
+    print(f"\ncidiff pair: {dropped} of 169 failed-log lines dropped; block tokens {plain.tokens} -> {tokens}")
