@@ -416,7 +416,7 @@ def test_terminal_messages_never_show_the_token() -> None:
     runner = run_source.TerminalRunner(stream=stream, secrets=[TOKEN])
     runner.warning(f"a message that quotes {TOKEN}")
     runner.add_mask(TOKEN)
-    assert stream.getvalue() == "ci-healer: warning: a message that quotes ***\n"
+    assert stream.getvalue() == "ci-healer: warning: a message that quotes [REDACTED:literal_secret]\n"
 
 
 # ------------------------------------------------------------------------------------ progress

@@ -40,6 +40,7 @@ from ci_healer.events import WorkflowRunData
 from ci_healer.flow import Context
 from ci_healer.github_api import GitHubClient, GitHubError, LogDownload, call, make_github
 from ci_healer.models import Analysis
+from ci_healer.redact import Redactor
 from ci_healer.repo import LocalRepo, RepoSource
 from ci_healer.settings import ActionSettings
 from ci_healer.workflow_commands import Runner
@@ -260,19 +261,20 @@ def apply_diff(
 
 class TerminalRunner(Runner):
     """A :class:`Runner` for a terminal: notices, warnings and errors become plain
-    ``ci-healer: warning: ...`` lines on ``stream`` (standard error), with every secret replaced
-    by ``***``; masks are not needed (nothing is a workflow log) and the summary stays in memory."""
+    ``ci-healer: warning: ...`` lines on ``stream`` (standard error), passed through the
+    :class:`~ci_healer.redact.Redactor` with the literal ``secrets`` (SECURITY.md item 22: an
+    error text that echoes the token); masks are not needed (nothing is a workflow log) and the
+    summary stays in memory."""
 
     def __init__(self, *, stream: TextIO, secrets: list[str]) -> None:
         super().__init__(stream=stream, environ={})
-        self._secrets = [s for s in secrets if s]
+        self._redactor = Redactor(secrets)
 
     def command(self, name: str, message: str = "", **properties: str | int | None) -> None:
         """Print one line for ``notice``/``warning``/``error``; ignore the other commands."""
         if name not in ("notice", "warning", "error"):
             return
-        for secret in self._secrets:
-            message = message.replace(secret, "***")
+        message = self._redactor.redact(message)[0]
         self.stream.write(f"ci-healer: {name}: {message}\n")
         self.stream.flush()
 
