@@ -228,6 +228,34 @@ def test_an_unknown_run_is_an_error_that_names_the_call(world, env, capsys) -> N
     assert TOKEN not in err
 
 
+def test_a_run_without_failed_jobs_has_nothing_to_analyze(world, env, capsys) -> None:
+    fake, w = world
+    green = w.state.add_run(w.repo, head_branch="main", conclusion="success", event="push",
+                            jobs=[{"name": "test", "conclusion": "success", "log": "2025-01-01T10:00:01.0000000Z ok\n"}])
+    code, out, err = run_cli(capsys, "analyze", "--run", f"{w.repo}/{green.id}", "--backend", "rules")
+    assert code == 0 and out == ""
+    assert f"run {green.id} attempt 1 has no failed job: nothing to analyze" in err
+    assert not [p for p in api_paths(fake) if p.startswith("/_blobs/")]
+
+
+def test_repo_folder_is_read_as_it_is_with_a_warning_when_not_a_checkout_at_the_head(world, env, capsys, tmp_path) -> None:
+    fake, w = world
+    folder = tmp_path / "plain"
+    head = w.state.runs[w.run_id].head_sha
+    tree = w.state.git.commit(head).tree
+    for path, entry in w.state.git.walk(tree):
+        if entry.mode in ("100644", "100755"):
+            (folder / path).parent.mkdir(parents=True, exist_ok=True)
+            (folder / path).write_bytes(w.state.git.blob(entry.sha))
+    code, out, err = run_cli(capsys, "analyze", "--run", f"{w.repo}/{w.run_id}", "--repo", str(folder), "--backend", "rules",
+                             "--format", "diff")
+    assert code == 0, err
+    assert f"--repo {folder}: {folder} is not a git checkout; its files are read as they are" in err
+    assert "pyproject.toml" in out and not [p for p in api_paths(fake) if "/git/" in p]
+    code, out, err = run_cli(capsys, "analyze", "--run", f"{w.repo}/{w.run_id}", "--repo", str(tmp_path / "absent"))
+    assert code == 2 and "repository folder not found" in err
+
+
 # ------------------------------------------------------------------------------------ local checkout, --apply
 
 
