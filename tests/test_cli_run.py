@@ -467,8 +467,20 @@ def test_progress_on_a_terminal_names_the_log_downloads(world, env) -> None:
         backend=BackendSettings(backend="rules"), repo_folder=None, cwd=os.getcwd(), stderr=stream, progress=True,
     )
     assert result.exit_code == 0 and result.analysis is not None
-    assert "downloading job log 1" in stream.getvalue()
-    assert TOKEN not in stream.getvalue()
+    shown = stream.getvalue()
+    assert "downloading job log 1" in shown
+    assert "ci-healer: notice: files are read through the API" in shown  # notices still reach the terminal
+    assert TOKEN not in shown
+
+
+def test_with_backend_github_models_a_log_needs_a_github_token(monkeypatch, capsys, tmp_path) -> None:
+    for var in ("GITHUB_TOKEN", "GH_TOKEN", "OPENAI_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no gh
+    log = tmp_path / "job.log"
+    log.write_text(MISSING_MODULE_LOG, encoding="utf-8")
+    code, out, err = run_cli(capsys, "analyze", "--log", str(log), "--backend", "github-models")
+    assert code == 2 and "github-models backend needs a GitHub token" in err
 
 
 # ------------------------------------------------------------------------------------ github-models

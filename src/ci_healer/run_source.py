@@ -269,13 +269,18 @@ class TerminalRunner(Runner):
     def __init__(self, *, stream: TextIO, secrets: list[str]) -> None:
         super().__init__(stream=stream, environ={})
         self._redactor = Redactor(secrets)
+        self.sink: Callable[[str], None] | None = None
+        """When set (a live progress display), lines go through it instead of ``stream``."""
 
     def command(self, name: str, message: str = "", **properties: str | int | None) -> None:
         """Print one line for ``notice``/``warning``/``error``; ignore the other commands."""
         if name not in ("notice", "warning", "error"):
             return
-        message = self._redactor.redact(message)[0]
-        self.stream.write(f"ci-healer: {name}: {message}\n")
+        line = f"ci-healer: {name}: {self._redactor.redact(message)[0]}"
+        if self.sink is not None:
+            self.sink(line)
+            return
+        self.stream.write(line + "\n")
         self.stream.flush()
 
 
@@ -298,13 +303,18 @@ class _Progress:
                              console=Console(file=stream), transient=True)
 
     @contextmanager
-    def shown(self) -> Iterator[None]:
+    def shown(self, runner: TerminalRunner) -> Iterator[None]:
+        """Show the display while the body runs; ``runner``'s lines are printed above it."""
         if self._bar is None:
             yield
             return
         with self._bar:
             self._task = self._bar.add_task("reading the run", total=None)
-            yield
+            runner.sink = lambda line: self._bar.console.print(line, markup=False, highlight=False, soft_wrap=True)
+            try:
+                yield
+            finally:
+                runner.sink = None
 
     def log_started(self, job_id: int) -> None:
         if self._bar is not None and self._task is not None:
@@ -409,7 +419,7 @@ def analyze_run_ref(
     ctx = Context(settings=settings, gh=client, runner=runner,
                   backend_factory=lambda repo: make_backend(settings.backend, repo=repo, environ=env))
     try:
-        with client.progress.shown():
+        with client.progress.shown(runner):
             run = _run_data(client, ref)
             gathered = gather_inputs(ctx, run)
     except GitHubError as err:
