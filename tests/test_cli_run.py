@@ -228,6 +228,21 @@ def test_an_unknown_run_is_an_error_that_names_the_call(world, env, capsys) -> N
     assert TOKEN not in err
 
 
+def test_the_last_green_run_is_compared_as_the_action_does(world, env, capsys) -> None:
+    fake, w = world
+    base = w.state.resolve_commit(w.repo, "main")
+    setup = MISSING_MODULE_LOG.split("2025-01-01T10:00:02")[0]  # the set-up lines both runs print
+    green = w.state.add_run(w.repo, id=w.run_id - 500, head_branch="fix-rounding", head_sha=base, conclusion="success",
+                            workflow=w.state.workflows[w.workflow_id],
+                            jobs=[{"name": "test", "conclusion": "success", "log": setup + "2025-01-01T10:00:02.0000000Z 2 passed\n"}])
+    green_job = next(j.id for j in w.state.jobs.values() if j.run_id == green.id)
+    code, out, err = run_cli(capsys, "analyze", "--run", f"{w.repo}/{w.run_id}", "--backend", "rules", "--format", "json")
+    assert code == 0, err
+    assert f"/_blobs/job-logs/{green_job}" in api_paths(fake)  # the green job's log was read to blank common lines
+    assert "no earlier successful run" not in err
+    assert "PyYAML" in json.loads(out)["diff"]
+
+
 def test_a_run_without_failed_jobs_has_nothing_to_analyze(world, env, capsys) -> None:
     fake, w = world
     green = w.state.add_run(w.repo, head_branch="main", conclusion="success", event="push",
