@@ -33,6 +33,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most 3600 seconds: {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of all subcommands (also used by the README contract test)."""
     parser = argparse.ArgumentParser(
@@ -66,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--aws-region", default=None)
     an.add_argument("--max-tokens", type=_positive_int, default=1500, help="token budget of the failure blocks")
     an.add_argument("--max-prompt-tokens", type=_positive_int, default=6000)
+    an.add_argument("--llm-timeout", type=_seconds, default=60.0, metavar="SECONDS",
+                    help="seconds one openai/bedrock request may take (default 60)")
     an.add_argument("--protected-path", action="append", default=[], metavar="GLOB", help="add to the deny list")
     an.add_argument("--allowed-path", action="append", default=[], metavar="GLOB", help="lift a default deny-list entry")
     an.add_argument("--api-url", default=os.environ.get("GITHUB_API_URL"),
@@ -140,6 +152,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         github_token=SecretStr(token) if token else None,
         aws_region=args.aws_region,
         max_prompt_tokens=args.max_prompt_tokens,
+        timeout_s=args.llm_timeout,
     )
     try:
         backend = make_backend(settings, repo=repo)
@@ -214,7 +227,7 @@ def _cmd_analyze_run(args: argparse.Namespace) -> int:
     backend = BackendSettings(
         backend=args.backend, model=args.model, openai_base_url=args.openai_base_url,
         openai_api_key=SecretStr(key) if key else None, aws_region=args.aws_region,
-        max_prompt_tokens=args.max_prompt_tokens,
+        max_prompt_tokens=args.max_prompt_tokens, timeout_s=args.llm_timeout,
     )
     try:
         result = analyze_run_ref(

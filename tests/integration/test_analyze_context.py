@@ -546,3 +546,17 @@ def test_real_failed_and_passing_log_pair_through_the_flow(world) -> None:
     tokens = sum(estimate_tokens(b.text) for b in blocks)
     assert tokens < plain.tokens
     print(f"\ncidiff pair: {dropped} of 169 failed-log lines dropped; block tokens {plain.tokens} -> {tokens}")
+
+
+def test_jobs_with_and_without_a_green_log_still_group_by_failure(world) -> None:
+    w, h = world
+    w.state.commit_files(REPO, "fix-rounding", {"README.md": "# hello-app\n\nRounding.\n"}, message="Docs", create=True)
+    w.green("fix-rounding", jobs=["test (3.11)", "test (3.12)"], event="pull_request")
+    w.state.commit_files(REPO, "fix-rounding", BROKEN, message="Simplify rounding", author="dev-wes")
+    pr = w.state.add_pull(REPO, head_branch="fix-rounding", title="Simplify rounding", user="dev-wes").number
+    run_id = w.failed("fix-rounding", [_job("test (3.11)", FAILED_LOG), _job("test (3.12)", FAILED_LOG)], pr=pr).id
+    lost = next(j.id for j in w.state.jobs.values() if j.name == "test (3.12)" and j.conclusion == "success")
+    w.fake.fail(404, "Not Found", path=rf"/actions/jobs/{lost}/logs$")
+    _, _, body = run(w, h, run_id, pr)
+    assert "The same failure in all 2 failed jobs** (test), analyzed above" in body
+    assert "(1 job compared)" in body
