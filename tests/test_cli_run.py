@@ -521,6 +521,16 @@ def test_github_models_sends_neither_the_token_elsewhere_nor_an_openai_key_there
     assert err.value.code == "config" and "GitHub token" in str(err.value)
 
 
+def test_a_backend_that_cannot_be_set_up_stops_before_any_download(world, env, capsys, monkeypatch) -> None:
+    fake, w = world
+    monkeypatch.delenv("GITHUB_TOKEN")
+    monkeypatch.setenv("GH_TOKEN", TOKEN)
+    code, out, err = run_cli(capsys, "analyze", "--run", f"{w.repo}/{w.run_id}", "--backend", "openai")
+    assert code == 2 and "openai-api-key" in err
+    assert fake.requests == []
+    assert TOKEN not in err
+
+
 def test_the_action_input_backend_accepts_github_models(tmp_path) -> None:
     event = tmp_path / "event.json"
     event.write_text("{}", encoding="utf-8")

@@ -416,6 +416,7 @@ def analyze_run_ref(
     client = _ProgressClient(gh, ref.repository)
     client.progress = _Progress(stderr, progress)
     env = dict(os.environ if environ is None else environ)
+    make_backend(settings.backend, repo=None, environ=env)  # a backend set-up error stops before any download
     ctx = Context(settings=settings, gh=client, runner=runner,
                   backend_factory=lambda repo: make_backend(settings.backend, repo=repo, environ=env))
     try:
