@@ -193,7 +193,7 @@ def test_readme_cli_synopsis_names_real_subcommands_options_and_choices():
         assert words[0] == "ci-healer" and words[1] in subs, line
         sub = subs[words[1]]
         options = option_strings(sub)
-        for flag, choices in re.findall(r"(--[\w-]+)(?: ([\w|]+))?", line):
+        for flag, choices in re.findall(r"(--[\w-]+)(?: ([\w|-]+))?", line):
             assert flag in options, f"{flag} is not an option of ci-healer {words[1]}"
             if choices and "|" in choices:
                 action = next(a for a in sub._actions if flag in a.option_strings)

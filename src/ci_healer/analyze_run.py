@@ -356,10 +356,38 @@ def _existing_check_run(ctx: Context, head_sha: str) -> int | None:
     return None
 
 
-def run_analyze(ctx: Context, run: WorkflowRunData, *, status_note: str | None = None) -> AnalyzeOutcome:
-    """Analyze failed run ``run`` and post the result. Never raises for API errors: they end in
-    a job-summary explanation, one ``::error::`` and exit code 1 (a 403 on the check run or the
-    comment is a warning naming the missing permission, and the other one is still posted)."""
+@dataclass
+class RunInputs:
+    """What :func:`gather_inputs` read for one failed run attempt, before any proposal is made:
+    the failed ``jobs`` (GitHub's order), the run's open ``pr`` (``None`` for a push), the
+    ``head_repo`` (``owner/name``), the ``green`` run compared with, the ``reads`` of the first
+    :data:`MAX_JOBS_READ` failed jobs and the ``skipped`` rest, the failure ``groups`` (primary
+    first, never empty), the reads ``compared`` with a green log, the failing ``change`` and the
+    ``notes`` about the context (already printed as notices)."""
+
+    jobs: list[JobInfo]
+    pr: PullInfo | None
+    head_repo: str
+    green: RunInfo | None
+    reads: list[JobRead]
+    skipped: list[JobInfo]
+    groups: list[list[JobRead]]
+    compared: list[JobRead]
+    change: FailingChange | None
+    notes: list[str]
+
+    @property
+    def primary(self) -> JobRead:
+        """The first job of the primary group: the one whose blocks are analyzed."""
+        return self.groups[0][0]
+
+
+def gather_inputs(ctx: Context, run: WorkflowRunData) -> RunInputs | AnalyzeOutcome:
+    """Read everything the analysis of failed run ``run`` needs, posting nothing: its failed jobs,
+    their logs (green-diffed and triaged), its PR, the last green run and the failing change.
+    Returns an :class:`AnalyzeOutcome` instead when there is nothing to analyze (no failed job:
+    exit 0) or the jobs or every log could not be read (explained through ``ctx.runner``, exit 1).
+    Never raises for API errors. Used by :func:`run_analyze` and by ``ci-healer analyze --run``."""
     s = ctx.settings
     gh = ctx.gh
     try:
@@ -397,15 +425,29 @@ def run_analyze(ctx: Context, run: WorkflowRunData, *, status_note: str | None =
     if not groups:
         return AnalyzeOutcome(fail(ctx, "no log of a failed job could be read", None,
                                    hint="Grant `actions: read` to the job, and re-run it before the logs expire."))
-    primary = groups[0][0]
-    assert primary.found is not None
-    job = primary.job
     compared = [r for r in reads if r.green_dropped is not None]
     if green is not None and not compared:
         notes.append(f"green run {green.id} has no readable log of a job named like the failed ones, so the failed logs were read as they are")
     change = _change(ctx, run, pr, green, notes)
     for note in notes:
         ctx.runner.notice(note)
+    return RunInputs(jobs, pr, head_repo, green, reads, skipped, groups, compared, change, notes)
+
+
+def run_analyze(ctx: Context, run: WorkflowRunData, *, status_note: str | None = None) -> AnalyzeOutcome:
+    """Analyze failed run ``run`` and post the result. Never raises for API errors: they end in
+    a job-summary explanation, one ``::error::`` and exit code 1 (a 403 on the check run or the
+    comment is a warning naming the missing permission, and the other one is still posted)."""
+    s = ctx.settings
+    gh = ctx.gh
+    gathered = gather_inputs(ctx, run)
+    if isinstance(gathered, AnalyzeOutcome):
+        return gathered
+    pr, head_repo, green, notes = gathered.pr, gathered.head_repo, gathered.green, gathered.notes
+    reads, skipped, groups, compared, change = gathered.reads, gathered.skipped, gathered.groups, gathered.compared, gathered.change
+    primary = gathered.primary
+    assert primary.found is not None
+    job = primary.job
 
     repo: RepoSource | None = gh.repo_source(run.head_sha)
     try:

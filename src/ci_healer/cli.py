@@ -1,5 +1,8 @@
 """Command line: ``ci-healer extract``, ``ci-healer analyze`` and (in the container) ``ci-healer action``.
 
+``ci-healer analyze --run URL`` reads a failed workflow run through the REST API (the Action's own
+gathering, :mod:`ci_healer.run_source`) instead of a log file, and can apply the diff (``--apply``).
+
 Exit codes: 0 — done (for ``analyze``: an analysis was produced, whatever its risk);
 2 — bad usage or unreadable input; 3 — ``analyze`` produced no usable proposal because the backend
 or the proposal failed (the analysis is still printed, with the reason).
@@ -56,11 +59,16 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--format", choices=("text", "json"), default="text")
     ex.add_argument("--max-tokens", type=_positive_int, default=1500, help="token budget of the blocks (default 1500)")
 
-    an = sub.add_parser("analyze", help="analyze one failed job log: root cause, risk and diff")
-    an.add_argument("--log", required=True, help="the failed job log; '-' reads standard input")
-    an.add_argument("--repo", help="the repository at the failing commit (a local folder); without it no diff is made")
-    an.add_argument("--backend", choices=("auto", "rules", "openai", "bedrock"), default="auto",
-                    help="auto = openai or bedrock when their credentials are set, else the offline rules")
+    an = sub.add_parser("analyze", help="analyze a failed job log or workflow run: root cause, risk and diff")
+    source = an.add_mutually_exclusive_group(required=True)
+    source.add_argument("--log", help="the failed job log; '-' reads standard input")
+    source.add_argument("--run", metavar="RUN",
+                        help="a failed workflow run: https://github.com/OWNER/NAME/actions/runs/ID[/attempts/N|/job/JOBID] or OWNER/NAME/ID")
+    an.add_argument("--repo", help="the repository at the failing commit (a local folder); without it no diff is made "
+                                   "(with --run: default the current folder when it is a checkout at the head SHA, else the API)")
+    an.add_argument("--backend", choices=("auto", "rules", "openai", "bedrock", "github-models"), default="auto",
+                    help="auto = openai or bedrock when their credentials are set, else the offline rules; "
+                         "github-models = GitHub Models with the GitHub token")
     an.add_argument("--format", choices=("markdown", "json", "diff"), default="markdown")
     an.add_argument("--model", help="model id (openai or bedrock)")
     an.add_argument("--openai-base-url", default=os.environ.get("OPENAI_BASE_URL"),
@@ -72,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="seconds one openai/bedrock request may take (default 60)")
     an.add_argument("--protected-path", action="append", default=[], metavar="GLOB", help="add to the deny list")
     an.add_argument("--allowed-path", action="append", default=[], metavar="GLOB", help="lift a default deny-list entry")
+    an.add_argument("--api-url", default=os.environ.get("GITHUB_API_URL"),
+                    help="REST API base for --run (or GITHUB_API_URL); GitHub Enterprise Server: https://HOST/api/v3")
+    an.add_argument("--apply", action="store_true", help="with --run: apply the diff to the local work tree after a y/N prompt")
+    an.add_argument("--yes", action="store_true", help="with --apply: apply without asking (needed without a terminal)")
 
     sub.add_parser("action", help="run as the GitHub Action (reads GITHUB_EVENT_NAME, GITHUB_EVENT_PATH, INPUT_*)")
     return parser
@@ -113,10 +125,14 @@ def _cmd_extract(args: argparse.Namespace) -> int:
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
+    if args.run is not None:
+        return _cmd_analyze_run(args)
+    if args.apply or args.yes:
+        print("ci-healer: --apply and --yes need --run (with --log, pipe --format diff to git apply)", file=sys.stderr)
+        return EXIT_USAGE
     from ci_healer.backends import BackendError, BackendSettings, make_backend
     from ci_healer.engine import AnalyzeOptions, analyze
     from ci_healer.policy import PolicyConfig
-    from ci_healer.render import render_cli_markdown
     from ci_healer.repo import LocalRepo, RepoError
 
     try:
@@ -127,7 +143,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         return EXIT_USAGE
 
     key = os.environ.get("OPENAI_API_KEY")
-    token = os.environ.get("GITHUB_TOKEN")
+    token = os.environ.get("GITHUB_TOKEN") or _models_token(args)
     settings = BackendSettings(
         backend=args.backend,
         model=args.model,
@@ -154,16 +170,95 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         print(f"ci-healer: cannot read the log: {err}", file=sys.stderr)
         return EXIT_USAGE
 
-    if args.format == "json":
+    _print_analysis(analysis, args.format)
+    return EXIT_ANALYSIS_FAILED if analysis.status == "failed" else EXIT_OK
+
+
+def _print_analysis(analysis, fmt: str) -> None:
+    """Write ``analysis`` to standard output in ``fmt`` (markdown, json or diff)."""
+    from ci_healer.render import render_cli_markdown
+
+    if fmt == "json":
         print(analysis.model_dump_json(indent=2))
-    elif args.format == "diff":
+    elif fmt == "diff":
         if analysis.diff:
             sys.stdout.write(analysis.diff)
         else:
             print(f"ci-healer: no diff ({analysis.status}): {analysis.message or analysis.root_cause}", file=sys.stderr)
     else:
         sys.stdout.write(render_cli_markdown(analysis))
-    return EXIT_ANALYSIS_FAILED if analysis.status == "failed" else EXIT_OK
+
+
+def _models_token(args: argparse.Namespace) -> str | None:
+    """With ``--backend github-models`` and no ``GITHUB_TOKEN``: ``GH_TOKEN`` or ``gh auth token``."""
+    if args.backend != "github-models":
+        return None
+    from ci_healer.run_source import RunRefError, resolve_token
+
+    try:
+        return resolve_token(os.environ).get_secret_value()
+    except RunRefError:
+        return None
+
+
+def _confirm(question: str) -> bool:
+    sys.stderr.write(question)
+    sys.stderr.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
+def _cmd_analyze_run(args: argparse.Namespace) -> int:
+    """``analyze --run``: read the run through the API, analyze it as the Action would, print it in
+    ``--format``, and with ``--apply`` apply its diff (see :mod:`ci_healer.run_source`)."""
+    from ci_healer.backends import BackendError, BackendSettings
+    from ci_healer.repo import RepoError
+    from ci_healer.run_source import ApplyRefused, RunRefError, analyze_run_ref, apply_diff, parse_run_ref, resolve_token, stderr_is_tty
+
+    try:
+        ref = parse_run_ref(args.run, api_url=args.api_url, server_url=os.environ.get("GITHUB_SERVER_URL"))
+        token = resolve_token(os.environ, host=ref.host)
+    except RunRefError as err:
+        print(f"ci-healer: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.repo is not None and not os.path.isdir(args.repo):
+        print(f"ci-healer: repository folder not found: {args.repo}", file=sys.stderr)
+        return EXIT_USAGE
+    key = os.environ.get("OPENAI_API_KEY")
+    backend = BackendSettings(
+        backend=args.backend, model=args.model, openai_base_url=args.openai_base_url,
+        openai_api_key=SecretStr(key) if key else None, aws_region=args.aws_region,
+        max_prompt_tokens=args.max_prompt_tokens, timeout_s=args.llm_timeout,
+    )
+    try:
+        result = analyze_run_ref(
+            ref, token=token, backend=backend, repo_folder=args.repo, cwd=os.getcwd(), stderr=sys.stderr,
+            progress=stderr_is_tty(sys.stderr), protected_paths=args.protected_path, allowed_paths=args.allowed_path,
+            max_block_tokens=args.max_tokens,
+        )
+    except (BackendError, RepoError) as err:
+        print(f"ci-healer: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    analysis = result.analysis
+    if analysis is None:
+        return EXIT_OK if result.exit_code == 0 else EXIT_USAGE
+    _print_analysis(analysis, args.format)
+    status = EXIT_ANALYSIS_FAILED if analysis.status == "failed" else EXIT_OK
+    if not args.apply:
+        return status
+    if not analysis.diff:
+        print(f"ci-healer: nothing to apply ({analysis.status})", file=sys.stderr)
+        return status
+    if result.local_folder is None:
+        print(f"ci-healer: --apply needs a local checkout at {result.head_sha[:12]}: run it there or pass --repo DIR", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        applied = apply_diff(analysis.diff, result.local_folder, assume_yes=args.yes, interactive=sys.stdin.isatty(),
+                             confirm=_confirm, usage_code=EXIT_USAGE, failed_code=EXIT_ANALYSIS_FAILED)
+    except ApplyRefused as err:
+        print(f"ci-healer: {err}", file=sys.stderr)
+        return err.code
+    print(f"ci-healer: {'applied to ' + str(result.local_folder) if applied else 'not applied'}", file=sys.stderr)
+    return status
 
 
 def _cmd_action(args: argparse.Namespace) -> int:

@@ -172,8 +172,8 @@ class ActionSettings(BaseModel):
             if not env.get(var):
                 raise SettingsError(f"{var} is not set: ci-healer runs as a step of a GitHub Actions workflow")
         backend_name = inp("backend").lower()
-        if backend_name not in {"auto", "rules", "openai", "bedrock"}:
-            raise SettingsError(f"input backend must be auto, rules, openai or bedrock, not {backend_name!r}")
+        if backend_name not in {"auto", "rules", "openai", "bedrock", "github-models"}:
+            raise SettingsError(f"input backend must be auto, rules, openai, bedrock or github-models, not {backend_name!r}")
         key = inp("openai-api-key")
         base_url = inp("openai-base-url") or None
         if base_url is not None:

@@ -15,7 +15,10 @@ from pydantic import BaseModel, Field, SecretStr
 from ci_healer.backends.base import Backend, BackendError, RepairingBackend
 from ci_healer.repo import RepoSource
 
-BackendName = Literal["auto", "rules", "openai", "bedrock"]
+BackendName = Literal["auto", "rules", "openai", "bedrock", "github-models"]
+
+GITHUB_MODELS_BASE_URL = "https://models.github.ai/inference"
+"""The GitHub Models inference endpoint (OpenAI-compatible) that backend ``github-models`` calls."""
 
 _AWS_CREDENTIAL_VARS = (
     "AWS_ACCESS_KEY_ID",
@@ -66,6 +69,15 @@ def make_backend(settings: BackendSettings, *, repo: RepoSource | None, environ:
     which redacts it from its error messages.
     """
     name = resolve_backend_name(settings, environ)
+    if name == "github-models":
+        # One word for the zero-secret start: the openai backend on GitHub Models (its default model,
+        # openai/gpt-4o-mini), keyed with the GitHub token only; an OpenAI key never goes there.
+        from ci_healer.backends.openai_backend import is_github_models
+
+        if settings.github_token is None:
+            raise BackendError("config", "the github-models backend needs a GitHub token (GITHUB_TOKEN, with `models: read`)")
+        url = settings.openai_base_url if is_github_models(settings.openai_base_url) else GITHUB_MODELS_BASE_URL
+        settings, name = settings.model_copy(update={"openai_base_url": url, "openai_api_key": None}), "openai"
     if name == "rules":
         from ci_healer.backends.rules import RulesBackend
 
@@ -99,7 +111,7 @@ def make_backend(settings: BackendSettings, *, repo: RepoSource | None, environ:
             secrets=settings.secret_values(),
             **kwargs,
         )
-    raise BackendError("config", f"unknown backend {name!r}: use auto, rules, openai or bedrock")
+    raise BackendError("config", f"unknown backend {name!r}: use auto, rules, openai, bedrock or github-models")
 
 
-__all__ = ["Backend", "BackendError", "BackendSettings", "RepairingBackend", "make_backend", "resolve_backend_name"]
+__all__ = ["GITHUB_MODELS_BASE_URL", "Backend", "BackendError", "BackendSettings", "RepairingBackend", "make_backend", "resolve_backend_name"]
