@@ -567,3 +567,98 @@ def test_line_cache_does_not_change_the_result(monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.setattr(module, "CACHE_LINE_BYTES", line_bytes)  # -1000: nothing cached
     monkeypatch.setattr(module, "CACHE_ENTRIES", entries)  # 2: emptied all the time
     assert [extract(p).model_dump_json() for p in paths] == cached
+
+
+# ---------------------------------------------------------------------------------------------
+# classes of logs the rules were written for (hand-written excerpts modelled on real logs)
+
+PASSING_TAP = "".join(f"ok {i} case {i} does not throw\n" for i in range(1, 40))
+
+
+def test_tap_failure_named_like_a_non_error_is_a_signal() -> None:
+    """TAP (tape, node-tap): ``not ok 6 no errors`` fails the test named "no errors"."""
+    log = (NOISE + "TAP version 13\n" + PASSING_TAP + "not ok 40 no errors\n  ---\n    operator: notOk\n"
+           "    expected: false\n    actual:   1\n    at: Test.<anonymous> (test/test-react-order.js:57:7)\n  ...\n"
+           "\n1..40\n# tests 40\n# pass  39\n# fail  1\n" + NOISE)
+    result = extract(log.encode())
+    first = result.blocks[0]
+    assert first.reason == "test-failure"
+    assert first.start_line <= line_of(log, "operator: notOk") <= first.end_line
+    assert first.start_line <= line_of(log, "test-react-order.js:57:7") <= first.end_line
+    # passing lines are no signal: ``ok 3 case 3 does not throw`` opens no block of its own
+    assert all("does not throw" not in b.text or b is first for b in result.blocks)
+
+
+@pytest.mark.parametrize("line", [
+    "ok 3 index does not throw",
+    "--- PASS: TestDuplicateKeys (0.00s)",
+    "ok  \tgithub.com/x/errors\t0.012s",
+    "tests/test_errors.py::test_error_message PASSED",
+    "    \u2713 testMultipartFormDataRequestWithDuplicateHeaders (0.013 seconds)",
+])
+def test_passing_test_lines_are_not_signals(line: str) -> None:
+    from ci_healer.extract import classify_line
+
+    assert classify_line(line) is None
+
+
+def test_travis_retry_final_failure_is_the_step_exit() -> None:
+    """``travis_retry`` ends a failed command with ``The command "..." failed 3 times.``."""
+    attempt = ("[info] Deploying _site/* to example.com\n"
+               "[wait] Failed to upload index.html (Access key cannot be null.). Trying again in 1 second.\n"
+               "[fail] Failed to upload index.html (Access key cannot be null.)\n"
+               "[info] Summary: 1 operations failed.\n\n")
+    log = (NOISE + "$ travis_retry bundle exec s3_website push\n" + attempt
+           + "The command \"bundle exec s3_website push\" failed. Retrying, 2 of 3.\n\n" + attempt
+           + "The command \"bundle exec s3_website push\" failed 3 times.\n\n" + NOISE[:2000]
+           + "\nDone. Your build exited with 1.\n")
+    from ci_healer.extract import classify_line
+
+    assert classify_line("The command \"bundle exec s3_website push\" failed 3 times.").exit
+    result = extract(log.encode())
+    last = line_of(log, "failed 3 times.")
+    assert any(b.start_line <= last - 3 and last <= b.end_line for b in result.blocks)
+
+
+@pytest.mark.parametrize(("line", "reason"), [
+    ("[info] - Single client and rejecting server results in both sides TLS connections at 0 *** FAILED ***",
+     "junit-failure"),  # ScalaTest via sbt
+    ("FAIL FPM: bug77934 - php-fpm kill -USR2 not working [sapi/fpm/tests/bug77934-reload-process-control.phpt]",
+     "junit-failure"),  # PHP's run-tests.php
+    ("npm ERR! code ELIFECYCLE", "echo"),
+    ("npm ERR! errno 1", "echo"),
+    ("npm ERR! my-app@1.0.0 test: `jest --ci`", "echo"),
+    ("npm ERR! Failed at the my-app@1.0.0 test script.", "echo"),
+    ("lerna ERR! npm run test exited 1 in 'my-pkg'", "echo"),
+    ("npm ERR! code ERESOLVE", "npm-err"),  # a real npm error stays one
+    ("src/app/models.rb:12:3: C: Style/StringLiterals: Prefer single-quoted strings", "lint-error"),
+    ("[WARN] /src/main/java/org/x/Foo.java:12:3: Line is longer than 100 characters. [LineLength]", "lint-violation"),
+    ("/src/x.c:3:1: warning: unused variable 'y'", "diag-warning"),
+    ("/usr/include/uidna.h:673:1: note: declared here", "diag-warning"),
+])
+def test_rules_of_test_runners_linters_and_tool_echoes(line: str, reason: str) -> None:
+    from ci_healer.extract import classify_line
+
+    rule = classify_line(line)
+    assert rule is not None and rule.reason == reason
+
+
+def test_a_run_of_linter_lines_without_trigger_words_is_the_failure() -> None:
+    """Checkstyle/flake8-style ``path:line:col: message`` lines with no error word, then the echo."""
+    lint = "".join(f"src/main/java/org/x/Foo{i}.java:{10 + i}:5: Line is longer than 100 characters.\n"
+                   for i in range(5))
+    tail = "".join(f"[INFO] step output {i}\n" for i in range(60))
+    log = NOISE + "$ ./gradlew checkstyleMain\n" + lint + tail + "The command \"./gradlew checkstyleMain\" exited with 1.\n"
+    result = extract(log.encode(), max_tokens=200)
+    first = line_of(log, "Foo0.java")
+    assert any(b.start_line <= first and first + 4 <= b.end_line for b in result.blocks), \
+        [(b.start_line, b.end_line, b.reason) for b in result.blocks]
+
+
+def test_compiler_warnings_alone_do_not_outrank_the_error() -> None:
+    warnings = "".join(f"src/x{i}.c:{i + 1}:3: warning: unused variable 'v{i}'\n" for i in range(8))
+    log = (NOISE + warnings + NOISE + "src/main.c:12:5: error: 'y' undeclared (first use in this function)\n"
+           "make: *** [main.o] Error 1\n")
+    result = extract(log.encode(), max_tokens=120)
+    assert "'y' undeclared" in result.blocks[0].text or any("'y' undeclared" in b.text for b in result.blocks)
+    assert not any("unused variable" in b.text for b in result.blocks)

@@ -74,6 +74,7 @@ _TRIGGERS = (
     rb"warning:|\[warn|^\s*\d+\. \[?l?\d*\]? ?\d{3} https?://|^> links|"
     rb"would reformat|would be reformatted|please |does not|did not|doesn't|didn't|"
     rb"not defined|unsupported|not supported|conflict|\*\* \(|diff --git|\[-\] |"
+    rb"^(?:\d{4}-\d\d-\d\dT[\d:.]+Z )?[^\s:]+:\d+(?::\d+)?:? [^\d\s]|"  # ``path:line[:col]: message`` (linters; no trigger word needed)
     rb"^\$ |\[0K\$ |##\[group\]Run |Post job cleanup\.|Cleaning up orphan processes|\[Pipeline\] (?:\}|// stage)"
 )
 _PREFILTER = _fastre.compile(b"(?im)" + _TRIGGERS)
@@ -197,11 +198,22 @@ def _r(reason: str, pattern: str, score: int, before: int = 2, after: int = 6, *
 
 _I = re.IGNORECASE
 STEP_TAIL_LINES = 150
+_PASSING_TEST = (r"^\s*ok \d+\b|^\s*--- PASS:|^ok\s+\S+\s+(?:[\d.]+s|\(cached\))|"
+                 r"^\S+::\S+ PASSED\b|^\s*(?:\u2713|\u2714|\u221a)\s")
+"""A passing test's line: TAP ``ok 3 name``, Go ``--- PASS: T`` and ``ok  pkg 0.1s``, pytest's
+``path::test PASSED``, mocha/jest/XCTest ``✓ name``."""
 
 # Order matters: the first matching rule classifies a line. Echo rules come first so that a
 # ``##[error]Process completed with exit code 1`` is an echo, not a ``gha-error``.
 RULES: tuple[Rule, ...] = (
+    # TAP (node-tap, tape, prove): ``not ok 6 no errors`` fails a test whose *name* would read as
+    # a non-error below; a TAP failure line is classified before the non-error rules.
+    _r("test-failure", r"^\s*not ok \d+\b", 8, 2, 12),
     # --- Non-errors that contain trigger words -------------------------------------------------
+    # Passing-test lines (TAP ``ok 3 does not throw``, Go ``--- PASS:`` / ``ok  pkg 0.1s``, pytest
+    # ``PASSED``, mocha/jest/XCTest ``✓ name``): a test name holding
+    # ``error``/``duplicate``/``does not`` is not a failure signal.
+    _r("ignore", _PASSING_TEST, 0, 0, 0),
     _r("ignore", r"\b(?:0|no) (?:errors?|failures?|failed)\b(?!.*\b[1-9]\d* (?:errors?|failures?|failed)\b)"
        r"|Failures: 0, Errors: 0|\b0 failing\b|-Werror|--fail|error_?reporting|errorprone|"
        r"^\s*(?:Downloading|Downloaded|Installing|Collecting|Requirement already|Unpacking|Setting up|"
@@ -209,14 +221,19 @@ RULES: tuple[Rule, ...] = (
        r"Fetched|Hit:\d+|Ign:\d+)\b|^\s*\[INFO\] (?!.*(?:FAIL|ERROR|BUILD FAILURE))|"
        r"^\s*(?:npm )?WARN |allow_failures|fast_finish|^\s*[+$] |^\s*\+\+ |^Using worker:", 0, 0, 0, flags=_I),
     # --- Echoes: step exits and tool trailers ----------------------------------------------------
-    _r("exit-code", r"^The command \".*\" (?:exited|failed) with [1-9]|^\" (?:exited|failed) with [1-9]|"
+    _r("exit-code", r"^The command \".*\" (?:exited|failed) with [1-9]|^The command \".*\" failed \d+ times\.|^\" (?:exited|failed) with [1-9]|"
        r"^Process completed with exit code [1-9]|"
        r"^Error: Process completed with exit code|^(?:ERROR: )?script returned exit code [1-9]|"
        r"^Build step '.*' marked build as failure|^ERROR: Build step failed|^Error: The operation was canceled|"
        r"^##\[error\]Process completed", 2, STEP_TAIL_LINES, 0, exit=True),
     _r("echo", r"^Done\. Your build exited with [1-9]|^Finished: FAILURE", 1, 0, 0),
     _r("make-error", r"^(?:g?make(?:\[\d+\])?|ninja): \*\*\* .*Error \d+|^ninja: build stopped", 2, 12, 0, exit=True),
-    _r("echo", r"npm ERR! A complete log of this run|npm ERR! +/\S+/_logs/|^\[ERROR\] -> \[Help \d\]|"
+    # A failure echoed by the tools around the failing one: npm's lifecycle trailer (``code
+    # ELIFECYCLE``, ``errno 1``, ``pkg@1.0.0 test: `jest` ``, ``Exit status 1``, ``Failed at the
+    # ... script``), lerna's ``exited 1 in 'pkg'``: they rank below the error they repeat.
+    _r("echo", r"^npm ERR! (?:code ELIFECYCLE|errno \d+$|Exit status \d+|Failed at the \S+ \S+ script|"
+       r"This is probably not a problem with npm|\S+@\S+ \S+: `|Test failed\.  See above)|^lerna ERR! .* exited \d+ in |"
+       r"npm ERR! A complete log of this run|npm ERR! +/\S+/_logs/|^\[ERROR\] -> \[Help \d\]|"
        r"^\[ERROR\] (?:Re-run Maven|To see the full stack trace|For more information about the errors|"
        r"\[Help \d\]|Failed to execute goal .*-> \[Help)|^\[ERROR\]\s*$|"
        r"^(?:Command|Error: Command) failed with exit code|^error Command failed with exit code|"
@@ -228,7 +245,7 @@ RULES: tuple[Rule, ...] = (
     _r("pytest-failure", r"^E {2,}\S|^_{3,} .+ _{3,}$|^(?:FAILED|ERROR) \S+::\S+|^={3,} FAILURES ={3,}|"
        r"^={3,} ERRORS ={3,}|ERROR collecting|^(?:FAIL|ERROR): \w+ \(", 9, 3, 12),
     _r("python-exception", r"^\s*(?:\w+\.)*\w*(?:Error|Exception|Exit|Interrupt|Failure)(?:: .*)?$", 8, 12, 3),
-    _r("lint-error", r"^\S+?:\d+:(?:\d+:)? (?:[EFWCRBDNSUI]\d{2,4}|error|[A-Z]{1,4}\d{3,4}) ", 8, 2, 6),
+    _r("lint-error", r"^\S+?:\d+:(?:\d+:)? (?:[EFWCRBDNSUI]\d{2,4}|[CWEFR]:|error|[A-Z]{1,4}\d{3,4}) ", 8, 2, 6),
     _r("mypy-error", r"^\S+\.pyi?:\d+: error: ", 8, 2, 6),
     # --- JavaScript / TypeScript -----------------------------------------------------------------
     _r("tsc-error", r"error TS\d+:", 9, 2, 6),
@@ -248,7 +265,9 @@ RULES: tuple[Rule, ...] = (
     _r("compiler-error", r"^\[ERROR\] .*\.(?:java|kt|scala|groovy):(?:\[\d+|\d+)|^\[ERROR\] COMPILATION ERROR|"
        r"^\S+\.(?:java|kt|scala|groovy):\d+: error:|^e: \S+\.kt", 10, 2, 8),
     _r("junit-failure", r"<<< (?:FAILURE|ERROR)!|^Tests in error:|^Failed tests:|^\s*Tests run: \d+, Failures: \d+, Errors: \d+.*FAIL|"
-       r"^\S+ > \S+ FAILED$|^There (?:was|were) \d+ (?:failures?|errors?):|^FAILURES!$|^Tests run: \d+,\s+Failures: [1-9]", 9, 2, 20),
+       r"^\S+ > \S+ FAILED$|^There (?:was|were) \d+ (?:failures?|errors?):|^FAILURES!$|^Tests run: \d+,\s+Failures: [1-9]|"
+       # ScalaTest / sbt: ``[info] - name *** FAILED ***``; PHP's run-tests: ``FAIL name [dir/test.phpt]``
+       r"\*\*\* FAILED \*\*\*|^FAIL .+ \[\S+\.phpt\]$", 9, 2, 20),
     _r("gradle-failure", r"^\* What went wrong:|^FAILURE: Build failed|^BUILD FAILED$|^> Task \S+ FAILED", 7, 1, 10),
     _r("maven-error", r"^\[ERROR\] (?!Tests run:)", 7, 1, 4),
     _r("java-exception", r"^(?:Exception in thread|Caused by: )|^\s*(?:[a-z]\w*\.)+[A-Z]\w*(?:Exception|Error)\b", 8, 2, 10),
@@ -271,7 +290,8 @@ RULES: tuple[Rule, ...] = (
     # --- Generic -----------------------------------------------------------------------------------
     _r("error", r"^\s*(?:\[error\]|error|fatal|failure|failed|fail|ERR!)\b|\b(?:errors?|fatal|failures?|failed)\b|"
        r"\bexception\b|\babort(?:ed|ing)?\b", 5, 3, 6, flags=_I),
-    _r("lint-violation", r"^\S+?:\d+(?::\d+)?:? |\bline \d+, column \d+|\(severity: \d\)|too wide|is unused|"
+    _r("diag-warning", r"^\S+?:\d+(?::\d+)?:? (?:.*\s)?(?:\w*warning|note):", 4, 2, 6, flags=_I),
+    _r("lint-violation", r"^\S+?:\d+(?::\d+)?:? |^\[(?:WARN|WARNING)\] \S+?:\[?\d+|\bline \d+, column \d+|\(severity: \d\)|too wide|is unused|"
        r"^\s*\d+\. \[?L?\d*\]? ?\d{3} https?://|^> links|would reformat|would be reformatted|\bnot in order\b|duplicate",
        4, 2, 6, flags=_I),
     _r("weak", r"\b(?:cannot|can't|could not|couldn't|unable to|missing|invalid|not found|undefined|denied|"
@@ -396,6 +416,30 @@ class _StepExit:
     exit_line: int
     start: int
     lines: list[str | bytes]
+
+
+LINT_RUN = 3
+"""Diagnostic lines (``path:line[:col]: message``) in one window that make a failure signal."""
+LINT_RUN_SCORE = 8
+_LINT_REASONS = frozenset({"lint-violation", "lint-error"})
+
+
+def _lint_run(members: list[_Signal]) -> bool:
+    """Whether a window holds a run of linter diagnostics without trigger words.
+
+    Checkstyle (``[WARN] path:12:3: message [Rule]``), flake8, pylint, rubocop, ESLint's compact
+    and unix formats, ``path:line: message`` of many checkers: one such line is weak, a run of
+    :data:`LINT_RUN` in one window is what failed the job. Lines in a *warning* format
+    (``x.c:3:1: warning:``, Python's ``DeprecationWarning:``) do not count: warnings alone do
+    not fail a job, and successful builds print runs of them.
+    """
+    count = 0
+    for sig in members:
+        if sig.rule.reason in _LINT_REASONS and not sig.rule.exit:
+            count += 1
+            if count >= LINT_RUN:
+                return True
+    return False
 
 
 class _Signal(NamedTuple):
@@ -605,6 +649,8 @@ class _Extractor:
         for lo, hi, members in groups:
             best = max(members, key=lambda s: (s.rule.score, -s.line))
             cand = _Candidate(lo, hi, best.rule.score, best.rule.reason, best.line)
+            if cand.score < LINT_RUN_SCORE and _lint_run(members):
+                cand.score, cand.reason = LINT_RUN_SCORE, "lint-error"
             worst = self._worst()
             if worst is not None and cand.priority <= worst.priority and not self._touches_last(cand):
                 continue
