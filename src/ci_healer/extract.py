@@ -74,7 +74,8 @@ _TRIGGERS = (
     rb"warning:|\[warn|^\s*\d+\. \[?l?\d*\]? ?\d{3} https?://|^> links|"
     rb"would reformat|would be reformatted|please |does not|did not|doesn't|didn't|"
     rb"not defined|unsupported|not supported|conflict|\*\* \(|diff --git|\[-\] |"
-    rb"^(?:\d{4}-\d\d-\d\dT[\d:.]+Z )?[^\s:]+:\d+(?::\d+)?:? [^\d\s]|"  # ``path:line[:col]: message`` (linters; no trigger word needed)
+    rb"^(?:\d{4}-\d\d-\d\dT[\d:.]+Z )?[^\s:]+:\d+(?::\d+)?:? [^\d\s]|"  # ``path:line[:col]: message`` (linters)
+    rb"^\s+[^\s:]+:\d+:\d+: \S|"  # the same indented under a heading (standard, ESLint's unix format)
     rb"^\$ |\[0K\$ |##\[group\]Run |Post job cleanup\.|Cleaning up orphan processes|\[Pipeline\] (?:\}|// stage)"
 )
 _PREFILTER = _fastre.compile(b"(?im)" + _TRIGGERS)
@@ -233,6 +234,10 @@ RULES: tuple[Rule, ...] = (
     # ... script``), lerna's ``exited 1 in 'pkg'``: they rank below the error they repeat.
     _r("echo", r"^npm ERR! (?:code ELIFECYCLE|errno \d+$|Exit status \d+|Failed at the \S+ \S+ script|"
        r"This is probably not a problem with npm|\S+@\S+ \S+: `|Test failed\.  See above)|^lerna ERR! .* exited \d+ in |"
+       # npm 2-6's support boilerplate after a failed script (platform, argv, "Tell the author", npm-debug.log)
+       r"^npm ERR! (?:(?:Linux|Darwin|Windows_NT) \d|argv |node v\d|npm  v\d|cwd |This is most likely a problem with|"
+       r"not with npm itself|Tell the author|You can get (?:information|their info)|Or if that isn't available|"
+       r"There is likely additional logging|Please include the following file|\s+npm (?:bugs|owner ls) |\s+/\S+npm-debug\.log$|\s*$)|"
        r"npm ERR! A complete log of this run|npm ERR! +/\S+/_logs/|^\[ERROR\] -> \[Help \d\]|"
        r"^\[ERROR\] (?:Re-run Maven|To see the full stack trace|For more information about the errors|"
        r"\[Help \d\]|Failed to execute goal .*-> \[Help)|^\[ERROR\]\s*$|"
@@ -291,7 +296,7 @@ RULES: tuple[Rule, ...] = (
     _r("error", r"^\s*(?:\[error\]|error|fatal|failure|failed|fail|ERR!)\b|\b(?:errors?|fatal|failures?|failed)\b|"
        r"\bexception\b|\babort(?:ed|ing)?\b", 5, 3, 6, flags=_I),
     _r("diag-warning", r"^\S+?:\d+(?::\d+)?:? (?:.*\s)?(?:\w*warning|note):", 4, 2, 6, flags=_I),
-    _r("lint-violation", r"^\S+?:\d+(?::\d+)?:? |^\[(?:WARN|WARNING)\] \S+?:\[?\d+|\bline \d+, column \d+|\(severity: \d\)|too wide|is unused|"
+    _r("lint-violation", r"^\S+?:\d+(?::\d+)?:? |^\s+\S+?:\d+:\d+: \S|^\[(?:WARN|WARNING)\] \S+?:\[?\d+|\bline \d+, column \d+|\(severity: \d\)|too wide|is unused|"
        r"^\s*\d+\. \[?L?\d*\]? ?\d{3} https?://|^> links|would reformat|would be reformatted|\bnot in order\b|duplicate",
        4, 2, 6, flags=_I),
     _r("weak", r"\b(?:cannot|can't|could not|couldn't|unable to|missing|invalid|not found|undefined|denied|"
@@ -650,7 +655,8 @@ class _Extractor:
             best = max(members, key=lambda s: (s.rule.score, -s.line))
             cand = _Candidate(lo, hi, best.rule.score, best.rule.reason, best.line)
             if cand.score < LINT_RUN_SCORE and _lint_run(members):
-                cand.score, cand.reason = LINT_RUN_SCORE, "lint-error"
+                first_lint = next(s for s in members if s.rule.reason in _LINT_REASONS)
+                cand.score, cand.reason, cand.signal_line = LINT_RUN_SCORE, "lint-error", first_lint.line
             worst = self._worst()
             if worst is not None and cand.priority <= worst.priority and not self._touches_last(cand):
                 continue
@@ -775,6 +781,9 @@ class _Unit(NamedTuple):
     text: str
     same_as: int = 0
     """For a ``same as`` reference: the raw line number of the first line it refers to."""
+    whole: bool = False
+    """A fold chosen as one piece even past a block's window (a list of like failure records):
+    the marker stands for the lines, so taking it costs what the marker costs."""
 
 
 def _frame_origin(text: str) -> str:
@@ -797,10 +806,54 @@ def _norm(text: str) -> str:
     return _LEVEL.sub("", text.strip(), count=1).strip()
 
 
-def _fold_frames(first_line: int, lines: list[str], i: int, j: int, seen: dict[str, int]) -> list[_Unit]:
-    """Fold the stack frames ``lines[i:j]``: head, project frames, tail; the rest become markers."""
+_TEST_CLASS = re.compile(
+    r"(?:^\s*(?:Running|Tests run:.*? in) |[(\s]|^\s*at )((?:[a-z_]\w*\.)+)[A-Z]\w*(?:Tests?|IT|Spec|TestCase)\b")
+"""A JVM test class named in the log: surefire ``Running org.x.FooTest`` / ``Tests run: ... in
+org.x.FooTest``, a failure header ``testBar(org.x.FooTest)``, a frame ``at org.x.FooTest.testBar(``."""
+_WORKSPACE = re.compile(r"/home/travis/build/[^/\s]+/[^/\s]+/|/home/runner/work/[^/\s]+/[^/\s]+/|"
+                        r"/builds/workspace/[^/\s]+/|/github/workspace/|[A-Z]:\\a\\[^\\\s]+\\")
+"""A CI job's checkout folder (Travis, GitHub Actions on Linux and Windows, Jenkins, containers)."""
+_DEPENDENCY_DIR = re.compile(r"node_modules|site-packages|dist-packages|/vendor/|/\.gradle/|/\.m2/|/pkg/mod/")
+PACKAGE_DEPTH = 3
+"""Leading name components of a test class's package taken as the project's own package."""
+
+
+def project_packages(lines: list[str]) -> tuple[str, ...]:
+    """The project's own JVM packages, read from the test classes the lines name (see
+    :data:`_TEST_CLASS`): each package cut to its first :data:`PACKAGE_DEPTH` components, with a
+    trailing dot (``org.springframework.boot.``). Spring's, JUnit's or Gradle's own repositories
+    live under names that are library names everywhere else: what the log says the tests are
+    decides, not a list of vendors."""
+    found: dict[str, None] = {}
+    for text in lines:
+        if "Test" in text or "IT" in text or "Spec" in text:
+            for m in _TEST_CLASS.finditer(text):
+                parts = m.group(1).rstrip(".").split(".")
+                found[".".join(parts[:PACKAGE_DEPTH]) + "."] = None
+    return tuple(found)
+
+
+def _is_project_frame(text: str, packages: tuple[str, ...]) -> bool:
+    """A frame of the project's code: in one of its test packages (JVM ``at pkg.Class.m(``), or a
+    file under the job's checkout folder that is not a dependency (``node_modules``, ``site-packages``)."""
+    if packages:
+        m = re.match(r"\s*at (?:async )?([\w$.]+)", text)
+        if m and m.group(1).startswith(packages):
+            return True
+    return bool(_WORKSPACE.search(text)) and not _DEPENDENCY_DIR.search(text)
+
+
+def _fold_frames(first_line: int, lines: list[str], i: int, j: int, seen: dict[str, int],
+                 packages: tuple[str, ...] = ()) -> list[_Unit]:
+    """Fold the stack frames ``lines[i:j]``: head, project frames, tail; the rest become markers.
+
+    Project frames are first those :func:`_is_project_frame` finds (the log says they are the
+    project's), then frames outside well-known library packages (:data:`_LIBRARY_FRAME`).
+    """
     keep = set(range(i, min(j, i + FRAME_KEEP_HEAD))) | set(range(max(i, j - FRAME_KEEP_TAIL), j))
-    project = [k for k in range(i, j) if k not in keep and not _LIBRARY_FRAME.search(lines[k])]
+    rest = [k for k in range(i, j) if k not in keep]
+    own = [k for k in rest if _is_project_frame(lines[k], packages)]
+    project = own + [k for k in rest if k not in own and not _LIBRARY_FRAME.search(lines[k])]
     keep.update(project[:FRAME_KEEP_PROJECT])
     units: list[_Unit] = []
     k = i
@@ -870,6 +923,96 @@ def _record_name(lines: list[str]) -> str:
     return ""
 
 
+_PASSING_LINE = re.compile(_PASSING_TEST + r"|^\s*(?:\[INFO\] )?Tests run: \d+, Failures: 0, Errors: 0\b|"
+                           r"^\s*PASS\s+\S|^\s*\S+ \.\.\. ok$|^test \S+ \.\.\. ok$")
+"""A passing test's line (:data:`_PASSING_TEST`), surefire's ``Tests run: 5, Failures: 0, Errors: 0``,
+jest's ``PASS src/a.test.js``, unittest's ``test_x (m.T) ... ok``, cargo's ``test x ... ok``."""
+PASSING_RUN = 4
+"""A run of at least this many passing-test lines becomes one marker saying how many."""
+_NUMBERED = re.compile(r"^(\s*)(\d{1,4})\) (\S.*)$")
+"""The head of a numbered failure record: PHPUnit ``1) DB_test::test_db_valid``, mocha
+``1) editor tests insert snippet:``, RSpec ``  1) Parser parses a date``."""
+NUMBERED_RUN = 4
+"""Records with the same message that are folded into one marker (at least this many)."""
+NUMBERED_RECORD_LINES = 40
+"""A numbered record ends at the next number's head; one longer than this ends the run."""
+NUMBERED_NAMES_CHARS = 900
+"""Characters of record names listed in a fold marker before ``... and N more``."""
+
+
+_PATHLIKE = re.compile(r"[^\s,;'\"()]*[/\\][^\s,;'\"()]*")
+
+
+def _record_message(lines: list[str], lo: int, hi: int) -> str:
+    """The first non-blank line after a record's head (``RuntimeException: ...``), with paths and
+    URIs as ``_`` and digits as ``0`` (temporary files and line numbers differ between records)."""
+    for k in range(lo + 1, hi):
+        if lines[k].strip():
+            return _DIGITS.sub("0", _PATHLIKE.sub("_", lines[k].strip()))
+    return ""
+
+
+def _fold_numbered(first_line: int, lines: list[str], i: int, seen: dict[str, int]) -> tuple[int, list[_Unit]]:
+    """Fold a list of numbered failure records that all say the same thing.
+
+    Test runners list failures as ``1) name`` / message / details, ``2) name`` / ...; when a
+    whole list fails for one cause (56 tests, one ``Undefined property`` exception) only the
+    first record says something new. Records ``k)`` run to the head of ``k+1)`` (same indent).
+    A run of at least :data:`NUMBERED_RUN` consecutive records whose first message line is
+    equal (paths, URIs and digits aside) keeps its first and last record; the ones between become one marker
+    naming every folded record (up to :data:`NUMBERED_NAMES_CHARS` characters, then how many
+    more): ``[lines A-B: 54 more failures 2) to 55) with the message of 1) (paths and numbers aside): name, ...]``.
+    Returns ``(end, units)``; ``units`` is empty when nothing folds (``end``: where the records end).
+    """
+    n = len(lines)
+    m = _NUMBERED.match(lines[i])
+    assert m is not None
+    indent, number = m.group(1), int(m.group(2))
+    heads = [i]
+    k = i + 1
+    while k < n and k - heads[-1] <= NUMBERED_RECORD_LINES:
+        h = _NUMBERED.match(lines[k])
+        if h is not None and h.group(1) == indent and int(h.group(2)) == number + len(heads):
+            heads.append(k)
+        k += 1
+    # the record of the last head ends where the next would start; only whole records fold
+    if len(heads) < NUMBERED_RUN + 1:
+        return heads[-1] + 1, []
+    records = list(pairwise(heads))
+    message = _record_message(lines, *records[0])
+    same = 1
+    while same < len(records) and _record_message(lines, *records[same]) == message:
+        same += 1
+    if not message or same < NUMBERED_RUN:
+        return records[same - 1][1] if same > 1 else heads[1], []
+    first_lo, first_hi = records[0]
+    last_lo, last_hi = records[same - 1]
+
+    def shown(lo: int, hi: int) -> list[_Unit]:  # a kept record, folded like any other lines
+        return [u._replace(lo=u.lo + lo, hi=u.hi + lo)
+                for u in fold_units(first_line + lo, lines[lo:hi], seen)]
+
+    units = shown(first_lo, first_hi)
+    folded = records[1:same - 1]
+    names: list[str] = []
+    size = 0
+    for lo, _ in folded:
+        name = _NUMBERED.match(lines[lo]).group(3).rstrip(":")  # type: ignore[union-attr]
+        if size + len(name) > NUMBERED_NAMES_CHARS:
+            break
+        names.append(name)
+        size += len(name) + 2
+    rest = len(folded) - len(names)
+    a, b = folded[0][0], folded[-1][1] - 1
+    first_no = int(_NUMBERED.match(lines[a]).group(2))  # type: ignore[union-attr]
+    listed = ", ".join(names) + (f", ... and {rest} more" if rest else "")
+    units.append(_Unit(a, b, f"{indent}[lines {first_line + a}-{first_line + b}: {len(folded)} more failures "
+                             f"{first_no}) to {first_no + len(folded) - 1}) with the message of {number}) (paths and numbers aside): {listed}]",
+                       whole=True))
+    units.extend(shown(last_lo, last_hi))
+    return last_hi, units
+
+
 def fold_units(first_line: int, lines: list[str], seen: dict[str, int] | None = None) -> list[_Unit]:
     """Fold cleaned lines ``first_line``.. into output units; see :func:`render_lines`.
 
@@ -881,6 +1024,8 @@ def fold_units(first_line: int, lines: list[str], seen: dict[str, int] | None = 
     norms = [_norm(t) for t in lines]
     n = len(lines)
     i = 0
+    no_fold_until = 0  # records already found not to fold are not scanned again
+    packages: tuple[str, ...] | None = None  # the project's packages, read when a trace first folds
     while i < n:
         text = lines[i]
         key = norms[i]
@@ -918,6 +1063,24 @@ def fold_units(first_line: int, lines: list[str], seen: dict[str, int] | None = 
                 seen.setdefault(key, number)
                 i = j
                 continue
+        # runs of passing-test lines (they crowd the failing test and its trace out of the budget)
+        if _PASSING_LINE.match(text):
+            j = i + 1
+            while j < n and _PASSING_LINE.match(lines[j]):
+                j += 1
+            if j - i >= PASSING_RUN:
+                out.append(_Unit(i, j - 1, f"[lines {number}-{first_line + j - 1}: {j - i} passing-test lines]"))
+                i = j
+                continue
+        # numbered failure records of one kind (PHPUnit, mocha, RSpec: ``3) Test::name`` / message)
+        if i >= no_fold_until and _NUMBERED.match(text):
+            j, units = _fold_numbered(first_line, lines, i, seen)
+            if units:
+                out.extend(units)
+                seen.setdefault(key, number)
+                i = j
+                continue
+            no_fold_until = j
         # runs of records (``Running X`` / ``Tests run: ... - in X``, ``--- FAIL: T`` / message)
         j, size = _pair_run_end(lines, i)
         if size:
@@ -950,7 +1113,9 @@ def fold_units(first_line: int, lines: list[str], seen: dict[str, int] | None = 
             while j < n and _FRAME.match(lines[j]):
                 j += 1
             if j - i >= FRAME_RUN:
-                out.extend(_fold_frames(first_line, lines, i, j, seen))
+                if packages is None:
+                    packages = project_packages(lines)
+                out.extend(_fold_frames(first_line, lines, i, j, seen, packages))
                 i = j
                 continue
         if len(text) >= _MIN_DEDUPE_CHARS:
@@ -1081,7 +1246,7 @@ class _Plan:
                 first = numbers[start]
                 texts = [pool[n] for n in numbers[start:k]]
                 for u in fold_units(first, texts):
-                    frames = u.hi > u.lo and all(_FRAME.match(t) for t in texts[u.lo:u.hi + 1])
+                    frames = u.whole or (u.hi > u.lo and all(_FRAME.match(t) for t in texts[u.lo:u.hi + 1]))
                     entry = (first + u.lo, first + u.hi, estimate_tokens(u.text) + 1, u.same_as, frames)
                     for n in range(first + u.lo, first + u.hi + 1):
                         self.unit[n] = entry
@@ -1125,7 +1290,8 @@ class _Plan:
                 break
             span = range(lo, hi + 1) if number == lo else range(hi, lo - 1, -1)
             if max_lines is not None:
-                plain += sum(1 for m in span if m not in self.text and not _FRAME.match(self.pool[m]))
+                plain += (1 if frames and hi > lo and not _FRAME.match(self.pool[lo]) else
+                          sum(1 for m in span if m not in self.text and not _FRAME.match(self.pool[m])))
                 if plain > max_lines:
                     break
             for m in span:
