@@ -771,3 +771,22 @@ def test_runs_of_passing_test_lines_fold_to_a_count() -> None:
     assert "Test crashed" in text and "--- FAIL: TestEncode" in text
     assert "\u2713" not in text
     assert "passing-test" not in render_lines(1, lines[:4])  # three passing lines stay as they are
+
+
+def test_emacs_lisp_backtrace_frames_fold() -> None:
+    """``Debugger entered--Lisp error:`` backtraces (Emacs package CI): frames of very long lines."""
+    from ci_healer.extract import render_lines
+
+    form = "(let* ((known (cdr (assoc package package-archive-contents))) " + "(versions x) " * 20 + ")"
+    lines = ["Debugger entered--Lisp error: (error \"Could not create connection to elpa.gnu.org:443\")",
+             "  signal(error (\"Could not create connection to elpa.gnu.org:443\"))",
+             "  error(\"Could not create connection to %s:%d\" \"elpa.gnu.org\" 443)",
+             *[f"  url-retrieve-step-{k}(\"https://elpa.gnu.org/packages/archive-contents\")" for k in range(4)],
+             f"  {form}", f"  (if no-refresh (error \"No version of %s\" package) {form})",
+             "  #[0 \"\\301\\300\\302\\\"\\207\" [(\"gnu\" . \"https://elpa.gnu.org/packages/\")] 3]()",
+             "  #<subr require>(init-elpa)", "  require-package(fullframe)",
+             "  load-file(\"/home/travis/build/o/r/init.el\")", "  command-line()", "  normal-top-level()", ""]
+    text = render_lines(1, lines)
+    assert "stack frames" in text
+    assert "normal-top-level()" in text and "signal(error" in text
+    assert estimate_tokens(text) < estimate_tokens("\n".join(lines)) / 2

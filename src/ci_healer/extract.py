@@ -703,10 +703,14 @@ _TAIL_LINE_BYTES = 4096
 
 _FRAME = re.compile(r"^\s*(?:at [\w$.<>/]+[\s(]|at \S+ \(|at async |File \".*\", line \d+|"
                     r"\S+\.go:\d+ \+0x[0-9a-f]+$|#\d+ 0x[0-9a-f]+ in |"
-                    r"(?:created by )?[\w.*/()\-]+\.[\w*()\-]+\((?:[0-9a-fx{}, .]|\.\.\.)*\)(?: in goroutine \d+)?$)")
+                    r"(?:created by )?[\w.*/()\-]+\.[\w*()\-]+\((?:[0-9a-fx{}, .]|\.\.\.)*\)(?: in goroutine \d+)?$)|"
+                    r"^  (?:[\w\-/.*+<>=!?]+\(|\((?:let\*?|if|or|and|progn|prog1|condition-case|unwind-protect|"
+                    r"save-\w+|with-\S+|cond|when|unless|while|dolist|funcall|apply|closure|lambda) |#\[|#<subr )")
 """A stack frame line: JVM/.NET/JavaScript ``at ...``, Python ``File "...", line N``, a Go
 goroutine frame's function line (``main.(*T).Run(0xc000, {0x1, 0x2})``, ``created by ...``) or file
-line (``/src/x.go:12 +0x1d``) or a sanitizer frame (``#3 0x4f2a in f``)."""
+line (``/src/x.go:12 +0x1d``), a sanitizer frame (``#3 0x4f2a in f``), or a frame of an Emacs Lisp
+backtrace (``Debugger entered--Lisp error:``: two spaces, then a call ``require-package(fullframe)``,
+a special form ``(let* ((...`` or byte code ``#[0 "..." ...]()``)."""
 FRAME_RUN = 6
 """A run of at least this many consecutive stack frames is folded."""
 FRAME_KEEP_HEAD = 3
