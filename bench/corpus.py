@@ -52,6 +52,11 @@ class Case:
         """Path of the raw ``log.txt``."""
         return self.path / "log.txt"
 
+    @property
+    def repository(self) -> str | None:
+        """``owner/name`` of the repository the log comes from (``label.json``), ``None`` when unknown."""
+        return self.label.get("repository") or None
+
 
 def label_spans(label: dict) -> tuple[Span, ...]:
     """Labeled spans of a ``label.json``: ``failure_blocks`` when present, else ``failure_lines``.

@@ -24,7 +24,7 @@ from bench.corpus import (
 from bench.metrics import CaseResult, Summary, coverage, step_overlap
 from ci_healer.classify import classify
 from ci_healer.extract import extract
-from ci_healer.models import Category
+from ci_healer.models import Category, Extraction
 
 MAX_TOKENS = 1500
 CI_HEALER = "ci-healer"
@@ -94,6 +94,26 @@ class Quality:
     extract_seconds: float
     extract_bytes: int
     cases: int
+    outcomes: list[tuple[Case, CaseResult]] = field(default_factory=list)
+    """ci-healer's result on each scored case (tight and coarse sources), in case order: what
+    :mod:`bench.cv` folds by repository without extracting again."""
+
+
+def ci_healer_result(case: Case, result: Extraction | None, encoder: Encoder | None = None) -> CaseResult:
+    """Score one :func:`ci_healer.extract.extract` result on a labeled case (``None``: it raised).
+
+    Hit and recall (tight) or share in step (coarse) by :func:`score`; cost = lines covered by the
+    blocks' spans, UTF-8 bytes of their texts, the extraction's estimated tokens and, with
+    ``encoder``, the real token count of the texts joined by newlines. A crash is a miss at zero cost.
+    """
+    if result is None:
+        return CaseResult(False, 0.0, 0, 0, 0, 0 if encoder else None)
+    spans = [(b.start_line, b.end_line) for b in result.blocks]
+    hit, value = score(case, spans)
+    text = "\n".join(b.text for b in result.blocks)
+    return CaseResult(hit, value, len({i for lo, hi in spans for i in range(lo, hi + 1)}),
+                      sum(len(b.text.encode("utf-8")) for b in result.blocks), result.tokens,
+                      encoder(text) if encoder else None)
 
 
 def evaluate(cases: Sequence[Case], *, encoder: Encoder | None = None,
@@ -105,6 +125,7 @@ def evaluate(cases: Sequence[Case], *, encoder: Encoder | None = None,
     (``"source/case_id: Error: message"``) and the case counts as a miss with zero cost.
     """
     summaries: dict[str, dict[str, Summary]] = {g: {m: Summary() for m in METHODS} for g in GROUP_ORDER}
+    outcomes: list[tuple[Case, CaseResult]] = []
     classified = Classified()
     crashes: list[str] = []
     seconds = 0.0
@@ -133,17 +154,8 @@ def evaluate(cases: Sequence[Case], *, encoder: Encoder | None = None,
         if not case.spans or not any(g in summaries for g in groups_of(case)):
             continue
         lines = split_lines(data)
-        per_method: dict[str, CaseResult | None] = {}
-        if result is None:
-            per_method[CI_HEALER] = CaseResult(False, 0.0, 0, 0, 0, 0 if encoder else None)
-        else:
-            spans = [(b.start_line, b.end_line) for b in result.blocks]
-            hit, value = score(case, spans)
-            text = "\n".join(b.text for b in result.blocks)
-            per_method[CI_HEALER] = CaseResult(
-                hit, value, len({i for lo, hi in spans for i in range(lo, hi + 1)}),
-                sum(len(b.text.encode("utf-8")) for b in result.blocks), result.tokens,
-                encoder(text) if encoder else None)
+        per_method: dict[str, CaseResult | None] = {CI_HEALER: ci_healer_result(case, result, encoder)}
+        outcomes.append((case, per_method[CI_HEALER]))
         for name, select in BASELINES.items():
             spans = select(lines)
             if spans is None:
@@ -158,7 +170,7 @@ def evaluate(cases: Sequence[Case], *, encoder: Encoder | None = None,
                 for name, res in per_method.items():
                     summaries[group][name].add(res)
     summaries = {g: s for g, s in summaries.items() if s[CI_HEALER].cases}
-    return Quality(summaries, classified, crashes, seconds, size, len(cases))
+    return Quality(summaries, classified, crashes, seconds, size, len(cases), outcomes)
 
 
 def tight_groups() -> tuple[str, ...]:

@@ -34,6 +34,7 @@ if __package__ in (None, ""):  # run as ``python bench/run.py``
 import jinja2
 
 from bench import overhead as overhead_mod
+from bench import cv as cv_mod
 from bench import scale, tokenizer
 from bench.quality import label_ceiling
 from bench.baselines import KWS_CONTEXT, KWS_KEYWORDS
@@ -406,6 +407,8 @@ def _main(args: argparse.Namespace, argv: list[str]) -> int:
     encoder, tokenizer_note = (None, "skipped (--quick)") if args.quick else tokenizer.load()
     log(f"quality: {len(cases)} cases{'' if encoder else ' (estimated tokens only: ' + tokenizer_note + ')'}")
     quality = evaluate(cases, encoder=encoder, progress=log)
+    folds = cv_mod.cross_validate(quality.outcomes)
+    cv_headers, cv_rows = cv_mod.rows(folds)
 
     log("speed: largest real logs")
     real: list[scale.Measurement] = []
@@ -457,6 +460,9 @@ def _main(args: argparse.Namespace, argv: list[str]) -> int:
 
     print(text_table(headers, rows))
     print()
+    print(f"repository-grouped {folds.k}-fold cross-validation (python bench/cv.py):")
+    print(text_table(cv_headers, cv_rows))
+    print()
     for check in (floors if args.quick else targets):
         print(f"{check.status:<12} {check.name}: {check.measured}" + (f"  [{check.shortfall}]" if check.shortfall else ""))
     print(f"\n{len(cases)} logs, {quality.extract_bytes / MB:.0f} MB, extract {quality.extract_bytes / MB / max(quality.extract_seconds, 1e-9):.1f} MB/s; "
@@ -477,6 +483,8 @@ def _main(args: argparse.Namespace, argv: list[str]) -> int:
             "image": image, "runs": runs, "targets": targets, "floors": floors,
             "kws_keywords": KWS_KEYWORDS, "kws_context": KWS_CONTEXT,
             "ceilings": [label_ceiling(cases, source=src, max_tokens=MAX_TOKENS) for src in TIGHT_SOURCES],
+            "cv_headers": cv_headers, "cv_rows": cv_rows, "cv_k": folds.k, "cv_seed": folds.seed,
+            "cv_held_out": cv_mod.HELD_OUT, "cv_every": QUICK_EVERY if args.quick else 1,
             "hit_rates": {src: quality.summaries[src][CI_HEALER].hit_rate for src in TIGHT_SOURCES if src in quality.summaries},
         }
         text = render(context)

@@ -18,7 +18,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from bench import baselines, corpus, metrics, quality, run, scale
+from bench import baselines, corpus, cv, metrics, quality, run, scale
 from ci_healer import classify as classify_mod
 from ci_healer.tokens import estimate_tokens
 
@@ -363,10 +363,13 @@ def test_report_renders_every_section() -> None:
         "classified": quality.Classified(), "mapping": {"Test": "test"}, "speed_headers": ["log", "MB"],
         "speed_rows": [["synthetic 10 MB", "10.0"]], "speed_notes": ["1,000 MB not measured: x"], "idle_rss_mb": 30.0,
         "image": None, "runs": [], "targets": [check], "floors": [], "kws_keywords": ("error",), "kws_context": 3,
+        "cv_headers": ["fold", "hit rate"], "cv_rows": [["0 (held out)", "90.0%"], ["mean over folds", "91.0%"]],
+        "cv_k": 5, "cv_seed": 7, "cv_held_out": 0, "cv_every": 1,
     })
     for needle in ("# Benchmarks", "## Targets", "**NOT MEASURED** | overhead", "| logchunks | ci-healer | 1 |",
                    "ValueError: a|b", "1,000 MB not measured", "not measured: tiktoken is not installed",
-                   "Python " + run.machine_facts()["Python"], "| cidiff | 2 | 1 (huge 2,000) | 50.0% | 50.0% | 0.0 points |"):
+                   "Python " + run.machine_facts()["Python"], "| cidiff | 2 | 1 (huge 2,000) | 50.0% | 50.0% | 0.0 points |",
+                   "`python bench/cv.py`", "| mean over folds | 91.0% |"):
         assert needle in text, needle
     assert "/work/" not in text
 
@@ -471,3 +474,54 @@ def test_label_ceiling_counts_labels_longer_than_the_budget(tmp_path: Path) -> N
     assert [case_id for case_id, _ in ceiling.over] == ["long"]
     assert ceiling.over[0][1] > 100
     assert ceiling.ceiling == 0.5
+
+
+def _cv_case(source: str, case_id: str, repository: str | None) -> corpus.Case:
+    label = {"repository": repository} if repository else {}
+    return corpus.Case(source, case_id, "travis-ci", Path("/nonexistent"), 1, ((1, 1),), None, label)
+
+
+def _cv_cases() -> list[corpus.Case]:
+    cases = []
+    for r in range(23):  # repositories of 1..6 cases, in both sources, and cases without a repository
+        for n in range(1 + r % 6):
+            cases.append(_cv_case("logchunks" if r % 4 else "cidiff", f"r{r}-{n}", f"owner/repo{r}"))
+    cases += [_cv_case("cidiff", f"lone-{n}", None) for n in range(4)]
+    return cases
+
+
+def test_cv_folds_keep_each_repository_in_one_fold_and_are_deterministic() -> None:
+    cases = _cv_cases()
+    folds = cv.assign_folds(cases, k=5, seed=7)
+    assert set(folds.values()) == set(range(5))
+    # every case of one repository maps to one fold: the mapping is by group, and groups are repositories
+    by_repo: dict[str, set[int]] = {}
+    for case in cases:
+        by_repo.setdefault(cv.group_of(case), set()).add(folds[cv.group_of(case)])
+    assert all(len(f) == 1 for f in by_repo.values())
+    assert "owner/repo3" in folds and "case:cidiff/lone-2" in folds  # no repository: grouped by case id
+    assert cv.assign_folds(list(reversed(cases)), k=5, seed=7) == folds  # input order does not matter
+    assert cv.assign_folds(cases, k=5, seed=7) == folds
+    sizes = [sum(1 for c in cases if folds[cv.group_of(c)] == f) for f in range(5)]
+    assert max(sizes) - min(sizes) <= 6  # balanced up to the largest repository
+    with pytest.raises(ValueError):
+        cv.assign_folds(cases, k=1)
+
+
+def test_cross_validate_reports_fold_mean_gap_and_repository_macro() -> None:
+    cases = _cv_cases()
+    # every case of one repository misses, every other case hits
+    big = [c for c in cases if c.repository == "owner/repo5"]  # 6 cases, one repository
+    outcomes = [(c, metrics.CaseResult(c not in big, 1.0, 1, 4, 100 + i)) for i, c in enumerate(cases)]
+    result = cv.cross_validate(outcomes, k=5, seed=7)
+    whole = 1 - len(big) / len(cases)
+    assert result.whole["all"].hit_rate == pytest.approx(whole)
+    fold_of_big = cv.assign_folds(cases, k=5, seed=7)["owner/repo5"]
+    assert result.fold_min() == result.folds[fold_of_big].pooled.hit_rate < 1.0
+    rates = [f.pooled.hit_rate for f in result.folds]
+    assert result.fold_mean() == pytest.approx(sum(rates) / 5)
+    assert result.gap() == pytest.approx(100 * (whole - sum(rates) / 5))
+    groups = {cv.group_of(c) for c in cases}
+    assert result.macro["all"] == pytest.approx((len(groups) - 1) / len(groups))  # one repository of all at 0%
+    headers, body = cv.rows(result)
+    assert len(body) == 5 + 5 and body[0][0].endswith("(held out)")

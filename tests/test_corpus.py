@@ -122,7 +122,7 @@ def test_every_corpus_log_extracts_within_budget() -> None:
 def test_tight_labels_are_covered(source: str) -> None:
     stats, misses = measure(source)
     assert stats.cases > 0
-    assert stats.hits / stats.cases >= 0.90, misses
+    assert stats.hits / stats.cases >= 0.91, misses
     assert statistics.median(stats.tokens) <= 1500
 
 

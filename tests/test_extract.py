@@ -567,3 +567,226 @@ def test_line_cache_does_not_change_the_result(monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.setattr(module, "CACHE_LINE_BYTES", line_bytes)  # -1000: nothing cached
     monkeypatch.setattr(module, "CACHE_ENTRIES", entries)  # 2: emptied all the time
     assert [extract(p).model_dump_json() for p in paths] == cached
+
+
+# ---------------------------------------------------------------------------------------------
+# classes of logs the rules were written for (hand-written excerpts modelled on real logs)
+
+PASSING_TAP = "".join(f"ok {i} case {i} does not throw\n" for i in range(1, 40))
+
+
+def test_tap_failure_named_like_a_non_error_is_a_signal() -> None:
+    """TAP (tape, node-tap): ``not ok 6 no errors`` fails the test named "no errors"."""
+    log = (NOISE + "TAP version 13\n" + PASSING_TAP + "not ok 40 no errors\n  ---\n    operator: notOk\n"
+           "    expected: false\n    actual:   1\n    at: Test.<anonymous> (test/test-react-order.js:57:7)\n  ...\n"
+           "\n1..40\n# tests 40\n# pass  39\n# fail  1\n" + NOISE)
+    result = extract(log.encode())
+    first = result.blocks[0]
+    assert first.reason == "test-failure"
+    assert first.start_line <= line_of(log, "operator: notOk") <= first.end_line
+    assert first.start_line <= line_of(log, "test-react-order.js:57:7") <= first.end_line
+    # passing lines are no signal: ``ok 3 case 3 does not throw`` opens no block of its own
+    assert all("does not throw" not in b.text or b is first for b in result.blocks)
+
+
+@pytest.mark.parametrize("line", [
+    "ok 3 index does not throw",
+    "--- PASS: TestDuplicateKeys (0.00s)",
+    "ok  \tgithub.com/x/errors\t0.012s",
+    "tests/test_errors.py::test_error_message PASSED",
+    "    \u2713 testMultipartFormDataRequestWithDuplicateHeaders (0.013 seconds)",
+])
+def test_passing_test_lines_are_not_signals(line: str) -> None:
+    from ci_healer.extract import classify_line
+
+    assert classify_line(line) is None
+
+
+def test_travis_retry_final_failure_is_the_step_exit() -> None:
+    """``travis_retry`` ends a failed command with ``The command "..." failed 3 times.``."""
+    attempt = ("[info] Deploying _site/* to example.com\n"
+               "[wait] Failed to upload index.html (Access key cannot be null.). Trying again in 1 second.\n"
+               "[fail] Failed to upload index.html (Access key cannot be null.)\n"
+               "[info] Summary: 1 operations failed.\n\n")
+    log = (NOISE + "$ travis_retry bundle exec s3_website push\n" + attempt
+           + "The command \"bundle exec s3_website push\" failed. Retrying, 2 of 3.\n\n" + attempt
+           + "The command \"bundle exec s3_website push\" failed 3 times.\n\n" + NOISE[:2000]
+           + "\nDone. Your build exited with 1.\n")
+    from ci_healer.extract import classify_line
+
+    assert classify_line("The command \"bundle exec s3_website push\" failed 3 times.").exit
+    result = extract(log.encode())
+    last = line_of(log, "failed 3 times.")
+    assert any(b.start_line <= last - 3 and last <= b.end_line for b in result.blocks)
+
+
+@pytest.mark.parametrize(("line", "reason"), [
+    ("[info] - Single client and rejecting server results in both sides TLS connections at 0 *** FAILED ***",
+     "junit-failure"),  # ScalaTest via sbt
+    ("FAIL FPM: bug77934 - php-fpm kill -USR2 not working [sapi/fpm/tests/bug77934-reload-process-control.phpt]",
+     "junit-failure"),  # PHP's run-tests.php
+    ("npm ERR! code ELIFECYCLE", "echo"),
+    ("npm ERR! errno 1", "echo"),
+    ("npm ERR! my-app@1.0.0 test: `jest --ci`", "echo"),
+    ("npm ERR! Failed at the my-app@1.0.0 test script.", "echo"),
+    ("lerna ERR! npm run test exited 1 in 'my-pkg'", "echo"),
+    ("npm ERR! code ERESOLVE", "npm-err"),  # a real npm error stays one
+    ("npm ERR! Tell the author that this fails on your system:", "echo"),  # npm 2-6 support boilerplate
+    ("npm ERR! argv \"/usr/bin/node\" \"/usr/bin/npm\" \"run\" \"test-style\"", "echo"),
+    ("  /home/travis/build/o/r/lib/build-pages.js:3:4: Unexpected token ILLEGAL", "lint-violation"),  # standard
+    ("src/app/models.rb:12:3: C: Style/StringLiterals: Prefer single-quoted strings", "lint-error"),
+    ("[WARN] /src/main/java/org/x/Foo.java:12:3: Line is longer than 100 characters. [LineLength]", "lint-violation"),
+    ("/src/x.c:3:1: warning: unused variable 'y'", "diag-warning"),
+    ("/usr/include/uidna.h:673:1: note: declared here", "diag-warning"),
+])
+def test_rules_of_test_runners_linters_and_tool_echoes(line: str, reason: str) -> None:
+    from ci_healer.extract import classify_line
+
+    rule = classify_line(line)
+    assert rule is not None and rule.reason == reason
+
+
+def test_a_run_of_linter_lines_without_trigger_words_is_the_failure() -> None:
+    """Checkstyle/flake8-style ``path:line:col: message`` lines with no error word, then the echo."""
+    lint = "".join(f"src/main/java/org/x/Foo{i}.java:{10 + i}:5: Line is longer than 100 characters.\n"
+                   for i in range(5))
+    tail = "".join(f"[INFO] step output {i}\n" for i in range(60))
+    log = NOISE + "$ ./gradlew checkstyleMain\n" + lint + tail + "The command \"./gradlew checkstyleMain\" exited with 1.\n"
+    result = extract(log.encode(), max_tokens=200)
+    first = line_of(log, "Foo0.java")
+    assert any(b.start_line <= first and first + 4 <= b.end_line for b in result.blocks), \
+        [(b.start_line, b.end_line, b.reason) for b in result.blocks]
+
+
+def test_a_linter_run_outranks_the_npm_trailer_that_echoes_it() -> None:
+    """``standard`` (indented ``path:line:col: message``) then npm 2-6's failed-script boilerplate."""
+    lint = "".join(f"  /home/travis/build/o/r/lib/mod{i}.js:{i + 1}:3: Expected indentation of 2 spaces\n"
+                   for i in range(6))
+    npm = ("npm ERR! Linux 4.8.12-040812-generic\nnpm ERR! argv \"/usr/bin/node\" \"/usr/bin/npm\" \"run\" \"test-style\"\n"
+           "npm ERR! node v0.12.18\nnpm ERR! npm  v2.15.11\nnpm ERR! code ELIFECYCLE\n"
+           "npm ERR! app@4.2.2 test-style: `standard lib/*.js`\nnpm ERR! Exit status 1\nnpm ERR!\n"
+           "npm ERR! Failed at the app@4.2.2 test-style script 'standard lib/*.js'.\n"
+           "npm ERR! This is most likely a problem with the app package,\nnpm ERR! not with npm itself.\n"
+           "npm ERR! Tell the author that this fails on your system:\nnpm ERR!     standard lib/*.js\n")
+    log = NOISE + "> standard lib/*.js\n\nstandard: Use JavaScript Standard Style\n" + lint + "\n" + npm
+    result = extract(log.encode(), max_tokens=160)
+    first = result.blocks[0]
+    assert first.reason == "lint-error", [(b.start_line, b.end_line, b.reason) for b in result.blocks]
+    assert first.start_line <= line_of(log, "mod0.js") and line_of(log, "mod5.js") <= first.end_line
+
+
+def test_compiler_warnings_alone_do_not_outrank_the_error() -> None:
+    warnings = "".join(f"src/x{i}.c:{i + 1}:3: warning: unused variable 'v{i}'\n" for i in range(8))
+    log = (NOISE + warnings + NOISE + "src/main.c:12:5: error: 'y' undeclared (first use in this function)\n"
+           "make: *** [main.o] Error 1\n")
+    result = extract(log.encode(), max_tokens=120)
+    assert "'y' undeclared" in result.blocks[0].text or any("'y' undeclared" in b.text for b in result.blocks)
+    assert not any("unused variable" in b.text for b in result.blocks)
+
+
+def _phpunit_errors(count: int) -> list[str]:
+    """PHPUnit's ``There were N errors:`` list, every test failing for one cause (modelled on a
+    real CodeIgniter log): ``k) Class::test`` / exception / blank / frames / blank."""
+    lines = [f"There were {count} errors:", ""]
+    for k in range(1, count + 1):
+        lines += [f"{k}) Query_test::test_case_{k}", "RuntimeException: Undefined property: CI_DB_driver::$_is_unbuffered",
+                  "", "/home/travis/build/o/r/tests/mocks/database/db.php:136",
+                  f"/home/travis/build/o/r/tests/codeigniter/database/query_{k}_test.php:{10 + k}", ""]
+    return lines + ["FAILURES!", f"Tests: 600, Assertions: 900, Errors: {count}."]
+
+
+def test_numbered_failures_with_one_message_fold_into_one_marker_naming_each() -> None:
+    from ci_healer.extract import render_lines
+
+    lines = _phpunit_errors(30)
+    text = render_lines(100, lines)
+    assert "1) Query_test::test_case_1" in text and "30) Query_test::test_case_30" in text
+    marker = next(t for t in text.split("\n") if "more failures" in t)
+    # records 1) and 29) (the last whose end is known: the head of 30)) are shown, 2) to 28) folded
+    assert marker.startswith("[lines 108-269: 27 more failures 2) to 28) with the message of 1)")
+    assert all(f"Query_test::test_case_{k}," in marker for k in range(2, 28)) and "test_case_28]" in marker
+    assert "29) Query_test::test_case_29" in text
+    # different messages do not fold
+    mixed = [t.replace("Undefined property", f"Error number {chr(65 + i // 6)}") if t.startswith("Runtime") else t
+             for i, t in enumerate(lines)]
+    assert "more failures" not in render_lines(100, mixed)
+
+
+def test_a_long_list_of_one_failure_fits_the_budget_whole() -> None:
+    lines = _phpunit_errors(56)
+    log = NOISE + "$ phpunit -c tests/travis/mysql.phpunit.xml\n" + "\n".join(lines) + "\n" \
+        + "The command \"phpunit -c tests/travis/mysql.phpunit.xml\" exited with 2.\n"
+    result = extract(log.encode())
+    first, last = line_of(log, "1) Query_test"), line_of(log, "56) Query_test")
+    assert any(b.start_line <= first and last + 5 <= b.end_line for b in result.blocks), \
+        [(b.start_line, b.end_line) for b in result.blocks]
+    assert result.tokens <= 1500
+
+
+SPRING_TRACE = [  # a test failing inside Spring Boot's own repository (the project is org.springframework.boot)
+    "Running org.springframework.boot.context.config.ConfigFileApplicationListenerTests",
+    "Tests run: 93, Failures: 0, Errors: 1, Skipped: 0, Time elapsed: 3.1 s <<< FAILURE! - in "
+    "org.springframework.boot.context.config.ConfigFileApplicationListenerTests",
+    "loadTwoPropertiesFiles(org.springframework.boot.context.config.ConfigFileApplicationListenerTests)  "
+    "Time elapsed: 0.02 s  <<< ERROR!",
+    "java.lang.IllegalStateException: Failed to load property source",
+    *[f"\tat org.springframework.core.env.PropertySourcesStep{k}.run(PropertySourcesStep{k}.java:{40 + k})" for k in range(6)],
+    "\tat org.springframework.boot.context.config.ConfigFileApplicationListener$Loader.load(ConfigFileApplicationListener.java:412)",
+    *[f"\tat org.junit.runners.ParentRunner{k}.run(ParentRunner{k}.java:{k + 1})" for k in range(8)],
+]
+
+
+def test_project_frames_are_read_from_the_log_not_from_vendor_names() -> None:
+    from ci_healer.extract import project_packages, render_lines
+
+    assert project_packages(SPRING_TRACE) == ("org.springframework.boot.",)
+    text = render_lines(1, SPRING_TRACE)
+    assert "ConfigFileApplicationListener$Loader.load(ConfigFileApplicationListener.java:412)" in text
+    assert "[3 stack frames: org.springframework]" in text  # Spring Core's frames fold
+    # without the test class in view the same frame is a library frame and folds
+    assert "ConfigFileApplicationListener.java:412" not in render_lines(1, SPRING_TRACE[3:])
+
+
+def test_workspace_frames_are_project_frames() -> None:
+    from ci_healer.extract import render_lines
+
+    frames = [f"    at Test.bound (/home/travis/build/o/r/node_modules/tape/lib/test.js:{k}:32)" for k in range(10)]
+    frames.insert(8, "    at Test.<anonymous> (/home/travis/build/o/r/test/test-order.js:57:7)")
+    frames += [f"    at Test.run (/home/travis/build/o/r/node_modules/tape/lib/run.js:{k}:1)" for k in range(4)]
+    text = render_lines(1, ["Error: no errors", *frames])
+    assert "test/test-order.js:57:7" in text and "stack frames" in text
+
+
+def test_runs_of_passing_test_lines_fold_to_a_count() -> None:
+    """XCTest/mocha checkmarks, Go ``--- PASS``, surefire ``Failures: 0`` lines around a failure."""
+    from ci_healer.extract import render_lines
+
+    lines = ["RequestCURLDescriptionTestCase",
+             *[f"    \u2713 testGETRequestCURLDescription{k} (0.0{k} seconds)" for k in range(7)],
+             "    \u2717 testGETRequestCURLDescriptionSynchronous, Test crashed",
+             *[f"--- PASS: TestDecode{k} (0.00s)" for k in range(5)],
+             "--- FAIL: TestEncode (0.00s)"]
+    text = render_lines(10, lines)
+    assert "[lines 11-17: 7 passing-test lines]" in text and "[lines 19-23: 5 passing-test lines]" in text
+    assert "Test crashed" in text and "--- FAIL: TestEncode" in text
+    assert "\u2713" not in text
+    assert "passing-test" not in render_lines(1, lines[:4])  # three passing lines stay as they are
+
+
+def test_emacs_lisp_backtrace_frames_fold() -> None:
+    """``Debugger entered--Lisp error:`` backtraces (Emacs package CI): frames of very long lines."""
+    from ci_healer.extract import render_lines
+
+    form = "(let* ((known (cdr (assoc package package-archive-contents))) " + "(versions x) " * 20 + ")"
+    lines = ["Debugger entered--Lisp error: (error \"Could not create connection to elpa.gnu.org:443\")",
+             "  signal(error (\"Could not create connection to elpa.gnu.org:443\"))",
+             "  error(\"Could not create connection to %s:%d\" \"elpa.gnu.org\" 443)",
+             *[f"  url-retrieve-step-{k}(\"https://elpa.gnu.org/packages/archive-contents\")" for k in range(4)],
+             f"  {form}", f"  (if no-refresh (error \"No version of %s\" package) {form})",
+             "  #[0 \"\\301\\300\\302\\\"\\207\" [(\"gnu\" . \"https://elpa.gnu.org/packages/\")] 3]()",
+             "  #<subr require>(init-elpa)", "  require-package(fullframe)",
+             "  load-file(\"/home/travis/build/o/r/init.el\")", "  command-line()", "  normal-top-level()", ""]
+    text = render_lines(1, lines)
+    assert "stack frames" in text
+    assert "normal-top-level()" in text and "signal(error" in text
+    assert estimate_tokens(text) < estimate_tokens("\n".join(lines)) / 2

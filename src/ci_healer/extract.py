@@ -74,6 +74,9 @@ _TRIGGERS = (
     rb"warning:|\[warn|^\s*\d+\. \[?l?\d*\]? ?\d{3} https?://|^> links|"
     rb"would reformat|would be reformatted|please |does not|did not|doesn't|didn't|"
     rb"not defined|unsupported|not supported|conflict|\*\* \(|diff --git|\[-\] |"
+    # ``file.ext:line[:col]: message`` (linters), also indented under a heading (standard, ESLint's
+    # unix format); the name must hold a ``.`` or ``/`` (apt's ``Get:1 http://...`` is no file)
+    rb"^(?:\d{4}-\d\d-\d\dT[\d:.]+Z )?[^\s:]*[./][^\s:]*:\d+(?::\d+)?:? [^\d\s]|^\s+[^\s:]*[./][^\s:]*:\d+:\d+: \S|"
     rb"^\$ |\[0K\$ |##\[group\]Run |Post job cleanup\.|Cleaning up orphan processes|\[Pipeline\] (?:\}|// stage)"
 )
 _PREFILTER = _fastre.compile(b"(?im)" + _TRIGGERS)
@@ -197,11 +200,22 @@ def _r(reason: str, pattern: str, score: int, before: int = 2, after: int = 6, *
 
 _I = re.IGNORECASE
 STEP_TAIL_LINES = 150
+_PASSING_TEST = (r"^\s*ok \d+\b|^\s*--- PASS:|^ok\s+\S+\s+(?:[\d.]+s|\(cached\))|"
+                 r"^\S+::\S+ PASSED\b|^\s*(?:\u2713|\u2714|\u221a)\s")
+"""A passing test's line: TAP ``ok 3 name``, Go ``--- PASS: T`` and ``ok  pkg 0.1s``, pytest's
+``path::test PASSED``, mocha/jest/XCTest ``✓ name``."""
 
 # Order matters: the first matching rule classifies a line. Echo rules come first so that a
 # ``##[error]Process completed with exit code 1`` is an echo, not a ``gha-error``.
 RULES: tuple[Rule, ...] = (
+    # TAP (node-tap, tape, prove): ``not ok 6 no errors`` fails a test whose *name* would read as
+    # a non-error below; a TAP failure line is classified before the non-error rules.
+    _r("test-failure", r"^\s*not ok \d+\b", 8, 2, 12),
     # --- Non-errors that contain trigger words -------------------------------------------------
+    # Passing-test lines (TAP ``ok 3 does not throw``, Go ``--- PASS:`` / ``ok  pkg 0.1s``, pytest
+    # ``PASSED``, mocha/jest/XCTest ``✓ name``): a test name holding
+    # ``error``/``duplicate``/``does not`` is not a failure signal.
+    _r("ignore", _PASSING_TEST, 0, 0, 0),
     _r("ignore", r"\b(?:0|no) (?:errors?|failures?|failed)\b(?!.*\b[1-9]\d* (?:errors?|failures?|failed)\b)"
        r"|Failures: 0, Errors: 0|\b0 failing\b|-Werror|--fail|error_?reporting|errorprone|"
        r"^\s*(?:Downloading|Downloaded|Installing|Collecting|Requirement already|Unpacking|Setting up|"
@@ -209,14 +223,23 @@ RULES: tuple[Rule, ...] = (
        r"Fetched|Hit:\d+|Ign:\d+)\b|^\s*\[INFO\] (?!.*(?:FAIL|ERROR|BUILD FAILURE))|"
        r"^\s*(?:npm )?WARN |allow_failures|fast_finish|^\s*[+$] |^\s*\+\+ |^Using worker:", 0, 0, 0, flags=_I),
     # --- Echoes: step exits and tool trailers ----------------------------------------------------
-    _r("exit-code", r"^The command \".*\" (?:exited|failed) with [1-9]|^\" (?:exited|failed) with [1-9]|"
+    _r("exit-code", r"^The command \".*\" (?:exited|failed) with [1-9]|^The command \".*\" failed \d+ times\.|^\" (?:exited|failed) with [1-9]|"
        r"^Process completed with exit code [1-9]|"
        r"^Error: Process completed with exit code|^(?:ERROR: )?script returned exit code [1-9]|"
        r"^Build step '.*' marked build as failure|^ERROR: Build step failed|^Error: The operation was canceled|"
        r"^##\[error\]Process completed", 2, STEP_TAIL_LINES, 0, exit=True),
     _r("echo", r"^Done\. Your build exited with [1-9]|^Finished: FAILURE", 1, 0, 0),
     _r("make-error", r"^(?:g?make(?:\[\d+\])?|ninja): \*\*\* .*Error \d+|^ninja: build stopped", 2, 12, 0, exit=True),
-    _r("echo", r"npm ERR! A complete log of this run|npm ERR! +/\S+/_logs/|^\[ERROR\] -> \[Help \d\]|"
+    # A failure echoed by the tools around the failing one: npm's lifecycle trailer (``code
+    # ELIFECYCLE``, ``errno 1``, ``pkg@1.0.0 test: `jest` ``, ``Exit status 1``, ``Failed at the
+    # ... script``), lerna's ``exited 1 in 'pkg'``: they rank below the error they repeat.
+    _r("echo", r"^npm ERR! (?:code ELIFECYCLE|errno \d+$|Exit status \d+|Failed at the \S+ \S+ script|"
+       r"This is probably not a problem with npm|\S+@\S+ \S+: `|Test failed\.  See above)|^lerna ERR! .* exited \d+ in |"
+       # npm 2-6's support boilerplate after a failed script (platform, argv, "Tell the author", npm-debug.log)
+       r"^npm ERR! (?:(?:Linux|Darwin|Windows_NT) \d|argv |node v\d|npm  v\d|cwd |This is most likely a problem with|"
+       r"not with npm itself|Tell the author|You can get (?:information|their info)|Or if that isn't available|"
+       r"There is likely additional logging|Please include the following file|\s+npm (?:bugs|owner ls) |\s+/\S+npm-debug\.log$|\s*$)|"
+       r"npm ERR! A complete log of this run|npm ERR! +/\S+/_logs/|^\[ERROR\] -> \[Help \d\]|"
        r"^\[ERROR\] (?:Re-run Maven|To see the full stack trace|For more information about the errors|"
        r"\[Help \d\]|Failed to execute goal .*-> \[Help)|^\[ERROR\]\s*$|"
        r"^(?:Command|Error: Command) failed with exit code|^error Command failed with exit code|"
@@ -228,7 +251,7 @@ RULES: tuple[Rule, ...] = (
     _r("pytest-failure", r"^E {2,}\S|^_{3,} .+ _{3,}$|^(?:FAILED|ERROR) \S+::\S+|^={3,} FAILURES ={3,}|"
        r"^={3,} ERRORS ={3,}|ERROR collecting|^(?:FAIL|ERROR): \w+ \(", 9, 3, 12),
     _r("python-exception", r"^\s*(?:\w+\.)*\w*(?:Error|Exception|Exit|Interrupt|Failure)(?:: .*)?$", 8, 12, 3),
-    _r("lint-error", r"^\S+?:\d+:(?:\d+:)? (?:[EFWCRBDNSUI]\d{2,4}|error|[A-Z]{1,4}\d{3,4}) ", 8, 2, 6),
+    _r("lint-error", r"^\S+?:\d+:(?:\d+:)? (?:[EFWCRBDNSUI]\d{2,4}|[CWEFR]:|error|[A-Z]{1,4}\d{3,4}) ", 8, 2, 6),
     _r("mypy-error", r"^\S+\.pyi?:\d+: error: ", 8, 2, 6),
     # --- JavaScript / TypeScript -----------------------------------------------------------------
     _r("tsc-error", r"error TS\d+:", 9, 2, 6),
@@ -248,7 +271,9 @@ RULES: tuple[Rule, ...] = (
     _r("compiler-error", r"^\[ERROR\] .*\.(?:java|kt|scala|groovy):(?:\[\d+|\d+)|^\[ERROR\] COMPILATION ERROR|"
        r"^\S+\.(?:java|kt|scala|groovy):\d+: error:|^e: \S+\.kt", 10, 2, 8),
     _r("junit-failure", r"<<< (?:FAILURE|ERROR)!|^Tests in error:|^Failed tests:|^\s*Tests run: \d+, Failures: \d+, Errors: \d+.*FAIL|"
-       r"^\S+ > \S+ FAILED$|^There (?:was|were) \d+ (?:failures?|errors?):|^FAILURES!$|^Tests run: \d+,\s+Failures: [1-9]", 9, 2, 20),
+       r"^\S+ > \S+ FAILED$|^There (?:was|were) \d+ (?:failures?|errors?):|^FAILURES!$|^Tests run: \d+,\s+Failures: [1-9]|"
+       # ScalaTest / sbt: ``[info] - name *** FAILED ***``; PHP's run-tests: ``FAIL name [dir/test.phpt]``
+       r"\*\*\* FAILED \*\*\*|^FAIL .+ \[\S+\.phpt\]$", 9, 2, 20),
     _r("gradle-failure", r"^\* What went wrong:|^FAILURE: Build failed|^BUILD FAILED$|^> Task \S+ FAILED", 7, 1, 10),
     _r("maven-error", r"^\[ERROR\] (?!Tests run:)", 7, 1, 4),
     _r("java-exception", r"^(?:Exception in thread|Caused by: )|^\s*(?:[a-z]\w*\.)+[A-Z]\w*(?:Exception|Error)\b", 8, 2, 10),
@@ -271,7 +296,8 @@ RULES: tuple[Rule, ...] = (
     # --- Generic -----------------------------------------------------------------------------------
     _r("error", r"^\s*(?:\[error\]|error|fatal|failure|failed|fail|ERR!)\b|\b(?:errors?|fatal|failures?|failed)\b|"
        r"\bexception\b|\babort(?:ed|ing)?\b", 5, 3, 6, flags=_I),
-    _r("lint-violation", r"^\S+?:\d+(?::\d+)?:? |\bline \d+, column \d+|\(severity: \d\)|too wide|is unused|"
+    _r("diag-warning", r"^\S+?:\d+(?::\d+)?:? (?:.*\s)?(?:\w*warning|note):", 4, 2, 6, flags=_I),
+    _r("lint-violation", r"^\S+?:\d+(?::\d+)?:? |^\s+\S+?:\d+:\d+: \S|^\[(?:WARN|WARNING)\] \S+?:\[?\d+|\bline \d+, column \d+|\(severity: \d\)|too wide|is unused|"
        r"^\s*\d+\. \[?L?\d*\]? ?\d{3} https?://|^> links|would reformat|would be reformatted|\bnot in order\b|duplicate",
        4, 2, 6, flags=_I),
     _r("weak", r"\b(?:cannot|can't|could not|couldn't|unable to|missing|invalid|not found|undefined|denied|"
@@ -398,6 +424,30 @@ class _StepExit:
     lines: list[str | bytes]
 
 
+LINT_RUN = 3
+"""Diagnostic lines (``path:line[:col]: message``) in one window that make a failure signal."""
+LINT_RUN_SCORE = 8
+_LINT_REASONS = frozenset({"lint-violation", "lint-error"})
+
+
+def _lint_run(members: list[_Signal]) -> bool:
+    """Whether a window holds a run of linter diagnostics without trigger words.
+
+    Checkstyle (``[WARN] path:12:3: message [Rule]``), flake8, pylint, rubocop, ESLint's compact
+    and unix formats, ``path:line: message`` of many checkers: one such line is weak, a run of
+    :data:`LINT_RUN` in one window is what failed the job. Lines in a *warning* format
+    (``x.c:3:1: warning:``, Python's ``DeprecationWarning:``) do not count: warnings alone do
+    not fail a job, and successful builds print runs of them.
+    """
+    count = 0
+    for sig in members:
+        if sig.rule.reason in _LINT_REASONS and not sig.rule.exit:
+            count += 1
+            if count >= LINT_RUN:
+                return True
+    return False
+
+
 class _Signal(NamedTuple):
     line: int
     offset: int  # byte offset of the line start inside the joined buffer
@@ -441,8 +491,9 @@ def _defer_clean(raw: bytes) -> bytes | str:
 
 CACHE_LINE_BYTES = 512
 """Trigger lines up to this long (after a timestamp prefix) have their cleaning and rule cached."""
-CACHE_ENTRIES = 8192
-"""Cached lines per cache before it is emptied (memory stays bounded: at most a few MB)."""
+CACHE_ENTRIES = 4096
+"""Cached lines per cache before it is emptied (memory stays bounded: at most a few MB; 8192
+held 4 MB more at peak on a 100 MB log for no measurable speed-up)."""
 
 
 class _Extractor:
@@ -605,6 +656,9 @@ class _Extractor:
         for lo, hi, members in groups:
             best = max(members, key=lambda s: (s.rule.score, -s.line))
             cand = _Candidate(lo, hi, best.rule.score, best.rule.reason, best.line)
+            if cand.score < LINT_RUN_SCORE and _lint_run(members):
+                first_lint = next(s for s in members if s.rule.reason in _LINT_REASONS)
+                cand.score, cand.reason, cand.signal_line = LINT_RUN_SCORE, "lint-error", first_lint.line
             worst = self._worst()
             if worst is not None and cand.priority <= worst.priority and not self._touches_last(cand):
                 continue
@@ -651,10 +705,14 @@ _TAIL_LINE_BYTES = 4096
 
 _FRAME = re.compile(r"^\s*(?:at [\w$.<>/]+[\s(]|at \S+ \(|at async |File \".*\", line \d+|"
                     r"\S+\.go:\d+ \+0x[0-9a-f]+$|#\d+ 0x[0-9a-f]+ in |"
-                    r"(?:created by )?[\w.*/()\-]+\.[\w*()\-]+\((?:[0-9a-fx{}, .]|\.\.\.)*\)(?: in goroutine \d+)?$)")
+                    r"(?:created by )?[\w.*/()\-]+\.[\w*()\-]+\((?:[0-9a-fx{}, .]|\.\.\.)*\)(?: in goroutine \d+)?$)|"
+                    r"^  (?:[\w\-/.*+<>=!?]+\(|\((?:let\*?|if|or|and|progn|prog1|condition-case|unwind-protect|"
+                    r"save-\w+|with-\S+|cond|when|unless|while|dolist|funcall|apply|closure|lambda) |#\[|#<subr )")
 """A stack frame line: JVM/.NET/JavaScript ``at ...``, Python ``File "...", line N``, a Go
 goroutine frame's function line (``main.(*T).Run(0xc000, {0x1, 0x2})``, ``created by ...``) or file
-line (``/src/x.go:12 +0x1d``) or a sanitizer frame (``#3 0x4f2a in f``)."""
+line (``/src/x.go:12 +0x1d``), a sanitizer frame (``#3 0x4f2a in f``), or a frame of an Emacs Lisp
+backtrace (``Debugger entered--Lisp error:``: two spaces, then a call ``require-package(fullframe)``,
+a special form ``(let* ((...`` or byte code ``#[0 "..." ...]()``)."""
 FRAME_RUN = 6
 """A run of at least this many consecutive stack frames is folded."""
 FRAME_KEEP_HEAD = 3
@@ -729,6 +787,9 @@ class _Unit(NamedTuple):
     text: str
     same_as: int = 0
     """For a ``same as`` reference: the raw line number of the first line it refers to."""
+    whole: bool = False
+    """A fold chosen as one piece even past a block's window (a list of like failure records):
+    the marker stands for the lines, so taking it costs what the marker costs."""
 
 
 def _frame_origin(text: str) -> str:
@@ -751,10 +812,54 @@ def _norm(text: str) -> str:
     return _LEVEL.sub("", text.strip(), count=1).strip()
 
 
-def _fold_frames(first_line: int, lines: list[str], i: int, j: int, seen: dict[str, int]) -> list[_Unit]:
-    """Fold the stack frames ``lines[i:j]``: head, project frames, tail; the rest become markers."""
+_TEST_CLASS = re.compile(
+    r"(?:^\s*(?:Running|Tests run:.*? in) |[(\s]|^\s*at )((?:[a-z_]\w*\.)+)[A-Z]\w*(?:Tests?|IT|Spec|TestCase)\b")
+"""A JVM test class named in the log: surefire ``Running org.x.FooTest`` / ``Tests run: ... in
+org.x.FooTest``, a failure header ``testBar(org.x.FooTest)``, a frame ``at org.x.FooTest.testBar(``."""
+_WORKSPACE = re.compile(r"/home/travis/build/[^/\s]+/[^/\s]+/|/home/runner/work/[^/\s]+/[^/\s]+/|"
+                        r"/builds/workspace/[^/\s]+/|/github/workspace/|[A-Z]:\\a\\[^\\\s]+\\")
+"""A CI job's checkout folder (Travis, GitHub Actions on Linux and Windows, Jenkins, containers)."""
+_DEPENDENCY_DIR = re.compile(r"node_modules|site-packages|dist-packages|/vendor/|/\.gradle/|/\.m2/|/pkg/mod/")
+PACKAGE_DEPTH = 3
+"""Leading name components of a test class's package taken as the project's own package."""
+
+
+def project_packages(lines: list[str]) -> tuple[str, ...]:
+    """The project's own JVM packages, read from the test classes the lines name (see
+    :data:`_TEST_CLASS`): each package cut to its first :data:`PACKAGE_DEPTH` components, with a
+    trailing dot (``org.springframework.boot.``). Spring's, JUnit's or Gradle's own repositories
+    live under names that are library names everywhere else: what the log says the tests are
+    decides, not a list of vendors."""
+    found: dict[str, None] = {}
+    for text in lines:
+        if "Test" in text or "IT" in text or "Spec" in text:
+            for m in _TEST_CLASS.finditer(text):
+                parts = m.group(1).rstrip(".").split(".")
+                found[".".join(parts[:PACKAGE_DEPTH]) + "."] = None
+    return tuple(found)
+
+
+def _is_project_frame(text: str, packages: tuple[str, ...]) -> bool:
+    """A frame of the project's code: in one of its test packages (JVM ``at pkg.Class.m(``), or a
+    file under the job's checkout folder that is not a dependency (``node_modules``, ``site-packages``)."""
+    if packages:
+        m = re.match(r"\s*at (?:async )?([\w$.]+)", text)
+        if m and m.group(1).startswith(packages):
+            return True
+    return bool(_WORKSPACE.search(text)) and not _DEPENDENCY_DIR.search(text)
+
+
+def _fold_frames(first_line: int, lines: list[str], i: int, j: int, seen: dict[str, int],
+                 packages: tuple[str, ...] = ()) -> list[_Unit]:
+    """Fold the stack frames ``lines[i:j]``: head, project frames, tail; the rest become markers.
+
+    Project frames are first those :func:`_is_project_frame` finds (the log says they are the
+    project's), then frames outside well-known library packages (:data:`_LIBRARY_FRAME`).
+    """
     keep = set(range(i, min(j, i + FRAME_KEEP_HEAD))) | set(range(max(i, j - FRAME_KEEP_TAIL), j))
-    project = [k for k in range(i, j) if k not in keep and not _LIBRARY_FRAME.search(lines[k])]
+    rest = [k for k in range(i, j) if k not in keep]
+    own = [k for k in rest if _is_project_frame(lines[k], packages)]
+    project = own + [k for k in rest if k not in own and not _LIBRARY_FRAME.search(lines[k])]
     keep.update(project[:FRAME_KEEP_PROJECT])
     units: list[_Unit] = []
     k = i
@@ -824,6 +929,96 @@ def _record_name(lines: list[str]) -> str:
     return ""
 
 
+_PASSING_LINE = re.compile(_PASSING_TEST + r"|^\s*(?:\[INFO\] )?Tests run: \d+, Failures: 0, Errors: 0\b|"
+                           r"^\s*PASS\s+\S|^\s*\S+ \.\.\. ok$|^test \S+ \.\.\. ok$")
+"""A passing test's line (:data:`_PASSING_TEST`), surefire's ``Tests run: 5, Failures: 0, Errors: 0``,
+jest's ``PASS src/a.test.js``, unittest's ``test_x (m.T) ... ok``, cargo's ``test x ... ok``."""
+PASSING_RUN = 4
+"""A run of at least this many passing-test lines becomes one marker saying how many."""
+_NUMBERED = re.compile(r"^(\s*)(\d{1,4})\) (\S.*)$")
+"""The head of a numbered failure record: PHPUnit ``1) DB_test::test_db_valid``, mocha
+``1) editor tests insert snippet:``, RSpec ``  1) Parser parses a date``."""
+NUMBERED_RUN = 4
+"""Records with the same message that are folded into one marker (at least this many)."""
+NUMBERED_RECORD_LINES = 40
+"""A numbered record ends at the next number's head; one longer than this ends the run."""
+NUMBERED_NAMES_CHARS = 900
+"""Characters of record names listed in a fold marker before ``... and N more``."""
+
+
+_PATHLIKE = re.compile(r"[^\s,;'\"()]*[/\\][^\s,;'\"()]*")
+
+
+def _record_message(lines: list[str], lo: int, hi: int) -> str:
+    """The first non-blank line after a record's head (``RuntimeException: ...``), with paths and
+    URIs as ``_`` and digits as ``0`` (temporary files and line numbers differ between records)."""
+    for k in range(lo + 1, hi):
+        if lines[k].strip():
+            return _DIGITS.sub("0", _PATHLIKE.sub("_", lines[k].strip()))
+    return ""
+
+
+def _fold_numbered(first_line: int, lines: list[str], i: int, seen: dict[str, int]) -> tuple[int, list[_Unit]]:
+    """Fold a list of numbered failure records that all say the same thing.
+
+    Test runners list failures as ``1) name`` / message / details, ``2) name`` / ...; when a
+    whole list fails for one cause (56 tests, one ``Undefined property`` exception) only the
+    first record says something new. Records ``k)`` run to the head of ``k+1)`` (same indent).
+    A run of at least :data:`NUMBERED_RUN` consecutive records whose first message line is
+    equal (paths, URIs and digits aside) keeps its first and last record; the ones between become one marker
+    naming every folded record (up to :data:`NUMBERED_NAMES_CHARS` characters, then how many
+    more): ``[lines A-B: 54 more failures 2) to 55) with the message of 1) (paths and numbers aside): name, ...]``.
+    Returns ``(end, units)``; ``units`` is empty when nothing folds (``end``: where the records end).
+    """
+    n = len(lines)
+    m = _NUMBERED.match(lines[i])
+    assert m is not None
+    indent, number = m.group(1), int(m.group(2))
+    heads = [i]
+    k = i + 1
+    while k < n and k - heads[-1] <= NUMBERED_RECORD_LINES:
+        h = _NUMBERED.match(lines[k])
+        if h is not None and h.group(1) == indent and int(h.group(2)) == number + len(heads):
+            heads.append(k)
+        k += 1
+    # the record of the last head ends where the next would start; only whole records fold
+    if len(heads) < NUMBERED_RUN + 1:
+        return heads[-1] + 1, []
+    records = list(pairwise(heads))
+    message = _record_message(lines, *records[0])
+    same = 1
+    while same < len(records) and _record_message(lines, *records[same]) == message:
+        same += 1
+    if not message or same < NUMBERED_RUN:
+        return records[same - 1][1] if same > 1 else heads[1], []
+    first_lo, first_hi = records[0]
+    last_lo, last_hi = records[same - 1]
+
+    def shown(lo: int, hi: int) -> list[_Unit]:  # a kept record, folded like any other lines
+        return [u._replace(lo=u.lo + lo, hi=u.hi + lo)
+                for u in fold_units(first_line + lo, lines[lo:hi], seen)]
+
+    units = shown(first_lo, first_hi)
+    folded = records[1:same - 1]
+    names: list[str] = []
+    size = 0
+    for lo, _ in folded:
+        name = _NUMBERED.match(lines[lo]).group(3).rstrip(":")  # type: ignore[union-attr]
+        if size + len(name) > NUMBERED_NAMES_CHARS:
+            break
+        names.append(name)
+        size += len(name) + 2
+    rest = len(folded) - len(names)
+    a, b = folded[0][0], folded[-1][1] - 1
+    first_no = int(_NUMBERED.match(lines[a]).group(2))  # type: ignore[union-attr]
+    listed = ", ".join(names) + (f", ... and {rest} more" if rest else "")
+    units.append(_Unit(a, b, f"{indent}[lines {first_line + a}-{first_line + b}: {len(folded)} more failures "
+                             f"{first_no}) to {first_no + len(folded) - 1}) with the message of {number}) (paths and numbers aside): {listed}]",
+                       whole=True))
+    units.extend(shown(last_lo, last_hi))
+    return last_hi, units
+
+
 def fold_units(first_line: int, lines: list[str], seen: dict[str, int] | None = None) -> list[_Unit]:
     """Fold cleaned lines ``first_line``.. into output units; see :func:`render_lines`.
 
@@ -835,6 +1030,8 @@ def fold_units(first_line: int, lines: list[str], seen: dict[str, int] | None = 
     norms = [_norm(t) for t in lines]
     n = len(lines)
     i = 0
+    no_fold_until = 0  # records already found not to fold are not scanned again
+    packages: tuple[str, ...] | None = None  # the project's packages, read when a trace first folds
     while i < n:
         text = lines[i]
         key = norms[i]
@@ -872,6 +1069,24 @@ def fold_units(first_line: int, lines: list[str], seen: dict[str, int] | None = 
                 seen.setdefault(key, number)
                 i = j
                 continue
+        # runs of passing-test lines (they crowd the failing test and its trace out of the budget)
+        if _PASSING_LINE.match(text):
+            j = i + 1
+            while j < n and _PASSING_LINE.match(lines[j]):
+                j += 1
+            if j - i >= PASSING_RUN:
+                out.append(_Unit(i, j - 1, f"[lines {number}-{first_line + j - 1}: {j - i} passing-test lines]"))
+                i = j
+                continue
+        # numbered failure records of one kind (PHPUnit, mocha, RSpec: ``3) Test::name`` / message)
+        if i >= no_fold_until and _NUMBERED.match(text):
+            j, units = _fold_numbered(first_line, lines, i, seen)
+            if units:
+                out.extend(units)
+                seen.setdefault(key, number)
+                i = j
+                continue
+            no_fold_until = j
         # runs of records (``Running X`` / ``Tests run: ... - in X``, ``--- FAIL: T`` / message)
         j, size = _pair_run_end(lines, i)
         if size:
@@ -904,7 +1119,9 @@ def fold_units(first_line: int, lines: list[str], seen: dict[str, int] | None = 
             while j < n and _FRAME.match(lines[j]):
                 j += 1
             if j - i >= FRAME_RUN:
-                out.extend(_fold_frames(first_line, lines, i, j, seen))
+                if packages is None:
+                    packages = project_packages(lines)
+                out.extend(_fold_frames(first_line, lines, i, j, seen, packages))
                 i = j
                 continue
         if len(text) >= _MIN_DEDUPE_CHARS:
@@ -964,6 +1181,12 @@ def render_lines(first_line: int, lines: list[str], seen: dict[str, int] | None 
     * consecutive lines equal up to a log-level prefix (``[ERROR] x`` / ``x``) ->
       ``[previous line repeated N times]``;
     * three or more lines of Maven's fixed closing advice -> one marker naming it;
+    * a run of at least :data:`PASSING_RUN` passing-test lines (:data:`_PASSING_LINE`) ->
+      ``[lines A-B: N passing-test lines]``;
+    * a list of at least :data:`NUMBERED_RUN` numbered failure records (``k) name`` / message)
+      with one message (paths and digits aside) keeps its first and last record:
+      ``[lines A-B: N more failures 2) to 55) with the message of 1) (...): name, name, ...]``,
+      naming every folded record (see :func:`_fold_numbered`);
     * a command-line usage text of at least :data:`USAGE_RUN` lines after its ``Usage:`` line
       keeps that line: ``[N more lines of usage text: options -h, --source, ...]``;
     * a run of at least :data:`PAIR_RUN` records of 2 or 3 lines (each record's lines start with
@@ -975,7 +1198,9 @@ def render_lines(first_line: int, lines: list[str], seen: dict[str, int] | None 
       ``seen`` maps texts shown in earlier blocks of the same extraction to their line);
     * a run of at least :data:`FRAME_RUN` stack frames keeps its first :data:`FRAME_KEEP_HEAD`
       frames, up to :data:`FRAME_KEEP_PROJECT` frames outside runtime/build-tool/test-framework
-      packages, and its last frame; each folded stretch becomes ``[N stack frames: org.apache, ...]``;
+      packages (first those the log shows to be the project's: :func:`project_packages`, files
+      under the job's checkout folder), and its last frame; each folded stretch becomes
+      ``[N stack frames: org.apache, ...]``;
     * a run of at least :data:`SIMILAR_RUN` lines that differ only in their digits keeps its first
       and last line: ``[N similar lines differing only in numbers]``;
     * a run of at least :data:`PREFIX_RUN` lines starting with the same :data:`PREFIX_CHARS`
@@ -1035,7 +1260,7 @@ class _Plan:
                 first = numbers[start]
                 texts = [pool[n] for n in numbers[start:k]]
                 for u in fold_units(first, texts):
-                    frames = u.hi > u.lo and all(_FRAME.match(t) for t in texts[u.lo:u.hi + 1])
+                    frames = u.whole or (u.hi > u.lo and all(_FRAME.match(t) for t in texts[u.lo:u.hi + 1]))
                     entry = (first + u.lo, first + u.hi, estimate_tokens(u.text) + 1, u.same_as, frames)
                     for n in range(first + u.lo, first + u.hi + 1):
                         self.unit[n] = entry
@@ -1079,7 +1304,8 @@ class _Plan:
                 break
             span = range(lo, hi + 1) if number == lo else range(hi, lo - 1, -1)
             if max_lines is not None:
-                plain += sum(1 for m in span if m not in self.text and not _FRAME.match(self.pool[m]))
+                plain += (1 if frames and hi > lo and not _FRAME.match(self.pool[lo]) else
+                          sum(1 for m in span if m not in self.text and not _FRAME.match(self.pool[m])))
                 if plain > max_lines:
                     break
             for m in span:
