@@ -35,6 +35,8 @@ import jinja2
 
 from bench import overhead as overhead_mod
 from bench import cv as cv_mod
+from bench import greendiff as greendiff_mod
+from bench import localization as localization_mod
 from bench import scale, tokenizer
 from bench.quality import label_ceiling
 from bench.baselines import KWS_CONTEXT, KWS_KEYWORDS
@@ -436,6 +438,20 @@ def _main(args: argparse.Namespace, argv: list[str]) -> int:
             log(speed_notes[-1])
     idle = scale.idle_rss()
 
+    green_report: str | None = None
+    localization_table: str | None = None
+    if not args.quick:
+        log("green-log diff: CiDiff cases with a passing log")
+        prepared = greendiff_mod.prepare([c for c in cases if c.source == "cidiff"], with_set=False)
+        if prepared:
+            budgets = greendiff_mod.BUDGETS
+            green_report = greendiff_mod.report(prepared, greendiff_mod.measure(prepared, budgets),
+                                                greendiff_mod.ceilings(prepared, budgets))
+        log("localization: BugSwarm cases with the developer's fix")
+        bugswarm = [c for c in cases if c.source == localization_mod.CLASSIFY_SOURCE]
+        if bugswarm:
+            localization_table = localization_mod.render(localization_mod.summarise(localization_mod.evaluate(bugswarm)))
+
     image: overhead_mod.ImageSize | None = None
     runs: list[overhead_mod.Overhead] = []
     if not args.quick:
@@ -485,6 +501,7 @@ def _main(args: argparse.Namespace, argv: list[str]) -> int:
             "ceilings": [label_ceiling(cases, source=src, max_tokens=MAX_TOKENS) for src in TIGHT_SOURCES],
             "cv_headers": cv_headers, "cv_rows": cv_rows, "cv_k": folds.k, "cv_seed": folds.seed,
             "cv_held_out": cv_mod.HELD_OUT, "cv_every": QUICK_EVERY if args.quick else 1,
+            "green_report": green_report, "localization_table": localization_table,
             "hit_rates": {src: quality.summaries[src][CI_HEALER].hit_rate for src in TIGHT_SOURCES if src in quality.summaries},
         }
         text = render(context)
