@@ -29,13 +29,14 @@ a stand-in tree built from what is known, and only *which* files reach the conte
 * every path the whole log names that looks like a repository path, so that such files compete
   for the context budget as they would in a real tree: a path token with a folder, mapped the way
   the context step maps it (CI workspace prefix stripped; ``site-packages``, the JDK, system
-  roots, absolute paths outside the workspace dropped; a path that is the tail of a fix file's
+  roots, absolute paths outside the workspace, build output (``target/``, ``build/``, ``*.jar``)
+  dropped; a path that is the tail of a fix file's
   path, printed relative to a module folder, is that fix file);
 * the project's own JVM classes and Python modules the log names by name (a fully qualified name
   that shares its first two components with a fix file's package, or its top-level package with
   a fix file's Python package), placed under that fix file's source root (``src/test/java`` for a
   name ending in ``Test``/``Tests``/``IT``);
-* ``__init__.py`` in every folder of a Python file, and the usual manifests when the log suggests
+* an empty ``__init__.py`` in every folder of a Python file, and the usual manifests when the log suggests
   them (``pom.xml`` for Maven, ``build.gradle`` for Gradle, ``setup.py`` and ``requirements.txt``
   for pip / Python, ``package.json`` for npm).
 
@@ -77,6 +78,8 @@ _PATH_PREFIX = r"(?<![\w.@$~+-])(?:[\w.@$~+-]*/)*"
 _FQN = re.compile(r"\b[a-z][a-z0-9_]*(?:\.[A-Za-z_$][\w$]*){2,}\b")
 _JVM_EXT = (".java", ".kt", ".scala", ".groovy")
 _JVM_ROOT = re.compile(r"^(?P<root>(?:.*/)?src/(?P<kind>[\w-]+)/(?:java|kotlin|scala|groovy))/(?P<rest>.+)$")
+_BUILD_OUTPUT = frozenset({"target", "build", "dist", "out", "bin", "classes", "test-classes", "__pycache__"})
+_BINARY = (".jar", ".war", ".ear", ".class", ".pom", ".so", ".o", ".a", ".pyc", ".whl", ".egg", ".tar.gz", ".zip")
 _TEST_CLASS = re.compile(r"(?:Test|Tests|IT|TestCase)$")
 
 
@@ -172,8 +175,10 @@ def log_paths(log_text: str) -> list[str]:
             parts = repo_context._split_path(raw)
             if not parts or len(parts) < 2 and not workspace:
                 continue
-            if any(p.startswith(".") and p not in (".github",) for p in parts[:-1]):
+            if any(p.startswith(".") and p not in (".github",) for p in parts[:-1]) or parts[0] == "~":
                 continue
+            if any(p in _BUILD_OUTPUT for p in parts[:-1]) or parts[-1].endswith(_BINARY):
+                continue  # build output, not tracked by git
             found["/".join(parts)] = None
     return list(found)
 
@@ -218,6 +223,7 @@ def standin_tree(log_text: str, fixes: Sequence[str]) -> dict[str, str]:
                 paths["/".join([*root.split("/")[:-1], *parts]) + ".py"] = None
     for manifest in _manifests(log_text):
         paths.setdefault(manifest, None)
+    real = set(paths)
     for p in list(paths):
         if p.endswith(".py"):
             parts = p.split("/")
@@ -226,7 +232,7 @@ def standin_tree(log_text: str, fixes: Sequence[str]) -> dict[str, str]:
                 if folder[0] in ("tests", "test", "docs", "scripts", "bin", "src") and depth == 1:
                     continue
                 paths.setdefault("/".join([*folder, "__init__.py"]), None)
-    return {p: ("" if p.endswith("__init__.py") else _standin_text(p)) for p in paths}
+    return {p: (_standin_text(p) if p in real else "") for p in paths}
 
 
 class StandinRepo:
@@ -368,7 +374,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(render(summarise(rows)))
     if args.misses:
         for r in rows:
-            if r.log and not r.context:
+            if not r.context:
+                print("(log does not name a fix file)" if not r.log else "", end="")
                 print(f"\n{r.case_id} [{r.category} -> {r.predicted}] fixes={r.fixes[:6]}\n  named={r.named[:8]}\n  sent={r.sent[:8]}")
     return 0
 

@@ -467,3 +467,31 @@ def test_corpus_logs_get_a_grounded_root_cause() -> None:
         block_text = re.sub(r"\s+", " ", "\n".join(b.text for b in blocks).replace("`", "'"))
         grounded = [q for q in quoted if q.rstrip(".") in block_text or q.endswith("...")]
         assert grounded, (row["case_id"], first.root_cause)
+
+
+def test_missing_module_rule_does_not_override_a_failing_test() -> None:
+    """Import errors of optional modules beside a failing unit test: the test is the root cause."""
+    blocks = [
+        Block(start_line=1, end_line=3, reason="python-traceback", text=(
+            "ERROR: Could not import module: demo.plugins.remote\n"
+            '  File "/home/travis/build/a/demo/venv/lib/python3.6/site-packages/demo/plugins/remote.py", line 4, in <module>\n'
+            "ModuleNotFoundError: No module named 'remoteq'"
+        )),
+        Block(start_line=9, end_line=12, reason="python-traceback", text=(
+            "FAIL: test_copy (demo.core.TestCopy)\n"
+            '  File "/home/travis/build/a/demo/venv/lib/python3.6/site-packages/demo/core.py", line 12, in test_copy\n'
+            "    self.assertEqual(a, b)\n"
+            "AssertionError: 0 != 1"
+        )),
+    ]
+    repo = MemoryRepo({"demo/__init__.py": "", "demo/core.py": "x = 1\n" * 20, "requirements.txt": "click\n"})
+    req = ProposalRequest(
+        repository="acme/demo",
+        blocks=blocks,
+        classification=Classification(category=Category.TEST, fingerprint="0" * 16),
+    )
+    proposal = RulesBackend(repo).propose(req)
+    assert proposal.category == Category.TEST
+    assert proposal.files_to_modify == []
+    assert "remoteq" not in proposal.root_cause
+    assert "`demo/core.py:12`" in proposal.root_cause  # the installed copy mapped back to the source

@@ -178,7 +178,43 @@ _PY_FRAME = re.compile(r'File "(?P<path>[^"]+)", line (?P<line>\d+)')
 _JAVA_FRAME = re.compile(
     r"\bat\s+(?P<qual>[\w$.]+)\.(?P<method>[\w$<>-]+)\((?P<file>[\w$-]+\.(?:java|kt|kts|scala|groovy|clj)):(?P<line>\d+)\)"
 )
-_MAVEN = re.compile(rf"(?P<path>{_PATH}):\[(?P<line>\d+),\d+\]")
+_MAVEN = re.compile(rf"(?P<path>{_PATH}):\[(?P<line>\d+)(?:,\d+)?\]")  # Maven/Checkstyle path:[N,col], path:[N]
+# Python warnings and mypy notes: "<path>, line N" / "(<path>, line N)".
+_COMMA_LINE = re.compile(rf"(?P<path>{_PATH}), line (?P<line>\d+)\b")
+# Paths without a line: license-maven-plugin "Missing header in: <path>", Maven's "(<module>/pom.xml)".
+_NO_LINE_ID = re.compile(rf"Missing header in: (?P<path>\S+)|\((?P<ppath>{_PATH})\)(?!\w)")
+# Any other path with a folder, no line: the weakest mention, ranked after every other reference.
+_BARE = re.compile(rf"(?<![\w.@$~+/\\-])(?P<path>(?:[A-Za-z]:)?[\w.@$~+-]*(?:[/\\][\w.@$~+-]+)+\.[A-Za-z][A-Za-z0-9]{{0,9}})(?![\w/\\(:-])")
+_URLISH = re.compile(r"(?:://|\bjar:|@)\S*$")
+
+# A qualified JVM class name anywhere in a message (javac "in class x.y.Foo", clirr, revapi):
+# the weakest mention, like a bare path.
+_JVM_MENTION = re.compile(r"(?<![\w$.\\/-])[a-z][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)+\.[A-Z][\w]*(?:\$[\w$]+)?(?![\w(])")
+
+# Test and module names instead of paths.
+_JVM_FQN = r"[a-z][\w]*(?:\.[\w]+)*\.[A-Z][\w$]*"
+# JUnit 4 description "method(x.y.FooTest)" (surefire, Gradle, Ant).
+_JUNIT_DESC = re.compile(rf"\b[\w$\[\]-]+\((?P<fqn>{_JVM_FQN})\)")
+# Surefire "Tests run: ... <<< FAILURE! - in x.y.FooTest" and the "Running x.y.FooTest" it belongs to.
+_SUREFIRE_IN = re.compile(rf"<<< (?:FAILURE|ERROR)!.*? - in (?P<fqn>{_JVM_FQN})")
+_SUREFIRE_RUNNING = re.compile(rf"^(?:\[INFO\] )?Running (?P<fqn>{_JVM_FQN})\s*$")
+_SUREFIRE_BAD_RUN = re.compile(r"Tests run: \d+, Failures: (?:[1-9]|\d+, Errors: [1-9])|<<< (?:FAILURE|ERROR)!")
+# Surefire summary sections "Failed tests:" / "Tests in error:" / "[ERROR] Failures:": "  FooTest.method:42 msg".
+_SUREFIRE_SECTION = re.compile(r"^(?:\[ERROR\] )?(?:Failed tests|Tests in error|Failures|Errors|Tests with failures):")
+_SUREFIRE_ENTRY = re.compile(r"^(?:\[ERROR\])?\s+(?:Run \d+: )?(?P<cls>[A-Z][\w$]*)\.(?P<method>[\w$\[\]-]+?)(?::(?P<line>\d+))?(?:\s|$|»)")
+# unittest / nose ids "FAIL: test_x (pkg.tests.test_mod.TestC)", "ERROR: Failure: ... (pkg.mod)",
+# unittest's "Failed to import test module: pkg.tests.test_x", nose "FAIL: Doctest: pkg.mod.func".
+_PY_TEST_ID = re.compile(r"^(?:FAIL|ERROR): \w+ \((?P<dotted>[A-Za-z_][\w.]*)\)|^(?:FAIL|ERROR): Doctest: (?P<doc>[A-Za-z_][\w.]*)")
+_PY_IMPORT_NAME = re.compile(
+    r"Failed to import test module: (?P<a>[A-Za-z_][\w.]*)|cannot import name '?\w+'? from '(?P<b>[A-Za-z_][\w.]*)'"
+)
+_TEST_VERDICT = re.compile(
+    r"^(?:FAIL|ERROR): (?:test\w*|\w+ \(|Doctest: )|^FAILED \S+::|^FAILED \(|<<< (?:FAILURE|ERROR)!|Tests run: \d+, Failures: (?:[1-9]|\d+, Errors: [1-9])"
+    r"|^Tests in error:|^Failed tests:|^=+ .*\b\d+ failed\b|^--- FAIL: |^\s*\d+ failing$|\bAssertionError\b|^E\s{3}\S",
+    re.MULTILINE,
+)
+"""A block shows a failing test: its references outrank those of other blocks (import warnings,
+compiler noise printed while the suite runs)."""
 _PAREN = re.compile(rf"(?P<path>{_PATH})\((?P<line>\d+)(?:,\d+)?\)")
 _COLON = re.compile(rf"(?P<path>{_PATH}):(?P<line>\d+)\b(?!\.\d)")
 _PYTEST_ID = re.compile(rf"(?P<path>{_PATH})::\w")
@@ -226,10 +262,11 @@ _NOT_MODULES = frozenset({"setup", "conftest", "noxfile", "fabfile", "tasks", "m
 
 @dataclass(frozen=True)
 class _Ref:
-    kind: str  # "tb" (outer→inner traceback frame), "frame" (inner→outer), "error", "id"
+    kind: str  # "tb" (outer→inner traceback frame), "frame" (inner→outer), "error", "id", "bare"
     raw: str
     line: int | None
     java_package: tuple[str, ...] | None = None
+    name: str | None = None  # "jvm": raw is a class name (qualified or simple); "py": a dotted module name
 
 
 class _PathIndex:
@@ -274,6 +311,81 @@ class _PathIndex:
             return min(exact, key=rank)
         return cands[0] if len(cands) == 1 else None
 
+    def resolve_class(self, name: str) -> str | None:
+        """A JVM class name (``x.y.FooTest``, ``x.y.Foo$Inner``, or a simple ``FooTest``) → its source file."""
+        parts = name.split("$", 1)[0].split(".")
+        for ext in _JVM_EXTENSIONS:
+            found = self.resolve_java(tuple(parts[:-1]), parts[-1] + ext)
+            if found:
+                return found
+        return None
+
+    def resolve_module(self, dotted: str) -> str | None:
+        """A Python dotted name (``pkg.tests.test_mod.TestC``) → the file of its longest module prefix.
+
+        The module path must be a repository path as it stands, or below ``src/``, ``lib/`` or
+        ``python/`` (the source roots of ``src`` layouts); a one-component module only at the root.
+        """
+        parts = [p for p in dotted.split(".") if p]
+        for k in range(len(parts), 0, -1):
+            base = "/".join(parts[:k])
+            for rel in (base + ".py", base + "/__init__.py", base + ".pyx"):
+                for root in _PY_ROOTS:
+                    if root + rel in self.paths:
+                        return root + rel
+        return None
+
+
+_JVM_EXTENSIONS = (".java", ".kt", ".scala", ".groovy")
+_PY_ROOTS = ("", "src/", "lib/", "python/")
+_EGG = re.compile(r"\.egg$|\.egg-link$")
+_BUILD_LIB = re.compile(r"^lib(?:\.[\w.-]+)?$")
+
+
+def _installed_parts(raw: str) -> tuple[str, list[str]] | None:
+    """``(kind, parts)`` of a path into an installed copy of a package, else ``None``.
+
+    ``.../site-packages/<pkg>/...`` and ``dist-packages`` (any virtualenv, ``.tox/*/lib/python*/``,
+    the system Python; an ``*.egg`` folder is skipped) and ``build/lib[.<platform>]/<pkg>/...``
+    (``setup.py build``) give ``("python", [<pkg>, ...])``; ``node_modules/<pkg>/...`` (or
+    ``node_modules/@scope/<pkg>/...``) gives ``("node:<pkg>", [...rest])``.
+    """
+    s = raw.strip().strip("'\"`").replace("\\", "/")
+    parts = [p for p in s.split("/") if p not in ("", ".")]
+    for i in range(len(parts) - 1, -1, -1):
+        if parts[i] in ("site-packages", "dist-packages"):
+            rest = parts[i + 1 :]
+            if rest and _EGG.search(rest[0]):
+                rest = rest[1:]
+            return ("python", rest) if len(rest) >= 2 else None
+    for i, part in enumerate(parts[:-2]):
+        if part == "build" and _BUILD_LIB.match(parts[i + 1]):
+            return "python", parts[i + 2 :]
+    if "node_modules" in parts:
+        i = len(parts) - 1 - parts[::-1].index("node_modules")
+        rest = parts[i + 1 :]
+        if rest and rest[0].startswith("@") and len(rest) > 1:
+            rest = [rest[0] + "/" + rest[1], *rest[2:]]
+        return (f"node:{rest[0]}", rest[1:]) if len(rest) >= 2 else None
+    return None
+
+
+def _npm_packages(repo: RepoSource, paths: Sequence[str]) -> dict[str, str]:
+    """npm package name → its folder in the repository ("" for the root), from ``package.json`` files."""
+    import json
+
+    found: dict[str, str] = {}
+    for path in paths:
+        if path.rsplit("/", 1)[-1] != "package.json" or any(p in _VENDORED for p in path.split("/")):
+            continue
+        try:
+            data = json.loads(repo.read_text(path) or "")
+        except ValueError:
+            continue
+        if isinstance(data, dict) and isinstance(data.get("name"), str):
+            found.setdefault(data["name"], path.rsplit("/", 1)[0] if "/" in path else "")
+    return found
+
 
 def _split_path(raw: str) -> list[str] | None:
     """Normalise a path as printed in a log to repository-relative components, or ``None``."""
@@ -310,6 +422,8 @@ def _clean(line: str) -> str:
 def _block_refs(text: str) -> list[_Ref]:
     """References of one block in order of appearance, each with its kind."""
     refs: list[_Ref] = []
+    running: str | None = None  # surefire: the test class whose "Running" line came last
+    in_section = False  # inside a surefire "Failed tests:" / "Tests in error:" summary
     for raw_line in text.split("\n"):
         line = _clean(raw_line)
         taken: list[tuple[int, int]] = []
@@ -318,30 +432,70 @@ def _block_refs(text: str) -> list[_Ref]:
             return all(span[1] <= a or span[0] >= b for a, b in taken)
 
         found: list[tuple[int, _Ref]] = []
+
+        def add(span: tuple[int, int], ref: _Ref) -> None:
+            taken.append(span)
+            found.append((span[0], ref))
+
         for m in _PY_FRAME.finditer(line):
-            taken.append(m.span())
-            found.append((m.start(), _Ref("tb", m.group("path"), int(m.group("line")))))
+            add(m.span(), _Ref("tb", m.group("path"), int(m.group("line"))))
         for m in _JAVA_FRAME.finditer(line):
             if free(m.span()):
-                taken.append(m.span())
                 package = tuple(m.group("qual").split(".")[:-1])
-                found.append((m.start(), _Ref("frame", m.group("file"), int(m.group("line")), package)))
-        for pattern in (_MAVEN, _PAREN):
+                add(m.span(), _Ref("frame", m.group("file"), int(m.group("line")), package))
+        for pattern in (_MAVEN, _PAREN, _COMMA_LINE):
             for m in pattern.finditer(line):
                 if free(m.span()):
-                    taken.append(m.span())
-                    found.append((m.start(), _Ref("error", m.group("path"), int(m.group("line")))))
+                    add(m.span(), _Ref("error", m.group("path"), int(m.group("line"))))
         for m in _COLON.finditer(line):
             if free(m.span()):
-                taken.append(m.span())
                 kind = "tb" if _PYTEST_TB_TAIL.match(line[m.end():]) else "error"
-                found.append((m.start(), _Ref(kind, m.group("path"), int(m.group("line")))))
+                add(m.span(), _Ref(kind, m.group("path"), int(m.group("line"))))
         for pattern in (_PYTEST_ID, _IMPORT_TEST_MODULE):
             for m in pattern.finditer(line):
                 if free(m.span()):
-                    taken.append(m.span())
-                    found.append((m.start(), _Ref("id", m.group("path"), None)))
+                    add(m.span(), _Ref("id", m.group("path"), None))
+        for m in _NO_LINE_ID.finditer(line):
+            if free(m.span()):
+                add(m.span(), _Ref("id", m.group("path") or m.group("ppath"), None))
+
+        # Class and module names instead of paths.
+        stripped = re.sub(r"^\[(?:ERROR|INFO|WARNING)\] ?", "", line).rstrip()
+        if _SUREFIRE_SECTION.match(line):
+            in_section = True
+        elif in_section and (not stripped.strip() or stripped.startswith("Tests run:")):
+            in_section = False
+        elif in_section:
+            m = _SUREFIRE_ENTRY.match(line)
+            if m and free(m.span()):
+                add(m.span(), _Ref("id", m.group("cls"), int(m.group("line")) if m.group("line") else None, name="jvm"))
+        m = _SUREFIRE_RUNNING.match(line)
+        if m:
+            running = m.group("fqn")
+        elif running and _SUREFIRE_BAD_RUN.search(line):
+            found.append((-1, _Ref("id", running, None, name="jvm")))
+            running = None
+        elif line.startswith("Tests run:"):
+            running = None
+        for pattern in (_SUREFIRE_IN, _JUNIT_DESC):
+            for m in pattern.finditer(line):
+                if free(m.span("fqn")):
+                    add(m.span("fqn"), _Ref("id", m.group("fqn"), None, name="jvm"))
+        for pattern in (_PY_TEST_ID, _PY_IMPORT_NAME):
+            for m in pattern.finditer(stripped):
+                dotted = next(g for g in m.groups() if g)
+                found.append((len(line), _Ref("id", dotted, None, name="py")))
+
+        for m in _BARE.finditer(line):
+            if free(m.span()) and not _URLISH.search(line[: m.start()]):
+                add(m.span(), _Ref("bare", m.group("path"), None))
+        progress = _SUREFIRE_RUNNING.match(line) or "Tests run:" in line  # passing classes too
+        for m in () if progress else _JVM_MENTION.finditer(line):  # "is not public in org.acme.core.Parser", clirr
+            if free(m.span()) and not _URLISH.search(line[: m.start()]):
+                add(m.span(), _Ref("bare", m.group(0), None, name="jvm"))
         refs.extend(ref for _, ref in sorted(found, key=lambda item: item[0]))
+    if running:  # the suite stopped inside this class (crash, timeout, fork exit)
+        refs.append(_Ref("bare", running, None, name="jvm"))
     return refs
 
 
@@ -379,19 +533,56 @@ def referenced_files(blocks: Sequence[Block], repo: RepoSource) -> list[tuple[st
     the standard library, ``site-packages``, ``node_modules``, toolchain caches or system roots,
     and paths that are not repository files, are ignored.
     """
-    index = _PathIndex(repo.list_paths())
+    paths = repo.list_paths()
+    index = _PathIndex(paths)
+    own: dict[str, set[str] | dict[str, str]] = {}
+
+    def installed(raw: str) -> str | None:
+        found = _installed_parts(raw)
+        if found is None:
+            return None
+        kind, parts = found
+        if kind == "python":
+            if "python" not in own:
+                own["python"] = set(project_packages(repo))
+            if parts[0] not in own["python"]:
+                return None
+            rel = "/".join(parts)
+            # The source root that holds the package itself (src/ layouts) first.
+            roots = sorted(_PY_ROOTS, key=lambda r: f"{r}{parts[0]}/__init__.py" not in index.paths)
+            return next((root + rel for root in roots if root + rel in index.paths), None)
+        if "node" not in own:
+            own["node"] = _npm_packages(repo, paths)
+        folder = own["node"].get(kind[len("node:"):])  # type: ignore[union-attr]
+        if folder is None:
+            return None
+        rel = "/".join(([folder] if folder else []) + parts)
+        return rel if rel in index.paths else None
+
+    def resolve(ref: _Ref) -> str | None:
+        if ref.name == "jvm":
+            return index.resolve_class(ref.raw)
+        if ref.name == "py":
+            return index.resolve_module(ref.raw)
+        if ref.java_package is not None:
+            return index.resolve_java(ref.java_package, ref.raw)
+        if _split_path(ref.raw) is None:
+            return installed(ref.raw)
+        return index.resolve(ref.raw) or installed(ref.raw)
+
+    per_block = [_causal_order(_block_refs(block.text)) for block in blocks]
+    verdict = [bool(_TEST_VERDICT.search(_ANSI.sub("", block.text))) for block in blocks]
+    order = [i for i in range(len(blocks)) if verdict[i]] + [i for i in range(len(blocks)) if not verdict[i]]
+    ranked = [ref for i in order for ref in per_block[i] if ref.kind != "bare"]
+    ranked += [ref for i in order for ref in per_block[i] if ref.kind == "bare"]
     ordered: list[tuple[str, int | None]] = []
     seen: set[tuple[str, int | None]] = set()
-    for block in blocks:
-        for ref in _causal_order(_block_refs(block.text)):
-            if ref.java_package is not None:
-                path = index.resolve_java(ref.java_package, ref.raw)
-            else:
-                path = index.resolve(ref.raw)
-            if path is None or (path, ref.line) in seen:
-                continue
-            seen.add((path, ref.line))
-            ordered.append((path, ref.line))
+    for ref in ranked:
+        path = resolve(ref)
+        if path is None or (path, ref.line) in seen:
+            continue
+        seen.add((path, ref.line))
+        ordered.append((path, ref.line))
     with_line = {p for p, line in ordered if line is not None}
     return [(p, line) for p, line in ordered if line is not None or p not in with_line]
 
