@@ -11,7 +11,6 @@ import difflib
 import hashlib
 import html as html_module
 import json
-import os
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -51,9 +50,6 @@ from ci_healer.render import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CORPUS = Path(
-    os.environ.get("CI_HEALER_CORPUS") or REPO_ROOT.parent / "shared" / "corpus"
-)
 HEAD_SHA = "3f2c9d0b7a1e4c5d6e7f8091a2b3c4d5e6f70819"
 
 # ----------------------------------------------------------------------------------------------
@@ -61,59 +57,35 @@ HEAD_SHA = "3f2c9d0b7a1e4c5d6e7f8091a2b3c4d5e6f70819"
 # ----------------------------------------------------------------------------------------------
 
 
-def _corpus_rows() -> list[dict]:
-    index = CORPUS / "INDEX.jsonl"
-    if not index.is_file():
-        pytest.skip(f"failure-log corpus not found at {CORPUS} (set CI_HEALER_CORPUS)")
-    return [json.loads(line) for line in index.read_text().splitlines() if line.strip()]
+# A real GitHub Actions job log with its labeled failure block, bundled with the product (CiDiff,
+# Apache-2.0: examples/cidiff-go-test-failure/NOTICE), so these tests need no corpus.
+BUNDLED = REPO_ROOT / "examples" / "cidiff-go-test-failure"
 
 
-def _log_lines(row: dict) -> list[str]:
-    raw = (CORPUS / row["path"] / "log.txt").read_bytes()
+def _log_lines() -> list[str]:
+    raw = (BUNDLED / "job.log").read_bytes()
     return raw.decode("utf-8", "replace").split("\n")
 
 
-def _labelled_blocks(row: dict) -> list[Block]:
-    label = json.loads((CORPUS / row["path"] / "label.json").read_text())
-    lines = _log_lines(row)
+@pytest.fixture(scope="module")
+def real_blocks() -> list[Block]:
+    """The labeled failure blocks of the bundled real GitHub Actions job log."""
+    label = json.loads((BUNDLED / "label.json").read_text())
+    lines = _log_lines()
     return [
-        Block(
-            start_line=s,
-            end_line=e,
-            reason="labelled",
-            text="\n".join(lines[s - 1 : e]),
-        )
+        Block(start_line=s, end_line=e, reason="labelled", text="\n".join(lines[s - 1 : e]))
         for s, e in label["failure_blocks"]
     ]
 
 
 @pytest.fixture(scope="module")
-def real_blocks() -> list[Block]:
-    """Labelled failure blocks of the first GitHub Actions case of the CiDiff part of the corpus."""
-    rows = sorted(
-        (
-            r
-            for r in _corpus_rows()
-            if r["source"] == "cidiff"
-            and r["ci_system"] == "github-actions"
-            and r["n_failure_blocks"]
-        ),
-        key=lambda r: r["case_id"],
-    )
-    if not rows:
-        pytest.skip("no GitHub Actions case with labelled blocks in the corpus")
-    return _labelled_blocks(rows[0])
-
-
-@pytest.fixture(scope="module")
 def huge_block() -> Block:
-    """The whole of the largest GitHub Actions log of the corpus as one block."""
-    rows = [r for r in _corpus_rows() if r["ci_system"] == "github-actions"]
-    row = max(rows, key=lambda r: r["log_bytes"])
-    lines = _log_lines(row)
-    return Block(
-        start_line=1, end_line=len(lines), reason="whole-log", text="\n".join(lines)
-    )
+    """The bundled real job log, whole and then repeated, as one block of over 2 x 65,535 characters."""
+    lines = _log_lines()
+    text = "\n".join(lines)
+    while len(text) <= 3 * GITHUB_BODY_LIMIT:
+        text += "\n" + "\n".join(lines)
+    return Block(start_line=1, end_line=text.count("\n") + 1, reason="whole-log", text=text)
 
 
 def make_diff(path: str, old: str, new: str) -> str:

@@ -6,8 +6,11 @@ JSON Schema does not understand ``nullable``. ``$ref`` pointers (``#/components/
 through a ``referencing`` registry that holds the whole document, so the un-dereferenced file
 (``generated/api.github.com.json``, 13 MB) is enough.
 
-Locating the npm packages: env ``CI_HEALER_OCTOKIT_DIR`` (the folder holding ``node_modules``), else
-``<repo root>/.e2e/octokit`` (installed by ``tests/setup-octokit.sh``).
+The tests use a vendored slice of both npm packages (``tests/fakegithub/vendor/``, MIT, with their
+licence and versions; ``vendor/regenerate.py`` rebuilds it), so they run from a clean checkout with
+pip alone. ``CI_HEALER_GITHUB_SPEC=npm`` validates against the whole npm description instead,
+found in ``$CI_HEALER_OCTOKIT_DIR`` (the folder holding ``node_modules``) or ``<repo root>/.e2e/octokit``
+(installed by ``tests/setup-octokit.sh``).
 """
 
 from __future__ import annotations
@@ -67,6 +70,13 @@ class SpecMissing(RuntimeError):
     """The npm packages with GitHub's descriptions are not installed (run ``tests/setup-octokit.sh``)."""
 
 
+VENDOR_DIR = Path(__file__).resolve().parent / "vendor"
+#: The slice of ``@octokit/openapi``'s description the fake uses (``vendor/regenerate.py``).
+OPENAPI_SLICE = VENDOR_DIR / "api.github.com.slice.json"
+#: The slice of ``@octokit/webhooks-examples`` the payload builders use.
+WEBHOOKS_SLICE = VENDOR_DIR / "webhooks-examples.slice.json"
+
+
 def octokit_dir() -> Path:
     """Folder holding ``node_modules/@octokit/...``: ``$CI_HEALER_OCTOKIT_DIR`` or ``<repo>/.e2e/octokit``."""
     return Path(
@@ -74,38 +84,45 @@ def octokit_dir() -> Path:
     )
 
 
-def openapi_path() -> Path:
-    """Path of ``@octokit/openapi/generated/api.github.com.json``; raises :class:`SpecMissing` if absent."""
-    path = (
-        octokit_dir()
-        / "node_modules"
-        / "@octokit"
-        / "openapi"
-        / "generated"
-        / "api.github.com.json"
-    )
+def _use_npm() -> bool:
+    """``CI_HEALER_GITHUB_SPEC=npm`` validates against the whole npm description instead of the slice."""
+    return os.environ.get("CI_HEALER_GITHUB_SPEC", "").lower() == "npm"
+
+
+def npm_openapi_path() -> Path:
+    """Path of the npm ``@octokit/openapi/generated/api.github.com.json``; raises :class:`SpecMissing`."""
+    path = octokit_dir() / "node_modules" / "@octokit" / "openapi" / "generated" / "api.github.com.json"
     if not path.is_file():
-        raise SpecMissing(
-            f"GitHub OpenAPI description not found at {path}; run tests/setup-octokit.sh"
-        )
+        raise SpecMissing(f"GitHub OpenAPI description not found at {path}; run tests/setup-octokit.sh")
     return path
+
+
+def npm_webhook_examples_path() -> Path:
+    """Path of the npm ``@octokit/webhooks-examples/api.github.com/index.json``; raises :class:`SpecMissing`."""
+    path = octokit_dir() / "node_modules" / "@octokit" / "webhooks-examples" / "api.github.com" / "index.json"
+    if not path.is_file():
+        raise SpecMissing(f"GitHub webhook examples not found at {path}; run tests/setup-octokit.sh")
+    return path
+
+
+def openapi_path() -> Path:
+    """The description the fake validates against: the vendored slice (the default), or the npm
+    package's whole file when ``CI_HEALER_GITHUB_SPEC=npm``. Raises :class:`SpecMissing` if absent."""
+    if not _use_npm():
+        if not OPENAPI_SLICE.is_file():
+            raise SpecMissing(f"the vendored description {OPENAPI_SLICE.name} is missing; run tests/fakegithub/vendor/regenerate.py")
+        return OPENAPI_SLICE
+    return npm_openapi_path()
 
 
 def webhook_examples_path() -> Path:
-    """Path of ``@octokit/webhooks-examples/api.github.com/index.json``; raises :class:`SpecMissing`."""
-    path = (
-        octokit_dir()
-        / "node_modules"
-        / "@octokit"
-        / "webhooks-examples"
-        / "api.github.com"
-        / "index.json"
-    )
-    if not path.is_file():
-        raise SpecMissing(
-            f"GitHub webhook examples not found at {path}; run tests/setup-octokit.sh"
-        )
-    return path
+    """GitHub's webhook examples: the vendored slice, or the npm package's file with
+    ``CI_HEALER_GITHUB_SPEC=npm``. Raises :class:`SpecMissing` if absent."""
+    if not _use_npm():
+        if not WEBHOOKS_SLICE.is_file():
+            raise SpecMissing(f"the vendored webhook examples {WEBHOOKS_SLICE.name} are missing; run tests/fakegithub/vendor/regenerate.py")
+        return WEBHOOKS_SLICE
+    return npm_webhook_examples_path()
 
 
 @dataclass(frozen=True)
@@ -199,7 +216,7 @@ class Spec:
                 source = openapi_path()
                 cache = (
                     octokit_dir()
-                    / f".api.github.com.{source.stat().st_mtime_ns}.v{_NORMALISE_VERSION}.pickle"
+                    / f".{source.name}.{source.stat().st_mtime_ns}.v{_NORMALISE_VERSION}.pickle"
                 )
                 document = None
                 if cache.is_file():
@@ -239,7 +256,8 @@ class Spec:
         """The operation for ``method`` and a raw (percent-encoded) URL ``path`` without query.
 
         Path parameters come back percent-decoded in :attr:`Operation.params`. ``None`` when no path
-        template matches or the path has no such method.
+        template matches or the most specific matching template has no such method (a path such as
+        ``commits/{sha}/statuses`` is never taken for ``commits/{ref}`` with a ref holding a slash).
         """
         method = method.lower()
         for tpl in self._templates:
@@ -248,8 +266,8 @@ class Spec:
                 continue
             item = self.document["paths"][tpl.template]
             op = item.get(method)
-            if op is None:
-                continue
+            if op is None:  # the most specific template decides the endpoint, as GitHub routes
+                return None
             params = {
                 name: unquote(m.group(name.replace("-", "_"))) for name in tpl.names
             }
