@@ -431,9 +431,6 @@ def test_bare_paths_rank_after_every_located_reference() -> None:
     assert referenced_files([block(text)], PY_TREE) == [("vistra/db/action.py", 12), ("vistra/tests/runsuite.py", None)]
 
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "bugswarm_dissection"
-
-
 @pytest.mark.parametrize(
     "case, fix_file",
     [
@@ -443,11 +440,10 @@ CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "bugswarm_d
         ("numpy-numpy-308527203", "numpy/testing/tests/test_utils.py"),
     ],
 )
-def test_real_logs_with_installed_copies_reach_the_fix_file(case: str, fix_file: str) -> None:
-    folder = CORPUS / case
-    if not (folder / "log.txt").is_file():
-        pytest.skip("corpus not available")
+def test_real_logs_with_installed_copies_reach_the_fix_file(corpus: Path, case: str, fix_file: str) -> None:
     from ci_healer.extract import extract
+
+    folder = corpus / "bugswarm_dissection" / case
 
     blocks = extract(folder / "log.txt", max_tokens=1500).blocks
     pkg = fix_file.split("/")[0]
