@@ -450,3 +450,24 @@ def test_real_logs_with_installed_copies_reach_the_fix_file(corpus: Path, case: 
     repo = MemoryRepo({f"{pkg}/__init__.py": "", fix_file: "x\n" * 400, f"{pkg}/tests/__init__.py": ""})
     sent = [f.path for f in gather(blocks, repo, category=Category.TEST)]
     assert fix_file in sent
+
+
+def test_dependency_failure_sends_the_pom_of_the_module_maven_names() -> None:
+    repo = MemoryRepo(
+        {
+            "pom.xml": "<project><artifactId>stdlib</artifactId></project>\n",
+            "user-manager/pom.xml": "<project><parent><artifactId>stdlib</artifactId></parent><artifactId>user-manager-parent</artifactId></project>\n",
+            "user-manager/service/pom.xml": (
+                "<project><parent><artifactId>user-manager-parent</artifactId></parent>"
+                "<artifactId>user-manager</artifactId><packaging>war</packaging></project>\n"
+            ),
+            "guice/pom.xml": "<project><artifactId>guice</artifactId></project>\n",
+        }
+    )
+    text = (
+        "[ERROR] Failed to execute goal on project user-manager: Could not resolve dependencies for project "
+        "com.acme.user-manager:user-manager:war:9.0.2-SNAPSHOT: Could not find artifact AzureLogAppender:AzureLogAppender:jar:1.0"
+    )
+    files = gather([block(text)], repo, category=Category.DEPENDENCY)
+    assert [f.path for f in files][:2] == ["user-manager/service/pom.xml", "pom.xml"]
+    assert "guice/pom.xml" not in [f.path for f in files]

@@ -601,12 +601,50 @@ class _Window:
     reason: str
 
 
-def _relevant_manifests(repo: RepoSource, named: Sequence[str], limit: int = 4) -> list[str]:
-    """Root manifests plus the nearest manifests above each named file, at most ``limit``."""
+# Maven names the failing module by its artifactId: "Failed to execute goal ... on project <a>:",
+# "Could not resolve dependencies for project <g>:<a>:<packaging>:<v>", "The project <g>:<a>:<v> (...)".
+_MAVEN_PROJECT = re.compile(
+    r"\bon project (?P<a>[\w.-]+?):|\bdependencies for project [\w.-]+:(?P<b>[\w.-]+):|\bThe project [\w.-]+:(?P<c>[\w.-]+):"
+)
+_POM_PARENT = re.compile(r"<parent>.*?</parent>", re.DOTALL)
+_POM_ARTIFACT = re.compile(r"<artifactId>\s*([\w.-]+)\s*</artifactId>")
+
+
+def _maven_modules(repo: RepoSource, manifests: Sequence[str], blocks: Sequence[Block]) -> list[str]:
+    """The ``pom.xml`` of every Maven module the blocks name by artifactId, in order of mention.
+
+    A module is matched by the ``<artifactId>`` of its own ``pom.xml`` (outside ``<parent>``), else
+    by its folder name (the usual convention).
+    """
+    names = list(
+        dict.fromkeys(
+            next(g for g in m.groups() if g) for block in blocks for m in _MAVEN_PROJECT.finditer(_clean(block.text))
+        )
+    )
+    if not names:
+        return []
+    by_artifact: dict[str, str] = {}
+    by_folder: dict[str, str] = {}
+    for pom in manifests:
+        if pom.rsplit("/", 1)[-1] != "pom.xml":
+            continue
+        m = _POM_ARTIFACT.search(_POM_PARENT.sub("", repo.read_text(pom) or ""))
+        if m:
+            by_artifact.setdefault(m.group(1), pom)
+        if "/" in pom:
+            by_folder.setdefault(pom.split("/")[-2], pom)
+    found = [by_artifact.get(n) or by_folder.get(n) for n in names]
+    return list(dict.fromkeys(p for p in found if p))
+
+
+def _relevant_manifests(repo: RepoSource, named: Sequence[str], limit: int = 4, blocks: Sequence[Block] = ()) -> list[str]:
+    """Manifests of the Maven modules the blocks name, the root manifests, then the nearest
+    manifests above each named file, at most ``limit``."""
     manifests = find_manifests(repo)
     by_dir: dict[str, list[str]] = {}
     for m in manifests:
         by_dir.setdefault(m.rsplit("/", 1)[0] if "/" in m else "", []).append(m)
+    modules = _maven_modules(repo, manifests, blocks)
     chosen: list[str] = []
     for path in named:
         parts = path.split("/")[:-1]
@@ -619,7 +657,7 @@ def _relevant_manifests(repo: RepoSource, named: Sequence[str], limit: int = 4) 
     for m in manifests:  # requirements/ folders sit one level down
         if m.startswith("requirements/") and m not in chosen:
             chosen.append(m)
-    return chosen[:limit]
+    return list(dict.fromkeys(modules + chosen))[:limit]
 
 
 def _hunk_anchors(lines: Iterable[int], window: int) -> list[int | None]:
@@ -651,8 +689,9 @@ def gather(
     For each ``(path, line)`` of :func:`referenced_files` (most causal first), the lines
     ``line - window .. line + window`` (the whole file when it has at most ``2 * window + 1``
     lines; the head of the file when no line is known); overlapping windows of one file are
-    merged. When ``category`` is :attr:`Category.DEPENDENCY`, the dependency manifests at the
-    root and nearest to the named files come first (``reason="manifest"``), each at most a third
+    merged. When ``category`` is :attr:`Category.DEPENDENCY`, the dependency manifests of the
+    Maven modules the blocks name (``on project <artifactId>``), at the root and nearest to the
+    named files come first (``reason="manifest"``), each at most a third
     of the budget. A window that does not fit the remaining budget is narrowed around its line;
     files that cannot be read as UTF-8 text (missing, binary, symlinks, submodules) are skipped.
     ``text`` is the file content as read: redact it before it reaches a model. Never raises on
@@ -712,7 +751,7 @@ def gather(
         if path in changed_set:
             add_window(path, line, "named-in-log")
     if category == Category.DEPENDENCY:
-        for manifest in _relevant_manifests(repo, [p for p, _ in refs]):
+        for manifest in _relevant_manifests(repo, [p for p, _ in refs], blocks=blocks):
             lines = lines_of(manifest)
             if lines and not any(w.path == manifest for w in windows):
                 windows.append(_Window(manifest, 1, len(lines), 1, "manifest"))
