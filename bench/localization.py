@@ -1,6 +1,6 @@
 """Localization on the BugSwarm dissection cases: does the context reach a file the fix changed?
 
-    python -m bench.localization [--corpus DIR] [--misses]
+    python -m bench.localization [--corpus DIR] [--misses] [--git-dir OWNER/NAME=DIR ...]
 
 For every BugSwarm case (a failed Travis CI job log, its manual failure category and the
 developer's fail→pass diff ``fix.diff``) the pipeline runs as the engine runs it:
@@ -41,7 +41,10 @@ a stand-in tree built from what is known, and only *which* files reach the conte
   for pip / Python, ``package.json`` for npm).
 
 File contents are stand-in text of 200 lines of about 60 characters, real lengths being unknown.
-What this misses: other repository files whose names collide with the ones above (a real tree may
+``--git-dir`` checks the stand-in against real trees: the cases of a repository with a local
+clone are run on the tree of the commit the job checked out (``git checkout -qf <sha>`` in the
+Travis log) as well, read with ``git ls-tree`` / ``git cat-file``.
+What the stand-in misses: other repository files whose names collide with the ones above (a real tree may
 resolve a bare name to a different file), real file lengths (long files give narrower shares of
 the budget), and repository files the log names only by a bare file name without a folder.
 """
@@ -50,6 +53,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import subprocess
 import sys
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -274,14 +278,59 @@ class CaseFigures:
     sent: list[str] = field(default_factory=list)
 
 
-def evaluate_case(case: Case) -> CaseFigures:
-    """Run extract → classify → referenced_files / gather on one case over its stand-in tree."""
+class GitTreeRepo:
+    """:class:`~ci_healer.repo.RepoSource` over one commit of a local git repository (read-only).
+
+    Used to check the stand-in tree against the real tree at the failing commit; reads with
+    ``git ls-tree`` and ``git cat-file``, never checks anything out.
+    """
+
+    def __init__(self, git_dir: Path, commit: str, name: str) -> None:
+        self.git_dir, self.commit, self.name = git_dir, commit, name
+        out = subprocess.run(
+            ["git", f"--git-dir={git_dir}", "ls-tree", "-r", "--name-only", "-z", commit],
+            capture_output=True, check=True,
+        ).stdout.decode("utf-8", errors="replace")
+        self._paths = sorted(p for p in out.split("\0") if p)
+        self._set = set(self._paths)
+
+    def read_text(self, path: str) -> str | None:
+        if path not in self._set:
+            return None
+        res = subprocess.run(["git", f"--git-dir={self.git_dir}", "cat-file", "blob", f"{self.commit}:{path}"], capture_output=True)
+        try:
+            return res.stdout.decode("utf-8") if res.returncode == 0 else None
+        except UnicodeDecodeError:
+            return None
+
+    def entry(self, path: str):  # not used by the context step
+        return None
+
+    def list_paths(self) -> list[str]:
+        return list(self._paths)
+
+
+_CHECKOUT = re.compile(r"git checkout -qf ([0-9a-f]{40})")
+
+
+def failing_commit(log_text: str) -> str | None:
+    """The commit a Travis CI job checked out (``git checkout -qf <sha>``), else ``None``."""
+    m = _CHECKOUT.search(log_text)
+    return m.group(1) if m else None
+
+
+def evaluate_case(case: Case, repo_source=None) -> CaseFigures:
+    """Run extract → classify → referenced_files / gather on one case over its stand-in tree.
+
+    ``repo_source``: a :class:`~ci_healer.repo.RepoSource` to use instead of the stand-in tree
+    (the real tree at the failing commit, to validate the stand-in).
+    """
     raw = case.log.read_bytes()
     log_text = _ANSI.sub("", raw.decode("utf-8", errors="replace").replace("\r", "\n"))
     diff_path = case.path / "fix.diff"
     diff = diff_path.read_text(encoding="utf-8", errors="replace") if diff_path.is_file() else ""
     fixes = fix_files(diff)
-    repo = StandinRepo(standin_tree(log_text, fixes), case.label.get("repository") or case.case_id)
+    repo = repo_source or StandinRepo(standin_tree(log_text, fixes), case.label.get("repository") or case.case_id)
     blocks = extract(case.log, max_tokens=MAX_TOKENS).blocks
     classification = classify(blocks)
     named = [p for p, _ in repo_context.referenced_files(blocks, repo)]
@@ -359,17 +408,46 @@ def render(table: dict[str, dict[str, float | int | None]]) -> str:
     return "\n".join(lines)
 
 
+def compare_with_real_trees(cases: Sequence[Case], git_dirs: dict[str, str]) -> int:
+    """Print, per case of the given repositories, the figures on the stand-in and on the real tree."""
+    print("| case | fix files | (a) stand-in | (a) real | (b) stand-in | (b) real | sent (real tree) |")
+    print("|---|---:|---|---|---|---|---|")
+    for case in cases:
+        git_dir = git_dirs.get(case.label.get("repository") or "")
+        if not git_dir or case.source != CLASSIFY_SOURCE:
+            continue
+        commit = failing_commit(case.log.read_bytes().decode("utf-8", errors="replace"))
+        try:
+            real_repo = GitTreeRepo(Path(git_dir), commit, case.label["repository"]) if commit else None
+        except subprocess.CalledProcessError:
+            real_repo = None
+        if real_repo is None:
+            print(f"| {case.case_id} | failing commit not in the clone | | | | | |")
+            continue
+        stand, real = evaluate_case(case), evaluate_case(case, real_repo)
+        yes = {True: "yes", False: "no"}
+        print(f"| {case.case_id} | {len(real.fixes)} | {yes[stand.blocks]} | {yes[real.blocks]} | {yes[stand.context]} "
+              f"| {yes[real.context]} | {', '.join(real.sent[:5])} |")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: print the table; ``--misses`` also lists the cases where (c) holds but (b) not."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--corpus", type=Path, default=None)
     parser.add_argument("--misses", action="store_true")
+    parser.add_argument(
+        "--git-dir", action="append", default=[], metavar="OWNER/NAME=DIR",
+        help="a local clone of a case's repository: its cases are also run on the real tree at the failing commit",
+    )
     args = parser.parse_args(argv)
     try:
         cases = load_cases(args.corpus or default_corpus(), sources=(CLASSIFY_SOURCE,))
     except CorpusError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if args.git_dir:
+        return compare_with_real_trees(cases, dict(item.split("=", 1) for item in args.git_dir))
     rows = evaluate(cases)
     print(render(summarise(rows)))
     if args.misses:

@@ -471,3 +471,13 @@ def test_dependency_failure_sends_the_pom_of_the_module_maven_names() -> None:
     files = gather([block(text)], repo, category=Category.DEPENDENCY)
     assert [f.path for f in files][:2] == ["user-manager/service/pom.xml", "pom.xml"]
     assert "guice/pom.xml" not in [f.path for f in files]
+
+
+def test_changed_files_rank_before_paths_mentioned_in_passing() -> None:
+    text = "copying vistra/tests/runsuite.py -> build/lib\nvistra/db/action.py:12: error: bad"
+    files = gather([block(text)], PY_TREE, category=Category.TEST, changed_files=["vistra/packages/remote/base.py"])
+    assert [(f.path, f.reason) for f in files] == [
+        ("vistra/db/action.py", "named-in-log"),
+        ("vistra/packages/remote/base.py", "changed"),
+        ("vistra/tests/runsuite.py", "named-in-log"),
+    ]

@@ -5,8 +5,10 @@ A failure block names files the way the tool that failed prints them: runner-abs
 to the tool's working directory (``tests/test_x.py:12: in test_y``), bare file names with a package
 (Java ``at com.acme.Foo.bar(Foo.java:42)``) or just a file name (``foo.c:10:2: error``). Every such
 reference is resolved against the repository's own file list at the failing commit; anything that
-is not a repository file (the standard library, ``site-packages``, ``node_modules``, the JDK) is
-dropped. Nothing here reads the file system or the network directly: all reads go through a
+is not a repository file (the standard library, third-party packages in ``site-packages`` or
+``node_modules``, the JDK) is dropped, while an installed copy of the project's own package is
+mapped back to its source. Test classes and Python modules named instead of paths (surefire,
+JUnit, unittest, nose) are resolved against the tree too. Nothing here reads the file system or the network directly: all reads go through a
 :class:`~ci_healer.repo.RepoSource`.
 """
 
@@ -514,25 +516,8 @@ def _causal_order(refs: list[_Ref]) -> list[_Ref]:
     return out
 
 
-def referenced_files(blocks: Sequence[Block], repo: RepoSource) -> list[tuple[str, int | None]]:
-    """Repository files (and 1-indexed line, or ``None``) named by the failure blocks.
-
-    Returns ``(path, line)`` pairs, most causal first: blocks in the given order; within a block,
-    the innermost frame of a Python or pytest traceback first (they print outermost first), Java
-    and other stack frames and compiler diagnostics in printed order. Deduplicated on
-    ``(path, line)``; a bare mention without a line (``FAILED tests/test_x.py::test_y``) is dropped
-    when the same file is also named with a line.
-
-    Recognised shapes: ``File "x.py", line N``; ``path:N[:col]`` (Go, Rust ``--> src/main.rs:4:5``,
-    C/C++ ``foo.c:10:2: error``, pytest ``tests/test_x.py:12: in test_y``, ESLint, javac);
-    ``path(N,col)`` (TypeScript, MSBuild); Maven ``path:[N,col]``; Java/Kotlin frames
-    ``at pkg.Class.method(File.java:N)`` (resolved by package path + file name, else a unique
-    file name); pytest node ids ``path::name``. Paths are mapped to repository paths by stripping
-    CI workspace prefixes (GitHub Actions Linux/macOS/Windows/container, Travis CI, Jenkins,
-    CircleCI) and then choosing the repository path that is the longest suffix match. Paths under
-    the standard library, ``site-packages``, ``node_modules``, toolchain caches or system roots,
-    and paths that are not repository files, are ignored.
-    """
+def _references(blocks: Sequence[Block], repo: RepoSource) -> list[tuple[str, int | None, bool]]:
+    """:func:`referenced_files` with a third item: ``True`` for the weakest mentions."""
     paths = repo.list_paths()
     index = _PathIndex(paths)
     own: dict[str, set[str] | dict[str, str]] = {}
@@ -575,16 +560,57 @@ def referenced_files(blocks: Sequence[Block], repo: RepoSource) -> list[tuple[st
     order = [i for i in range(len(blocks)) if verdict[i]] + [i for i in range(len(blocks)) if not verdict[i]]
     ranked = [ref for i in order for ref in per_block[i] if ref.kind != "bare"]
     ranked += [ref for i in order for ref in per_block[i] if ref.kind == "bare"]
-    ordered: list[tuple[str, int | None]] = []
+    ordered: list[tuple[str, int | None, bool]] = []
     seen: set[tuple[str, int | None]] = set()
     for ref in ranked:
         path = resolve(ref)
         if path is None or (path, ref.line) in seen:
             continue
         seen.add((path, ref.line))
-        ordered.append((path, ref.line))
-    with_line = {p for p, line in ordered if line is not None}
-    return [(p, line) for p, line in ordered if line is not None or p not in with_line]
+        ordered.append((path, ref.line, ref.kind == "bare"))
+    with_line = {p for p, line, _ in ordered if line is not None}
+    return [(p, line, weak) for p, line, weak in ordered if line is not None or p not in with_line]
+
+
+def referenced_files(blocks: Sequence[Block], repo: RepoSource) -> list[tuple[str, int | None]]:
+    """Repository files (and 1-indexed line, or ``None``) named by the failure blocks.
+
+    Returns ``(path, line)`` pairs, most causal first: first the blocks that show a failing test
+    (``FAIL: test_x (...)``, ``FAILED path::test``, surefire ``<<< FAILURE!``, an
+    ``AssertionError``), then the other blocks, each group in the given order — a failing test
+    outranks the import errors and compiler noise a suite prints while it runs; within a block,
+    the innermost frame of a Python or pytest traceback first (they print outermost first), Java
+    and other stack frames and compiler diagnostics in printed order. The weakest mentions (a path
+    with a folder but no line, a qualified JVM class name inside a message) come after every other
+    reference of every block. Deduplicated on ``(path, line)``; a mention without a line
+    (``FAILED tests/test_x.py::test_y``) is dropped when the same file is also named with a line.
+
+    Recognised shapes: ``File "x.py", line N`` and ``x.py, line N`` (Python warnings, mypy's
+    ``(x.py, line N)``); ``path:N[:col]`` (Go, Rust ``--> src/main.rs:4:5``, C/C++
+    ``foo.c:10:2: error``, pytest ``tests/test_x.py:12: in test_y``, ESLint, javac);
+    ``path(N,col)`` (TypeScript, MSBuild); Maven / Checkstyle ``path:[N,col]`` and ``path:[N]``;
+    paths without a line: license-maven-plugin ``Missing header in: <path>``, Maven's
+    ``(<module>/pom.xml)``, pytest node ids ``path::name``; Java/Kotlin frames
+    ``at pkg.Class.method(File.java:N)`` (resolved by package path + file name, else a unique file
+    name). Names instead of paths, resolved against the tree: JUnit descriptions
+    ``method(x.y.FooTest)``, surefire ``Running x.y.FooTest`` followed by its failure and
+    ``<<< FAILURE! - in x.y.FooTest``, the ``Failed tests:`` / ``Tests in error:`` summary entries
+    ``FooTest.method:N`` (a simple name only when one file has it), unittest / nose ids
+    ``FAIL: test_x (pkg.tests.test_mod.TestC)`` and ``Failed to import test module: pkg.mod``,
+    ``cannot import name 'x' from 'pkg.mod'`` (the longest module prefix that is a file at the
+    root or below ``src/``, ``lib/``, ``python/``).
+
+    Paths are mapped to repository paths by stripping CI workspace prefixes (GitHub Actions
+    Linux/macOS/Windows/container, Travis CI, Jenkins, CircleCI) and then choosing the repository
+    path that is the longest suffix match. Paths into an installed copy of the project's own
+    package — ``site-packages/<pkg>/...`` / ``dist-packages`` of any virtualenv or ``.tox``
+    environment (an ``*.egg`` folder skipped), ``build/lib*/<pkg>/...``, and
+    ``node_modules/<name>/...`` where ``<name>`` is a ``package.json`` name of the repository — are
+    mapped back to the source folder (``<pkg>`` among :func:`project_packages`; ``src/`` layouts
+    included). Other paths under the standard library, ``site-packages``, ``node_modules``,
+    toolchain caches or system roots, and paths that are not repository files, are ignored.
+    """
+    return [(path, line) for path, line, _ in _references(blocks, repo)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -701,7 +727,9 @@ def gather(
     request, or of the pushed commits), in any order. A file that is both changed and named by
     the blocks is the likeliest place of the fix, so its windows rank first, before manifests
     and other named files (``reason="named-in-log"``). Changed files the blocks do not name come
-    after every named file, within the same ``max_bytes`` (``reason="changed"``): when
+    after the files the blocks locate (with a line, a test id, a stack frame) and before the
+    weakest mentions (a path with no line printed in passing, a class name inside a message),
+    within the same ``max_bytes`` (``reason="changed"``): when
     ``changed_lines`` maps the path to the changed line numbers of the head version (1-indexed,
     the ``+`` side of its hunks), one window of ``window`` lines around each run of changed lines,
     else the head of the file (``2 * window + 1`` lines). Paths that are not readable text at the
@@ -710,7 +738,9 @@ def gather(
     if max_bytes <= 0:
         return []
     window = max(window, 0)
-    refs = referenced_files(blocks, repo)
+    weak_refs = _references(blocks, repo)
+    refs = [(path, line) for path, line, _ in weak_refs]
+    weak = {(path, line) for path, line, is_weak in weak_refs if is_weak}
     texts: dict[str, list[str] | None] = {}
 
     def lines_of(path: str) -> list[str] | None:
@@ -756,7 +786,7 @@ def gather(
             if lines and not any(w.path == manifest for w in windows):
                 windows.append(_Window(manifest, 1, len(lines), 1, "manifest"))
     for path, line in refs:
-        if path not in changed_set:
+        if path not in changed_set and (path, line) not in weak:
             add_window(path, line, "named-in-log")
     named = {p for p, _ in refs}
     for path in changed:
@@ -764,6 +794,9 @@ def gather(
             continue
         for line in _hunk_anchors((changed_lines or {}).get(path, ()), window):
             add_window(path, line, "changed")
+    for path, line in refs:  # the weakest mentions last, after the changed files
+        if path not in changed_set and (path, line) in weak:
+            add_window(path, line, "named-in-log")
 
     out: list[ContextFile] = []
     remaining = max_bytes
