@@ -27,26 +27,32 @@ a stand-in tree built from what is known, and only *which* files reach the conte
 
 * the fix files (from ``fix.diff``, parsed with unidiff);
 * every path the whole log names that looks like a repository path, so that such files compete
-  for the context budget as they would in a real tree: a path token with a folder, mapped the way
-  the context step maps it (CI workspace prefix stripped; ``site-packages``, the JDK, system
-  roots, absolute paths outside the workspace, build output (``target/``, ``build/``, ``*.jar``)
-  dropped; a path that is the tail of a fix file's
-  path, printed relative to a module folder, is that fix file);
+  for the context budget as they would in a real tree: a path token with a folder, mapped the
+  way the context step maps it (CI workspace prefix stripped; ``site-packages``, the JDK, system
+  roots, absolute paths outside the workspace and build output such as ``target/``, ``build/``,
+  ``*.jar`` dropped; a path printed relative to a module folder that is the tail of a fix file's
+  path is that fix file);
 * the project's own JVM classes and Python modules the log names by name (a fully qualified name
   that shares its first two components with a fix file's package, or its top-level package with
   a fix file's Python package), placed under that fix file's source root (``src/test/java`` for a
   name ending in ``Test``/``Tests``/``IT``);
-* an empty ``__init__.py`` in every folder of a Python file, and the usual manifests when the log suggests
-  them (``pom.xml`` for Maven, ``build.gradle`` for Gradle, ``setup.py`` and ``requirements.txt``
-  for pip / Python, ``package.json`` for npm).
+* the unit under test of every test file of the tree (``FooTest`` → ``src/main/.../Foo``,
+  ``pkg/tests/test_foo.py`` → ``pkg/foo.py``): a real tree holds it, and the context step adds it
+  after a failing test;
+* an empty ``__init__.py`` in every folder of a Python file, and the usual manifests when the log
+  suggests them (``pom.xml`` for Maven, ``build.gradle`` for Gradle, ``setup.py`` and
+  ``requirements.txt`` for pip / Python, ``package.json`` for npm), with the ``pom.xml`` /
+  ``build.gradle`` of every module folder (the folder above a ``src/``) of the tree.
 
 File contents are stand-in text of 200 lines of about 60 characters, real lengths being unknown.
+What the stand-in misses: other repository files whose names collide with the ones above (a real
+tree may resolve a bare name to a different file), real file lengths (long files give narrower
+shares of the budget), repository files the log names only by a bare file name without a folder,
+and file contents (a Maven module matched by the ``<artifactId>`` of its ``pom.xml``).
+
 ``--git-dir`` checks the stand-in against real trees: the cases of a repository with a local
-clone are run on the tree of the commit the job checked out (``git checkout -qf <sha>`` in the
-Travis log) as well, read with ``git ls-tree`` / ``git cat-file``.
-What the stand-in misses: other repository files whose names collide with the ones above (a real tree may
-resolve a bare name to a different file), real file lengths (long files give narrower shares of
-the budget), and repository files the log names only by a bare file name without a folder.
+clone are also run on the tree of the commit the job checked out (``git checkout -qf <sha>`` in
+the Travis log), read with ``git ls-tree`` / ``git cat-file``.
 """
 
 from __future__ import annotations
@@ -84,6 +90,7 @@ _JVM_EXT = (".java", ".kt", ".scala", ".groovy")
 _JVM_ROOT = re.compile(r"^(?P<root>(?:.*/)?src/(?P<kind>[\w-]+)/(?:java|kotlin|scala|groovy))/(?P<rest>.+)$")
 _BUILD_OUTPUT = frozenset({"target", "build", "dist", "out", "bin", "classes", "test-classes", "__pycache__"})
 _BINARY = (".jar", ".war", ".ear", ".class", ".pom", ".so", ".o", ".a", ".pyc", ".whl", ".egg", ".tar.gz", ".zip")
+_STANDIN_TEST = re.compile(r"^([A-Z]\w*?)(?:Tests?|IT|TestCase)$")
 _TEST_CLASS = re.compile(r"(?:Test|Tests|IT|TestCase)$")
 
 
@@ -219,6 +226,17 @@ def standin_tree(log_text: str, fixes: Sequence[str]) -> dict[str, str]:
                 ext = "." + root.rsplit("/", 1)[-1].replace("kotlin", "kt")
                 paths["/".join([base, *cls.split(".")]) + ext] = None
                 break
+    for path in list(paths):  # a real tree holds the unit each named test class tests
+        jvm = _jvm_name(path)
+        m = _STANDIN_TEST.match(jvm[2].rsplit(".", 1)[-1]) if jvm else None
+        if jvm and m and "/src/test/" in "/" + jvm[0] + "/":
+            unit = jvm[2].rsplit(".", 1)[0].split(".") + [m.group(1)]
+            main_root = ("/" + jvm[0]).replace("/src/test/", "/src/main/").lstrip("/")
+            paths.setdefault("/".join([main_root, *unit]) + path[path.rfind("."):], None)
+        folder, _, name = path.rpartition("/")
+        if name.startswith("test_") and name.endswith(".py") and folder.rsplit("/", 1)[-1] in ("tests", "test"):
+            parent = folder.rpartition("/")[0]
+            paths.setdefault("/".join(p for p in (parent, name[len("test_"):]) if p), None)
     py_roots = {p.split("/")[0] if not p.startswith("src/") else "src/" + p.split("/")[1] for p in fixes if p.endswith(".py") and "/" in p}
     for m in re.finditer(r"(?<![\w./])([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)+)(?![\w/])", log_text):
         parts = m.group(1).split(".")
@@ -227,6 +245,11 @@ def standin_tree(log_text: str, fixes: Sequence[str]) -> dict[str, str]:
                 paths["/".join([*root.split("/")[:-1], *parts]) + ".py"] = None
     for manifest in _manifests(log_text):
         paths.setdefault(manifest, None)
+        if manifest in ("pom.xml", "build.gradle"):  # and each module's own build file
+            for p in list(paths):
+                module = p.split("/src/", 1)[0] if "/src/" in p else None
+                if module:
+                    paths.setdefault(f"{module}/{manifest}", None)
     real = set(paths)
     for p in list(paths):
         if p.endswith(".py"):

@@ -342,7 +342,18 @@ Tests run: 21, Failures: 1, Errors: 0, Skipped: 0
 """
 
 
-@pytest.mark.parametrize("text", [SUREFIRE_OLD, SUREFIRE_SUMMARY, "Tests in error:\n  testSetBitRate(net.acme.formats.AudioPropertiesTest): boom\n"])
+SUREFIRE_3 = """\
+[ERROR] Failures:
+[ERROR]   AudioPropertiesTest.testSetBitRate:42 expected:<1> but was:<2>
+[ERROR]
+[ERROR] Tests run: 21, Failures: 1, Errors: 0, Skipped: 0
+"""
+
+
+@pytest.mark.parametrize(
+    "text",
+    [SUREFIRE_OLD, SUREFIRE_SUMMARY, SUREFIRE_3, "Tests in error:\n  testSetBitRate(net.acme.formats.AudioPropertiesTest): boom\n"],
+)
 def test_surefire_class_names_resolve_to_the_test_source(text: str) -> None:
     refs = referenced_files([block(text)], JAVA_TREE)
     assert refs[0][0] == "core/src/test/java/net/acme/formats/AudioPropertiesTest.java"
@@ -481,3 +492,29 @@ def test_changed_files_rank_before_paths_mentioned_in_passing() -> None:
         ("vistra/packages/remote/base.py", "changed"),
         ("vistra/tests/runsuite.py", "named-in-log"),
     ]
+
+
+@pytest.mark.parametrize(
+    "text, unit",
+    [
+        ("testSetBitRate(net.acme.formats.AudioPropertiesTest)  Time elapsed: 0.005 sec  <<< FAILURE!", "core/src/main/java/net/acme/formats/AudioProperties.java"),
+        ("FAIL: test_copy (vistra.db.tests.test_action.T)", "vistra/db/action.py"),
+    ],
+)
+def test_the_unit_under_test_follows_a_failing_test(text: str, unit: str) -> None:
+    files = dict(JAVA_TREE.files) | dict(PY_TREE.files) | {"vistra/db/tests/__init__.py": "", "vistra/db/tests/test_action.py": "x\n"}
+    refs = referenced_files([block(text)], MemoryRepo(files))
+    assert len(refs) == 2 and refs[1] == (unit, None)
+
+
+def test_a_missing_package_adds_the_modules_build_file_after_the_source() -> None:
+    text = (
+        "[ERROR] /home/travis/build/acme/app/core/src/main/java/net/acme/formats/AudioProperties.java:[3,26] "
+        "package com.fasterxml.uuid does not exist"
+    )
+    assert referenced_files([block(text)], JAVA_TREE) == [
+        ("core/src/main/java/net/acme/formats/AudioProperties.java", 3),
+        ("core/pom.xml", None),
+    ]
+    other = text.replace("package com.fasterxml.uuid does not exist", "cannot find symbol")
+    assert [p for p, _ in referenced_files([block(other)], JAVA_TREE)] == ["core/src/main/java/net/acme/formats/AudioProperties.java"]

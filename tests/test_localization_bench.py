@@ -67,7 +67,9 @@ def test_standin_tree_holds_fix_files_log_paths_and_own_classes() -> None:
         "src/main/java/com/acme/Foo.java",
         "core/src/main/java/com/acme/Baz.java",
         "src/test/java/com/acme/util/HelperTest.java",
+        "src/main/java/com/acme/util/Helper.java",  # the unit under test of a named test class
         "pom.xml",
+        "core/pom.xml",  # the build file of a module folder
     }
     assert all(text.count("\n") == 200 for text in tree.values())
 

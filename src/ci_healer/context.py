@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ci_healer.models import Block, Category, ContextFile
 from ci_healer.repo import RepoSource
@@ -193,6 +193,12 @@ _URLISH = re.compile(r"(?:://|\bjar:|@)\S*$")
 # the weakest mention, like a bare path.
 _JVM_MENTION = re.compile(r"(?<![\w$.\\/-])[a-z][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)+\.[A-Z][\w]*(?:\$[\w$]+)?(?![\w(])")
 
+# javac / scalac: an import of a package no dependency provides ("package x.y does not exist",
+# "object x is not a member of package y"): the module's build file (pom.xml, build.gradle,
+# build.sbt) nearest above the file is where a missing dependency is declared.
+_MISSING_PACKAGE = re.compile(r"\bpackage [\w.]+ does not exist|\bis not a member of package\b")
+_BUILD_FILES = ("pom.xml", "build.gradle", "build.gradle.kts", "build.sbt")
+
 # Test and module names instead of paths.
 _JVM_FQN = r"[a-z][\w]*(?:\.[\w]+)*\.[A-Z][\w$]*"
 # JUnit 4 description "method(x.y.FooTest)" (surefire, Gradle, Ant).
@@ -269,6 +275,7 @@ class _Ref:
     line: int | None
     java_package: tuple[str, ...] | None = None
     name: str | None = None  # "jvm": raw is a class name (qualified or simple); "py": a dotted module name
+    needs_build_file: bool = False  # the error is a missing package: the module's build file may fix it
 
 
 class _PathIndex:
@@ -322,6 +329,52 @@ class _PathIndex:
                 return found
         return None
 
+    def nearest_build_file(self, path: str) -> str | None:
+        """The JVM build file (``pom.xml``, ``build.gradle[.kts]``, ``build.sbt``) nearest above ``path``."""
+        parts = path.split("/")[:-1]
+        for depth in range(len(parts), -1, -1):
+            for name in _BUILD_FILES:
+                cand = "/".join([*parts[:depth], name])
+                if cand in self.paths:
+                    return cand
+        return None
+
+    def unit_under_test(self, path: str) -> str | None:
+        """The source file a test file tests, by the naming convention, else ``None``.
+
+        JVM: ``src/test/<lang>/<pkg>/FooTest.java`` (also ``FooTests``, ``FooIT``, ``FooTestCase``,
+        ``TestFoo``) → ``Foo.<ext>`` of the same package, preferring ``src/main``; Python:
+        ``test_foo.py`` / ``foo_test.py`` → ``foo.py`` beside the tests folder, else the only
+        ``foo.py`` of the tree outside test folders. Naming-convention traceability between unit
+        tests and units under test (Van Rompaey & Demeyer, "Establishing Traceability Links between
+        Unit Test Cases and Units under Test", CSMR 2009).
+        """
+        folder, _, name = path.rpartition("/")
+        stem, dot, ext = name.rpartition(".")
+        if "." + ext in _JVM_EXTENSIONS:
+            m = _JVM_TEST_NAME.match(stem)
+            if not m:
+                return None
+            unit = m.group("a") or m.group("b")
+            root = _JVM_PACKAGE_ROOT.search(folder + "/")
+            package = tuple(p for p in folder[root.end():].split("/") if p) if root else ()
+            found = self.resolve_java(package, f"{unit}.{ext}") if package else None
+            return found if found and found != path else None
+        if ext != "py":
+            return None
+        m = _PY_TEST_NAME.match(stem)
+        if not m:
+            return None
+        unit = (m.group("a") or m.group("b")) + ".py"
+        parts = folder.split("/") if folder else []
+        while parts and _TEST_DIR.match(parts[-1]):
+            parts.pop()
+        near = "/".join([*parts, unit])
+        if near in self.paths and near != path:
+            return near
+        cands = [c for c in self.by_name.get(unit, ()) if not any(_TEST_DIR.match(p) for p in c.split("/")[:-1])]
+        return cands[0] if len(cands) == 1 else None
+
     def resolve_module(self, dotted: str) -> str | None:
         """A Python dotted name (``pkg.tests.test_mod.TestC``) → the file of its longest module prefix.
 
@@ -339,6 +392,10 @@ class _PathIndex:
 
 
 _JVM_EXTENSIONS = (".java", ".kt", ".scala", ".groovy")
+_JVM_TEST_NAME = re.compile(r"^(?:(?P<a>[A-Z]\w*?)(?:Tests?|IT|TestCase)|Test(?P<b>[A-Z]\w*))$")
+_JVM_PACKAGE_ROOT = re.compile(r"(?:^|/)(?:java|kotlin|scala|groovy)/")
+_PY_TEST_NAME = re.compile(r"^(?:test_(?P<a>\w+)|(?P<b>\w+?)_tests?)$")
+_TEST_DIR = re.compile(r"^(?:tests?|testing|unit|unittests?)$")
 _PY_ROOTS = ("", "src/", "lib/", "python/")
 _EGG = re.compile(r"\.egg$|\.egg-link$")
 _BUILD_LIB = re.compile(r"^lib(?:\.[\w.-]+)?$")
@@ -495,6 +552,8 @@ def _block_refs(text: str) -> list[_Ref]:
         for m in () if progress else _JVM_MENTION.finditer(line):  # "is not public in org.acme.core.Parser", clirr
             if free(m.span()) and not _URLISH.search(line[: m.start()]):
                 add(m.span(), _Ref("bare", m.group(0), None, name="jvm"))
+        if _MISSING_PACKAGE.search(line):
+            found = [(at, replace(ref, needs_build_file=True) if ref.kind == "error" else ref) for at, ref in found]
         refs.extend(ref for _, ref in sorted(found, key=lambda item: item[0]))
     if running:  # the suite stopped inside this class (crash, timeout, fork exit)
         refs.append(_Ref("bare", running, None, name="jvm"))
@@ -562,12 +621,22 @@ def _references(blocks: Sequence[Block], repo: RepoSource) -> list[tuple[str, in
     ranked += [ref for i in order for ref in per_block[i] if ref.kind == "bare"]
     ordered: list[tuple[str, int | None, bool]] = []
     seen: set[tuple[str, int | None]] = set()
+    counterparts: list[str] = []
     for ref in ranked:
         path = resolve(ref)
         if path is None or (path, ref.line) in seen:
             continue
+        if ref.kind == "bare" and counterparts:  # the units under test lead the weakest mentions
+            ordered.extend((c, None, True) for c in counterparts if (c, None) not in seen)
+            seen.update((c, None) for c in counterparts)
+            counterparts = []
         seen.add((path, ref.line))
         ordered.append((path, ref.line, ref.kind == "bare"))
+        if ref.kind != "bare":
+            unit = index.unit_under_test(path)
+            build = index.nearest_build_file(path) if ref.needs_build_file else None
+            counterparts.extend(c for c in (unit, build) if c and c not in counterparts)
+    ordered.extend((c, None, True) for c in counterparts if (c, None) not in seen)
     with_line = {p for p, line, _ in ordered if line is not None}
     return [(p, line, weak) for p, line, weak in ordered if line is not None or p not in with_line]
 
