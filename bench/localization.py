@@ -12,7 +12,9 @@ deciding the figure):
 
 (a) ``blocks``  — :func:`~ci_healer.context.referenced_files` of the extracted blocks names a fix file;
 (b) ``context`` — the windows of :func:`~ci_healer.context.gather` include a fix file;
-(c) ``log``     — the whole log names a fix file (the ceiling of any localization from the log):
+(c) ``log``     — the whole log names a fix file (the ceiling of localization from what the log
+    names; the naming-convention rules of the context step — a test's unit under test, a module's
+    build file after a missing package — can reach fix files beyond it):
     a path token of the log ends with the file's repository path, or is a tail of it of at least
     two components (a path relative to a module folder), or, for JVM and Python sources,
     the log names its fully qualified class / dotted module name (``com.acme.FooTest``,
