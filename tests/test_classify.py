@@ -112,6 +112,15 @@ FAILING_TEST = (
 )
 
 
+def test_failing_test_outranks_an_optional_import_error_in_the_same_block() -> None:
+    text = (
+        "ModuleNotFoundError: No module named 'ujson'\ndemo: optional speed-ups disabled\n"
+        "FAILED tests/test_core.py::test_parse - ValueError: not enough values to unpack\n"
+        "========================= 1 failed, 3 passed in 0.05s =========================="
+    )
+    assert classify([block(text)]).category == Category.TEST
+
+
 def test_failing_test_outranks_import_errors_of_optional_modules() -> None:
     for blocks in ([block(OPTIONAL_IMPORTS), block(FAILING_TEST)], [block(FAILING_TEST), block(OPTIONAL_IMPORTS)]):
         result = classify(blocks)
@@ -131,6 +140,9 @@ def test_failing_test_outranks_import_errors_of_optional_modules() -> None:
             "ImportError while importing test module 'tests/test_io.py'.\nE   ModuleNotFoundError: No module named 'yaml'",
             "=========== 1 error in 0.12s ===========",
         ],
+        # pytest: the test fails on the import itself.
+        ["FAILED tests/test_io.py::test_load - ModuleNotFoundError: No module named 'yaml'\n"
+         "========================= 1 failed, 3 passed in 0.05s =========================="],
         # unittest counts the import failure among the errors: no test failed on its own.
         [OPTIONAL_IMPORTS, "Ran 3 tests in 0.1s\n\nFAILED (errors=1)"],
     ],

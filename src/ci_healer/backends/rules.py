@@ -5,7 +5,7 @@ failure block (the error line, the file and line, the failing test) with the cat
 request's classification. It returns a patch only for failures it can fix for sure:
 
 * Python ``ModuleNotFoundError: No module named 'x'`` / ``ImportError: No module named x`` (unless
-  another block shows a test that failed on its own: it outranks import errors beside it) →
+  a block shows a test that failed on its own: it outranks import errors beside it) →
   add the distribution that provides ``x`` (see :mod:`ci_healer.pypi_names`) to the manifest the
   project installs from. It refuses — root cause only — when ``x`` is the project's own package,
   a standard-library module (``sys.stdlib_module_names``), a Python 2 module, a bare namespace
@@ -101,6 +101,10 @@ _TEST_NAMES = (
     re.compile(r"^\s*(?P<name>test\w*)\((?P<cls>[\w.$]+)\)"),
     re.compile(r"^\s*\u25cf (?P<name>.+?)\s*$"),
 )
+
+
+def _clean_text(text: str) -> str:
+    return "\n".join(_clean(line) for line in text.split("\n"))
 
 
 def _block_lines(block: Block) -> list[str]:
@@ -524,7 +528,7 @@ class RulesBackend:
         category = request.classification.category
         blocks = request.blocks
         if category == Category.TEST:  # the failing test's own block speaks first
-            blocks = sorted(blocks, key=lambda b: not failing_test_shown(b.text))
+            blocks = sorted(blocks, key=lambda b: not failing_test_shown(_clean_text(b.text)))
         error_line, strength = "", len(_ERROR_LINES)
         chosen: Block | None = None
         for block in blocks:
@@ -564,10 +568,10 @@ class RulesBackend:
     # -- rule: ModuleNotFoundError --------------------------------------------------------------
 
     def _missing_python_module(self, request: ProposalRequest) -> Proposal | None:
-        if any(failing_test_shown(b.text) and not _MISSING_MODULE.search(_clean(b.text)) for b in request.blocks):
-            # A test that failed on its own in another block outranks import errors printed
-            # beside it (optional modules a runner or plugin tries and skips), as in classify:
-            # this rule must not turn a test failure into a dependency fix.
+        if any(failing_test_shown(_clean_text(b.text)) for b in request.blocks):
+            # A test that failed on its own outranks import errors printed beside it (optional
+            # modules a runner or plugin tries and skips), as in classify: this rule must not
+            # turn a test failure into a dependency fix.
             return None
         found: tuple[str, Block] | None = None
         for block in request.blocks:
