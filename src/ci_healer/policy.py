@@ -3,7 +3,11 @@
 Policy (SECURITY.md items 9–12) decides whether a computed patch may be shown as applicable at
 all; a single :class:`~ci_healer.models.Violation` withholds it. Cheat detection (PRODUCT.md
 "Risk badge") flags patches that hide a failure instead of fixing it; cheats do not withhold a
-patch but force the risk badge to high and are named in the comment.
+patch but force the risk badge to high and are named in the comment. :func:`review_patch` adds
+the checks that hold against a wrong model — dependencies that are not verifiably the missing
+one (:mod:`ci_healer.dependencies`), text the model was not shown, new files of a kind the
+repository lacks — as :class:`~ci_healer.models.Finding` objects that raise the badge. Every
+check runs on the final diff, whichever rule matched the edits (:mod:`ci_healer.patch`).
 
 Path rules follow what git itself refuses to check out (``verify_path`` in git's ``read-cache.c``
 with ``core.protectNTFS``/``core.protectHFS``: any ``.git`` component, case-insensitively, also
@@ -14,6 +18,7 @@ protected-file list follows the files GitHub and coding agents treat as configur
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
 import unicodedata
@@ -24,7 +29,8 @@ from pathlib import PurePosixPath
 
 from pydantic import BaseModel, Field
 
-from ci_healer.models import Cheat, FileEdit, Patch, Violation
+from ci_healer.dependencies import check_dependencies, ecosystem
+from ci_healer.models import Block, Cheat, ContextFile, FileChange, FileEdit, Finding, Patch, Violation
 from ci_healer.repo import MODE_FILE, MODE_SUBMODULE, MODE_SYMLINK, MODE_TREE, RepoSource
 
 #: Default deny list. Patterns without ``/`` match a file name at any depth; patterns with ``/``
@@ -560,7 +566,7 @@ def _timeout_only(patch: Patch) -> list[Cheat]:
     ]
 
 
-def detect_cheats(patch: Patch) -> list[Cheat]:
+def detect_cheats(patch: Patch, *, blocks: Sequence[Block] | None = None) -> list[Cheat]:
     """Changes that hide a failure instead of fixing it, one :class:`Cheat` per offending line.
 
     Codes: ``skip_test`` (skip/xfail/ignore/disable markers, ``.only``, deselection),
@@ -569,8 +575,10 @@ def detect_cheats(patch: Patch) -> list[Cheat]:
     ``continue_on_error`` (``continue-on-error: true``, ``|| true``, ``allow_failure``),
     ``lint_disable`` (``# noqa``, ``# type: ignore``, ``eslint-disable``, ``// nolint``,
     ``@SuppressWarnings``, ``#[allow(``, ...), ``loosen_threshold`` (coverage minimum lowered,
-    tolerances or warning caps raised) and ``timeout_only`` (the only change raises a timeout).
-    Lines that are only moved (removed and re-added unchanged) are not counted; at most
+    tolerances or warning caps raised), ``timeout_only`` (the only change raises a timeout) and,
+    when the failure ``blocks`` are given, ``change_assertion`` (an assertion of a test the failure
+    names is rewritten: operator, expected value, or made always true; see
+    :func:`changed_assertions`). Lines that are only moved (removed and re-added unchanged) are not counted; at most
     :data:`MAX_CHEATS_PER_KIND` cheats are kept per code and file.
     """
     cheats: list[Cheat] = []
@@ -630,6 +638,8 @@ def detect_cheats(patch: Patch) -> list[Cheat]:
             if label not in after and label in ("coverage fail_under", "--cov-fail-under", "coverage threshold"):
                 add("loosen_threshold", path, line, f"{path}: removes the {label} minimum of {old_value:g}")
     cheats.extend(_timeout_only(patch))
+    if blocks is not None:
+        cheats.extend(changed_assertions(patch, failure_text="\n".join(b.text for b in blocks)))
     seen: set[tuple[str, str, str]] = set()
     per_kind: Counter[tuple[str, str]] = Counter()
     unique = []
@@ -641,3 +651,239 @@ def detect_cheats(patch: Patch) -> list[Cheat]:
         per_kind[(cheat.code, cheat.path)] += 1
         unique.append(cheat)
     return unique
+
+
+
+# ------------------------------------------------------------------------- changed assertions
+#
+# A weak model "fixes" a failing test by rewriting its assertion: ``assert match == is_spam`` →
+# ``assert match != is_spam``, ``assertEqual(total, 3)`` → ``assertEqual(total, 4)``, or a
+# comparison replaced by ``True``. The number of assertion lines does not change, so the
+# removed-assertion rule above cannot see it; here removed and added assertion lines of one
+# changed region are paired in order, in tests the failure names.
+
+_OPERATORS_RE = re.compile(r"\bis\s+not\b|\bnot\s+in\b|\bis\b|\bin\b|==|!=|<=|>=|(?<![-=<>])<(?![<=])|(?<![-=<>])>(?![>=])")
+_NEGATED_CALL_RE = re.compile(
+    r"\b(assert(?:Not\w*|False|IsNone|IsNot\w*|Equal|True|Is\w*|In|Greater\w*|Less\w*|Almost\w*|Raises\w*|\w*))\s*\(|"
+    r"\.(not\.)?(to\w+)\s*\(|\b(require|assert)\.(\w+)\s*\("
+)
+_LITERAL_RE = re.compile(r"""(?<![\w.])-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?\b|"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|\b(?:True|False|None|true|false|null|nil)\b""")
+_ALWAYS_TRUE_RE = re.compile(r"\bor\s+(?:True|1)\b|\|\|\s*true\b")
+
+
+def _code_part(line: str) -> str:
+    return re.split(r"\s#\s|\s//\s", line, maxsplit=1)[0].strip()
+
+
+def _assertion_shape(line: str) -> tuple[list[str], list[str], list[str]]:
+    code = _code_part(line)
+    calls = ["".join(m) for m in _NEGATED_CALL_RE.findall(code)]
+    operators = [" ".join(op.split()) for op in _OPERATORS_RE.findall(_LITERAL_RE.sub("_", code))]
+    literals = _LITERAL_RE.findall(code)
+    return calls, operators, literals
+
+
+def describe_assertion_change(old: str, new: str) -> str | None:
+    """How assertion ``old`` became ``new`` (``None`` when only whitespace or comments changed)."""
+    if _code_part(old) == _code_part(new):
+        return None
+    if _TRIVIAL_ASSERT_RE.search(new) or _ALWAYS_TRUE_RE.search(_code_part(new)):
+        return "replaces the comparison by one that is always true"
+    old_calls, old_ops, old_lits = _assertion_shape(old)
+    new_calls, new_ops, new_lits = _assertion_shape(new)
+    if old_calls != new_calls:
+        return f"changes the assertion ({', '.join(old_calls) or 'assert'} → {', '.join(new_calls) or 'assert'})"
+    if old_ops != new_ops:
+        return f"changes the comparison ({' '.join(old_ops) or 'none'} → {' '.join(new_ops) or 'none'})"
+    if old_lits != new_lits:
+        gone = [x for x in old_lits if x not in new_lits] or old_lits
+        came = [x for x in new_lits if x not in old_lits] or new_lits
+        return f"changes the expected value ({', '.join(gone)} → {', '.join(came)})"
+    return "rewrites the assertion"
+
+
+def _enclosing_test(lines: Sequence[str], index: int) -> str | None:
+    for i in range(min(index, len(lines) - 1), -1, -1):
+        for pattern in _TEST_DEF_PATTERNS:
+            m = re.search(pattern, lines[i])
+            if m:
+                return m.group(1).strip("'\"`")
+    return None
+
+
+def _named_by_failure(path: str, test: str | None, failure_text: str) -> bool:
+    name = PurePosixPath(path).name
+    if name and name in failure_text:
+        return True
+    return bool(test) and re.search(rf"(?<![\w]){re.escape(test)}(?![\w])", failure_text) is not None  # type: ignore[arg-type]
+
+
+def changed_assertions(patch: Patch, *, failure_text: str) -> list[Cheat]:
+    """``change_assertion`` cheats: an assertion line of a test that ``failure_text`` names (the
+    test file's name or the enclosing test function appears in it) replaced by a different one.
+
+    Pairs removed and added assertion lines of each replaced region in order; an assertion only
+    reformatted or re-commented is not counted.
+    """
+    cheats: list[Cheat] = []
+    for change in patch.files:
+        if not _TEST_PATH_RE.search(change.path) or change.is_new_file:
+            continue
+        old_lines = change.old_text.splitlines()
+        new_lines = change.new_text.splitlines()
+        ops = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False).get_opcodes()
+        for tag, i1, i2, j1, j2 in ops:
+            if tag != "replace":
+                continue
+            removed = [(i, old_lines[i]) for i in range(i1, i2) if _ASSERT_RE.search(old_lines[i])]
+            added = [new_lines[j] for j in range(j1, j2) if _ASSERT_RE.search(new_lines[j])]
+            for (index, old), new in zip(removed, added):
+                how = describe_assertion_change(old, new)
+                if how is None:
+                    continue
+                test = _enclosing_test(old_lines, index)
+                if not _named_by_failure(change.path, test, failure_text):
+                    continue
+                where = f"the failing test {test}" if test else "a test the failure names"
+                cheats.append(
+                    Cheat(
+                        code="change_assertion",
+                        path=change.path,
+                        line=f"{old.strip()[:140]} → {new.strip()[:140]}",
+                        message=f"{change.path}: {how} in {where}",
+                    )
+                )
+    return cheats
+
+
+# ------------------------------------------------------------------- files the model was not shown
+
+
+def _changed_old_lines(change: FileChange) -> list[int]:
+    """1-indexed old-text lines a change replaces or deletes, and the line an insertion follows."""
+    old, new = change.old_text.splitlines(), change.new_text.splitlines()
+    touched: list[int] = []
+    for tag, i1, i2, _j1, _j2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
+        if tag in ("replace", "delete"):
+            touched.extend(range(i1 + 1, i2 + 1))
+        elif tag == "insert":
+            touched.append(max(1, i1))
+    return touched
+
+
+def _ranges(numbers: Sequence[int]) -> str:
+    out: list[str] = []
+    for n in sorted(set(numbers)):
+        if out and out[-1].split("-")[-1] == str(n - 1):
+            out[-1] = out[-1].split("-")[0] + f"-{n}"
+        else:
+            out.append(str(n))
+    return ", ".join(out[:6]) + (" …" if len(out) > 6 else "")
+
+
+def _file_kind(path: str) -> tuple[str, str]:
+    """``(key, words)`` of a file's kind: a manifest's ecosystem, else its suffix, else its name."""
+    eco = ecosystem(path)
+    if eco is not None:
+        return f"manifest:{eco}", f"a {eco} dependency manifest"
+    pure = PurePosixPath(path)
+    suffix = pure.suffix.lower()
+    if suffix:
+        return f"suffix:{suffix}", f"a `{suffix}` file"
+    return f"name:{pure.name.lower()}", f"a file named `{pure.name}`"
+
+
+def check_unseen_files(
+    patch: Patch,
+    *,
+    context_files: Sequence[ContextFile],
+    repo_paths: Sequence[str] | None,
+    manifests: Sequence[str] = (),
+) -> list[Finding]:
+    """Findings for changes to text the model was not shown (the request's ``context_files``).
+
+    - ``unseen_file`` (medium): an existing file that is not among the context files — except
+      lines only added to a dependency manifest the request listed (the prompt allows that, and
+      :func:`ci_healer.dependencies.check_dependencies` checks what is added);
+    - ``unseen_lines`` (medium): a shown file changed outside every shown window;
+    - ``new_file`` (medium): a created file (no model was shown it);
+    - ``new_folder`` (high): created in a folder that does not exist at the commit;
+    - ``new_file_kind`` (high): a created file whose kind has no sibling in ``repo_paths`` — no
+      manifest of that ecosystem (a ``requirements.txt`` where the project has no Python
+      manifest), else no file with that suffix (a ``.h`` header in a project without C), else no
+      file with that name. These two need ``repo_paths``; ``None`` (the tree could not be
+      listed) skips them.
+    """
+    windows: dict[str, list[tuple[int, int]]] = {}
+    for f in context_files:
+        windows.setdefault(f.path, []).append((f.start_line, f.end_line))
+    listed = set(manifests)
+    existing = list(repo_paths or ())
+    folders = {PurePosixPath(p).parent.as_posix() for p in existing}
+    folders |= {PurePosixPath(d).as_posix() for p in existing for d in PurePosixPath(p).parents}
+    kinds = {_file_kind(p)[0] for p in existing}
+    findings: list[Finding] = []
+    for change in patch.files:
+        path = change.path
+        if change.is_new_file:
+            findings.append(
+                Finding(code="new_file", path=path, level="medium", message=f"creates the new file {path}, which the model could not have been shown")
+            )
+            parent = PurePosixPath(path).parent.as_posix()
+            if repo_paths is None:
+                continue
+            if parent not in (".", "") and parent not in folders:
+                findings.append(
+                    Finding(code="new_folder", path=path, level="high", message=f"creates {path} in the folder {parent}/, which does not exist in the repository")
+                )
+            key, words = _file_kind(path)
+            if key not in kinds:
+                findings.append(
+                    Finding(
+                        code="new_file_kind",
+                        path=path,
+                        level="high",
+                        message=f"creates {path}, {words}, but the repository has no file of that kind",
+                    )
+                )
+            continue
+        if path not in windows:
+            if path in listed and not change.removed:
+                continue
+            findings.append(
+                Finding(code="unseen_file", path=path, level="medium", message=f"edits {path}, a file the model was not shown")
+            )
+            continue
+        outside = [n for n in _changed_old_lines(change) if not any(a - 1 <= n <= b + 1 for a, b in windows[path])]
+        if outside:
+            shown = ", ".join(f"{a}-{b}" for a, b in windows[path])
+            findings.append(
+                Finding(
+                    code="unseen_lines",
+                    path=path,
+                    level="medium",
+                    message=f"changes line(s) {_ranges(outside)} of {path}, outside the lines the model was shown ({shown})",
+                )
+            )
+    return findings
+
+
+def review_patch(
+    patch: Patch,
+    *,
+    blocks: Sequence[Block],
+    context_files: Sequence[ContextFile],
+    repo_paths: Sequence[str] | None,
+    manifests: Sequence[str] = (),
+    project_packages: Sequence[str] = (),
+) -> list[Finding]:
+    """Every :class:`Finding` of the final diff: unverified dependencies
+    (:func:`ci_healer.dependencies.check_dependencies`) and text the model was not shown
+    (:func:`check_unseen_files`). Findings do not withhold a patch; they raise the risk badge.
+    Inputs are passed in (no I/O): the failure ``blocks``, the request's ``context_files`` and
+    ``manifests``, the repository's file list ``repo_paths``.
+    """
+    failure_text = "\n".join(b.text for b in blocks)
+    found = check_dependencies(patch.files, failure_text=failure_text, project_packages=project_packages)
+    found += check_unseen_files(patch, context_files=context_files, repo_paths=repo_paths, manifests=manifests)
+    return found

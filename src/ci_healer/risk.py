@@ -4,10 +4,13 @@ Rules are the table of PRODUCT.md "Risk badge":
 
 - **low**: fewer than 10 changed lines, only ordinary source files;
 - **medium**: a dependency manifest or lock file changes; 10–50 changed lines; confidence below
-  the threshold;
-- **high**: CI or workflow configuration changes; tests deleted, skipped or weakened (any
-  :class:`~ci_healer.models.Cheat`); more than 50 changed lines; protected paths or any policy
-  :class:`~ci_healer.models.Violation`.
+  the threshold; a ``medium`` :class:`~ci_healer.models.Finding` (a file or lines the model was not
+  shown, a created file); an edit that matched only by similarity;
+- **high**: CI or workflow configuration changes; tests deleted, skipped or weakened, or an
+  assertion of the failing test changed (any :class:`~ci_healer.models.Cheat`); more than 50
+  changed lines; protected paths or any policy :class:`~ci_healer.models.Violation`; a ``high``
+  finding (an unverified dependency name, a new file in a missing folder or of a kind the
+  repository has none of).
 
 The highest applicable level wins; ``reasons`` lists every condition that applied, highest first.
 """
@@ -18,7 +21,7 @@ import re
 from collections.abc import Iterable, Sequence
 from pathlib import PurePosixPath
 
-from ci_healer.models import Cheat, Patch, Risk, Violation
+from ci_healer.models import Cheat, EditMatch, Finding, Patch, Risk, Violation
 from ci_healer.policy import DEFAULT_PROTECTED, glob_match
 
 LOW_MAX_LINES = 9
@@ -159,6 +162,7 @@ _CHEAT_WORDS = {
     "skip_test": "skips or disables a test",
     "delete_test": "deletes a test",
     "weaken_assertion": "weakens an assertion",
+    "change_assertion": "changes an assertion of the failing test",
     "continue_on_error": "lets a failing CI command pass",
     "lint_disable": "disables a lint or type check",
     "loosen_threshold": "loosens a threshold",
@@ -174,13 +178,20 @@ def assess(
     cheats: Sequence[Cheat],
     confidence_threshold: float = 0.6,
     protected_patterns: Iterable[str] = (),
+    findings: Sequence[Finding] = (),
+    matches: Sequence[EditMatch] = (),
+    repair_rounds: int = 0,
 ) -> Risk:
     """Risk badge of a proposal.
 
     ``patch`` is the computed patch (``None`` when there is none: the level then comes from
     ``confidence`` and the reasons say "no patch"); ``confidence`` is the model's 0–1 value;
     ``violations``/``cheats`` come from :mod:`ci_healer.policy`; ``protected_patterns`` are the
-    user's extra protected globs. Returns a :class:`Risk` whose ``reasons`` hold one short
+    user's extra protected globs; ``findings`` (:func:`ci_healer.policy.review_patch`) add their
+    own level and message; ``matches`` (``Patch.matches``) name every edit that was not found
+    verbatim — a ``similarity`` match is medium (the quoted text differs from the file), the
+    whitespace and indentation rules are noted at low; ``repair_rounds`` notes a patch that came
+    from the patch-repair round. Returns a :class:`Risk` whose ``reasons`` hold one short
     sentence per condition that applied, high-level reasons first.
     """
     high: list[str] = []
@@ -196,6 +207,16 @@ def assess(
             continue
         seen_cheats.add((c.code, c.path))
         high.append(f"{_CHEAT_WORDS.get(c.code, 'hides the failure')}: {c.path}: {c.line}")
+
+    for f in findings:
+        (high if f.level == "high" else medium).append(f"{f.message} ({f.code})")
+    for m in matches:
+        if m.rule == "similarity":
+            medium.append(f"{m.describe()}: the quoted original differs from the file, check the changed lines")
+        elif m.lenient:
+            low.append(m.describe())
+    if repair_rounds:
+        low.append("the edits come from one patch-repair round (the first edits did not apply)")
 
     if patch is None:
         low.append("no patch")

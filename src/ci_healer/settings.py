@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 
 from ci_healer.backends import BackendSettings
+from ci_healer.backends.llm import check_base_url
 
 #: Every input of action.yml with its default (None = no default). The README contract test and
 #: action.yml are checked against this table.
@@ -32,6 +33,7 @@ INPUT_DEFAULTS: dict[str, str | None] = {
     "max-log-bytes": "50000000",
     "max-block-tokens": "1500",
     "max-prompt-tokens": "6000",
+    "llm-timeout": "60",
     "max-attempts": "2",
     "dry-run": "false",
 }
@@ -42,13 +44,27 @@ class SettingsError(Exception):
 
 
 def read_input(name: str, environ: Mapping[str, str]) -> str | None:
-    """Value of input ``name`` (``github-token``) from ``INPUT_GITHUB-TOKEN`` or ``INPUT_GITHUB_TOKEN``."""
+    """Value of input ``name`` (``github-token``) from ``INPUT_GITHUB-TOKEN`` or ``INPUT_GITHUB_TOKEN``;
+    ``None`` when neither is set or both are blank."""
     upper = name.upper()
     for key in (f"INPUT_{upper}", f"INPUT_{upper.replace('-', '_')}"):
         value = environ.get(key)
         if value is not None and value.strip() != "":
             return value.strip()
     return None
+
+
+def input_given_empty(name: str, environ: Mapping[str, str]) -> bool:
+    """Whether input ``name`` is present in the step's environment but blank.
+
+    GitHub sets ``INPUT_<NAME>`` for every input of a docker action: the workflow's value, else the
+    default of action.yml. A present, blank variable is therefore the workflow's explicit
+    ``name: ""`` (for ``approval-label``: "Empty disables labels"), not an unset input.
+    """
+    upper = name.upper()
+    values = [environ.get(key) for key in (f"INPUT_{upper}", f"INPUT_{upper.replace('-', '_')}")]
+    present = [v for v in values if v is not None]
+    return bool(present) and all(v.strip() == "" for v in present)
 
 
 def _split_list(value: str | None) -> list[str]:
@@ -132,6 +148,16 @@ class ActionSettings(BaseModel):
                 value = INPUT_DEFAULTS.get(name) or ""
             return value
 
+        def seconds(name: str) -> float:
+            raw = inp(name)
+            try:
+                value = float(raw)
+            except ValueError:
+                value = float("nan")
+            if not 0 < value <= 3600:  # also false for nan
+                raise SettingsError(f"input {name} must be a number of seconds above 0 and at most 3600, not {raw!r}")
+            return value
+
         def integer(name: str) -> int:
             raw = inp(name)
             try:
@@ -149,6 +175,12 @@ class ActionSettings(BaseModel):
         if backend_name not in {"auto", "rules", "openai", "bedrock"}:
             raise SettingsError(f"input backend must be auto, rules, openai or bedrock, not {backend_name!r}")
         key = inp("openai-api-key")
+        base_url = inp("openai-base-url") or None
+        if base_url is not None:
+            try:
+                check_base_url(base_url)
+            except ValueError as err:
+                raise SettingsError(f"input openai-base-url: {err}") from None
         run_id = env.get("GITHUB_RUN_ID")
         try:
             return cls(
@@ -156,14 +188,15 @@ class ActionSettings(BaseModel):
                 backend=BackendSettings(
                     backend=backend_name,  # type: ignore[arg-type]
                     model=inp("model") or None,
-                    openai_base_url=inp("openai-base-url") or None,
+                    openai_base_url=base_url,
                     openai_api_key=SecretStr(key) if key else None,
                     github_token=SecretStr(token),
                     aws_region=inp("aws-region") or env.get("AWS_REGION") or None,
                     max_prompt_tokens=integer("max-prompt-tokens"),
+                    timeout_s=seconds("llm-timeout"),
                 ),
                 approval_command=inp("approval-command"),
-                approval_label=inp("approval-label") or None,
+                approval_label=None if input_given_empty("approval-label", env) else inp("approval-label") or None,
                 protected_paths=_split_list(inp("protected-paths")),
                 allowed_paths=_split_list(inp("allowed-paths")),
                 allowed_bots=_split_list(inp("allowed-bots")),

@@ -7,10 +7,14 @@ this module starts on its own socket. No image is pulled from a registry:
 * the base image ``python:3.12-slim`` is built locally with ``mmdebstrap`` from the host's apt
   sources plus the host's pyenv CPython 3.12 (fallback: Debian's ``python3``), see
   :func:`build_base_image`;
-* the action image is built from the repository's ``Dockerfile`` and tagged
-  ``act-dockeraction:latest``, the tag act derives for ``uses: ./`` (``act-`` + sanitised action
-  path + ``-dockeraction:latest``), so act runs it with ``--rebuild=false`` instead of building
-  it without network, see :func:`build_action_image`.
+* the action image is built from the repository's ``Dockerfile``, its digest-pinned ``FROM``
+  line pointed at the local base (:func:`local_dockerfile`), and tagged twice, see
+  :func:`build_action_image`: as the prebuilt image ``action.yml`` names
+  (``image: docker://ghcr.io/...:<version>``, :data:`ACTION_IMAGE`), which act runs without
+  pulling because it exists locally and act gets ``--pull=false``; and as
+  ``act-dockeraction:latest``, the tag act derives for a ``uses: ./`` action with ``image:
+  Dockerfile`` (``act-`` + sanitised action path + ``-dockeraction:latest``), which act runs with
+  ``--rebuild=false`` instead of building it without network.
 
 Only ``host`` networking exists for containers (the daemon runs with ``--bridge=none``), so a
 container reaches servers the test listens on at ``127.0.0.1`` of the host; act's default
@@ -48,7 +52,25 @@ from typing import Any, Self
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BASE_IMAGE = "python:3.12-slim"
-ACTION_IMAGE = "act-dockeraction:latest"
+#: What act runs for ``uses: ./`` when the action says ``image: Dockerfile`` (with ``--rebuild=false``).
+LOCAL_ACTION_IMAGE = "act-dockeraction:latest"
+
+
+def published_action_image(action_yml: Path = REPO_ROOT / "action.yml") -> str | None:
+    """The prebuilt image ``action.yml`` runs (``runs.image: docker://<ref>``) as ``<ref>``, else None.
+
+    Read with a regular expression, so the harness needs nothing beyond the standard library.
+    """
+    try:
+        text = action_yml.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    match = re.search(r"^\s+image:\s*[\"']?docker://([^\s\"']+)", text, re.MULTILINE)
+    return match.group(1) if match else None
+
+
+#: The action image's main tag: the image ``action.yml`` names (``ghcr.io/ci-healer/ci-healer:<version>``).
+ACTION_IMAGE = published_action_image() or LOCAL_ACTION_IMAGE
 JOB_PLATFORM = "ubuntu-latest"
 FAKE_GITHUB_TOKEN = "ghs_e2eFakeTokenNotReal000000000000000000"
 
@@ -628,24 +650,49 @@ def build_base_image(
     return BuildInfo(tag, True, time.monotonic() - started, daemon.image_size_bytes(tag), note)
 
 
+#: A ``FROM`` line whose image is pinned by digest: ``FROM [--platform=...] <image>@sha256:<64 hex>``.
+PINNED_FROM = re.compile(r"^(FROM\s+(?:--platform=\S+\s+)?)\S+@sha256:[0-9a-f]{64}(?=\s|$)", re.MULTILINE | re.IGNORECASE)
+
+
+def local_dockerfile(text: str, base_image: str = BASE_IMAGE) -> str:
+    """The Dockerfile ``text`` with the image of every digest-pinned ``FROM`` line replaced by ``base_image``.
+
+    A registry digest cannot name a locally built image (``docker tag`` refuses digests, and only
+    a pull records one), and the legacy builder processes every stage, also one that a
+    ``--build-arg`` makes unused, so the pinned stage is rewritten instead. Stage names, flags and
+    all other lines are kept.
+    """
+    return PINNED_FROM.sub(lambda match: match.group(1) + base_image, text)
+
+
 def build_action_image(
     daemon: DockerDaemon,
     *,
     context: Path = REPO_ROOT,
     tag: str = ACTION_IMAGE,
+    extra_tags: Sequence[str] = (LOCAL_ACTION_IMAGE,),
+    base_image: str = BASE_IMAGE,
     dockerfile: str = "Dockerfile",
     timeout: float = 900,
 ) -> BuildInfo:
-    """``docker build --network host -t <tag>`` of ``context`` with the legacy builder.
+    """``docker build --network host -t <tag> -t <extra tag>...`` of ``context`` with the legacy builder.
 
-    The base image must exist first (:func:`build_base_image`); nothing is pulled. Layer caching
+    The base image must exist first (:func:`build_base_image`); nothing is pulled: the
+    Dockerfile's base is pinned by registry digest, so the build reads :func:`local_dockerfile`
+    of it, which starts from ``base_image`` (the local ``python:3.12-slim``) instead. ``tag`` is
+    the name the :class:`BuildInfo` reports; the extra tags name the same image. Layer caching
     makes a rebuild after a source-only change take seconds. Raises :class:`HarnessError`.
     """
     started = time.monotonic()
-    daemon.docker(
-        "build", "--network", "host", "--pull=false", "-t", tag, "-f", str(context / dockerfile), str(context),
-        timeout=timeout,
-    )  # fmt: skip
+    tags = list(dict.fromkeys([tag, *extra_tags]))
+    with tempfile.TemporaryDirectory(prefix="cih-build-") as tmp:
+        local = Path(tmp) / "Dockerfile"
+        local.write_text(local_dockerfile((context / dockerfile).read_text(encoding="utf-8"), base_image), encoding="utf-8")
+        daemon.docker(
+            "build", "--network", "host", "--pull=false", *[arg for t in tags for arg in ("-t", t)],
+            "-f", str(local), str(context),
+            timeout=timeout,
+        )  # fmt: skip
     return BuildInfo(tag, True, time.monotonic() - started, daemon.image_size_bytes(tag))
 
 

@@ -14,7 +14,11 @@ The delimiter is ``secrets.token_hex(16)``, drawn per request and drawn again wh
 of the untrusted strings, so data can neither close its fence nor forge one. The system prompt says
 text inside fences is data, never instructions (the "spotlighting"/delimiting defence of Hines et al.,
 "Defending Against Indirect Prompt Injection Attacks With Spotlighting", 2024). Labels outside the
-fences (block ``reason``, classification ``signals``) are reduced to ``[A-Za-z0-9_.:-]``. The model
+fences (block ``reason``, classification ``signals``) are reduced to ``[A-Za-z0-9_.:-]``. Order: the
+system message is identical for every request up to its last section, which alone carries the
+delimiter, and the user message follows it, so a server's prompt-prefix cache (OpenAI prompt
+caching, vLLM automatic prefix caching) can reuse the whole fixed part; the fence is as strong as
+before because the delimiter is still unpredictable and still stated by the system message. The model
 has no tools it can run, and nothing it says is executed: its JSON only becomes a diff that passes the
 deterministic policy and a human approval. Secrets are redacted before the request reaches this module;
 the prompt holds only the request's fields and the templates' own text.
@@ -26,9 +30,15 @@ lines replaced by an ``[… N lines omitted …]`` marker, largest block first, 
 the last, finally one long line cut).
 
 Output. :func:`parse_proposal` validates with ``Proposal.model_validate_json`` and tolerates one
-```` ```json ```` fence around the JSON. A backend that gets an invalid reply does one repair round
-(:func:`render_repair`, the validation errors sent back); a second invalid reply is
-``BackendError("invalid_output")``.
+```` ```json ```` fence around the JSON, or prose around exactly one JSON object. A backend that
+gets an invalid reply does one repair round (:func:`render_repair`, the validation errors sent
+back); a second invalid reply is ``BackendError("invalid_output")``. A reply cut off by the output
+cap is no repair case: it is asked once more with a larger cap (:func:`larger_output_budget`), then
+reported as ``BackendError("truncated")``.
+
+Errors. Each backend wraps ``propose`` in :func:`error_boundary`, which redacts the literal secrets
+(and token shapes) from every :class:`BackendError` message; URLs in messages go through
+:func:`display_url`.
 
 Retries. :func:`call_with_retries` retries ``throttled`` and ``unavailable`` errors with capped
 exponential backoff and full jitter (delay drawn uniformly from ``[0, min(cap, base * 2**attempt)]``,
@@ -39,18 +49,22 @@ server's ``Retry-After`` when it gives one (capped). Timeouts are not retried.
 from __future__ import annotations
 
 import copy
+import json
 import random
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Literal, NamedTuple, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
 from ci_healer.backends.base import BackendError
-from ci_healer.models import Block, Category, Proposal, ProposalRequest
+from ci_healer.models import Block, Category, EditFailure, Proposal, ProposalRequest
+from ci_healer.redact import Redactor
 from ci_healer.templating import prompt_env
 from ci_healer.tokens import estimate_tokens
 
@@ -59,6 +73,9 @@ T = TypeVar("T")
 DEFAULT_MAX_PROMPT_TOKENS = 6000
 MAX_OUTPUT_TOKENS = 4096
 """Output cap asked of every model: a proposal with a few edits fits in well under 2,000 tokens."""
+MAX_OUTPUT_TOKENS_CEILING = 8192
+"""Largest output cap a cut-off reply is retried with (once, at twice the first cap). Within the
+output limit of the default models (gpt-4o-mini: 16,384; Amazon Nova Pro: 10,000)."""
 SCHEMA_NAME = "submit_proposal"
 SCHEMA_DESCRIPTION = "Root cause of one failed CI job and a minimal search/replace patch (possibly empty)."
 DELIMITER_BYTES = 16
@@ -89,9 +106,11 @@ def proposal_json_schema() -> dict[str, Any]:
 
     Derived from ``Proposal.model_json_schema()``: ``$ref`` inlined, every object gets
     ``additionalProperties: false`` and lists all its properties as ``required`` (OpenAI's strict
-    mode rules), and ``default``, ``title`` and string length keywords (not in the strict subset)
-    are dropped. The same schema is the Bedrock tool's ``inputSchema``. Pydantic still enforces the
-    full model (lengths included) on the reply.
+    mode rules), and ``default`` and ``title`` are dropped. String ``minLength``/``maxLength`` and
+    array ``maxItems`` are kept, so a server that enforces them cannot hand back a root cause that
+    :class:`Proposal` then rejects; a server whose strict mode refuses them answers 400 naming the
+    schema, and the OpenAI backend falls back to JSON mode. The same schema is the Bedrock tool's
+    ``inputSchema``. Pydantic still enforces the full model on the reply.
     """
     raw = Proposal.model_json_schema()
     defs = raw.pop("$defs", {})
@@ -105,7 +124,7 @@ def proposal_json_schema() -> dict[str, Any]:
             target = defs[node["$ref"].rsplit("/", 1)[-1]]
             merged = {**copy.deepcopy(target), **{k: v for k, v in node.items() if k != "$ref"}}
             return convert(merged)
-        out = {k: convert(v) for k, v in node.items() if k not in {"default", "title", "minLength", "maxLength"}}
+        out = {k: convert(v) for k, v in node.items() if k not in {"default", "title"}}
         if out.get("type") == "object" and "properties" in out:
             out["additionalProperties"] = False
             out["required"] = list(out["properties"])
@@ -120,12 +139,58 @@ def proposal_json_schema() -> dict[str, Any]:
 def parse_proposal(text: str) -> Proposal:
     """Validate a model reply as a :class:`Proposal`.
 
-    ``text`` is the JSON object, optionally wrapped in one Markdown code fence (```` ```json ````).
-    Raises :class:`pydantic.ValidationError` when it is not valid JSON of the contract.
+    ``text`` is the JSON object, optionally wrapped in one Markdown code fence (```` ```json ````),
+    or prose around exactly one JSON object (what models in JSON-mode fallback, without a schema,
+    often write: "Here is the fix: {...}"); then that object is validated. A reply that is JSON as
+    a whole (an array, a bare string) is judged as it is. Raises
+    :class:`pydantic.ValidationError` when it is not valid JSON of the contract.
     """
     match = _FENCED_JSON_RE.match(text)
-    body = match.group("body") if match else text
-    return Proposal.model_validate_json(body.strip() or '""')
+    body = (match.group("body") if match else text).strip()
+    try:
+        return Proposal.model_validate_json(body or '""')
+    except ValidationError:
+        found = None if _is_json(body) else json_object_in(body)
+        if found is None:
+            raise
+    return Proposal.model_validate_json(found)
+
+
+def _is_json(text: str) -> bool:
+    """True when ``text`` as a whole is JSON (then it is judged as it is, never searched)."""
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+_MAX_OBJECT_STARTS = 64
+
+
+def json_object_in(text: str) -> str | None:
+    """The text of the one top-level JSON object in ``text``, or None when there is none or more
+    than one (two objects are ambiguous: neither is picked).
+
+    Scans ``{`` positions left to right with :meth:`json.JSONDecoder.raw_decode`, skipping past each
+    object found; at most 64 start positions are tried, so the cost stays linear in ``len(text)``
+    times a constant.
+    """
+    decoder = json.JSONDecoder()
+    found: list[str] = []
+    pos = text.find("{")
+    tries = 0
+    while pos != -1 and tries < _MAX_OBJECT_STARTS:
+        tries += 1
+        try:
+            value, end = decoder.raw_decode(text, pos)
+        except ValueError:
+            pos = text.find("{", pos + 1)
+            continue
+        if isinstance(value, dict):
+            found.append(text[pos:end])
+        pos = text.find("{", end)
+    return found[0] if len(found) == 1 else None
 
 
 def describe_validation_error(err: ValidationError | str) -> list[str]:
@@ -160,6 +225,106 @@ def invalid_output(errors: list[str]) -> BackendError:
 def _one_line(text: str, limit: int = 300) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+# --------------------------------------------------------------------------------- patch repair
+#
+# A valid proposal whose edits do not apply (``original`` not found or ambiguous, a path that does
+# not exist) gets one patch-repair round: the same system and user messages, the model's previous
+# proposal as its own turn, then ``prompts/repair_edits.j2`` with the failure, the closest lines of
+# the file (numbered) and the existing paths near a missing one. Every text from the repository or
+# the model sits in the same data fences as the first request, and the whole conversation fits the
+# same ``max_prompt_tokens`` budget: the failure report is capped first, the request's windows and
+# blocks are trimmed to the rest.
+
+_REPAIR_SHARE = 3
+"""The failure report and the echoed proposal get at most 1/3 of the prompt budget."""
+
+
+class RepairPrompt(NamedTuple):
+    """A rendered patch-repair conversation: the first request, the echoed proposal, the report."""
+
+    system: str
+    user: str
+    previous: str
+    repair: str
+    delimiter: str
+
+
+def _failure_view(failure: EditFailure, max_chars: int) -> dict[str, Any]:
+    width = len(str((failure.closest_start_line or 1) + len(failure.closest_lines)))
+    numbered = [f"{n:>{width}}| {line}" for n, line in enumerate(failure.closest_lines, failure.closest_start_line or 1)]
+    while numbered and sum(len(x) + 1 for x in numbered) > max_chars:
+        numbered.pop()
+    original = failure.original if len(failure.original) <= max_chars else failure.original[:max_chars] + "\n" + _TRUNCATED
+    return {
+        "edit_index": failure.edit_index,
+        "code": _label(failure.code),
+        "file_path": failure.file_path,
+        "original": original,
+        "numbered": "\n".join(numbered),
+        "closest_lines": bool(numbered),
+        "closest_start_line": failure.closest_start_line or 1,
+        "nearby_paths": failure.nearby_paths[:10],
+    }
+
+
+def render_edit_repair(
+    failures: list[EditFailure], *, delimiter: str, output_mode: OutputMode, max_chars: int = 4_000
+) -> str:
+    """The patch-repair user message (``prompts/repair_edits.j2``); file text capped at ``max_chars`` per failure."""
+    views = [_failure_view(f, max_chars) for f in failures]
+    return prompt_env().get_template("repair_edits.j2").render(failures=views, delimiter=delimiter, output_mode=output_mode)
+
+
+def build_repair_messages(
+    request: ProposalRequest,
+    previous: Proposal,
+    failures: list[EditFailure],
+    *,
+    max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS,
+    output_mode: OutputMode = "json",
+    token_factory: Callable[[int], str] = secrets.token_hex,
+) -> RepairPrompt:
+    """The patch-repair conversation for ``previous``, whose edits failed as ``failures`` say.
+
+    The four texts together fit ``max_prompt_tokens`` (:func:`ci_healer.tokens.estimate_tokens`):
+    the report and the echoed proposal first (capped to a third of the budget, file lines cut
+    from the end; a sixth, then a twelfth when the instructions need the room), then
+    :func:`build_messages` with what is left. One fresh delimiter fences the
+    request's data, the proposal's edits and the report. Raises ``BackendError("config")`` when
+    the budget cannot hold the instructions.
+    """
+    data = untrusted_strings(request) + [previous.model_dump_json()]
+    data += [t for f in failures for t in (f.file_path, f.original, *f.closest_lines, *f.nearby_paths)]
+    delimiter = new_delimiter(data, token_factory=token_factory)
+    full_echo = echo_for_repair(previous.model_dump_json())
+    last_error: BackendError | None = None
+    for share in (max_prompt_tokens // _REPAIR_SHARE, max_prompt_tokens // 6, max_prompt_tokens // 12):
+        echo = full_echo
+        max_chars = 4_000
+        while True:
+            repair = render_edit_repair(failures, delimiter=delimiter, output_mode=output_mode, max_chars=max_chars)
+            used = estimate_tokens(repair) + estimate_tokens(echo)
+            if used <= share or max_chars <= 100:
+                break
+            max_chars //= 2
+        if used > share:
+            echo = echo[: max(100, (share - estimate_tokens(repair)) * 4)] + "\n" + _TRUNCATED
+            used = estimate_tokens(repair) + estimate_tokens(echo)
+        try:
+            prompt = build_messages(
+                request,
+                max_prompt_tokens=max_prompt_tokens - used,
+                output_mode=output_mode,
+                token_factory=lambda _n: delimiter,
+            )
+        except BackendError as err:  # the instructions need more room: give the report less
+            last_error = err
+            continue
+        return RepairPrompt(prompt.system, prompt.user, echo, repair, delimiter)
+    assert last_error is not None
+    raise last_error
 
 
 # --------------------------------------------------------------------------------------- prompt
@@ -453,6 +618,88 @@ def call_with_retries(fn: Callable[[], T], policy: RetryPolicy) -> T:
             attempt += 1
 
 
+def larger_output_budget(current: int, ceiling: int = MAX_OUTPUT_TOKENS_CEILING) -> int | None:
+    """The output cap for the one retry of a reply cut off at ``current`` tokens: twice it, at most
+    ``ceiling``; None when no larger cap is allowed (then the cut-off is reported, not retried)."""
+    bigger = min(ceiling, current * 2)
+    return bigger if bigger > current else None
+
+
+def truncated_error(limit: int, stop: str, parameter: str) -> BackendError:
+    """``BackendError("truncated")`` for a reply cut off at ``limit`` output tokens.
+
+    ``stop`` is how the endpoint said so (``finish_reason: length``, ``stopReason: max_tokens``);
+    ``parameter`` the request field that set the cap (``max_completion_tokens``, ``maxTokens``).
+    """
+    return BackendError(
+        "truncated",
+        f"the model's reply was cut off at {parameter}={limit} output tokens ({stop}) before the proposal was complete; "
+        "a proposal fits in far fewer, so the model is likely repeating itself: retry, or choose another model",
+    )
+
+
+def display_url(url: str) -> str:
+    """``url`` as it may appear in a message: scheme, host, port and path only (no user name,
+    password, query or fragment, which can carry credentials)."""
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.hostname:
+        return url.split("?", 1)[0].split("#", 1)[0].rsplit("@", 1)[-1]
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    try:
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+def check_base_url(url: str) -> str:
+    """``url`` unchanged when it is an absolute ``http``/``https`` URL with a host.
+
+    Raises ``ValueError`` naming the problem (without the URL's credentials or query); the SDK would
+    otherwise fail every attempt with a bare "Connection error." (a URL without its scheme).
+    """
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"{display_url(url)!r} is not an http:// or https:// URL with a host; "
+            "write it in full, e.g. https://api.openai.com/v1 or http://localhost:11434/v1"
+        )
+    return url
+
+
+def redacted_error(err: BackendError, redactor: Redactor) -> BackendError:
+    """``err`` with its message passed through ``redactor`` (same code and class; ``retry_after_s``
+    kept). Every :class:`BackendError` a backend raises goes through this once, at its boundary,
+    so an endpoint's error text that echoes a key or token never reaches the comment, the check run
+    or the job summary (SECURITY.md item 22)."""
+    text, counts = redactor.redact(str(err))
+    if not counts.total:
+        return err
+    if isinstance(err, RetryableError):
+        return RetryableError(err.code, text, retry_after_s=err.retry_after_s)
+    return BackendError(err.code, text)
+
+
+@contextmanager
+def error_boundary(redactor: Redactor, backend: str) -> Iterator[None]:
+    """Re-raise every :class:`BackendError` leaving the block as :func:`redacted_error` of it,
+    without its exception chain (an SDK exception's text may hold the secret).
+
+    Any other exception (an SDK or decoding failure no mapping foresaw) becomes
+    ``BackendError("internal")`` naming its type, so the analysis still falls back to the rules
+    backend instead of ending in "internal error" with no comment and no check run.
+    """
+    try:
+        yield
+    except BackendError as err:
+        raise redacted_error(err, redactor) from None
+    except Exception as err:  # noqa: BLE001 - the boundary: every failure becomes a BackendError
+        detail = _one_line(str(err), 200)
+        raise redacted_error(
+            BackendError("internal", f"the {backend} backend failed unexpectedly ({type(err).__name__}: {detail})"), redactor
+        ) from None
+
+
 def parse_retry_after(value: str | None) -> float | None:
     """Seconds from a ``Retry-After`` header given in seconds (HTTP-date forms are ignored)."""
     if not value:
@@ -467,21 +714,32 @@ def parse_retry_after(value: str | None) -> float | None:
 __all__ = [
     "DEFAULT_MAX_PROMPT_TOKENS",
     "MAX_OUTPUT_TOKENS",
+    "MAX_OUTPUT_TOKENS_CEILING",
     "Prompt",
+    "RepairPrompt",
     "RetryPolicy",
     "RetryableError",
     "SCHEMA_DESCRIPTION",
     "SCHEMA_NAME",
     "build_messages",
+    "build_repair_messages",
     "call_with_retries",
+    "check_base_url",
     "describe_validation_error",
+    "display_url",
     "echo_for_repair",
+    "error_boundary",
     "invalid_output",
+    "json_object_in",
+    "larger_output_budget",
     "new_delimiter",
     "parse_proposal",
     "parse_retry_after",
     "proposal_json_schema",
+    "redacted_error",
+    "render_edit_repair",
     "render_repair",
+    "truncated_error",
     "untrusted_strings",
 ]
 
