@@ -8,8 +8,8 @@ reference is resolved against the repository's own file list at the failing comm
 is not a repository file (the standard library, third-party packages in ``site-packages`` or
 ``node_modules``, the JDK) is dropped, while an installed copy of the project's own package is
 mapped back to its source. Test classes and Python modules named instead of paths (surefire,
-JUnit, unittest, nose) are resolved against the tree too. Nothing here reads the file system or the network directly: all reads go through a
-:class:`~ci_healer.repo.RepoSource`.
+JUnit, unittest, nose) are resolved against the tree too. Nothing here reads the file system or
+the network directly: all reads go through a :class:`~ci_healer.repo.RepoSource`.
 """
 
 from __future__ import annotations
@@ -350,7 +350,7 @@ class _PathIndex:
         Unit Test Cases and Units under Test", CSMR 2009).
         """
         folder, _, name = path.rpartition("/")
-        stem, dot, ext = name.rpartition(".")
+        stem, _dot, ext = name.rpartition(".")
         if "." + ext in _JVM_EXTENSIONS:
             m = _JVM_TEST_NAME.match(stem)
             if not m:
