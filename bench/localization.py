@@ -1,6 +1,6 @@
 """Localization on the BugSwarm dissection cases: does the context reach a file the fix changed?
 
-    python -m bench.localization [--corpus DIR] [--misses]
+    python -m bench.localization [--corpus DIR] [--misses] [--git-dir OWNER/NAME=DIR ...]
 
 For every BugSwarm case (a failed Travis CI job log, its manual failure category and the
 developer's fail→pass diff ``fix.diff``) the pipeline runs as the engine runs it:
@@ -12,7 +12,9 @@ deciding the figure):
 
 (a) ``blocks``  — :func:`~ci_healer.context.referenced_files` of the extracted blocks names a fix file;
 (b) ``context`` — the windows of :func:`~ci_healer.context.gather` include a fix file;
-(c) ``log``     — the whole log names a fix file (the ceiling of any localization from the log):
+(c) ``log``     — the whole log names a fix file (the ceiling of localization from what the log
+    names; the naming-convention rules of the context step — a test's unit under test, a module's
+    build file after a missing package — can reach fix files beyond it):
     a path token of the log ends with the file's repository path, or is a tail of it of at least
     two components (a path relative to a module folder), or, for JVM and Python sources,
     the log names its fully qualified class / dotted module name (``com.acme.FooTest``,
@@ -27,28 +29,39 @@ a stand-in tree built from what is known, and only *which* files reach the conte
 
 * the fix files (from ``fix.diff``, parsed with unidiff);
 * every path the whole log names that looks like a repository path, so that such files compete
-  for the context budget as they would in a real tree: a path token with a folder, mapped the way
-  the context step maps it (CI workspace prefix stripped; ``site-packages``, the JDK, system
-  roots, absolute paths outside the workspace dropped; a path that is the tail of a fix file's
-  path, printed relative to a module folder, is that fix file);
+  for the context budget as they would in a real tree: a path token with a folder, mapped the
+  way the context step maps it (CI workspace prefix stripped; ``site-packages``, the JDK, system
+  roots, absolute paths outside the workspace and build output such as ``target/``, ``build/``,
+  ``*.jar`` dropped; a path printed relative to a module folder that is the tail of a fix file's
+  path is that fix file);
 * the project's own JVM classes and Python modules the log names by name (a fully qualified name
   that shares its first two components with a fix file's package, or its top-level package with
   a fix file's Python package), placed under that fix file's source root (``src/test/java`` for a
   name ending in ``Test``/``Tests``/``IT``);
-* ``__init__.py`` in every folder of a Python file, and the usual manifests when the log suggests
-  them (``pom.xml`` for Maven, ``build.gradle`` for Gradle, ``setup.py`` and ``requirements.txt``
-  for pip / Python, ``package.json`` for npm).
+* the unit under test of every test file of the tree (``FooTest`` → ``src/main/.../Foo``,
+  ``pkg/tests/test_foo.py`` → ``pkg/foo.py``): a real tree holds it, and the context step adds it
+  after a failing test;
+* an empty ``__init__.py`` in every folder of a Python file, and the usual manifests when the log
+  suggests them (``pom.xml`` for Maven, ``build.gradle`` for Gradle, ``setup.py`` and
+  ``requirements.txt`` for pip / Python, ``package.json`` for npm), with the ``pom.xml`` /
+  ``build.gradle`` of every module folder (the folder above a ``src/``) of the tree.
 
 File contents are stand-in text of 200 lines of about 60 characters, real lengths being unknown.
-What this misses: other repository files whose names collide with the ones above (a real tree may
-resolve a bare name to a different file), real file lengths (long files give narrower shares of
-the budget), and repository files the log names only by a bare file name without a folder.
+What the stand-in misses: other repository files whose names collide with the ones above (a real
+tree may resolve a bare name to a different file), real file lengths (long files give narrower
+shares of the budget), repository files the log names only by a bare file name without a folder,
+and file contents (a Maven module matched by the ``<artifactId>`` of its ``pom.xml``).
+
+``--git-dir`` checks the stand-in against real trees: the cases of a repository with a local
+clone are also run on the tree of the commit the job checked out (``git checkout -qf <sha>`` in
+the Travis log), read with ``git ls-tree`` / ``git cat-file``.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import subprocess
 import sys
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -77,6 +90,9 @@ _PATH_PREFIX = r"(?<![\w.@$~+-])(?:[\w.@$~+-]*/)*"
 _FQN = re.compile(r"\b[a-z][a-z0-9_]*(?:\.[A-Za-z_$][\w$]*){2,}\b")
 _JVM_EXT = (".java", ".kt", ".scala", ".groovy")
 _JVM_ROOT = re.compile(r"^(?P<root>(?:.*/)?src/(?P<kind>[\w-]+)/(?:java|kotlin|scala|groovy))/(?P<rest>.+)$")
+_BUILD_OUTPUT = frozenset({"target", "build", "dist", "out", "bin", "classes", "test-classes", "__pycache__"})
+_BINARY = (".jar", ".war", ".ear", ".class", ".pom", ".so", ".o", ".a", ".pyc", ".whl", ".egg", ".tar.gz", ".zip")
+_STANDIN_TEST = re.compile(r"^([A-Z]\w*?)(?:Tests?|IT|TestCase)$")
 _TEST_CLASS = re.compile(r"(?:Test|Tests|IT|TestCase)$")
 
 
@@ -172,8 +188,10 @@ def log_paths(log_text: str) -> list[str]:
             parts = repo_context._split_path(raw)
             if not parts or len(parts) < 2 and not workspace:
                 continue
-            if any(p.startswith(".") and p not in (".github",) for p in parts[:-1]):
+            if any(p.startswith(".") and p not in (".github",) for p in parts[:-1]) or parts[0] == "~":
                 continue
+            if any(p in _BUILD_OUTPUT for p in parts[:-1]) or parts[-1].endswith(_BINARY):
+                continue  # build output, not tracked by git
             found["/".join(parts)] = None
     return list(found)
 
@@ -210,6 +228,17 @@ def standin_tree(log_text: str, fixes: Sequence[str]) -> dict[str, str]:
                 ext = "." + root.rsplit("/", 1)[-1].replace("kotlin", "kt")
                 paths["/".join([base, *cls.split(".")]) + ext] = None
                 break
+    for path in list(paths):  # a real tree holds the unit each named test class tests
+        jvm = _jvm_name(path)
+        m = _STANDIN_TEST.match(jvm[2].rsplit(".", 1)[-1]) if jvm else None
+        if jvm and m and "/src/test/" in "/" + jvm[0] + "/":
+            unit = jvm[2].rsplit(".", 1)[0].split(".") + [m.group(1)]
+            main_root = ("/" + jvm[0]).replace("/src/test/", "/src/main/").lstrip("/")
+            paths.setdefault("/".join([main_root, *unit]) + path[path.rfind("."):], None)
+        folder, _, name = path.rpartition("/")
+        if name.startswith("test_") and name.endswith(".py") and folder.rsplit("/", 1)[-1] in ("tests", "test"):
+            parent = folder.rpartition("/")[0]
+            paths.setdefault("/".join(p for p in (parent, name[len("test_"):]) if p), None)
     py_roots = {p.split("/")[0] if not p.startswith("src/") else "src/" + p.split("/")[1] for p in fixes if p.endswith(".py") and "/" in p}
     for m in re.finditer(r"(?<![\w./])([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)+)(?![\w/])", log_text):
         parts = m.group(1).split(".")
@@ -218,6 +247,12 @@ def standin_tree(log_text: str, fixes: Sequence[str]) -> dict[str, str]:
                 paths["/".join([*root.split("/")[:-1], *parts]) + ".py"] = None
     for manifest in _manifests(log_text):
         paths.setdefault(manifest, None)
+        if manifest in ("pom.xml", "build.gradle"):  # and each module's own build file
+            for p in list(paths):
+                module = p.split("/src/", 1)[0] if "/src/" in p else None
+                if module:
+                    paths.setdefault(f"{module}/{manifest}", None)
+    real = set(paths)
     for p in list(paths):
         if p.endswith(".py"):
             parts = p.split("/")
@@ -226,7 +261,7 @@ def standin_tree(log_text: str, fixes: Sequence[str]) -> dict[str, str]:
                 if folder[0] in ("tests", "test", "docs", "scripts", "bin", "src") and depth == 1:
                     continue
                 paths.setdefault("/".join([*folder, "__init__.py"]), None)
-    return {p: ("" if p.endswith("__init__.py") else _standin_text(p)) for p in paths}
+    return {p: (_standin_text(p) if p in real else "") for p in paths}
 
 
 class StandinRepo:
@@ -268,14 +303,59 @@ class CaseFigures:
     sent: list[str] = field(default_factory=list)
 
 
-def evaluate_case(case: Case) -> CaseFigures:
-    """Run extract → classify → referenced_files / gather on one case over its stand-in tree."""
+class GitTreeRepo:
+    """:class:`~ci_healer.repo.RepoSource` over one commit of a local git repository (read-only).
+
+    Used to check the stand-in tree against the real tree at the failing commit; reads with
+    ``git ls-tree`` and ``git cat-file``, never checks anything out.
+    """
+
+    def __init__(self, git_dir: Path, commit: str, name: str) -> None:
+        self.git_dir, self.commit, self.name = git_dir, commit, name
+        out = subprocess.run(
+            ["git", f"--git-dir={git_dir}", "ls-tree", "-r", "--name-only", "-z", commit],
+            capture_output=True, check=True,
+        ).stdout.decode("utf-8", errors="replace")
+        self._paths = sorted(p for p in out.split("\0") if p)
+        self._set = set(self._paths)
+
+    def read_text(self, path: str) -> str | None:
+        if path not in self._set:
+            return None
+        res = subprocess.run(["git", f"--git-dir={self.git_dir}", "cat-file", "blob", f"{self.commit}:{path}"], capture_output=True)
+        try:
+            return res.stdout.decode("utf-8") if res.returncode == 0 else None
+        except UnicodeDecodeError:
+            return None
+
+    def entry(self, path: str):  # not used by the context step
+        return None
+
+    def list_paths(self) -> list[str]:
+        return list(self._paths)
+
+
+_CHECKOUT = re.compile(r"git checkout -qf ([0-9a-f]{40})")
+
+
+def failing_commit(log_text: str) -> str | None:
+    """The commit a Travis CI job checked out (``git checkout -qf <sha>``), else ``None``."""
+    m = _CHECKOUT.search(log_text)
+    return m.group(1) if m else None
+
+
+def evaluate_case(case: Case, repo_source=None) -> CaseFigures:
+    """Run extract → classify → referenced_files / gather on one case over its stand-in tree.
+
+    ``repo_source``: a :class:`~ci_healer.repo.RepoSource` to use instead of the stand-in tree
+    (the real tree at the failing commit, to validate the stand-in).
+    """
     raw = case.log.read_bytes()
     log_text = _ANSI.sub("", raw.decode("utf-8", errors="replace").replace("\r", "\n"))
     diff_path = case.path / "fix.diff"
     diff = diff_path.read_text(encoding="utf-8", errors="replace") if diff_path.is_file() else ""
     fixes = fix_files(diff)
-    repo = StandinRepo(standin_tree(log_text, fixes), case.label.get("repository") or case.case_id)
+    repo = repo_source or StandinRepo(standin_tree(log_text, fixes), case.label.get("repository") or case.case_id)
     blocks = extract(case.log, max_tokens=MAX_TOKENS).blocks
     classification = classify(blocks)
     named = [p for p, _ in repo_context.referenced_files(blocks, repo)]
@@ -353,22 +433,52 @@ def render(table: dict[str, dict[str, float | int | None]]) -> str:
     return "\n".join(lines)
 
 
+def compare_with_real_trees(cases: Sequence[Case], git_dirs: dict[str, str]) -> int:
+    """Print, per case of the given repositories, the figures on the stand-in and on the real tree."""
+    print("| case | fix files | (a) stand-in | (a) real | (b) stand-in | (b) real | sent (real tree) |")
+    print("|---|---:|---|---|---|---|---|")
+    for case in cases:
+        git_dir = git_dirs.get(case.label.get("repository") or "")
+        if not git_dir or case.source != CLASSIFY_SOURCE:
+            continue
+        commit = failing_commit(case.log.read_bytes().decode("utf-8", errors="replace"))
+        try:
+            real_repo = GitTreeRepo(Path(git_dir), commit, case.label["repository"]) if commit else None
+        except subprocess.CalledProcessError:
+            real_repo = None
+        if real_repo is None:
+            print(f"| {case.case_id} | failing commit not in the clone | | | | | |")
+            continue
+        stand, real = evaluate_case(case), evaluate_case(case, real_repo)
+        yes = {True: "yes", False: "no"}
+        print(f"| {case.case_id} | {len(real.fixes)} | {yes[stand.blocks]} | {yes[real.blocks]} | {yes[stand.context]} "
+              f"| {yes[real.context]} | {', '.join(real.sent[:5])} |")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: print the table; ``--misses`` also lists the cases where (c) holds but (b) not."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--corpus", type=Path, default=None)
     parser.add_argument("--misses", action="store_true")
+    parser.add_argument(
+        "--git-dir", action="append", default=[], metavar="OWNER/NAME=DIR",
+        help="a local clone of a case's repository: its cases are also run on the real tree at the failing commit",
+    )
     args = parser.parse_args(argv)
     try:
         cases = load_cases(args.corpus or default_corpus(), sources=(CLASSIFY_SOURCE,))
     except CorpusError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if args.git_dir:
+        return compare_with_real_trees(cases, dict(item.split("=", 1) for item in args.git_dir))
     rows = evaluate(cases)
     print(render(summarise(rows)))
     if args.misses:
         for r in rows:
-            if r.log and not r.context:
+            if not r.context:
+                print("(log does not name a fix file)" if not r.log else "", end="")
                 print(f"\n{r.case_id} [{r.category} -> {r.predicted}] fixes={r.fixes[:6]}\n  named={r.named[:8]}\n  sent={r.sent[:8]}")
     return 0
 

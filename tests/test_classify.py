@@ -97,6 +97,60 @@ def test_later_block_decides_between_code_rules() -> None:
     assert classify([late, early]).category == Category.COMPILE
 
 
+# A unittest run (modelled on a real Travis log) that prints the import errors of optional
+# packages while collecting, then fails one test on an assertion.
+OPTIONAL_IMPORTS = (
+    "ERROR: Could not import module: app.packages.remote.base\n"
+    "Traceback (most recent call last):\n"
+    '  File "/home/travis/build/a/app/venv/lib/python2.7/site-packages/app/packages/remote/base.py", line 40, in <module>\n'
+    "ImportError: No module named remoteq.pipelines.shell"
+)
+FAILING_TEST = (
+    "FAIL: test_port_spec_copy (app.db.action.ActionTest)\n"
+    '  File "/home/travis/build/a/app/venv/lib/python2.7/site-packages/app/db/action.py", line 193, in test_port_spec_copy\n'
+    "AssertionError: 0L == 0L\n\nRan 432 tests in 63.015s\n\nFAILED (failures=1, skipped=2)"
+)
+
+
+def test_failing_test_outranks_an_optional_import_error_in_the_same_block() -> None:
+    text = (
+        "ModuleNotFoundError: No module named 'ujson'\ndemo: optional speed-ups disabled\n"
+        "FAILED tests/test_core.py::test_parse - ValueError: not enough values to unpack\n"
+        "========================= 1 failed, 3 passed in 0.05s =========================="
+    )
+    assert classify([block(text)]).category == Category.TEST
+
+
+def test_failing_test_outranks_import_errors_of_optional_modules() -> None:
+    for blocks in ([block(OPTIONAL_IMPORTS), block(FAILING_TEST)], [block(FAILING_TEST), block(OPTIONAL_IMPORTS)]):
+        result = classify(blocks)
+        assert result.category == Category.TEST
+        assert {"dependency-missing", "test-failure"} <= set(result.signals)
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        # The test fails because of the import: same block.
+        ["ERROR: test_load (app.tests.test_io.T)\nTraceback (most recent call last):\nModuleNotFoundError: No module named 'yaml'"],
+        # pytest collection error and its session summary.
+        ["ImportError while importing test module 'tests/test_io.py'.\nE   ModuleNotFoundError: No module named 'yaml'\n"
+         "=========== 1 error in 0.12s ==========="],
+        [
+            "ImportError while importing test module 'tests/test_io.py'.\nE   ModuleNotFoundError: No module named 'yaml'",
+            "=========== 1 error in 0.12s ===========",
+        ],
+        # pytest: the test fails on the import itself.
+        ["FAILED tests/test_io.py::test_load - ModuleNotFoundError: No module named 'yaml'\n"
+         "========================= 1 failed, 3 passed in 0.05s =========================="],
+        # unittest counts the import failure among the errors: no test failed on its own.
+        [OPTIONAL_IMPORTS, "Ran 3 tests in 0.1s\n\nFAILED (errors=1)"],
+    ],
+)
+def test_missing_module_still_decides_when_no_test_failed_on_its_own(texts: list[str]) -> None:
+    assert classify([block(t) for t in texts]).category == Category.DEPENDENCY
+
+
 def test_reason_is_used_only_when_no_text_rule_fires() -> None:
     assert classify([block("collected 3 items", reason="pytest-failure")]).category == Category.TEST
     assert classify([block("collected 3 items", reason="pytest-failure")]).signals == ["reason:pytest-failure"]

@@ -108,7 +108,7 @@ def test_compiler_and_stack_frame_shapes(line: str, expected: tuple[str, int]) -
     [
         '  File "/opt/hostedtoolcache/Python/3.12.9/x64/lib/python3.12/json/__init__.py", line 346, in loads',
         '  File "/usr/lib/python3.11/json/__init__.py", line 346, in loads',
-        '  File "/home/runner/.local/lib/python3.12/site-packages/app/models.py", line 1, in f',
+        '  File "/home/runner/.local/lib/python3.12/site-packages/requests/models.py", line 1, in f',
         "../../../micromamba/envs/test/lib/python3.12/site-packages/numba/typed/dictobject.py:778: KeyError",
         "/home/runner/work/web/web/node_modules/left-pad/index.ts:3:1 error",
         '  File "<frozen importlib._bootstrap>", line 1387, in _gcd_import',
@@ -283,3 +283,238 @@ def test_changed_files_share_the_byte_budget() -> None:
     )
     assert sum(len(f.text.encode()) for f in files) <= 300
     assert files[0].path == "src/app/models.py"
+
+
+# ---------------------------------------------------------------------------------------------
+# Classes of localization misses: paths without a line, class and module names, installed copies
+
+JAVA_TREE = MemoryRepo(
+    {
+        "core/src/main/java/net/acme/formats/AudioProperties.java": "class AudioProperties {}\n" * 80,
+        "core/src/test/java/net/acme/formats/AudioPropertiesTest.java": "class AudioPropertiesTest {}\n" * 80,
+        "core/src/test/java/net/acme/formats/OtherTest.java": "class OtherTest {}\n" * 80,
+        "core/pom.xml": "<project/>\n",
+        "pom.xml": "<project/>\n",
+    }
+)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        # license-maven-plugin (mycila): the offending files, no line.
+        (
+            "[WARNING] Missing header in: /home/travis/build/acme/app/core/src/main/java/net/acme/formats/AudioProperties.java",
+            [("core/src/main/java/net/acme/formats/AudioProperties.java", None)],
+        ),
+        # Maven's model errors name the module's pom in parentheses.
+        (
+            "[ERROR]   The project net.acme:core:1.0 (/home/travis/build/acme/app/core/pom.xml) has 1 error",
+            [("core/pom.xml", None)],
+        ),
+        # Checkstyle through Maven: path:[N] without a column.
+        (
+            "[ERROR] src/main/java/net/acme/formats/AudioProperties.java:[7] (regexp) RegexpSingleline: trailing spaces",
+            [("core/src/main/java/net/acme/formats/AudioProperties.java", 7)],
+        ),
+    ],
+)
+def test_paths_without_a_line_number(text: str, expected: list) -> None:
+    assert referenced_files([block(text)], JAVA_TREE) == expected
+
+
+SUREFIRE_OLD = """\
+Running net.acme.formats.OtherTest
+Tests run: 5, Failures: 0, Errors: 0, Skipped: 0, Time elapsed: 0.001 sec - in net.acme.formats.OtherTest
+Running net.acme.formats.AudioPropertiesTest
+Tests run: 21, Failures: 1, Errors: 0, Skipped: 0, Time elapsed: 0.014 sec <<< FAILURE! - in net.acme.formats.AudioPropertiesTest
+testSetBitRate(net.acme.formats.AudioPropertiesTest)  Time elapsed: 0.005 sec  <<< FAILURE!
+java.lang.AssertionError: Expected exception: java.lang.IllegalArgumentException
+"""
+
+SUREFIRE_SUMMARY = """\
+Results :
+
+Failed tests:
+  AudioPropertiesTest.testSetBitRate:42 expected:<1> but was:<2>
+
+Tests run: 21, Failures: 1, Errors: 0, Skipped: 0
+"""
+
+
+SUREFIRE_3 = """\
+[ERROR] Failures:
+[ERROR]   AudioPropertiesTest.testSetBitRate:42 expected:<1> but was:<2>
+[ERROR]
+[ERROR] Tests run: 21, Failures: 1, Errors: 0, Skipped: 0
+"""
+
+
+@pytest.mark.parametrize(
+    "text",
+    [SUREFIRE_OLD, SUREFIRE_SUMMARY, SUREFIRE_3, "Tests in error:\n  testSetBitRate(net.acme.formats.AudioPropertiesTest): boom\n"],
+)
+def test_surefire_class_names_resolve_to_the_test_source(text: str) -> None:
+    refs = referenced_files([block(text)], JAVA_TREE)
+    assert refs[0][0] == "core/src/test/java/net/acme/formats/AudioPropertiesTest.java"
+    assert "core/src/test/java/net/acme/formats/OtherTest.java" not in [p for p, _ in refs]  # it passed
+
+
+PY_TREE = MemoryRepo(
+    {
+        "vistra/__init__.py": "",
+        "vistra/db/__init__.py": "",
+        "vistra/db/action.py": "\n".join(f"line {i}" for i in range(1, 301)) + "\n",
+        "vistra/tests/runsuite.py": "x\n" * 100,
+        "vistra/packages/remote/base.py": "x\n" * 100,
+        "src/other/mod.py": "x\n",
+        "setup.py": "setup(name='vistra', packages=['vistra'])\n",
+        "web/package.json": '{"name": "@acme/web"}\n',
+        "web/lib/index.js": "module.exports = 1;\n",
+    }
+)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("FAIL: test_port_spec_copy (vistra.db.action.ActionTest)", ("vistra/db/action.py", None)),
+        ("ERROR: test_port_spec_copy (vistra.db.action.ActionTest.test_port_spec_copy)", ("vistra/db/action.py", None)),
+        ("ImportError: Failed to import test module: vistra.db.action", ("vistra/db/action.py", None)),
+        ("ImportError: cannot import name 'x' from 'vistra.db.action'", ("vistra/db/action.py", None)),
+        ("FAIL: test_y (other.mod.T)", ("src/other/mod.py", None)),
+    ],
+)
+def test_python_dotted_names_resolve_to_modules(text: str, expected: tuple) -> None:
+    assert referenced_files([block(text)], PY_TREE) == [expected]
+
+
+def test_dotted_names_that_are_not_repository_modules_are_ignored() -> None:
+    assert referenced_files([block("FAIL: test_x (unittest.case.TestCase)\nFAIL: test_y (mod.T)")], PY_TREE) == []
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (
+            '  File "/home/travis/build/acme/vistra/venv/lib/python2.7/site-packages/vistra/db/action.py", line 193, in test_x',
+            ("vistra/db/action.py", 193),
+        ),
+        ("/home/travis/build/acme/vistra/venv/lib/python2.7/site-packages/vistra/db/action.py, line 590", ("vistra/db/action.py", 590)),
+        (
+            '  File "/home/runner/work/v/v/.tox/py312/lib/python3.12/site-packages/vistra/db/action.py", line 5, in f',
+            ("vistra/db/action.py", 5),
+        ),
+        ('  File "/usr/lib/python3/dist-packages/vistra-1.0-py3.8.egg/vistra/db/action.py", line 5, in f', ("vistra/db/action.py", 5)),
+        ('  File "build/lib.linux-x86_64-2.7/vistra/db/action.py", line 8, in f', ("vistra/db/action.py", 8)),
+        ("/home/runner/work/w/w/node_modules/@acme/web/lib/index.js:1:1 TypeError", ("web/lib/index.js", 1)),
+    ],
+)
+def test_installed_copies_of_the_projects_own_package_map_back_to_its_source(text: str, expected: tuple) -> None:
+    assert referenced_files([block(text)], PY_TREE) == [expected]
+
+
+def test_installed_copies_of_third_party_packages_stay_ignored() -> None:
+    text = '  File "/home/travis/virtualenv/python3.6/lib/python3.6/site-packages/nose/core.py", line 3, in run'
+    assert referenced_files([block(text)], PY_TREE) == []
+
+
+def test_failing_test_block_outranks_optional_import_errors() -> None:
+    imports = block(
+        "ERROR: Could not import module: vistra.packages.remote.base\n"
+        "Traceback (most recent call last):\n"
+        '  File "/home/travis/build/a/v/venv/lib/python2.7/site-packages/vistra/tests/runsuite.py", line 376, in <module>\n'
+        '  File "/home/travis/build/a/v/venv/lib/python2.7/site-packages/vistra/packages/remote/base.py", line 40, in <module>\n'
+        "ImportError: No module named remoteq.pipelines.shell\n"
+    )
+    failure = block(
+        "FAIL: test_port_spec_copy (vistra.db.action.ActionTest)\n"
+        '  File "/home/travis/build/a/v/venv/lib/python2.7/site-packages/vistra/db/action.py", line 193, in test_port_spec_copy\n'
+        "AssertionError: 0L == 0L\n"
+    )
+    refs = referenced_files([imports, failure], PY_TREE)
+    assert refs[0] == ("vistra/db/action.py", 193)
+    assert ("vistra/packages/remote/base.py", 40) in refs
+
+
+def test_bare_paths_rank_after_every_located_reference() -> None:
+    text = "copying vistra/tests/runsuite.py -> build/lib\nvistra/db/action.py:12: error: bad"
+    assert referenced_files([block(text)], PY_TREE) == [("vistra/db/action.py", 12), ("vistra/tests/runsuite.py", None)]
+
+
+@pytest.mark.parametrize(
+    "case, fix_file",
+    [
+        # A failing unittest in an installed copy, among import errors of optional packages.
+        ("VisTrails-VisTrails-154528989", "vistrails/db/services/action.py"),
+        # A nose failure whose traceback points into site-packages/numpy.
+        ("numpy-numpy-308527203", "numpy/testing/tests/test_utils.py"),
+    ],
+)
+def test_real_logs_with_installed_copies_reach_the_fix_file(corpus: Path, case: str, fix_file: str) -> None:
+    from ci_healer.extract import extract
+
+    folder = corpus / "bugswarm_dissection" / case
+
+    blocks = extract(folder / "log.txt", max_tokens=1500).blocks
+    pkg = fix_file.split("/")[0]
+    repo = MemoryRepo({f"{pkg}/__init__.py": "", fix_file: "x\n" * 400, f"{pkg}/tests/__init__.py": ""})
+    sent = [f.path for f in gather(blocks, repo, category=Category.TEST)]
+    assert fix_file in sent
+
+
+def test_dependency_failure_sends_the_pom_of_the_module_maven_names() -> None:
+    repo = MemoryRepo(
+        {
+            "pom.xml": "<project><artifactId>stdlib</artifactId></project>\n",
+            "user-manager/pom.xml": "<project><parent><artifactId>stdlib</artifactId></parent><artifactId>user-manager-parent</artifactId></project>\n",
+            "user-manager/service/pom.xml": (
+                "<project><parent><artifactId>user-manager-parent</artifactId></parent>"
+                "<artifactId>user-manager</artifactId><packaging>war</packaging></project>\n"
+            ),
+            "guice/pom.xml": "<project><artifactId>guice</artifactId></project>\n",
+        }
+    )
+    text = (
+        "[ERROR] Failed to execute goal on project user-manager: Could not resolve dependencies for project "
+        "com.acme.user-manager:user-manager:war:9.0.2-SNAPSHOT: Could not find artifact AzureLogAppender:AzureLogAppender:jar:1.0"
+    )
+    files = gather([block(text)], repo, category=Category.DEPENDENCY)
+    assert [f.path for f in files][:2] == ["user-manager/service/pom.xml", "pom.xml"]
+    assert "guice/pom.xml" not in [f.path for f in files]
+
+
+def test_changed_files_rank_before_paths_mentioned_in_passing() -> None:
+    text = "copying vistra/tests/runsuite.py -> build/lib\nvistra/db/action.py:12: error: bad"
+    files = gather([block(text)], PY_TREE, category=Category.TEST, changed_files=["vistra/packages/remote/base.py"])
+    assert [(f.path, f.reason) for f in files] == [
+        ("vistra/db/action.py", "named-in-log"),
+        ("vistra/packages/remote/base.py", "changed"),
+        ("vistra/tests/runsuite.py", "named-in-log"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "text, unit",
+    [
+        ("testSetBitRate(net.acme.formats.AudioPropertiesTest)  Time elapsed: 0.005 sec  <<< FAILURE!", "core/src/main/java/net/acme/formats/AudioProperties.java"),
+        ("FAIL: test_copy (vistra.db.tests.test_action.T)", "vistra/db/action.py"),
+    ],
+)
+def test_the_unit_under_test_follows_a_failing_test(text: str, unit: str) -> None:
+    files = dict(JAVA_TREE.files) | dict(PY_TREE.files) | {"vistra/db/tests/__init__.py": "", "vistra/db/tests/test_action.py": "x\n"}
+    refs = referenced_files([block(text)], MemoryRepo(files))
+    assert len(refs) == 2 and refs[1] == (unit, None)
+
+
+def test_a_missing_package_adds_the_modules_build_file_after_the_source() -> None:
+    text = (
+        "[ERROR] /home/travis/build/acme/app/core/src/main/java/net/acme/formats/AudioProperties.java:[3,26] "
+        "package com.fasterxml.uuid does not exist"
+    )
+    assert referenced_files([block(text)], JAVA_TREE) == [
+        ("core/src/main/java/net/acme/formats/AudioProperties.java", 3),
+        ("core/pom.xml", None),
+    ]
+    other = text.replace("package com.fasterxml.uuid does not exist", "cannot find symbol")
+    assert [p for p, _ in referenced_files([block(other)], JAVA_TREE)] == ["core/src/main/java/net/acme/formats/AudioProperties.java"]

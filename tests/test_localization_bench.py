@@ -9,8 +9,6 @@ import pytest
 from bench.corpus import load_cases
 from bench.localization import evaluate_case, fix_files, log_names_file, render, standin_tree, summarise
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
-
 DIFF = """\
 diff --git a/src/main/java/com/acme/Foo.java b/src/main/java/com/acme/Foo.java
 index 1111111..2222222 100644
@@ -69,15 +67,15 @@ def test_standin_tree_holds_fix_files_log_paths_and_own_classes() -> None:
         "src/main/java/com/acme/Foo.java",
         "core/src/main/java/com/acme/Baz.java",
         "src/test/java/com/acme/util/HelperTest.java",
+        "src/main/java/com/acme/util/Helper.java",  # the unit under test of a named test class
         "pom.xml",
+        "core/pom.xml",  # the build file of a module folder
     }
     assert all(text.count("\n") == 200 for text in tree.values())
 
 
-def test_a_real_case_gives_all_figures() -> None:
-    if not (CORPUS / "INDEX.jsonl").is_file():
-        pytest.skip("corpus not available")
-    case = next(c for c in load_cases(CORPUS, sources=("bugswarm_dissection",)) if c.category == "Checkstyle")
+def test_a_real_case_gives_all_figures(corpus: Path) -> None:
+    case = next(c for c in load_cases(corpus, sources=("bugswarm_dissection",)) if c.category == "Checkstyle")
     row = evaluate_case(case)
     assert row.fixes and row.log
     assert set(row.sent) <= set(row.named) | {"pom.xml", "build.gradle"}

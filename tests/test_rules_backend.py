@@ -467,3 +467,89 @@ def test_corpus_logs_get_a_grounded_root_cause() -> None:
         block_text = re.sub(r"\s+", " ", "\n".join(b.text for b in blocks).replace("`", "'"))
         grounded = [q for q in quoted if q.rstrip(".") in block_text or q.endswith("...")]
         assert grounded, (row["case_id"], first.root_cause)
+
+
+def test_missing_module_rule_does_not_override_a_failing_test() -> None:
+    """Import errors of optional modules beside a failing unit test: the test is the root cause."""
+    blocks = [
+        Block(start_line=1, end_line=3, reason="python-traceback", text=(
+            "ERROR: Could not import module: demo.plugins.remote\n"
+            '  File "/home/travis/build/a/demo/venv/lib/python3.6/site-packages/demo/plugins/remote.py", line 4, in <module>\n'
+            "ModuleNotFoundError: No module named 'remoteq'"
+        )),
+        Block(start_line=9, end_line=12, reason="python-traceback", text=(
+            "FAIL: test_copy (demo.core.TestCopy)\n"
+            '  File "/home/travis/build/a/demo/venv/lib/python3.6/site-packages/demo/core.py", line 12, in test_copy\n'
+            "    self.assertEqual(a, b)\n"
+            "AssertionError: 0 != 1"
+        )),
+    ]
+    repo = MemoryRepo({"demo/__init__.py": "", "demo/core.py": "x = 1\n" * 20, "requirements.txt": "click\n"})
+    req = ProposalRequest(
+        repository="acme/demo",
+        blocks=blocks,
+        classification=Classification(category=Category.TEST, fingerprint="0" * 16),
+    )
+    proposal = RulesBackend(repo).propose(req)
+    assert proposal.category == Category.TEST
+    assert proposal.files_to_modify == []
+    assert "remoteq" not in proposal.root_cause
+    assert "`demo/core.py:12`" in proposal.root_cause  # the installed copy mapped back to the source
+
+
+# A pytest job on a package installed into a virtualenv (src layout): the package prints the
+# import error of an optional speed-up while the suite loads, then a unit test fails on an
+# assertion inside the installed copy. Modelled on the class of real logs where every path of the
+# failure points into site-packages.
+VENV_LOG = """\
+2025-05-02T10:00:01.0000000Z ##[group]Run python -m pytest -q
+2025-05-02T10:00:02.0000000Z Traceback (most recent call last):
+2025-05-02T10:00:02.0000000Z   File "/home/runner/work/demo/demo/.venv/lib/python3.12/site-packages/demo/speedups.py", line 3, in <module>
+2025-05-02T10:00:02.0000000Z     import ujson
+2025-05-02T10:00:02.0000000Z ModuleNotFoundError: No module named 'ujson'
+2025-05-02T10:00:02.0000000Z demo: optional speed-ups disabled
+2025-05-02T10:00:03.0000000Z .F..                                                                     [100%]
+2025-05-02T10:00:03.0000000Z =================================== FAILURES ===================================
+2025-05-02T10:00:03.0000000Z __________________________________ test_parse __________________________________
+2025-05-02T10:00:03.0000000Z
+2025-05-02T10:00:03.0000000Z     def test_parse():
+2025-05-02T10:00:03.0000000Z >       assert parse("a=1") == {"a": 1}
+2025-05-02T10:00:03.0000000Z
+2025-05-02T10:00:03.0000000Z tests/test_core.py:5:
+2025-05-02T10:00:03.0000000Z _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _
+2025-05-02T10:00:03.0000000Z
+2025-05-02T10:00:03.0000000Z     def parse(text):
+2025-05-02T10:00:03.0000000Z >       key, value = text.split(":")
+2025-05-02T10:00:03.0000000Z E       ValueError: not enough values to unpack (expected 2, got 1)
+2025-05-02T10:00:03.0000000Z
+2025-05-02T10:00:03.0000000Z .venv/lib/python3.12/site-packages/demo/core.py:12: ValueError
+2025-05-02T10:00:03.0000000Z =========================== short test summary info ============================
+2025-05-02T10:00:03.0000000Z FAILED tests/test_core.py::test_parse - ValueError: not enough values to unpack (expected 2, got 1)
+2025-05-02T10:00:03.0000000Z ========================= 1 failed, 3 passed in 0.05s ==========================
+2025-05-02T10:00:03.0000000Z ##[error]Process completed with exit code 1.
+"""
+
+
+def test_a_failing_test_in_an_installed_package_is_not_blamed_on_an_optional_import() -> None:
+    from ci_healer.engine import analyze
+    from ci_healer.context import gather
+    from ci_healer.extract import extract
+    from ci_healer.classify import classify
+
+    repo = MemoryRepo(
+        {
+            "pyproject.toml": '[project]\nname = "demo"\ndependencies = []\n',
+            "src/demo/__init__.py": "",
+            "src/demo/core.py": "\n".join(f"# line {i}" for i in range(1, 40)) + "\n",
+            "src/demo/speedups.py": "import ujson\n",
+            "tests/test_core.py": "from demo.core import parse\n\n\ndef test_parse():\n    assert parse('a=1') == {'a': 1}\n",
+        }
+    )
+    blocks = extract(VENV_LOG.encode()).blocks
+    assert classify(blocks).category == Category.TEST
+    sent = [f.path for f in gather(blocks, repo, category=Category.TEST)]
+    assert sent[:2] == ["src/demo/core.py", "tests/test_core.py"]
+    result = analyze(VENV_LOG.encode(), repo=repo, backend=RulesBackend(repo))
+    assert result.category == Category.TEST
+    assert result.files_to_modify == [] and result.diff in (None, "")
+    assert "ujson" not in result.root_cause and "src/demo/core.py:12" in result.root_cause

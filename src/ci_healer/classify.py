@@ -14,7 +14,10 @@ kinds appear together:
    errors, because a dead registry host is reported with network words but is not transient;
 5. transient infrastructure (connection reset, registry 5xx, DNS failures) — ``flaky_suspect``;
 6. compile, type-check, format, lint, test — compile first because a build that does not compile
-   never runs its tests;
+   never runs its tests; a missing module (4.) gives way to a test that failed on its own (an
+   assertion, a ``FAIL:`` header, a ``FAILED`` node id whose error is not the import; see
+   :func:`failing_test_shown`): runners print the import errors of optional modules and carry
+   on; a test run summary alone (``FAILED (errors=1)``) gives way to the missing module;
 7. generic ``timed out`` and the block ``reason`` names as a last resort, else ``unknown``.
 
 Measured against the manual BugSwarm categories of the failure corpus ("A Critical Review of
@@ -160,6 +163,29 @@ _GLOBAL_RULES = frozenset(
 )
 """Rules that decide wherever they occur: runner events, configuration, the build tool's verdict."""
 
+_RULES_BY_NAME = {rule.name: rule for rule in RULES}
+_FAILING_TEST = re.compile(
+    r"^FAIL: \w+|^FAILED \S+::\S+|^FAILED \(failures=\d+\)|\bAssertionError\b|\bAssertionFailedError\b|\bComparisonFailure\b"
+    r"|Tests run: \d+, Failures: [1-9]|<<< FAILURE!|^--- FAIL: |^\s*\d+ failing$|\bexpected:<.*> but was:<",
+    _M,
+)
+"""A test that failed by itself (not a summary that may count import errors as errors)."""
+
+
+def failing_test_shown(text: str) -> bool:
+    """Whether ``text`` (a block) shows a test that failed on its own, not on a missing module.
+
+    Evidence: an assertion error, a unittest ``FAIL:`` header, a pytest ``FAILED path::test``
+    line, surefire failures, Go ``--- FAIL``, Mocha ``N failing`` — after removing the lines that
+    report a missing module (``ModuleNotFoundError``, ``No module named``, ...), so a pytest
+    ``FAILED path::test - ModuleNotFoundError: ...`` does not count. A summary that only counts
+    failures or errors (``FAILED (errors=1)``, ``1 failed in 0.1s``) does not count either: the
+    missing module may be that failure.
+    """
+    dependency = _RULES_BY_NAME["dependency-missing"].pattern
+    kept = "\n".join(line for line in _ANSI_RE.sub("", text).split("\n") if not dependency.search(line))
+    return bool(_FAILING_TEST.search(kept))
+
 _REASON_HINTS: tuple[tuple[str, Category], ...] = (
     ("pytest", C.TEST), ("jest", C.TEST), ("junit", C.TEST), ("go-test", C.TEST), ("test", C.TEST),
     ("tsc", C.COMPILE), ("cargo", C.COMPILE), ("compiler", C.COMPILE), ("compile", C.COMPILE),
@@ -190,6 +216,18 @@ def classify(blocks: Sequence[Block]) -> Classification:
             decider = next((rule for rule in fired if rule.pattern.search(text)), None)
             if decider is not None:
                 break
+    if decider is not None and decider.name == "dependency-missing":
+        # A failing test outranks import errors of optional modules: when another block shows a
+        # test that failed on its own (an assertion, a FAIL: header) and does not carry the
+        # import error itself, the test failure decides (test runners and plugins print the
+        # import errors of optional extras and carry on).
+        if any(failing_test_shown(text) for text in texts):
+            decider = _RULES_BY_NAME["test-failure"]
+    elif decider is not None and decider.name == "test-failure" and "dependency-missing" in signals:
+        # ... and only a test that failed on its own does: a run summary that counts the import
+        # error among its errors ("FAILED (errors=1)", "1 error in 0.12s") leaves it to the import.
+        if not any(failing_test_shown(text) for text in texts):
+            decider = _RULES_BY_NAME["dependency-missing"]
     if decider is not None:
         category, flaky = decider.category, decider.flaky
     else:

@@ -4,7 +4,8 @@ No network, no model. For every request it returns a root cause built from the m
 failure block (the error line, the file and line, the failing test) with the category of the
 request's classification. It returns a patch only for failures it can fix for sure:
 
-* Python ``ModuleNotFoundError: No module named 'x'`` / ``ImportError: No module named x`` →
+* Python ``ModuleNotFoundError: No module named 'x'`` / ``ImportError: No module named x`` (unless
+  a block shows a test that failed on its own: it outranks import errors beside it) →
   add the distribution that provides ``x`` (see :mod:`ci_healer.pypi_names`) to the manifest the
   project installs from. It refuses — root cause only — when ``x`` is the project's own package,
   a standard-library module (``sys.stdlib_module_names``), a Python 2 module, a bare namespace
@@ -23,6 +24,7 @@ import sys
 import tomllib
 from collections.abc import Iterator
 
+from ci_healer.classify import failing_test_shown
 from ci_healer.context import _WORKSPACE_PREFIXES, _block_refs, _causal_order, _clean, _split_path, find_manifests, project_packages, referenced_files
 from ci_healer.models import Block, Category, FileEdit, Proposal, ProposalRequest
 from ci_healer.pypi_names import (
@@ -99,6 +101,10 @@ _TEST_NAMES = (
     re.compile(r"^\s*(?P<name>test\w*)\((?P<cls>[\w.$]+)\)"),
     re.compile(r"^\s*\u25cf (?P<name>.+?)\s*$"),
 )
+
+
+def _clean_text(text: str) -> str:
+    return "\n".join(_clean(line) for line in text.split("\n"))
 
 
 def _block_lines(block: Block) -> list[str]:
@@ -487,8 +493,9 @@ class RulesBackend:
             if refs:
                 return refs[0]
         for block in blocks:
-            refs = _causal_order(_block_refs(block.text))
-            for ref in sorted(refs, key=lambda r: (r.line is None, "/" not in r.raw.replace("\\", "/"))):
+            # Only references printed as paths: class and module names need the repository.
+            refs = [r for r in _causal_order(_block_refs(block.text)) if r.name is None]
+            for ref in sorted(refs, key=lambda r: (r.kind == "bare", r.line is None, "/" not in r.raw.replace("\\", "/"))):
                 parts = _split_path(ref.raw)
                 if parts:
                     # Without the repository, an absolute path outside a known CI workspace is
@@ -520,6 +527,8 @@ class RulesBackend:
     def _generic(self, request: ProposalRequest) -> Proposal:
         category = request.classification.category
         blocks = request.blocks
+        if category == Category.TEST:  # the failing test's own block speaks first
+            blocks = sorted(blocks, key=lambda b: not failing_test_shown(_clean_text(b.text)))
         error_line, strength = "", len(_ERROR_LINES)
         chosen: Block | None = None
         for block in blocks:
@@ -559,6 +568,11 @@ class RulesBackend:
     # -- rule: ModuleNotFoundError --------------------------------------------------------------
 
     def _missing_python_module(self, request: ProposalRequest) -> Proposal | None:
+        if any(failing_test_shown(_clean_text(b.text)) for b in request.blocks):
+            # A test that failed on its own outranks import errors printed beside it (optional
+            # modules a runner or plugin tries and skips), as in classify: this rule must not
+            # turn a test failure into a dependency fix.
+            return None
         found: tuple[str, Block] | None = None
         for block in request.blocks:
             for line in _block_lines(block):
