@@ -357,10 +357,12 @@ def test_ci_workflow_runs_the_ci_script():
 
 @pytest.mark.parametrize("name", ["ci-healer-analyze.yml", "ci-healer-apply.yml"])
 def test_the_repository_heals_itself_with_the_example_workflows(name):
-    """The copies differ from examples/workflows/ only by the job's name and concurrency group."""
+    """The copies differ from examples/workflows/ only by the job's name and concurrency group
+    (both serialise their jobs and never cancel one half-way)."""
     own, example = load_yaml(WORKFLOWS_DIR / name), load_yaml(ROOT / "examples" / "workflows" / name)
-    for job in own["jobs"].values():
-        assert job.pop("name") and job.pop("concurrency")["cancel-in-progress"] is False
+    for workflow in (own, example):
+        for job in workflow["jobs"].values():
+            assert job.pop("name") and job.pop("concurrency")["cancel-in-progress"] is False
     assert own == example
 
 

@@ -1,5 +1,5 @@
-"""The example workflows and action.yml pass actionlint and zizmor, and pass nothing from the event
-to a shell (SECURITY.md items 1, 15 and 16).
+"""The example workflows and action.yml pass actionlint and zizmor (pedantic persona), and pass
+nothing from the event to a shell (SECURITY.md items 1, 15, 16 and 20).
 
 actionlint checks workflow syntax, expressions and script injection; zizmor audits for dangerous
 triggers, template injection, over-broad permissions and unpinned actions. zizmor runs offline
@@ -100,9 +100,11 @@ def test_actionlint_catches_an_injectable_run_step(tmp_path):
 
 
 def run_zizmor(files: list[Path], cwd: Path, *extra: str) -> list[dict]:
+    """zizmor's findings with the ``pedantic`` persona (every audit, including naming and
+    concurrency limits), offline."""
     exe = tool("zizmor", "zizmor")
     proc = subprocess.run(
-        [exe, "--offline", "--format", "json", *extra, *map(str, files)],
+        [exe, "--offline", "--persona", "pedantic", "--format", "json", *extra, *map(str, files)],
         cwd=cwd, capture_output=True, text=True, timeout=120, check=False, env=offline_env(),
     )
     # zizmor exits 0 when clean, 10-14 with findings (by highest severity), 1-2 on errors.
@@ -243,3 +245,23 @@ def test_a_missing_linter_skips_locally_and_fails_under_ci(monkeypatch, ci, outc
     monkeypatch.setenv("CI", ci)
     with pytest.raises(outcome, match="no-such-linter is not installed"):
         tool("no-such-linter", "no-such-package")
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_example_jobs_are_serialised_and_never_cancelled_half_way(path):
+    """One run at a time per pull request (or run), and a running one is never cancelled: a
+    cancelled apply could leave a fix branch without its pull request."""
+    for job_id, job in load(path)["jobs"].items():
+        concurrency = job.get("concurrency") or load(path).get("concurrency")
+        assert isinstance(concurrency, dict), f"{path.name} job {job_id} has no concurrency group"
+        assert concurrency.get("cancel-in-progress") is False, f"{path.name} job {job_id} may be cancelled half-way"
+        assert re.search(r"issue\.number|pull_request\.number|run-id|workflow_run\.head_(branch|sha)", concurrency["group"])
+
+
+def test_analyze_example_does_not_let_a_fork_run_verify_a_fix():
+    """SECURITY.md item 20: a run on an ai-fix/ branch reaches the job only from this repository."""
+    condition = " ".join(load(ROOT / "examples" / "workflows" / "ci-healer-analyze.yml")["jobs"]["analyze"]["if"].split())
+    verify_clause = re.search(r"\(startsWith\(github\.event\.workflow_run\.head_branch, 'ai-fix/'\) && ([^)]*)\)", condition)
+    assert verify_clause, condition
+    assert "github.event.workflow_run.head_repository.full_name == github.event.repository.full_name" in verify_clause.group(1)
+    assert "!startsWith(github.event.workflow_run.head_branch, 'ai-fix/')" in condition

@@ -1,7 +1,7 @@
 """Entry point of the GitHub Action.
 
 :func:`main` only builds the clients — settings from the environment, a PyGithub client on
-``GITHUB_API_URL`` with :class:`github.GithubRetry`, the :class:`~ci_healer.workflow_commands.Runner`
+``GITHUB_API_URL`` with :class:`~ci_healer.github_api.WriteSafeRetry`, the :class:`~ci_healer.workflow_commands.Runner`
 and the backend factory — and calls :func:`run`, which is pure orchestration with every I/O
 object injected: mask the secrets, read the event, let :func:`ci_healer.events.route` decide, and
 hand over to the analyze, apply or verify flow.

@@ -1,29 +1,40 @@
 """Apply flow: a maintainer's approval → exactly the shown diff on a new ``ai-fix/`` branch + a PR.
 
-Checks, in order (SECURITY.md items 6–8, 13, 14), each refusal replied on the PR with exit 0:
+Checks, in order (SECURITY.md items 6–8, 13, 14, 19, 23), each refusal replied on the PR with exit 0:
 
 1. the approver is not a bot (unless listed in ``allowed-bots``) and has ``admin``, ``maintain`` or
    ``write`` collaborator permission, read from the API (``author_association`` is not trusted);
-   for a label the *sender* is checked and the label is removed either way;
+   for a label the *sender* is checked and the label is removed either way (a failure to remove it
+   is a warning, never a replacement for the answer);
 2. the proposal is read ONLY from ci-healer's own comment (marker + bot login) or check run
    (name + app); the id typed after the command, if any, must be the current proposal's;
 3. it is an approvable patch (``status`` proposed and ``patch_shown``);
 4. the diff re-read from that body (:func:`ci_healer.render.read_diff`) hashes to the digest in the
    metadata, else "digest mismatch";
-5. the PR head (or the branch tip) is still the head SHA of the metadata, else stale;
-6. the diff applies with :func:`ci_healer.patch.patch_from_diff` at that SHA and passes the policy again.
+5. a comment's proposal equals ci-healer's check run of the same proposal id, which only ci-healer
+   can write — else the comment was edited (item 19);
+6. a bare command or the label is newer than the proposal it would apply (item 23);
+7. the PR head (or the branch tip) is still the head SHA of the metadata, else stale;
+8. the diff applies with :func:`ci_healer.patch.patch_from_diff` at that SHA and passes the policy again.
 
 Then: fork PRs get review suggestions (or a ``git apply`` block) and nothing is pushed; other PRs
 get a Git Data API commit whose only parent is the head SHA, a NEW ref
 ``refs/heads/ai-fix/<run_id>-<digest8>`` (never updated, never forced, never the default or the
 failing branch), a PR into the failing branch, and a ``workflow_dispatch`` of the failed workflow
-on the fix branch (pushes made with ``GITHUB_TOKEN`` start no workflow run).
+on the fix branch (pushes made with ``GITHUB_TOKEN`` start no workflow run). These writes are a
+recoverable sequence (item 21): when the fix branch already holds ci-healer's commit (same tree,
+head SHA as only parent), a re-run or a new approval opens the missing PR and sets the status line;
+a fix branch holding anything else is refused and never overwritten.
+
+API failures end in exit 1 with the cause in the job summary, a reply to the approver and the
+``confused`` reaction on the command.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 from ci_healer.analyze_run import fail
 from ci_healer.events import Apply, Reject
@@ -56,7 +67,7 @@ from ci_healer.render import (
     read_diff,
     read_metadata,
 )
-from ci_healer.repo import MODE_EXECUTABLE, MODE_FILE
+from ci_healer.repo import MODE_EXECUTABLE, MODE_FILE, RepoError
 
 REPLY_MARKER = "<!-- ci-healer:reply -->"
 
@@ -210,44 +221,154 @@ def _offer_to_fork(ctx: Context, pr: PullInfo, proposal: _Proposal) -> None:
 
 def run_apply(ctx: Context, act: Apply) -> int:
     """Run the apply flow for ``act``. Returns the exit code: 0 for success and for refusals
-    (replied on the PR), 1 for API failures (explained in the job summary)."""
+    (replied on the PR), 1 for API failures (explained in the job summary, replied on the PR, and
+    the command gets the ``confused`` reaction)."""
     if act.source == "comment":
         _react(ctx, act.comment_id, "eyes")
     try:
         try:
             check_approver(ctx, act.actor, act.actor_is_bot)
         finally:
-            if act.source == "label" and act.pr_number is not None and act.label and not ctx.settings.dry_run:
-                ctx.gh.remove_label(act.pr_number, act.label)
+            _remove_label(ctx, act)
         result = _apply(ctx, act)
     except Refused as refusal:
         ctx.runner.notice(f"approval by {act.actor} refused ({refusal.code})")
         reply(ctx, act.pr_number, "⛔", f"not applied: {refusal}")
         _react(ctx, act.comment_id, "confused")
         return EXIT_OK
-    except GitHubError as err:
+    except (GitHubError, RepoError) as err:
         _react(ctx, act.comment_id, "confused")
-        return fail(ctx, "applying the fix failed", err)
+        return _api_failure(ctx, act, err)
     _react(ctx, act.comment_id, "rocket")
     return result
+
+
+def _remove_label(ctx: Context, act: Apply) -> None:
+    """Remove the approval label (it is a request, granted or not). A failure is a warning naming
+    the cause; it never hides the decision on the approval itself."""
+    if act.source != "label" or act.pr_number is None or not act.label or ctx.settings.dry_run:
+        return
+    try:
+        ctx.gh.remove_label(act.pr_number, act.label)
+    except GitHubError as err:
+        ctx.runner.warning(f"could not remove the {act.label} label: {err}")
+
+
+def _api_failure(ctx: Context, act: Apply, err: GitHubError | RepoError) -> int:
+    """An API failure during apply: the precise cause in the job summary (exit 1) and a reply to
+    the approver, so the approval does not go unanswered."""
+    gh_err = err if isinstance(err, GitHubError) else None
+    status = gh_err.status if gh_err is not None else getattr(err, "status", 0)
+    permission = gh_err.permission if gh_err is not None else getattr(err, "permission", None)
+    if permission:
+        what_next = f"the workflow must grant `{permission}`."
+    elif status >= 500 or status == 0:
+        what_next = "GitHub did not answer; approve again (or re-run this job) to finish: nothing is applied twice."
+    else:
+        what_next = "see the job summary of this run."
+    reply(ctx, act.pr_number, "⚠️", f"not applied: a GitHub API call failed ({ctx.escape(str(err))}); {what_next}")
+    if gh_err is not None:
+        return fail(ctx, "applying the fix failed", gh_err)
+    return fail(ctx, "applying the fix failed: the repository could not be read", None, hint=str(err)[:500])
+
+
+def _time(value: str | None) -> datetime | None:
+    """GitHub's ISO 8601 time (``2025-01-01T10:00:00Z``) or ``None``."""
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def fix_branch(meta: ProposalMetadata) -> str:
+    """``ai-fix/<run_id>-<digest8>``: the fix branch of a proposal, built only from the run id and
+    the digest (SECURITY.md item 13)."""
+    return f"ai-fix/{meta.run_id or 0}-{meta.digest[:8]}"
+
+
+def _check_not_older(ctx: Context, act: Apply, proposal: _Proposal) -> None:
+    """A bare command or the label must be newer than the proposal it would apply (SECURITY.md
+    item 23): a command written before ci-healer replaced the proposal approves the one its author
+    read, not the new one. The proposal time is the last time ci-healer wrote its comment
+    (``updated_at``; edits by anyone else are refused by :func:`_check_copy`). Times come from
+    GitHub, to the second; a command of the same second is refused too."""
+    if act.proposal_id is not None or proposal.comment is None:
+        return
+    asked, proposed = _time(act.requested_at), _time(proposal.comment.updated_at)
+    if asked is None or proposed is None or asked > proposed:
+        return
+    if ctx.gh.branch_sha(fix_branch(proposal.meta)) is not None:
+        # this very proposal was already approved (its fix branch exists) and ci-healer's status
+        # line made the comment newer: a re-run of that approval finishes it, it approves nothing new
+        return
+    what = "label was added" if act.source == "label" else "command was written"
+    raise Refused(
+        f"the {what} at {asked:%Y-%m-%d %H:%M:%S} UTC, before the current proposal {inline_code(proposal.meta.proposal_id)} "
+        f"was posted ({proposed:%Y-%m-%d %H:%M:%S} UTC), so it may approve a proposal its author did not see. "
+        f"To apply the current one, comment {inline_code(ctx.settings.approval_command + ' ' + proposal.meta.proposal_id)}.",
+        code="older_than_proposal",
+    )
+
+
+def _check_copy(ctx: Context, proposal: _Proposal) -> CheckRunInfo:
+    """The comment's proposal must be the one in ci-healer's check run (SECURITY.md item 19).
+
+    Any writer can edit any comment, including the diff and the digest in its hidden metadata; a
+    check run's output can be written only by the app that created it. So the check run of the same
+    proposal id on the same head SHA must hold the same digest, status and ``patch_shown``; else the
+    comment was edited and is refused. Returns that check run; raises :class:`Refused`.
+    """
+    meta = proposal.meta
+    for cr in ctx.gh.list_check_runs(meta.head_sha):
+        copy = read_metadata(cr.summary)
+        if copy is None or copy.proposal_id != meta.proposal_id:
+            continue
+        if copy.digest != meta.digest or copy.status != meta.status or not copy.patch_shown:
+            break
+        return cr
+    else:
+        raise Refused(
+            f"ci-healer's check run for proposal {inline_code(meta.proposal_id)} was not found on {inline_code(meta.head_sha[:12])}, "
+            "so the comment cannot be checked against a copy only ci-healer can write. Nothing was applied; grant `checks: write` "
+            "to the analysis job and re-run the failed workflow.",
+            code="no_check_copy",
+        )
+    raise Refused(
+        f"the comment was edited: its proposal {inline_code(meta.proposal_id)} differs from ci-healer's check run for that "
+        "proposal (which only ci-healer can write). Nothing was applied; re-run the failed workflow to get a fresh proposal.",
+        code="edited",
+    )
 
 
 def _apply(ctx: Context, act: Apply) -> int:
     gh, s = ctx.gh, ctx.settings
     pr: PullInfo | None = None
+    check: CheckRunInfo | None = None
     if act.pr_number is not None:
         pr = gh.get_pull(act.pr_number)
         comment = gh.find_own_comment(pr.number, COMMENT_MARKER)
         if comment is None:
             raise Refused("there is no ci-healer proposal on this pull request.", code="no_proposal")
         proposal = _proposal_from(comment.body, comment, None, act.proposal_id)
+        check = _check_copy(ctx, proposal)
+        _check_not_older(ctx, act, proposal)
         current_sha, failing_branch = pr.head_sha, pr.head_ref
     else:
         assert act.run_id is not None
-        run = gh.get_run(act.run_id)
+        try:
+            run = gh.get_run(act.run_id)
+        except GitHubError as err:
+            if err.status != 404:
+                raise
+            run = None
+        if run is None or run.repository.lower() != s.repository.lower():
+            raise Refused(f"run {act.run_id} is not a workflow run of {inline_code(s.repository)}.", code="unknown_run")
         found = _find_check_run(ctx, run.head_sha, run_id=run.id)
         if found is None:
             raise Refused(f"run {act.run_id} has no ci-healer proposal in its check runs.", code="no_proposal")
+        check = found[0]
         proposal = _proposal_from(found[0].summary, None, found[0], act.proposal_id)
         pr = gh.find_pull_for_run(run)
         if pr is not None:
@@ -283,13 +404,11 @@ def _apply(ctx: Context, act: Apply) -> int:
         return EXIT_OK
 
     run_id = meta.run_id or 0
-    branch = f"ai-fix/{run_id}-{meta.digest[:8]}"
+    branch = fix_branch(meta)
     try:
         ref = validate_fix_ref(branch, default_branch=gh.default_branch, failing_branch=failing_branch)
     except ValueError as err:
         raise Refused(ctx.escape(str(err)), code="bad_ref") from None
-    if gh.ref_exists(ref):
-        raise Refused(f"this proposal was already applied: branch {inline_code(branch)} exists.", code="already_applied")
     if s.dry_run:
         ctx.runner.notice(f"dry run: would create {branch} and open a pull request into {failing_branch}")
         return EXIT_OK
@@ -300,15 +419,41 @@ def _apply(ctx: Context, act: Apply) -> int:
         files[path] = (entry.mode if entry is not None and entry.mode in (MODE_FILE, MODE_EXECUTABLE) else MODE_FILE, text)
     if repo.tree_sha is None:  # pragma: no cover - patch_from_diff always reads the tree
         repo.list_paths()
-    commit_sha = gh.commit_files(
-        parent_sha=meta.head_sha, base_tree_sha=str(repo.tree_sha), files=files,
-        message=f"ci-healer: apply proposal {meta.proposal_id}\n\nApproved by {act.actor}. Patch digest {meta.digest}.",
-    )
-    gh.create_ref(ref, commit_sha)
+    # The steps below are a recoverable sequence (SECURITY.md item 21): blobs and the tree are
+    # content-addressed, so the tree SHA says what ci-healer's commit contains; a fix branch that
+    # already exists is finished (pull request, status line, CI) when its tip is such a commit, and
+    # refused, never overwritten, when it points at anything else.
+    tree_sha = gh.create_tree(base_tree_sha=str(repo.tree_sha), files=files)
+    existing = gh.branch_sha(branch)
+    if existing is None:
+        commit_sha = gh.create_commit(
+            tree_sha=tree_sha, parent_sha=meta.head_sha,
+            message=f"ci-healer: apply proposal {meta.proposal_id}\n\nApproved by {act.actor}. Patch digest {meta.digest}.",
+        )
+        gh.create_ref(ref, commit_sha)
+    else:
+        if gh.get_commit_info(existing) != (tree_sha, [meta.head_sha]):
+            raise Refused(
+                f"branch {inline_code(branch)} exists but does not hold ci-healer's commit for this proposal; "
+                "ci-healer never overwrites a branch. Delete the branch to apply the proposal again.",
+                code="foreign_ref",
+            )
+        commit_sha = existing
+        done = gh.find_pull_by_branch(branch, state="all")
+        if done is not None and done.user == gh.bot_login:
+            fix_meta = read_fix_metadata(done.body)
+            if fix_meta is not None:
+                _set_origin_status(ctx, fix_meta, _applied_status(ctx, fix_meta_actor(done.body) or act.actor, done.number, branch))
+            raise Refused(
+                f"this proposal was already applied: branch {inline_code(branch)}, fix pull request <{ctx.pr_url(done.number)}>.",
+                code="already_applied",
+            )
+        ctx.runner.notice(f"branch {branch} already holds ci-healer's commit {commit_sha[:12]}: finishing the pull request")
 
     # where the fix came from, and which attempt this is
     parent = read_fix_metadata(pr.body) if pr is not None and pr.user == gh.bot_login else None
-    check = proposal.check_run or (_find_check_run(ctx, meta.head_sha, run_id=meta.run_id) or (None, None))[0]
+    if check is None:
+        check = (_find_check_run(ctx, meta.head_sha, run_id=meta.run_id) or (None, None))[0]
     fix_meta = FixMetadata(
         proposal_id=meta.proposal_id,
         origin_pr=parent.origin_pr if parent else (pr.number if pr else None),
@@ -318,9 +463,9 @@ def _apply(ctx: Context, act: Apply) -> int:
         base_sha=meta.head_sha,
         digest=meta.digest,
         attempt=(parent.attempt + 1) if parent else 1,
+        fix_sha=commit_sha,
     )
 
-    ci_note = _dispatch(ctx, run_id, branch)
     body = render_md(
         "action_fix_pr.md.j2",
         metadata=embed_fix_metadata(fix_meta).rstrip("\n"),
@@ -331,36 +476,55 @@ def _apply(ctx: Context, act: Apply) -> int:
         risk=_risk(proposal.body),
         approver=inline_code(act.actor),
         run_url=ctx.run_url(run_id),
-        ci_note=ci_note,
     )
     fix_pr = gh.create_pull(title=f"ci-healer: fix for run {run_id} ({meta.digest[:8]})", body=body, head=branch, base=failing_branch)
     fix_url = ctx.pr_url(fix_pr.number)
+    ci_note = _dispatch(ctx, run_id, branch)
+    if ci_note:
+        reply(ctx, fix_pr.number, "ℹ️", ci_note)
     ctx.runner.set_output("fix-branch", branch)
     ctx.runner.set_output("fix-pr-url", fix_url)
-    status = f"🚀 Approved by {inline_code(act.actor)}: fix pull request <{fix_url}> (branch {inline_code(branch)})."
-    _set_origin_status(ctx, fix_meta, status)
+    _set_origin_status(ctx, fix_meta, _applied_status(ctx, act.actor, fix_pr.number, branch))
     ctx.runner.append_summary(f"### ci-healer applied proposal {inline_code(meta.proposal_id)}\n\nFix pull request: <{fix_url}>\n")
     ctx.runner.notice(f"fix pull request opened: {fix_url}")
     return EXIT_OK
 
 
+def _applied_status(ctx: Context, actor: str, number: int, branch: str) -> str:
+    return f"🚀 Approved by {inline_code(actor)}: fix pull request <{ctx.pr_url(number)}> (branch {inline_code(branch)})."
+
+
+def fix_meta_actor(body: str) -> str | None:
+    """The approver named in a fix PR body written by ci-healer (``**Approved by:** `login```)."""
+    m = re.search(r"^\*\*Approved by:\*\* `([^`\n]{1,100})`", body or "", flags=re.MULTILINE)
+    return m.group(1) if m else None
+
+
 def _dispatch(ctx: Context, run_id: int, branch: str) -> str:
-    """Start the failed workflow on the fix branch; returns a note for the PR body ('' when started)."""
+    """Start the failed workflow on the fix branch; returns a note for the fix PR ('' when started).
+
+    A dispatch is never repeated after a failure: a repeated dispatch starts a second workflow run,
+    and there is nothing to look up to know whether the first one was carried out."""
     app_hint = ("Pushes and pull requests made with the run token start no workflow runs. To get CI on fix pull requests, "
                 "pass a GitHub App installation token as `github-token`, or add a `workflow_dispatch` trigger to the workflow.")
     try:
         workflow_id = ctx.gh.get_run(run_id).workflow_id
-        if workflow_id is None:
-            return app_hint
+    except GitHubError as err:
+        ctx.runner.warning(f"could not start CI on {branch}: {err}")
+        return f"CI was not started on this branch: the failed run could not be read ({ctx.escape(str(err))}). " + app_hint
+    if workflow_id is None:
+        return app_hint
+    try:
         ctx.gh.dispatch_workflow(workflow_id, branch)
         return ""
     except GitHubError as err:
+        ctx.runner.warning(f"could not start CI on {branch}: {err}")
         if err.status == 422:
             return "The failed workflow has no `workflow_dispatch` trigger, so CI was not started on this branch. " + app_hint
         if err.status == 403:
-            return "CI was not started on this branch: the token lacks `actions: write`. " + app_hint
-        ctx.runner.warning(f"could not start CI on {branch}: {err}")
-        return "CI could not be started on this branch; close and reopen this pull request to start it."
+            return f"CI was not started on this branch: the token lacks `{err.permission or 'actions: write'}`. " + app_hint
+        return ("CI may not have started on this branch: GitHub did not answer the dispatch, and ci-healer does not repeat it "
+                "(a second dispatch would start a second run). If no run appears, close and reopen this pull request.")
 
 
 def _set_origin_status(ctx: Context, fix: FixMetadata, status: str) -> None:
@@ -381,7 +545,12 @@ def _set_origin_status(ctx: Context, fix: FixMetadata, status: str) -> None:
 
 
 def run_reject(ctx: Context, act: Reject) -> int:
-    """``/reject-fix`` by a writer: the proposal is marked rejected and can no longer be applied."""
+    """``/reject-fix`` by a writer: the proposal is marked rejected and can no longer be applied.
+
+    Both copies are withdrawn — the comment and ci-healer's check run of the proposal — so editing
+    the comment back cannot revive a rejected proposal (the apply step compares the two, SECURITY.md
+    item 19). Who may reject is checked like who may approve (write, maintain or admin; bots only
+    when allow-listed)."""
     _react(ctx, act.comment_id, "eyes")
     try:
         check_approver(ctx, act.actor, act.actor_is_bot)
@@ -392,12 +561,19 @@ def run_reject(ctx: Context, act: Reject) -> int:
         if act.proposal_id is not None and act.proposal_id != meta.proposal_id:
             raise Refused(f"proposal {inline_code(act.proposal_id)} is not the current proposal.", code="unknown_proposal")
         if not ctx.settings.dry_run:
-            ctx.gh.update_comment(comment.id, set_status(withdraw(comment.body), f"🚫 Rejected by {inline_code(act.actor)}; this proposal can no longer be applied."))
+            status = f"🚫 Rejected by {inline_code(act.actor)}; this proposal can no longer be applied."
+            ctx.gh.update_comment(comment.id, set_status(withdraw(comment.body), status))
+            for cr in ctx.gh.list_check_runs(meta.head_sha):
+                copy = read_metadata(cr.summary)
+                if copy is not None and copy.proposal_id == meta.proposal_id:
+                    ctx.gh.update_check_summary(cr.id, title=cr.title, summary=set_status(withdraw(cr.summary), status))
     except Refused as refusal:
         reply(ctx, act.pr_number, "⛔", f"not rejected: {refusal}")
         _react(ctx, act.comment_id, "confused")
         return EXIT_OK
     except GitHubError as err:
+        _react(ctx, act.comment_id, "confused")
+        reply(ctx, act.pr_number, "⚠️", f"not rejected: a GitHub API call failed ({ctx.escape(str(err))}); comment the command again to retry.")
         return fail(ctx, "rejecting the proposal failed", err)
     _react(ctx, act.comment_id, "+1")
     ctx.runner.notice(f"proposal {meta.proposal_id} rejected by {act.actor}")

@@ -92,6 +92,7 @@ class _Comment(_M):
     id: int
     body: str = ""
     user: _User
+    created_at: str = ""
 
 
 class _Issue(_M):
@@ -114,6 +115,7 @@ class _Label(_M):
 
 class _Pull(_M):
     number: int
+    updated_at: str = ""
 
 
 class PullRequestPayload(_M):
@@ -164,7 +166,9 @@ class Apply:
     """Apply a proposal. ``source``: ``comment``, ``label`` or ``dispatch``. ``actor`` is whose
     permission is checked (commenter, label sender, dispatcher). ``pr_number`` is ``None`` for a
     dispatch (then ``run_id`` names the analysed run). ``proposal_id`` is the id the maintainer
-    typed, if any."""
+    typed, if any. ``requested_at`` is when the approval was made (GitHub's ISO 8601 time: the
+    comment's ``created_at``; for a label the pull request's ``updated_at`` in the event, which
+    adding the label sets), compared with the proposal's time (SECURITY.md item 23)."""
 
     source: Literal["comment", "label", "dispatch"]
     actor: str
@@ -174,6 +178,7 @@ class Apply:
     proposal_id: str | None = None
     label: str | None = None
     run_id: int | None = None
+    requested_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -191,15 +196,20 @@ Activity = Skip | Analyze | Verify | Apply | Reject
 
 
 def load_event(path: str | Path) -> dict[str, Any]:
-    """Read the event JSON at ``path`` (``GITHUB_EVENT_PATH``). Raises :class:`EventError`."""
+    """Read the event JSON at ``path`` (``GITHUB_EVENT_PATH``). Raises :class:`EventError` for
+    every malformed file: unreadable, not UTF-8, not JSON, nested too deeply to parse, not an object."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as err:
         raise EventError(f"cannot read the event file GITHUB_EVENT_PATH ({err.strerror or err})") from None
+    except UnicodeDecodeError as err:
+        raise EventError(f"the event file is not UTF-8 (byte {err.start}: {err.reason})") from None
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise EventError("the event file is not usable JSON: it is nested too deeply") from None
     except ValueError as err:
-        raise EventError(f"the event file is not valid JSON: {err}") from None
+        raise EventError(f"the event file is not valid JSON: {str(err)[:200]}") from None
     if not isinstance(data, dict):
         raise EventError("the event file does not hold a JSON object")
     return data
@@ -208,6 +218,8 @@ def load_event(path: str | Path) -> dict[str, Any]:
 def _parse(model: type[BaseModel], payload: dict[str, Any], event_name: str) -> Any:
     try:
         return model.model_validate(payload)
+    except RecursionError:
+        raise EventError(f"{event_name} event: the payload is nested too deeply") from None
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(root)"
@@ -265,7 +277,8 @@ def route(event_name: str, payload: dict[str, Any], settings: Any, *, bot_login:
             return Skip("the comment is ci-healer's own")
         approve, pid = _command(ev.comment.body, approval_command)
         if approve:
-            return Apply("comment", ev.comment.user.login, _is_bot(ev.comment.user), pr_number=ev.issue.number, comment_id=ev.comment.id, proposal_id=pid)
+            return Apply("comment", ev.comment.user.login, _is_bot(ev.comment.user), pr_number=ev.issue.number, comment_id=ev.comment.id,
+                         proposal_id=pid, requested_at=ev.comment.created_at or None)
         reject, pid = _command(ev.comment.body, REJECT_COMMAND)
         if reject:
             return Reject(ev.comment.user.login, _is_bot(ev.comment.user), ev.issue.number, ev.comment.id, pid)
@@ -277,7 +290,8 @@ def route(event_name: str, payload: dict[str, Any], settings: Any, *, bot_login:
             return Skip(f"{event_name} {ev.action}: ci-healer acts on the approval label only")
         if not approval_label or ev.label is None or ev.label.name != approval_label:
             return Skip("the added label is not the approval label")
-        return Apply("label", ev.sender.login, _is_bot(ev.sender), pr_number=ev.pull_request.number, label=ev.label.name)
+        return Apply("label", ev.sender.login, _is_bot(ev.sender), pr_number=ev.pull_request.number, label=ev.label.name,
+                     requested_at=ev.pull_request.updated_at or None)
 
     if event_name == "workflow_dispatch":
         ev = _parse(WorkflowDispatchPayload, payload, event_name)

@@ -107,8 +107,8 @@ def withdraw(body: str) -> str:
 
 
 class FixMetadata(BaseModel):
-    """Hidden record in the body of a fix PR: where the proposal came from and which attempt
-    this is (1 for the first fix of a failure)."""
+    """Hidden record in the body of a fix PR: where the proposal came from, which attempt this is
+    (1 for the first fix of a failure) and the commit ci-healer created (``fix_sha``)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -120,6 +120,9 @@ class FixMetadata(BaseModel):
     base_sha: str = Field(pattern=r"^[0-9a-f]{40}([0-9a-f]{24})?$")
     digest: str = Field(pattern=r"^[0-9a-f]{64}$")
     attempt: int = Field(default=1, ge=1, le=100)
+    fix_sha: str | None = Field(default=None, pattern=r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+    """The commit ci-healer created on the fix branch; only a run of it (or of a descendant that is
+    the fix PR's head) verifies the fix (SECURITY.md item 20)."""
 
 
 def embed_fix_metadata(meta: FixMetadata) -> str:

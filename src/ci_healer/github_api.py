@@ -8,6 +8,18 @@ Errors: every failed call is turned into :class:`GitHubError` with the HTTP ``st
 operation that failed and, for a 403, the permission the token most likely lacks (from the
 ``X-Accepted-GitHub-Permissions`` header when GitHub sends it, else from the operation), so the
 caller can print "grant `checks: write`" instead of a stack trace.
+
+Retries (SECURITY.md item 21): reads and idempotent writes (``PATCH``, ``PUT``, ``DELETE``) are
+retried on 5xx by :class:`WriteSafeRetry`; a ``POST`` is never re-sent blindly after a 5xx or a
+lost answer, because GitHub may have honoured it before the proxy answered 502. Instead each
+create looks for the object it meant to create (:meth:`GitHubClient._create`: marker + bot login
+for a comment, name + head SHA for a check run, the ref name for a ref, the head branch for a pull
+request) and creates it again only when it is not there. Secondary rate limits (403/429 with
+``Retry-After``) are retried for every method: GitHub did not carry such a request out.
+
+Sizes: every body written (comment, pull request, check-run summary and text, review) goes through
+:func:`fit_body`, which shortens it honestly to GitHub's 65,535 limit instead of letting GitHub
+answer 422.
 """
 
 from __future__ import annotations
@@ -25,6 +37,7 @@ from github.PaginatedList import PaginatedList
 from github.WorkflowJob import WorkflowJob
 from pydantic import BaseModel
 
+from ci_healer.render import GITHUB_BODY_LIMIT, abbreviate
 from ci_healer.repo import (
     MODE_FILE,
     MODE_SUBMODULE,
@@ -108,6 +121,11 @@ def _message(err: GithubException) -> str:
     return str(data)[:500] if data else "no message"
 
 
+def _iso(value: Any) -> str:
+    """A PyGithub ``datetime`` (UTC) as GitHub writes it, ``2025-01-01T10:00:00Z`` ('' for none)."""
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else ""
+
+
 def call(what: str, fn: Callable[[], T]) -> T:
     """Run one PyGithub call; turn its failures into :class:`GitHubError` naming ``what``."""
     try:
@@ -121,6 +139,55 @@ def call(what: str, fn: Callable[[], T]) -> T:
         raise GitHubError(what, 0, f"{type(err).__name__}: {err}") from None
 
 
+NON_IDEMPOTENT_METHODS = frozenset({"POST"})
+"""Methods whose repetition can create a second object (a comment, a check run, a workflow run)."""
+
+
+class WriteSafeRetry(GithubRetry):
+    """:class:`github.GithubRetry` that never re-sends a ``POST`` after a 5xx or a lost answer.
+
+    PyGithub's retry re-sends ``POST`` on 500–599; when GitHub had created the comment or check run
+    before its proxy answered 502, the retry creates a second one. Here a ``POST`` is retried only
+    for rate limits (403/429 with ``Retry-After`` or a rate-limit message: GitHub did not carry the
+    request out, "Rate limits for the REST API"), and connection errors before the request was sent;
+    a read timeout or a 5xx on a ``POST`` is given back to the caller, which looks for the object
+    before creating it again (:meth:`GitHubClient._create`). ``PATCH`` (idempotent: it sets a body)
+    is retried like ``GET``.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("allowed_methods", frozenset({"DELETE", "GET", "HEAD", "OPTIONS", "PUT", "TRACE", "PATCH", "POST"}))
+        kwargs.setdefault("status_forcelist", [*range(500, 600), 429])
+        super().__init__(**kwargs)
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        """No retry of a non-idempotent method on a 5xx answer."""
+        if method.upper() in NON_IDEMPOTENT_METHODS and status_code >= 500:
+            return False
+        return super().is_retry(method, status_code, has_retry_after)
+
+    def increment(self, method: str | None = None, url: str | None = None, response: Any = None, error: Exception | None = None,
+                  _pool: Any = None, _stacktrace: Any = None) -> Any:  # type: ignore[override]
+        """A read error (the request was sent, the answer lost) on a ``POST`` is raised, not retried."""
+        if error is not None and response is None and (method or "").upper() in NON_IDEMPOTENT_METHODS and self._is_read_error(error):
+            raise error.with_traceback(_stacktrace)
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
+def may_have_been_done(err: GitHubError) -> bool:
+    """True when a write failed in a way that does not say whether GitHub carried it out: a 5xx
+    (the proxy in front of GitHub answered) or no answer at all."""
+    return err.status >= 500 or err.status == 0
+
+
+def fit_body(body: str, limit: int = GITHUB_BODY_LIMIT) -> str:
+    """``body`` shortened to at most ``limit`` UTF-8 bytes (GitHub's 65,535 for check-run output
+    and, in characters, 65,536 for comments and pull requests), with a notice saying so: failure
+    blocks are cut first, then prose, and a diff that does not fit is replaced by a notice that the
+    patch cannot be approved (:func:`ci_healer.render.abbreviate`; fences are never left open)."""
+    return abbreviate(body, limit)
+
+
 def make_github(
     *,
     token: str,
@@ -130,14 +197,16 @@ def make_github(
     timeout: int = 30,
     seconds_between_requests: float | None = None,
     seconds_between_writes: float | None = 1.0,
+    secondary_rate_wait: float = 60,
 ) -> Github:
     """A PyGithub client for ``api_url`` (GitHub Enterprise Server works) that retries 5xx, rate
-    limits and secondary rate limits with :class:`github.GithubRetry` (``retries`` attempts,
-    exponential ``backoff`` seconds). Writes are spaced one second apart, GitHub's advice for avoiding
-    secondary rate limits ("Best practices for using the REST API": wait at least one second between
-    mutating requests); reads are not paced (an analysis makes about a dozen, serially), so the
-    action's own overhead stays near one second."""
-    retry = GithubRetry(total=retries, backoff_factor=backoff, secondary_rate_wait=60, max_rate_limit_wait=300)
+    limits and secondary rate limits with :class:`WriteSafeRetry` (``retries`` attempts,
+    exponential ``backoff`` seconds; a secondary rate limit without ``Retry-After`` waits
+    ``secondary_rate_wait`` seconds; a POST is never re-sent after a 5xx). Writes are spaced one
+    second apart, GitHub's advice for avoiding secondary rate limits ("Best practices for using the
+    REST API": wait at least one second between mutating requests); reads are not paced (an
+    analysis makes about a dozen, serially), so the action's own overhead stays near one second."""
+    retry = WriteSafeRetry(total=retries, backoff_factor=backoff, secondary_rate_wait=secondary_rate_wait, max_rate_limit_wait=300)
     return Github(
         auth=Auth.Token(token), base_url=api_url, retry=retry, timeout=timeout, per_page=100,
         seconds_between_requests=seconds_between_requests, seconds_between_writes=seconds_between_writes,
@@ -191,12 +260,15 @@ class PullInfo(BaseModel):
 
 
 class CommentInfo(BaseModel):
-    """An issue or PR comment."""
+    """An issue or PR comment; ``created_at``/``updated_at`` are GitHub's ISO 8601 times
+    (``2025-01-01T10:00:00Z``), ``updated_at`` the time of the last write by anyone."""
 
     id: int
     user: str
     body: str
     html_url: str = ""
+    created_at: str = ""
+    updated_at: str = ""
 
 
 class CheckRunInfo(BaseModel):
@@ -252,6 +324,16 @@ def validate_fix_ref(branch: str, *, default_branch: str, failing_branch: str | 
 # ------------------------------------------------------------------------------------ repo source
 
 
+class RepoReadError(RepoError):
+    """A read of the repository through the API failed; ``status`` and ``permission`` are those of
+    the :class:`GitHubError` (so a 403 still names the permission the token lacks)."""
+
+    def __init__(self, message: str, err: GitHubError) -> None:
+        super().__init__(message)
+        self.status = err.status
+        self.permission = err.permission
+
+
 class GitHubRepoSource:
     """:class:`~ci_healer.repo.RepoSource` over the GitHub API at one commit; nothing is checked out.
 
@@ -259,7 +341,8 @@ class GitHubRepoSource:
     ``GET git/blobs/{sha}`` (cached, at most ``max_file_bytes`` per file). When GitHub truncates the
     tree (over 100,000 entries / 7 MB), :meth:`list_paths` is what GitHub returned and
     :meth:`entry` falls back to walking the non-recursive trees of the path's parents.
-    Raises :class:`~ci_healer.repo.RepoError` when the tree cannot be read.
+    Raises :class:`RepoReadError` (a :class:`~ci_healer.repo.RepoError`) when the tree or a blob
+    cannot be read, so the analysis goes on without files instead of failing as a whole.
     """
 
     def __init__(self, repo: Any, sha: str, *, max_file_bytes: int = 1_000_000) -> None:
@@ -277,7 +360,7 @@ class GitHubRepoSource:
             try:
                 tree = call("read tree", lambda: self._repo.get_git_tree(self.sha, recursive=True))
             except GitHubError as err:
-                raise RepoError(f"cannot read the repository tree at {self.sha[:12]}: {err}") from None
+                raise RepoReadError(f"cannot read the repository tree at {self.sha[:12]}: {err}", err) from None
             self.tree_sha = tree.sha
             self._truncated = bool(tree.raw_data.get("truncated"))
             self._entries = {e.path: (e.mode, e.sha, e.size) for e in tree.tree}
@@ -308,7 +391,10 @@ class GitHubRepoSource:
         found = self._load().get(path)
         text: str | None = None
         if found is not None and found[0] in (MODE_FILE, "100755") and (found[2] or 0) <= self._max_file_bytes:
-            blob = call("read contents", lambda: self._repo.get_git_blob(found[1]))
+            try:
+                blob = call("read contents", lambda: self._repo.get_git_blob(found[1]))
+            except GitHubError as err:
+                raise RepoReadError(f"cannot read {path} at {self.sha[:12]}: {err}", err) from None
             try:
                 text = base64.b64decode(blob.content or "").decode("utf-8")
             except (ValueError, UnicodeDecodeError):
@@ -343,6 +429,25 @@ class GitHubClient:
         if self._repo is None:
             self._repo = call("read repository", lambda: self.gh.get_repo(self.repository))
         return self._repo
+
+    def _create(self, what: str, post: Callable[[], T], find: Callable[[], T | None] | None) -> T:
+        """Run the create ``post``; after an answer that does not say whether it was carried out
+        (:func:`may_have_been_done`), look for the object with ``find`` and create it again only
+        when it is not there (SECURITY.md item 21). ``find=None``: a create that cannot be looked up
+        is not repeated (the first error is raised)."""
+        try:
+            return call(what, post)
+        except GitHubError as err:
+            if not may_have_been_done(err) or find is None:
+                raise
+            first = err
+        try:
+            found = find()
+        except GitHubError as err:
+            raise GitHubError(what, first.status, f"{first}; looking for what it may have created failed too: {err}") from None
+        if found is not None:
+            return found
+        return call(what, post)
 
     @property
     def default_branch(self) -> str:
@@ -457,9 +562,27 @@ class GitHubClient:
         return self.get_pull(found[0].number) if found else None
 
     def create_pull(self, *, title: str, body: str, head: str, base: str) -> PullInfo:
-        """Open a PR from branch ``head`` of this repository into ``base``."""
-        pr = call("create pull request", lambda: self.repo.create_pull(title=title, body=body, head=head, base=base, maintainer_can_modify=False))
-        return self._pull_info(pr)
+        """Open a PR from branch ``head`` of this repository into ``base``. When GitHub answers
+        5xx (or nothing), or 422 "A pull request already exists", the open PR with that head branch
+        is looked up and returned instead of opening a second one."""
+        body = fit_body(body)
+
+        def find() -> PullInfo | None:
+            found = self.find_pull_by_branch(head, state="open")
+            return found if found is not None and found.base_ref == base else None
+
+        try:
+            return self._create(
+                "create pull request",
+                lambda: self._pull_info(self.repo.create_pull(title=title, body=body, head=head, base=base, maintainer_can_modify=False)),
+                find,
+            )
+        except GitHubError as err:
+            if err.status == 422 and "already exists" in str(err):
+                found = find()
+                if found is not None:
+                    return found
+            raise
 
     def pull_file_lines(self, number: int) -> dict[str, set[int]]:
         """Right-side (head) line numbers each file of PR ``number`` shows in its diff — the lines
@@ -490,10 +613,10 @@ class GitHubClient:
             self.gh.requester.requestJsonAndCheck(
                 "POST",
                 f"{self.repo.url}/pulls/{number}/reviews",
-                input={"commit_id": commit_sha, "body": body, "event": "COMMENT", "comments": comments},
+                input={"commit_id": commit_sha, "body": fit_body(body), "event": "COMMENT", "comments": comments},
             )
 
-        call("create review", post)
+        self._create("create review", post, None)
 
     def remove_label(self, number: int, label: str) -> None:
         """Remove ``label`` from issue/PR ``number`` (a 404 — already gone — is ignored)."""
@@ -510,7 +633,8 @@ class GitHubClient:
 
         def fetch() -> list[CommentInfo]:
             return [
-                CommentInfo(id=c.id, user=c.user.login if c.user else "", body=c.body or "", html_url=c.html_url or "")
+                CommentInfo(id=c.id, user=c.user.login if c.user else "", body=c.body or "", html_url=c.html_url or "",
+                            created_at=_iso(c.created_at), updated_at=_iso(c.updated_at))
                 for c in self.repo.get_issue(number).get_comments()
             ]
 
@@ -524,23 +648,44 @@ class GitHubClient:
                 return c
         return None
 
-    def create_comment(self, number: int, body: str) -> CommentInfo:
-        """Post a comment on issue/PR ``number``."""
-        c = call("create comment", lambda: self.repo.get_issue(number).create_comment(body))
-        return CommentInfo(id=c.id, user=c.user.login if c.user else "", body=c.body or "", html_url=c.html_url or "")
+    def create_comment(self, number: int, body: str, *, marker: str | None = None) -> CommentInfo:
+        """Post a comment on issue/PR ``number`` (``body`` shortened by :func:`fit_body`).
+
+        After a 5xx or no answer, the comment is looked for before posting again: with ``marker``,
+        ci-healer's one comment starting with it (and then set to ``body``); else the bot's latest
+        comment, when its body is exactly ``body``."""
+        body = fit_body(body)
+
+        def post() -> CommentInfo:
+            c = self.repo.get_issue(number).create_comment(body)
+            return CommentInfo(id=c.id, user=c.user.login if c.user else "", body=c.body or "", html_url=c.html_url or "")
+
+        def find() -> CommentInfo | None:
+            if marker is not None:
+                found = self.find_own_comment(number, marker)
+                if found is not None and found.body != body:
+                    self.update_comment(found.id, body)
+                    found = found.model_copy(update={"body": body})
+                return found
+            mine = [c for c in self.list_comments(number) if c.user == self.bot_login]
+            return mine[-1] if mine and mine[-1].body == body else None
+
+        return self._create("create comment", post, find)
 
     def update_comment(self, comment_id: int, body: str) -> None:
         """Replace the body of comment ``comment_id``."""
 
         def edit() -> None:
-            self.gh.requester.requestJsonAndCheck("PATCH", f"{self.repo.url}/issues/comments/{comment_id}", input={"body": body})
+            self.gh.requester.requestJsonAndCheck("PATCH", f"{self.repo.url}/issues/comments/{comment_id}", input={"body": fit_body(body)})
 
         call("update comment", edit)
 
     def get_comment(self, comment_id: int) -> CommentInfo:
         """Comment ``comment_id`` as it is now."""
         _, data = call("read comment", lambda: self.gh.requester.requestJsonAndCheck("GET", f"{self.repo.url}/issues/comments/{comment_id}"))
-        return CommentInfo(id=data["id"], user=(data.get("user") or {}).get("login") or "", body=data.get("body") or "", html_url=data.get("html_url") or "")
+        return CommentInfo(id=data["id"], user=(data.get("user") or {}).get("login") or "", body=data.get("body") or "",
+                           html_url=data.get("html_url") or "", created_at=data.get("created_at") or "",
+                           updated_at=data.get("updated_at") or "")
 
     def upsert_comment(self, number: int, body: str, marker: str) -> tuple[CommentInfo, bool]:
         """Edit ci-healer's one comment on ``number`` in place, or create it. Returns
@@ -548,16 +693,18 @@ class GitHubClient:
         found = self.find_own_comment(number, marker)
         if found is not None:
             self.update_comment(found.id, body)
-            return found.model_copy(update={"body": body}), False
-        return self.create_comment(number, body), True
+            return found.model_copy(update={"body": fit_body(body)}), False
+        return self.create_comment(number, body, marker=marker), True
 
     def react(self, comment_id: int, content: str) -> None:
-        """Add reaction ``content`` (``eyes``, ``rocket``, ``confused``) to a comment."""
-        call(
+        """Add reaction ``content`` (``eyes``, ``rocket``, ``confused``) to a comment. GitHub answers
+        200 with the existing reaction when it is already there, so after a 5xx it is sent again."""
+        self._create(
             "create reaction",
             lambda: self.gh.requester.requestJsonAndCheck(
                 "POST", f"{self.repo.url}/issues/comments/{comment_id}/reactions", input={"content": content}
             ),
+            lambda: None,
         )
 
     # ---- permissions --------------------------------------------------------------------------
@@ -576,11 +723,12 @@ class GitHubClient:
     # ---- check runs ---------------------------------------------------------------------------
 
     def _check_info(self, cr: Any) -> CheckRunInfo:
-        out = cr.raw_data.get("output") or {}
+        # attributes, not raw_data: raw_data makes PyGithub fetch each listed check run again
+        out, app = cr.output, cr.app
         return CheckRunInfo(
-            id=cr.id, name=cr.name, head_sha=cr.head_sha, summary=out.get("summary") or "",
-            title=out.get("title") or "", text=out.get("text") or "", html_url=cr.html_url or "",
-            app_slug=((cr.raw_data.get("app") or {}).get("slug") or ""),
+            id=cr.id, name=cr.name, head_sha=cr.head_sha, summary=(out.summary if out else None) or "",
+            title=(out.title if out else None) or "", text=(out.text if out else None) or "", html_url=cr.html_url or "",
+            app_slug=(app.slug if app else None) or "",
         )
 
     def list_check_runs(self, sha: str) -> list[CheckRunInfo]:
@@ -615,6 +763,7 @@ class GitHubClient:
         ``neutral``; annotations go in chunks of :data:`ANNOTATIONS_PER_REQUEST` (the first with
         the create/update, the rest in follow-up updates)."""
         chunks = [annotations[i : i + ANNOTATIONS_PER_REQUEST] for i in range(0, len(annotations), ANNOTATIONS_PER_REQUEST)] or [[]]
+        summary, text = fit_body(summary), fit_body(text)
 
         def output(chunk: list[dict[str, Any]]) -> dict[str, Any]:
             out: dict[str, Any] = {"title": title, "summary": summary, "text": text}
@@ -624,11 +773,23 @@ class GitHubClient:
 
         extra = {"details_url": details_url} if details_url else {}
         if existing_id is None:
-            cr = call(
+
+            def find() -> Any:
+                # a check run of ours on this commit that the unanswered create may have made: set it
+                # to this output (a PATCH sets the same fields, so repeating it is harmless)
+                found = self.list_check_runs(head_sha)
+                if not found:
+                    return None
+                cr = call("update check run", lambda: self.repo.get_check_run(found[0].id))
+                call("update check run", lambda: cr.edit(status="completed", conclusion="neutral", output=output(chunks[0]), **extra))
+                return cr
+
+            cr = self._create(
                 "create check run",
                 lambda: self.repo.create_check_run(
                     name=CHECK_RUN_NAME, head_sha=head_sha, status="completed", conclusion="neutral", output=output(chunks[0]), **extra
                 ),
+                find,
             )
         else:
             cr = call("update check run", lambda: self.repo.get_check_run(existing_id))
@@ -639,9 +800,9 @@ class GitHubClient:
 
     def update_check_summary(self, check_run_id: int, *, title: str, summary: str, text: str | None = None) -> None:
         """Replace the output summary of an existing check run (annotations are kept)."""
-        out: dict[str, Any] = {"title": title, "summary": summary}
+        out: dict[str, Any] = {"title": title, "summary": fit_body(summary)}
         if text is not None:
-            out["text"] = text
+            out["text"] = fit_body(text)
 
         def edit() -> None:
             self.gh.requester.requestJsonAndCheck("PATCH", f"{self.repo.url}/check-runs/{check_run_id}", input={"output": out})
@@ -654,21 +815,50 @@ class GitHubClient:
         """Create blobs, a tree on ``base_tree_sha`` and a commit whose only parent is
         ``parent_sha``; ``files`` maps path → ``(mode, text)``. Returns the commit SHA. No ref
         is touched."""
+        tree_sha = self.create_tree(base_tree_sha=base_tree_sha, files=files)
+        return self.create_commit(tree_sha=tree_sha, parent_sha=parent_sha, message=message)
+
+    def create_tree(self, *, base_tree_sha: str, files: dict[str, tuple[str, str]]) -> str:
+        """Blobs for ``files`` (path → ``(mode, text)``) and a tree on ``base_tree_sha``; returns the
+        tree SHA. Git objects are content-addressed, so after a 5xx each is simply created again
+        (the same content gets the same SHA)."""
         repo = self.repo
         elements = []
         for path, (mode, text) in sorted(files.items()):
-            blob = call("create commit (blob)", lambda text=text: repo.create_git_blob(text, "utf-8"))
+            blob = self._create("create commit (blob)", lambda text=text: repo.create_git_blob(text, "utf-8"), lambda: None)
             elements.append(InputGitTreeElement(path=path, mode=mode, type="blob", sha=blob.sha))
         base = call("create commit (tree)", lambda: repo.get_git_tree(base_tree_sha))
-        tree = call("create commit (tree)", lambda: repo.create_git_tree(elements, base))
+        tree = self._create("create commit (tree)", lambda: repo.create_git_tree(elements, base), lambda: None)
+        return str(tree.sha)
+
+    def create_commit(self, *, tree_sha: str, parent_sha: str, message: str) -> str:
+        """A commit of ``tree_sha`` whose only parent is ``parent_sha``; returns its SHA. Created
+        again after a 5xx: a commit nothing points at is harmless, and the ref is made only once."""
+        repo = self.repo
+        tree = call("create commit (tree)", lambda: repo.get_git_tree(tree_sha))
         parent = call("create commit", lambda: repo.get_git_commit(parent_sha))
-        commit = call("create commit", lambda: repo.create_git_commit(message, tree, [parent]))
+        commit = self._create("create commit", lambda: repo.create_git_commit(message, tree, [parent]), lambda: None)
         return str(commit.sha)
+
+    def get_commit_info(self, sha: str) -> tuple[str, list[str]]:
+        """``(tree_sha, parent_shas)`` of commit ``sha`` (``GET git/commits/{sha}``)."""
+        commit = call("read commit", lambda: self.repo.get_git_commit(sha))
+        return str(commit.tree.sha), [str(p.sha) for p in commit.parents]
 
     def create_ref(self, ref: str, sha: str) -> None:
         """``POST git/refs``: create ``ref`` at ``sha``. Never updates an existing ref (GitHub
-        answers 422 "Reference already exists"), never forces."""
-        call("create ref", lambda: self.repo.create_git_ref(ref, sha))
+        answers 422 "Reference already exists"), never forces. After a 5xx the ref is read: at
+        ``sha`` it was created; at another commit a :class:`GitHubError` (422) says so."""
+
+        def find() -> bool | None:
+            at = self.branch_sha(ref.removeprefix("refs/heads/"))
+            if at is None:
+                return None
+            if at != sha:
+                raise GitHubError("create ref", 422, f"{ref} exists and points at {at[:12]}, not {sha[:12]}")
+            return True
+
+        self._create("create ref", lambda: self.repo.create_git_ref(ref, sha), find)
 
     def ref_exists(self, ref: str) -> bool:
         """True when ``refs/heads/...`` ``ref`` exists."""
@@ -697,7 +887,9 @@ class GitHubClient:
         def post() -> None:
             self.gh.requester.requestJsonAndCheck("POST", f"{self.repo.url}/actions/workflows/{workflow_id}/dispatches", input={"ref": ref})
 
-        call("dispatch workflow", post)
+        # a repeated dispatch would start a second workflow run, and a dispatch leaves nothing to
+        # look up by: after a 5xx it is not repeated (the caller says CI may not have started)
+        self._create("dispatch workflow", post, None)
 
 
 def _tail(chunks: Iterable[bytes], max_bytes: int) -> LogDownload:
@@ -745,11 +937,16 @@ __all__ = [
     "GitHubClient",
     "GitHubError",
     "GitHubRepoSource",
+    "NON_IDEMPOTENT_METHODS",
+    "RepoReadError",
+    "WriteSafeRetry",
     "JobInfo",
     "LogDownload",
     "PullInfo",
     "RunInfo",
     "call",
+    "fit_body",
+    "may_have_been_done",
     "make_github",
     "validate_fix_ref",
 ]

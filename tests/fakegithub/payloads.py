@@ -163,6 +163,7 @@ def pull_request_labeled(
             raise StateError(f"no PR #{number} in {repo}")
         if label not in pr.labels:
             pr.labels.append(label)
+        pr.updated = state.now()  # adding a label updates the pull request, as on GitHub
         views = _views(state, api, web)
         payload = example("pull_request", "labeled")
         payload["number"] = number

@@ -79,7 +79,11 @@ class ApiError(Exception):
 class Failure:
     """An injected failure: requests matching ``method`` (``None`` = any) and ``operation_id`` or
     ``path`` (a regex searched in the URL path) answer ``status`` with ``message``; ``times`` limits
-    how often (``None`` = always); ``headers`` are added (e.g. ``X-Accepted-GitHub-Permissions``)."""
+    how often (``None`` = always); ``headers`` are added (e.g. ``X-Accepted-GitHub-Permissions``).
+
+    ``after`` makes it a "done, then failed" answer: the request is carried out (the comment, check
+    run or ref is created) and only then answered with ``status`` — what a client sees when GitHub
+    honoured a write but the proxy in front of it answered 502."""
 
     status: int
     message: str = "Server Error"
@@ -89,6 +93,7 @@ class Failure:
     times: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
     hits: int = 0
+    after: bool = False
 
     def matches(self, method: str, path: str, op: Operation | None) -> bool:
         if self.times is not None and self.hits >= self.times:
@@ -227,10 +232,11 @@ class FakeGitHub:
         method: str | None = None,
         times: int | None = None,
         headers: dict[str, str] | None = None,
+        after: bool = False,
     ) -> Failure:
         """Inject a failure (see :class:`Failure`); returns the rule (``hits`` counts uses)."""
         rule = Failure(
-            status, message, operation_id, path, method, times, dict(headers or {})
+            status, message, operation_id, path, method, times, dict(headers or {}), after=after
         )
         with self._lock:
             self.failures.append(rule)
@@ -317,7 +323,7 @@ class FakeGitHub:
                 )
                 if rule:
                     rule.hits += 1
-            if rule:
+            if rule and not rule.after:
                 raise ApiError(rule.status, rule.message, headers=rule.headers)
             if "authorization" not in headers and method != "GET":
                 raise ApiError(401, "Requires authentication")
@@ -352,6 +358,8 @@ class FakeGitHub:
             if len(result) == 3:
                 extra = result[2]  # type: ignore[misc]
             payload = self._complete(op, status, payload)
+            if rule and rule.after:
+                raise ApiError(rule.status, rule.message, headers=rule.headers)
         except ApiError as err:
             status, payload, extra = err.status, err.body(), err.headers
         except (StateError, GitObjectError) as err:
@@ -427,6 +435,7 @@ class FakeGitHub:
                     method=body.get("method"),
                     times=body.get("times"),
                     headers=body.get("headers"),
+                    after=bool(body.get("after")),
                 )
                 return self._json(201, asdict(rule))
             if path == "/_fake/failures" and method == "DELETE":
@@ -1210,9 +1219,21 @@ def _pulls_for_commit(
     return 200, [req.views.pull(i, full=False) for i in page], links
 
 
+def _body_limit(resource: str, text: str | None) -> None:
+    """GitHub's 422 for a comment, pull request or review body over 65,536 characters."""
+    if text is not None and len(text) > MAX_BODY:
+        raise ApiError(
+            422,
+            "Validation Failed",
+            errors=[{"resource": resource, "code": "custom", "field": "body",
+                     "message": "body is too long (maximum is 65536 characters)"}],
+        )
+
+
 @handles("pulls/create")
 def _create_pull(fake: FakeGitHub, req: Request) -> tuple[int, Any]:
     body, full_name = req.json, _repo(req)
+    _body_limit("PullRequest", body.get("body"))
     head = body["head"]
     owner, _, branch = head.rpartition(":")
     head_repo = (
@@ -1338,6 +1359,7 @@ def _check_review_comment(files: list[dict[str, Any]], c: dict[str, Any]) -> str
 def _create_review(fake: FakeGitHub, req: Request) -> tuple[int, Any]:
     pr = _pull(fake, req)
     body = req.json
+    _body_limit("PullRequestReview", body.get("body"))
     files = req.views.pull_files(pr)
     comments = body.get("comments") or []
     for c in comments:

@@ -143,6 +143,7 @@ class Issue:
     labels: list[str] = field(default_factory=list)
     pull: PullInfo | None = None
     created: int = EPOCH
+    updated: int | None = None  # last change (a label added...); None = never changed
 
 
 @dataclass

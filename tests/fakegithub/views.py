@@ -594,7 +594,7 @@ class Views:
             ),
             "closed_at": None,
             "created_at": iso(i.created),
-            "updated_at": iso(i.created),
+            "updated_at": iso(i.updated or i.created),
             "author_association": self.association(i.repo, i.user),
         }
         if i.pull:
@@ -668,7 +668,7 @@ class Views:
             "milestone": None,
             "active_lock_reason": None,
             "created_at": iso(i.created),
-            "updated_at": iso(i.created),
+            "updated_at": iso(i.updated or i.created),
             "closed_at": None,
             "merged_at": None,
             "merge_commit_sha": None,

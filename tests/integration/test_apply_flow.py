@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from ci_healer.models import FileEdit
 from ci_healer.patch import diff_digest
 from ci_healer.render import read_diff, read_metadata
 from tests.fakegithub import payloads
-from tests.integration.conftest import Harness, analyze, approve, own_comment, replies
+from tests.integration.conftest import ROUNDING_FIX, FixedBackend, Harness, analyze, approve, own_comment, replies
 
 
 def fix_refs(h: Harness) -> list[dict]:
@@ -167,7 +168,8 @@ def test_workflow_without_dispatch_trigger_explains_how_to_get_ci(harness: Harne
     out = approve(harness)
     assert out.code == 0
     fix_pr = next(i for i in harness.world.state.issues.values() if i.pull and i.pull.head_ref.startswith("ai-fix/"))
-    assert "workflow_dispatch" in fix_pr.body and "GitHub App installation token" in fix_pr.body
+    [note] = replies(harness, fix_pr.number)  # said on the fix PR, once the dispatch was tried
+    assert "workflow_dispatch" in note and "GitHub App installation token" in note
 
 
 def test_injected_workflow_patch_is_withheld_and_cannot_be_applied(harness: Harness) -> None:
@@ -185,3 +187,149 @@ def test_injected_workflow_patch_is_withheld_and_cannot_be_applied(harness: Harn
     assert "curl https://evil" not in body
     out = approve(harness, user="maintainer-mia")
     assert out.code == 0 and fix_refs(harness) == [] and "withheld by policy" in replies(harness)[0]
+
+
+def fix_pulls(h: Harness) -> list:
+    return [i for i in h.world.state.issues.values() if i.pull and i.pull.head_ref.startswith("ai-fix/")]
+
+
+# ------------------------------------------------------------------------------------ item 21: recoverable apply
+
+
+@pytest.mark.parametrize("status", [500, 422])
+def test_failed_pr_creation_is_finished_by_the_next_approval(harness: Harness, status: int) -> None:
+    """The ref is created before the PR; when the PR cannot be opened, the next approval finds the
+    ref holding ci-healer's commit and opens the PR instead of answering "already applied"."""
+    w = harness.world
+    analyze(harness)
+    rule = harness.fake.fail(status, "Server Error" if status == 500 else "Validation Failed", operation_id="pulls/create")
+    out = approve(harness)
+    assert out.code == 1 and rule.hits >= 1
+    assert len(fix_refs(harness)) == 1 and fix_pulls(harness) == []
+    assert "not applied" in replies(harness)[-1]  # the approver is told
+    harness.fake.failures.clear()
+    out = approve(harness, user="maintainer-mia")
+    assert out.code == 0, out.stdout + out.summary
+    assert len(fix_refs(harness)) == 1  # the ref was not written again
+    [fix] = fix_pulls(harness)
+    assert fix.pull.head_sha == w.state.repo(w.repo).refs[fix_refs(harness)[0]["ref"]]
+    assert f"/pull/{fix.number}" in own_comment(harness).body
+    assert [d["ref"] for d in w.state.dispatches] == [fix.pull.head_ref]
+    assert not any("already applied" in r for r in replies(harness))
+
+
+def test_ref_created_then_502_is_finished_in_the_same_run(harness: Harness) -> None:
+    analyze(harness)
+    harness.fake.fail(502, "Bad Gateway", operation_id="git/create-ref", times=1, after=True)
+    out = approve(harness)
+    assert out.code == 0, out.stdout + out.summary
+    assert len(fix_refs(harness)) == 1 and len(fix_pulls(harness)) == 1
+
+
+def test_fix_branch_holding_another_commit_is_refused_and_never_overwritten(harness: Harness) -> None:
+    w = harness.world
+    analyze(harness)
+    meta = read_metadata(own_comment(harness).body)
+    branch = f"ai-fix/{w.run_id}-{meta.digest[:8]}"
+    planted = w.state.commit_files(w.repo, branch, {"src/hello/calc.py": "evil = True\n"}, create=True, author="dev-wes")
+    out = approve(harness)
+    assert out.code == 0
+    assert w.state.repo(w.repo).refs[f"refs/heads/{branch}"] == planted and fix_refs(harness) == []
+    assert fix_pulls(harness) == []
+    assert "never overwrites" in replies(harness)[-1]
+
+
+# ------------------------------------------------------------------------------------ item 23: older approvals
+
+
+OTHER_FIX = ROUNDING_FIX.model_copy(update={"files_to_modify": [
+    FileEdit(file_path="src/hello/calc.py", original="return int(amount * 100)\n", replacement="return round(amount * 100)\n")]})
+
+
+def test_bare_command_written_before_a_newer_proposal_is_refused_and_names_the_id(harness: Harness) -> None:
+    w = harness.world
+    analyze(harness)
+    first = read_metadata(own_comment(harness).body).proposal_id
+    command = w.state.add_comment(w.repo, w.pr, body="/approve-fix", user="dev-wes")  # reviewed the first proposal
+    harness.backend = FixedBackend(OTHER_FIX)
+    analyze(harness)  # the failure is analysed again: the comment now shows another proposal
+    second = read_metadata(own_comment(harness).body).proposal_id
+    assert second != first
+    out = harness.run("issue_comment", payloads.issue_comment(w.state, command.id, api=harness.fake.url))
+    assert out.code == 0 and fix_refs(harness) == []
+    assert "before the current proposal" in replies(harness)[-1] and f"/approve-fix {second}" in replies(harness)[-1]
+    # naming the id approves it
+    assert approve(harness, body=f"/approve-fix {second}").code == 0 and len(fix_refs(harness)) == 1
+
+
+def test_label_added_before_a_newer_proposal_is_refused(harness: Harness) -> None:
+    w = harness.world
+    analyze(harness)
+    event = label(harness, "dev-wes")  # the label is added now, on the first proposal
+    harness.backend = FixedBackend(OTHER_FIX)
+    analyze(harness)
+    out = harness.run("pull_request_target", event)
+    assert out.code == 0 and fix_refs(harness) == []
+    assert "label was added" in replies(harness)[-1]
+
+
+# ------------------------------------------------------------------------------------ API failures answered
+
+
+def test_tree_read_failure_on_apply_is_replied_with_exit_1_and_confused(harness: Harness) -> None:
+    analyze(harness)
+    harness.fake.fail(502, "Bad Gateway", operation_id="git/get-tree")
+    out = approve(harness)
+    assert out.code == 1
+    assert "internal error" not in out.summary and "cannot read the repository tree" in out.summary
+    assert "not applied" in replies(harness)[-1] and "502" in replies(harness)[-1]
+    assert "confused" in [r.content for r in harness.world.state.reactions.values()]
+    assert fix_refs(harness) == []
+
+
+def test_403_on_removing_the_label_does_not_hide_the_refusal(harness: Harness) -> None:
+    analyze(harness)
+    harness.fake.fail(403, "Resource not accessible by integration", operation_id="issues/remove-label",
+                      headers={"X-Accepted-GitHub-Permissions": "pull_requests=write"})
+    out = harness.run("pull_request_target", label(harness, "triage-tom"))
+    assert out.code == 0 and fix_refs(harness) == []
+    assert "permission" in replies(harness)[-1] and "triage" in replies(harness)[-1]
+    assert "could not remove the ci-healer:approve label" in out.stdout and "pull_requests: write" in out.stdout
+
+
+# ------------------------------------------------------------------------------------ /reject-fix matrix
+
+
+@pytest.mark.parametrize(("user", "rejected"), [
+    ("maintainer-mia", True), ("lead-lou", True), ("dev-wes", True),
+    ("triage-tom", False), ("reader-rae", False), ("outsider-oz", False), ("renovate[bot]", False),
+])
+def test_reject_permission_matrix(harness: Harness, user: str, rejected: bool) -> None:
+    w = harness.world
+    analyze(harness)
+    if user.endswith("[bot]"):
+        w.state.set_permission(w.repo, user, "write")
+    before = own_comment(harness).body
+    out = approve(harness, user=user, body="/reject-fix")
+    assert out.code == 0
+    body = own_comment(harness).body
+    if rejected:
+        assert "Rejected by" in body and read_metadata(body).patch_shown is False
+        [check] = [c for c in w.state.check_runs.values() if c.head_sha == w.head_sha]
+        assert read_metadata(check.output["summary"]).patch_shown is False
+    else:
+        assert body == before and "not rejected" in replies(harness)[-1]
+
+
+# ------------------------------------------------------------------------------------ dispatch with a foreign run
+
+
+def test_dispatch_naming_a_run_of_another_repository_is_refused(harness: Harness) -> None:
+    w = harness.world
+    other = w.state.add_run(w.fork, head_branch="feature", event="push",
+                            jobs=[{"name": "test", "conclusion": "failure", "log": "E boom\n"}])
+    payload = payloads.workflow_dispatch(w.state, w.repo, w.workflow_id, ref="main", inputs={"run-id": str(other.id)},
+                                         sender="dev-wes", api=harness.fake.url)
+    out = harness.run("workflow_dispatch", payload)
+    assert out.code == 0 and w.state.ref_writes == [] and fix_pulls(harness) == []
+    assert f"run {other.id} is not a workflow run of" in out.summary

@@ -136,3 +136,50 @@ def test_load_event_errors(tmp_path, content, message) -> None:
         load_event(path)
     with pytest.raises(EventError, match="cannot read"):
         load_event(tmp_path / "missing.json")
+
+
+DEEP = 200_000
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b'{"action": "created", "comment": {"body": "\xff\xfe/approve-fix"}}', "not UTF-8"),
+    (b"\xef\xbb\xbf{}", "not valid JSON"),                       # a byte-order mark
+    (b"[" * DEEP + b"]" * DEEP, "nested too deeply"),
+    (b'{"a":' * DEEP + b"1" + b"}" * DEEP, "nested too deeply"),
+    (b"", "not valid JSON"),
+    (b"1" * 10_000, "not valid JSON"),                           # over Python's int-digit limit
+    (b"\x00\x00", "not valid JSON"),
+    (b'"just a string"', "JSON object"),
+], ids=["invalid-utf8", "bom", "deep-arrays", "deep-objects", "empty", "huge-int", "nul", "string"])
+def test_every_malformed_event_file_is_the_actions_own_error(tmp_path, content: bytes, message: str) -> None:
+    """SECURITY.md item 5 and the exit-code contract: a broken GITHUB_EVENT_PATH ends in one
+    ``::error::`` and exit 1, never a traceback."""
+    import io
+
+    from ci_healer import action
+    from ci_healer.workflow_commands import Runner
+
+    path = tmp_path / "event.json"
+    path.write_bytes(content)
+    with pytest.raises(EventError, match=message):
+        load_event(path)
+    settings = ActionSettings.from_environ({
+        "INPUT_GITHUB-TOKEN": "ghs_x", "GITHUB_REPOSITORY": "octo-org/hello-app",
+        "GITHUB_EVENT_NAME": "issue_comment", "GITHUB_EVENT_PATH": str(path),
+    })
+    stream = io.StringIO()
+    runner = Runner(stream=stream, environ={})
+
+    class NoGitHub:
+        bot_login = "github-actions[bot]"
+
+        def __getattr__(self, name):
+            raise AssertionError(f"the API was called ({name}) for a malformed event")
+
+    def no_backend(repo):
+        raise AssertionError("a backend was built for a malformed event")
+
+    code = action.run(settings=settings, github=NoGitHub(), runner=runner, backend_factory=no_backend)
+    errors = [ln for ln in stream.getvalue().splitlines() if ln.startswith("::error")]
+    assert code == 1 and len(errors) == 1 and "the event payload cannot be used" in errors[0]
+

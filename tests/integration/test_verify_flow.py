@@ -71,3 +71,45 @@ def test_fix_metadata_in_a_pr_not_opened_by_the_bot_is_ignored(harness: Harness)
     fix_pr.user = "dev-wes"  # a look-alike PR opened by a person
     out = harness.run("workflow_run", fix_run(harness, fix_pr, "success"))
     assert out.code == 0 and "fix verified" not in own_comment(harness).body
+
+
+# ------------------------------------------------------------------------------------ item 20
+
+
+def test_fork_run_on_a_branch_named_like_the_fix_branch_does_not_verify(harness: Harness) -> None:
+    """SECURITY.md item 20: a fork pushes ``ai-fix/<run>-<digest8>``; its green run reaches the base
+    repository's workflow_run trigger and must not mark the fix verified."""
+    w = harness.world
+    fix_pr = applied(harness)
+    before = own_comment(harness).body
+    fork_sha = w.state.commit_files(w.fork, fix_pr.pull.head_ref, {"README.md": "# forged\n"}, create=True, author="contributor")
+    run = w.state.add_run(w.repo, head_branch=fix_pr.pull.head_ref, head_repo=w.fork, head_sha=fork_sha, event="pull_request",
+                          conclusion="success", jobs=[{"name": "test", "conclusion": "success", "log": "ok\n"}])
+    out = harness.run("workflow_run", payloads.workflow_run_completed(w.state, run.id, api=harness.fake.url))
+    assert out.code == 0 and out.backends_built == 0
+    assert own_comment(harness).body == before
+    assert "does not verify" in out.stdout and w.fork in out.stdout
+
+
+def test_run_of_a_commit_ci_healer_did_not_create_does_not_verify(harness: Harness) -> None:
+    """A base-repository run on the fix branch name but at another commit (not the fix PR's head)."""
+    w = harness.world
+    fix_pr = applied(harness)
+    before = own_comment(harness).body
+    run = w.state.add_run(w.repo, head_branch=fix_pr.pull.head_ref, head_sha=w.head_sha, event="push",
+                          conclusion="success", jobs=[{"name": "test", "conclusion": "success", "log": "ok\n"}])
+    out = harness.run("workflow_run", payloads.workflow_run_completed(w.state, run.id, api=harness.fake.url))
+    assert out.code == 0 and own_comment(harness).body == before and "not ci-healer's commit" in out.stdout
+
+
+def test_follow_up_commit_on_the_fix_pr_verifies_and_says_so(harness: Harness) -> None:
+    w = harness.world
+    fix_pr = applied(harness)
+    fix_sha = read_fix_metadata(fix_pr.body).fix_sha
+    assert fix_sha == fix_pr.pull.head_sha
+    later = w.state.commit_files(w.repo, fix_pr.pull.head_ref, {"README.md": "# follow-up\n"}, author="dev-wes")
+    fix_pr.pull.head_sha = later
+    out = harness.run("workflow_run", fix_run(harness, fix_pr, "success"))
+    assert out.code == 0
+    body = own_comment(harness).body
+    assert "fix verified" in body and "descends from ci-healer's commit" in body and later[:12] in body
