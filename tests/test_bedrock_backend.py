@@ -270,3 +270,63 @@ def test_missing_credentials_is_auth_error(monkeypatch, tmp_path):
     with pytest.raises(BackendError) as info:
         backend.propose(make_request())
     assert info.value.code == "auth"
+
+
+def _params_with_max_tokens(limit: int) -> dict:
+    params = expected_params()
+    params["inferenceConfig"] = {"maxTokens": limit, "temperature": 0.0}
+    return params
+
+
+def test_reply_stopped_at_max_tokens_is_asked_once_more_with_twice_the_cap(client):
+    cut = converse_response([{"text": '{"root_cause": "cmd/root.go uses an undefined'}], stop_reason="max_tokens")
+    client.stubber.add_response("converse", cut, _params_with_max_tokens(4096))
+    client.stubber.add_response("converse", converse_response([tool_use(PROPOSAL)]), _params_with_max_tokens(8192))
+    backend, sleeps = make_backend(client)
+
+    assert backend.propose(make_request()) == Proposal.model_validate(PROPOSAL)
+    assert sleeps == []
+
+
+def test_reply_stopped_at_max_tokens_twice_is_truncated_not_a_repair(client):
+    cut = converse_response([{"text": '{"root_cause": "cmd/root.go uses an undefined'}], stop_reason="max_tokens")
+    client.stubber.add_response("converse", cut, _params_with_max_tokens(4096))
+    client.stubber.add_response("converse", cut, _params_with_max_tokens(8192))
+    backend, _ = make_backend(client)
+
+    with pytest.raises(BackendError) as info:
+        backend.propose(make_request())
+    assert info.value.code == "truncated"
+    assert "cut off at maxTokens=8192" in str(info.value) and "stopReason: max_tokens" in str(info.value)
+
+
+@pytest.mark.parametrize("stop", ["guardrail_intervened", "content_filtered"])
+def test_guardrail_or_filter_stop_is_refused_without_a_repair_round(client, stop):
+    client.stubber.add_response("converse", converse_response([{"text": "Sorry."}], stop_reason=stop), expected_params())
+    backend, _ = make_backend(client)
+
+    with pytest.raises(BackendError) as info:
+        backend.propose(make_request())
+    assert info.value.code == "refused" and stop in str(info.value)
+
+
+def test_empty_message_is_reported_as_such(client):
+    client.stubber.add_response("converse", converse_response([], stop_reason="end_turn"), expected_params())
+    backend, _ = make_backend(client)
+
+    with pytest.raises(BackendError) as info:
+        backend.propose(make_request())
+    assert info.value.code == "invalid_output" and "empty message" in str(info.value)
+
+
+def test_access_denied_text_echoing_the_session_token_is_redacted(client, monkeypatch):
+    token = "IQoJb3JpZ2luX2VjStubberSessionToken0123456789abcdef"
+    monkeypatch.setenv("AWS_SESSION_TOKEN", token)
+    client.stubber.add_client_error("converse", service_error_code="AccessDeniedException",
+                                    service_message=f"session {token} is not authorized", http_status_code=403)
+    backend, _ = make_backend(client, secrets=["ghs_" + "S" * 36])
+
+    with pytest.raises(BackendError) as info:
+        backend.propose(make_request())
+    assert info.value.code == "auth"
+    assert token not in str(info.value) and "[REDACTED:literal_secret]" in str(info.value)

@@ -235,3 +235,51 @@ def test_example_repository_on_disk() -> None:
     repo = LocalRepo(EXAMPLE_REPO)
     assert project_packages(repo) == ["tidyconf"]
     assert find_manifests(repo) == ["pyproject.toml", "requirements.txt"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Files changed by the failing change (pull request files / pushed commits)
+
+
+def test_changed_file_named_by_the_log_ranks_first() -> None:
+    text = "src/main.rs:4:5: error\nsrc/app/models.py:100: error"
+    files = gather([block(text)], TREE, category=Category.COMPILE, changed_files=["src/app/models.py"])
+    assert [(f.path, f.reason) for f in files] == [("src/app/models.py", "named-in-log"), ("src/main.rs", "named-in-log")]
+
+
+def test_changed_file_ranks_before_manifests_of_a_dependency_failure() -> None:
+    files = gather([block("src/index.ts(12,5): error TS2307")], TREE, category=Category.DEPENDENCY, changed_files=["web/src/index.ts"])
+    assert files[0].path == "web/src/index.ts" and files[1].reason == "manifest"
+
+
+def test_changed_files_not_named_come_after_the_named_ones_with_their_head() -> None:
+    files = gather(
+        [block("src/main.rs:4:5: error")], TREE, category=Category.COMPILE, window=10, changed_files=["./src/app/models.py", "gone.py"]
+    )
+    assert [(f.path, f.start_line, f.end_line, f.reason) for f in files] == [
+        ("src/main.rs", 1, 10, "named-in-log"),
+        ("src/app/models.py", 1, 21, "changed"),
+    ]
+
+
+def test_changed_lines_give_windows_around_each_hunk() -> None:
+    files = gather(
+        [block("src/main.rs:4:5: error")],
+        TREE,
+        category=Category.COMPILE,
+        window=5,
+        changed_files=["src/app/models.py"],
+        changed_lines={"src/app/models.py": {50, 51, 52, 150}},
+    )
+    assert [(f.path, f.start_line, f.end_line) for f in files if f.reason == "changed"] == [
+        ("src/app/models.py", 45, 55),
+        ("src/app/models.py", 145, 155),
+    ]
+
+
+def test_changed_files_share_the_byte_budget() -> None:
+    files = gather(
+        [block("src/app/models.py:100: error")], TREE, category=Category.TEST, max_bytes=300, changed_files=["lib/parse.c", "src/main.rs"]
+    )
+    assert sum(len(f.text.encode()) for f in files) <= 300
+    assert files[0].path == "src/app/models.py"

@@ -282,3 +282,121 @@ def test_local_server_needs_no_key(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     backend = OpenAIBackend(model="llama3.1", base_url="http://localhost:11434/v1")
     assert backend.model == "llama3.1"
+
+
+# ------------------------------------------------------------- live: replies the SDK does not judge
+
+
+@pytest.fixture(scope="module")
+def live_url() -> Iterator[str]:
+    with llm_server.serve() as url:
+        yield url
+
+
+def live_backend(url: str, model: str, capture: Capture | None = None, **kwargs) -> OpenAIBackend:
+    http_client = httpx2.Client(event_hooks={"request": [capture]} if capture else {})
+    client = openai.OpenAI(api_key="sk-test-not-a-real-key", base_url=url, max_retries=0, timeout=10, http_client=http_client)
+    return OpenAIBackend(model=model, client=client, sleep=lambda s: None, **kwargs)
+
+
+def test_cut_off_reply_is_asked_again_with_twice_the_cap_not_repaired(live_url):
+    capture = Capture()
+    proposal = live_backend(live_url, "length-once", capture).propose(make_request())
+    assert proposal == Proposal.model_validate(llm_server.VALID_PROPOSAL)
+    assert [b["max_completion_tokens"] for b in capture.bodies] == [4096, 8192]
+    assert [len(b["messages"]) for b in capture.bodies] == [2, 2]  # no repair round for a cut-off reply
+
+
+def test_reply_cut_off_twice_says_so_instead_of_eof_while_parsing(live_url):
+    capture = Capture()
+    with pytest.raises(BackendError) as info:
+        live_backend(live_url, "length", capture).propose(make_request())
+    assert info.value.code == "truncated"
+    assert "cut off at max_completion_tokens=8192" in str(info.value) and "EOF" not in str(info.value)
+    assert len(capture.bodies) == 2
+
+
+def test_empty_choices_say_the_endpoint_returned_no_choices(live_url):
+    with pytest.raises(BackendError) as info:
+        live_backend(live_url, "empty-choices").propose(make_request())
+    assert info.value.code == "invalid_output"
+    assert "returned no choices" in str(info.value) and "Input should be" not in str(info.value)
+
+
+def test_prose_around_the_json_object_is_accepted_in_json_mode(live_url):
+    capture = Capture()
+    backend = live_backend(live_url, "prose-json", capture)
+    backend._json_mode_only = True  # as after a server refused json_schema
+    proposal = backend.propose(make_request())
+    assert proposal.files_to_modify[0].file_path == "requirements.txt"
+    assert len(capture.bodies) == 1 and capture.bodies[0]["response_format"] == {"type": "json_object"}
+
+
+def test_a_server_enforcing_the_schema_gets_the_root_cause_length_cap(live_url):
+    capture = Capture()
+    proposal = live_backend(live_url, "enforce-max-length", capture).propose(make_request())
+    assert len(proposal.root_cause) <= 2000
+    assert capture.bodies[0]["response_format"]["json_schema"]["schema"]["properties"]["root_cause"]["maxLength"] == 2000
+    assert len(capture.bodies) == 1
+
+
+def test_non_json_200_is_a_config_error_naming_the_input(live_url):
+    with pytest.raises(BackendError) as info:
+        live_backend(live_url, "html-200").propose(make_request())
+    assert info.value.code == "config"
+    assert "text/html, not JSON" in str(info.value) and "openai-base-url" in str(info.value)
+
+
+def test_timeout_names_the_limit_and_the_input(live_url):
+    backend = OpenAIBackend(model="hang", api_key="sk-test", base_url=live_url, timeout_s=0.2, max_retries=3, sleep=lambda s: None)
+    with pytest.raises(BackendError) as info:
+        backend.propose(make_request())
+    assert info.value.code == "timeout"
+    assert "within 0.2 s" in str(info.value) and "llm-timeout" in str(info.value)
+
+
+@pytest.mark.parametrize("base_url", ["localhost:11434/v1", "api.openai.com/v1", "ftp://example.com/v1", "https:///v1"])
+def test_base_url_without_http_scheme_or_host_is_refused_naming_the_input(base_url):
+    with pytest.raises(BackendError) as info:
+        OpenAIBackend(model="m", api_key="sk-test", base_url=base_url)
+    assert info.value.code == "config"
+    assert "openai-base-url" in str(info.value) and "http://" in str(info.value)
+
+
+def test_connection_error_names_the_url_without_credentials_or_query():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    backend = OpenAIBackend(model="m", api_key="sk-test", base_url=f"http://proxyuser:pr0xyPassw0rd@127.0.0.1:{port}/v1?api-key=QueryKey123",
+                            max_retries=1, sleep=lambda s: None)
+    with pytest.raises(BackendError) as info:
+        backend.propose(make_request())
+    message = str(info.value)
+    assert info.value.code == "unavailable" and "2 attempts" in message
+    assert f"http://127.0.0.1:{port}/v1" in message
+    assert "pr0xyPassw0rd" not in message and "QueryKey123" not in message and "proxyuser" not in message
+
+
+class _ExplodingClient:
+    """Stands in for an ``openai.OpenAI`` whose call fails in a way no mapping foresaw."""
+
+    base_url = "https://llm.example.com/v1"
+    api_key = "sk-exploding-client-key-0123456789"
+
+    class chat:  # noqa: N801 - mirrors the SDK's attribute path
+        class completions:  # noqa: N801
+            class with_raw_response:  # noqa: N801
+                @staticmethod
+                def create(**_):
+                    raise ValueError(f"Expecting value: line 1 column 1 (char 0) near {_ExplodingClient.api_key}")
+
+
+def test_an_unforeseen_sdk_exception_is_a_backend_error_so_the_engine_falls_back():
+    backend = OpenAIBackend(model="m", client=_ExplodingClient(), max_retries=0)
+    with pytest.raises(BackendError) as info:
+        backend.propose(make_request())
+    assert info.value.code == "internal"
+    assert "ValueError: Expecting value" in str(info.value)
+    assert _ExplodingClient.api_key not in str(info.value)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import json
+import re
 import time
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 import pytest
 
@@ -217,3 +219,50 @@ def test_five_megabyte_log_is_redacted_quickly_and_completely() -> None:
     assert elapsed < 10.0, f"redaction took {elapsed:.1f}s"
     assert GHP not in redacted and LLM_KEY not in redacted
     assert counts.counts == {"github_token": 1, "literal_secret": 1}
+
+
+# --- encodings of a known literal (SECURITY.md items 3 and 22) ------------------------------------
+RUN_TOKEN = "ghs_" + "Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2Rr1Qq0Pp9Oo8N"
+API_KEY = 'sk-proj-Vq3xN8bK2mT7/rW1y+Z5c"D9f\\H4jL6pS0aE'  # with the characters JSON and URLs escape
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+# The secret at offsets 0, 1 and 2 of a base64 group, with and without bytes after it: a Basic
+# credential (RFC 7617) is base64("user:" + token), git's http.extraheader uses "x-access-token:".
+B64_WRAPPINGS = [("", ""), ("u", ""), ("us", ""), ("user:", ""), ("x-access-token:", ""), ("", ":x"), ("a", "bc"), ("ab", "c")]
+
+
+@pytest.mark.parametrize("secret", [RUN_TOKEN, API_KEY], ids=["token", "key"])
+@pytest.mark.parametrize(("prefix", "suffix"), B64_WRAPPINGS)
+def test_literal_inside_a_longer_base64_string_is_redacted_at_every_offset(secret: str, prefix: str, suffix: str) -> None:
+    encoded = _b64(prefix + secret + suffix)
+    for alphabet in (encoded, encoded.replace("+", "-").replace("/", "_")):
+        text = f"git -c http.extraheader='AUTHORISATION {alphabet}' fetch"
+        redacted, counts = Redactor([secret]).redact(text)
+        assert counts.counts == {"literal_secret": 1}, redacted
+        # What survives of the encoded string decodes to at most two bytes of the secret.
+        survivors = redacted.split("AUTHORISATION ")[1].split("' fetch")[0].split("[REDACTED:literal_secret]")
+        assert sum(len(s.rstrip("=")) for s in survivors) <= len(_b64(prefix)) + len(_b64(suffix)) + 4
+
+
+@pytest.mark.parametrize("secret", [RUN_TOKEN, API_KEY], ids=["token", "key"])
+def test_literal_in_hex_json_and_url_encodings_is_redacted(secret: str) -> None:
+    raw = secret.encode()
+    forms = {
+        "hex": raw.hex(),
+        "HEX": raw.hex().upper(),
+        "json": json.dumps({"token": secret}),
+        "json-slash": json.dumps({"token": secret}).replace("/", "\\/"),
+        "url": "https://example.com/cb?token=" + quote(secret, safe=""),
+        "url-lower": "https://example.com/cb?token=" + re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), quote(secret, safe="")),
+        "form": "token=" + quote_plus(secret),
+        "markdown": secret.replace("_", "\\_").replace("-", "\\-").replace("*", "\\*"),
+    }
+    for name, text in forms.items():
+        redacted, counts = Redactor([secret]).redact(text)
+        assert counts.counts.get("literal_secret") == 1, (name, redacted)
+        assert "Zz9Yy8Xx7Ww6" not in redacted and "Vq3xN8bK2mT7" not in redacted, name
+        assert raw.hex()[8:40] not in redacted.lower(), name

@@ -66,9 +66,26 @@ def repo(tmp_path: Path) -> LocalRepo:
     return LocalRepo(target, name="tidyconf")
 
 
+def openai_client(answer_for):
+    """An object with the openai SDK surface the backend uses (``chat.completions.with_raw_response
+    .create`` answering a documented Chat Completions body); ``answer_for(**kwargs)`` gives the
+    message content."""
+
+    def create(**kwargs):
+        body = {
+            "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": kwargs["model"],
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": answer_for(**kwargs), "refusal": None}}],
+        }
+        return SimpleNamespace(text=json.dumps(body), headers={"content-type": "application/json"})
+
+    completions = SimpleNamespace(with_raw_response=SimpleNamespace(create=create))
+    return SimpleNamespace(base_url="http://127.0.0.1:9/v1/", api_key="k", chat=SimpleNamespace(completions=completions))
+
+
 def test_only_backends_that_can_repair_are_asked(repo):
     assert isinstance(RepairingFake(proposal(), proposal()), RepairingBackend)
-    assert isinstance(OpenAIBackend(api_key="k", client=SimpleNamespace()), RepairingBackend)
+    assert isinstance(OpenAIBackend(api_key="k", client=openai_client(lambda **_: "")), RepairingBackend)
     assert not isinstance(RulesBackend(repo), RepairingBackend)
 
 
@@ -222,9 +239,9 @@ def test_openai_backend_sends_the_repair_as_the_fourth_message_and_parses_the_an
 
     def create(**kwargs):
         sent.append(kwargs)
-        return SimpleNamespace(choices=[SimpleNamespace(message=SimpleNamespace(content=answer, refusal=None))])
+        return answer
 
-    client = SimpleNamespace(chat=SimpleNamespace(completions=SimpleNamespace(create=create)))
+    client = openai_client(create)
     backend = OpenAIBackend(api_key="k", client=client, sleep=lambda s: None)
     repaired = backend.repair_edits(request(), proposal(MISQUOTE), [HOSTILE_FAILURE])
 
@@ -240,9 +257,9 @@ def test_openai_backend_reports_an_invalid_repair_reply_without_a_second_round()
 
     def create(**kwargs):
         calls.append(kwargs)
-        return SimpleNamespace(choices=[SimpleNamespace(message=SimpleNamespace(content="not json", refusal=None))])
+        return "not json"
 
-    client = SimpleNamespace(chat=SimpleNamespace(completions=SimpleNamespace(create=create)))
+    client = openai_client(create)
     with pytest.raises(BackendError) as info:
         OpenAIBackend(api_key="k", client=client).repair_edits(request(), proposal(MISQUOTE), [HOSTILE_FAILURE])
     assert info.value.code == "invalid_output"

@@ -61,3 +61,35 @@ def test_list_inputs_accept_lines_and_commas() -> None:
 def test_bad_settings_name_the_input(env: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         ActionSettings.from_environ(env)
+
+
+def test_llm_timeout_defaults_to_60_seconds_and_reaches_the_backend_settings() -> None:
+    env = {**BASE, "GITHUB_TOKEN": "t" * 10}
+    assert ActionSettings.from_environ(env).backend.timeout_s == 60.0 == float(INPUT_DEFAULTS["llm-timeout"])
+    assert ActionSettings.from_environ({**env, "INPUT_LLM-TIMEOUT": "180"}).backend.timeout_s == 180.0
+    assert ActionSettings.from_environ({**env, "INPUT_LLM_TIMEOUT": "2.5"}).backend.timeout_s == 2.5
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "soon", "nan", "86400"])
+def test_bad_llm_timeout_names_the_input_and_the_range(value: str) -> None:
+    with pytest.raises(SettingsError, match=r"input llm-timeout must be a number of seconds above 0 and at most 3600"):
+        ActionSettings.from_environ({**BASE, "GITHUB_TOKEN": "t" * 10, "INPUT_LLM-TIMEOUT": value})
+
+
+@pytest.mark.parametrize("url", ["localhost:11434/v1", "models.github.ai/inference", "ftp://llm.example.com/v1", "http://"])
+def test_base_url_without_http_scheme_is_refused_naming_the_input(url: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        ActionSettings.from_environ({**BASE, "GITHUB_TOKEN": "t" * 10, "INPUT_OPENAI-BASE-URL": url})
+    assert str(info.value).startswith("input openai-base-url: ")
+    assert "https://api.openai.com/v1" in str(info.value)  # the fix: an example of a full URL
+
+
+def test_refused_base_url_shows_no_credentials_of_it() -> None:
+    with pytest.raises(SettingsError) as info:
+        ActionSettings.from_environ({**BASE, "GITHUB_TOKEN": "t" * 10, "INPUT_OPENAI-BASE-URL": "user:s3cretPass@llm.internal/v1?key=QueryKey9"})
+    assert "s3cretPass" not in str(info.value) and "QueryKey9" not in str(info.value)
+
+
+@pytest.mark.parametrize("url", ["https://api.openai.com/v1", "http://localhost:11434/v1", "https://models.github.ai/inference"])
+def test_full_base_urls_are_accepted(url: str) -> None:
+    assert ActionSettings.from_environ({**BASE, "GITHUB_TOKEN": "t" * 10, "INPUT_OPENAI-BASE-URL": url}).backend.openai_base_url == url

@@ -89,3 +89,42 @@ def test_add_mask_masks_each_line_of_a_multiline_secret() -> None:
     out = io.StringIO()
     Runner(stream=out, environ={}).add_mask("-----BEGIN KEY-----\nabc\n")
     assert out.getvalue().splitlines() == ["::add-mask::-----BEGIN KEY-----", "::add-mask::abc"]
+
+
+# --- redaction of everything written (SECURITY.md item 22) ------------------------------------------
+TOKEN = "ghs_" + "RunnerToken0123456789abcdefghijklmnop"
+KEY = "sk-proj-RunnerKey0123456789abcdefghijklmn"
+
+
+def test_every_outward_text_is_redacted_of_masked_secrets(tmp_path: Path) -> None:
+    import base64
+
+    out = io.StringIO()
+    output, summary = tmp_path / "out", tmp_path / "summary"
+    runner = Runner(stream=out, environ={"GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary)})
+    runner.add_mask(TOKEN)
+    runner.add_mask(KEY)
+    basic = base64.b64encode(f"x-access-token:{TOKEN}".encode()).decode()
+    runner.error(f"openai backend failed (auth): Incorrect API key provided: {KEY}", title=f"t {TOKEN}")
+    runner.warning(f"could not post: Authorization: Basic {basic}")
+    runner.info(f"debug: token={TOKEN}")
+    runner.print_untrusted(f"log line with {KEY}")
+    runner.set_output("root-cause", f"the key {KEY} was rejected")
+    runner.append_summary(f"**How to fix it:** token ghs\\_{TOKEN[4:]} and key {KEY}")
+
+    stdout = out.getvalue()
+    masks = [line for line in stdout.splitlines() if line.startswith("::add-mask::")]
+    assert masks == [f"::add-mask::{TOKEN}", f"::add-mask::{KEY}"]  # the runner must still learn them
+    rest = "\n".join(line for line in stdout.splitlines() if not line.startswith("::add-mask::"))
+    written = rest + output.read_text() + summary.read_text() + "".join(runner.summary) + "".join(runner.outputs.values())
+    for secret in (TOKEN, KEY, TOKEN[4:], base64.b64encode(TOKEN.encode()).decode()[4:30]):
+        assert secret not in written
+    assert written.count("[REDACTED:literal_secret]") >= 7
+    assert "::error title=t [REDACTED%3Aliteral_secret]::openai backend failed (auth)" in rest
+
+
+def test_secrets_given_at_construction_are_redacted_without_masking() -> None:
+    out = io.StringIO()
+    runner = Runner(stream=out, environ={}, secrets=[KEY])
+    runner.notice(f"key {KEY}")
+    assert out.getvalue() == "::notice::key [REDACTED:literal_secret]\n"

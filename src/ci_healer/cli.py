@@ -30,6 +30,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most 3600 seconds: {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of all subcommands (also used by the README contract test)."""
     parser = argparse.ArgumentParser(
@@ -58,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--aws-region", default=None)
     an.add_argument("--max-tokens", type=_positive_int, default=1500, help="token budget of the failure blocks")
     an.add_argument("--max-prompt-tokens", type=_positive_int, default=6000)
+    an.add_argument("--llm-timeout", type=_seconds, default=60.0, metavar="SECONDS",
+                    help="seconds one openai/bedrock request may take (default 60)")
     an.add_argument("--protected-path", action="append", default=[], metavar="GLOB", help="add to the deny list")
     an.add_argument("--allowed-path", action="append", default=[], metavar="GLOB", help="lift a default deny-list entry")
 
@@ -132,6 +144,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         github_token=SecretStr(token) if token else None,
         aws_region=args.aws_region,
         max_prompt_tokens=args.max_prompt_tokens,
+        timeout_s=args.llm_timeout,
     )
     try:
         backend = make_backend(settings, repo=repo)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ci_healer.models import Block, Category, ContextFile
@@ -431,6 +431,16 @@ def _relevant_manifests(repo: RepoSource, named: Sequence[str], limit: int = 4) 
     return chosen[:limit]
 
 
+def _hunk_anchors(lines: Iterable[int], window: int) -> list[int | None]:
+    """Anchor lines covering the changed lines with windows of ``window`` lines either side (one
+    anchor per ``window`` lines of a run); ``[None]`` (the head of the file) when none is known."""
+    anchors: list[int] = []
+    for n in sorted({int(v) for v in lines if int(v) >= 1}):
+        if not anchors or n - anchors[-1] > window:
+            anchors.append(n)
+    return list(anchors) or [None]
+
+
 def _render(lines: list[str], start: int, end: int) -> str:
     return "\n".join(lines[start - 1 : end]) + "\n"
 
@@ -442,6 +452,8 @@ def gather(
     category: Category,
     max_bytes: int = 24_000,
     window: int = 30,
+    changed_files: Sequence[str] = (),
+    changed_lines: Mapping[str, Iterable[int]] | None = None,
 ) -> list[ContextFile]:
     """Windows of the repository files a failure names, within ``max_bytes`` of UTF-8 in total.
 
@@ -454,6 +466,16 @@ def gather(
     files that cannot be read as UTF-8 text (missing, binary, symlinks, submodules) are skipped.
     ``text`` is the file content as read: redact it before it reaches a model. Never raises on
     unreadable files; ``max_bytes <= 0`` gives an empty list.
+
+    ``changed_files``: repository paths the failing change touched (the files of the pull
+    request, or of the pushed commits), in any order. A file that is both changed and named by
+    the blocks is the likeliest place of the fix, so its windows rank first, before manifests
+    and other named files (``reason="named-in-log"``). Changed files the blocks do not name come
+    after every named file, within the same ``max_bytes`` (``reason="changed"``): when
+    ``changed_lines`` maps the path to the changed line numbers of the head version (1-indexed,
+    the ``+`` side of its hunks), one window of ``window`` lines around each run of changed lines,
+    else the head of the file (``2 * window + 1`` lines). Paths that are not readable text at the
+    head SHA (deleted files, binaries) are skipped.
     """
     if max_bytes <= 0:
         return []
@@ -474,15 +496,11 @@ def gather(
         return texts[path]
 
     windows: list[_Window] = []
-    if category == Category.DEPENDENCY:
-        for manifest in _relevant_manifests(repo, [p for p, _ in refs]):
-            lines = lines_of(manifest)
-            if lines:
-                windows.append(_Window(manifest, 1, len(lines), 1, "manifest"))
-    for path, line in refs:
+
+    def add_window(path: str, line: int | None, reason: str) -> None:
         lines = lines_of(path)
         if not lines:
-            continue
+            return
         n = len(lines)
         anchor = line if line is not None and 1 <= line <= n else 1
         if n <= 2 * window + 1:
@@ -491,14 +509,31 @@ def gather(
             start, end = 1, 2 * window + 1
         else:
             start, end = max(1, line - window), min(n, line + window)
-        merged = False
         for w in windows:
             if w.path == path and start <= w.end + 1 and end >= w.start - 1:
                 w.start, w.end = min(w.start, start), max(w.end, end)
-                merged = True
-                break
-        if not merged:
-            windows.append(_Window(path, start, end, anchor, "named-in-log"))
+                return
+        windows.append(_Window(path, start, end, anchor, reason))
+
+    changed = list(dict.fromkeys(p.strip().lstrip("/").removeprefix("./") for p in changed_files if p.strip()))
+    changed_set = set(changed)
+    for path, line in refs:  # named by the log and changed by the failing change: first
+        if path in changed_set:
+            add_window(path, line, "named-in-log")
+    if category == Category.DEPENDENCY:
+        for manifest in _relevant_manifests(repo, [p for p, _ in refs]):
+            lines = lines_of(manifest)
+            if lines and not any(w.path == manifest for w in windows):
+                windows.append(_Window(manifest, 1, len(lines), 1, "manifest"))
+    for path, line in refs:
+        if path not in changed_set:
+            add_window(path, line, "named-in-log")
+    named = {p for p, _ in refs}
+    for path in changed:
+        if path in named or any(w.path == path for w in windows):
+            continue
+        for line in _hunk_anchors((changed_lines or {}).get(path, ()), window):
+            add_window(path, line, "changed")
 
     out: list[ContextFile] = []
     remaining = max_bytes

@@ -10,6 +10,7 @@ message that says why.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO, TypeVar
@@ -19,11 +20,14 @@ from ci_healer.backends.base import Backend, BackendError, RepairingBackend
 from ci_healer.backends.rules import RulesBackend
 from ci_healer.classify import classify
 from ci_healer.extract import extract
+from ci_healer.greendiff import drop_green_lines
 from ci_healer.models import (
     Analysis,
     Block,
+    ChangedFile,
     Classification,
     ContextFile,
+    FailingChange,
     FileEdit,
     Proposal,
     ProposalRequest,
@@ -35,6 +39,7 @@ from ci_healer.policy import PolicyConfig, check_edits_paths, check_patch, detec
 from ci_healer.redact import Redactor
 from ci_healer.repo import RepoSource
 from ci_healer.risk import assess
+from ci_healer.tokens import estimate_tokens
 
 LogSource = bytes | str | os.PathLike[str] | BinaryIO
 _T = TypeVar("_T", Block, ContextFile)
@@ -69,6 +74,37 @@ def _redact_texts(redactor: Redactor, items: Sequence[_T]) -> tuple[list[_T], Re
     return out, total
 
 
+def changed_lines(change: FailingChange) -> dict[str, list[int]]:
+    """Head-side (``+``) line numbers of each file of ``change`` whose patch GitHub gave, parsed
+    with unidiff; an unparseable patch gives no lines for that file (its path still counts)."""
+    from unidiff import PatchSet, UnidiffParseError
+
+    out: dict[str, list[int]] = {}
+    for f in change.files:
+        if not f.patch:
+            continue
+        try:
+            patched = PatchSet(f"--- a/{f.path}\n+++ b/{f.path}\n{f.patch}\n")
+        except UnidiffParseError:
+            continue
+        lines = [ln.target_line_no for pf in patched for hunk in pf for ln in hunk if ln.is_added and ln.target_line_no]
+        if lines:
+            out[f.path] = lines
+    return out
+
+
+def redact_change(redactor: Redactor, change: FailingChange) -> tuple[FailingChange, Redactions]:
+    """``change`` with every path and patch redacted (a diff may add a secret), and the counts."""
+    total = Redactions()
+    files: list[ChangedFile] = []
+    for f in change.files:
+        patch, counts = redactor.redact(f.patch)
+        path, path_counts = redactor.redact(f.path)
+        total = total.merge(counts).merge(path_counts)
+        files.append(f.model_copy(update={"patch": patch, "path": path}))
+    return change.model_copy(update={"files": files}), total
+
+
 def build_request(
     blocks: Sequence[Block],
     classification: Classification,
@@ -76,16 +112,27 @@ def build_request(
     *,
     redactor: Redactor,
     context_bytes: int,
+    change: FailingChange | None = None,
 ) -> tuple[ProposalRequest, Redactions]:
     """Assemble the redacted :class:`ProposalRequest` for ``blocks`` (already redacted).
 
-    Returns the request and the redaction counts of the repository files it includes.
+    ``change``: the failing change as read (not yet redacted); its files rank first among the
+    repository windows (:func:`ci_healer.context.gather` ``changed_files``/``changed_lines``) and
+    it is sent redacted as ``request.change``. Returns the request and the redaction counts of the
+    repository files and the change it includes.
     """
     files: list[ContextFile] = []
     manifests: list[str] = []
     packages: list[str] = []
+    change_counts = Redactions()
+    if change is not None:
+        change, change_counts = redact_change(redactor, change)
     if repo is not None:
-        files = repo_context.gather(blocks, repo, category=classification.category, max_bytes=context_bytes)
+        paths = [f.path for f in change.files if f.status != "removed"] if change is not None else []
+        files = repo_context.gather(
+            blocks, repo, category=classification.category, max_bytes=context_bytes,
+            changed_files=paths, changed_lines=changed_lines(change) if change is not None else None,
+        )
         manifests = repo_context.find_manifests(repo)
         packages = repo_context.project_packages(repo)
     files, counts = _redact_texts(redactor, files)
@@ -96,8 +143,9 @@ def build_request(
         files=files,
         manifests=manifests,
         project_packages=packages,
+        change=change,
     )
-    return request, counts
+    return request, counts.merge(change_counts)
 
 
 def _secrets_in_edits(redactor: Redactor, edits: Sequence[FileEdit]) -> list[Violation]:
@@ -112,30 +160,91 @@ def _secrets_in_edits(redactor: Redactor, edits: Sequence[FileEdit]) -> list[Vio
     return found
 
 
+@dataclass(frozen=True)
+class Triage:
+    """One job log's failure before any model call: its redacted ``blocks``, their
+    ``classification`` (category and :func:`ci_healer.classify.fingerprint`), the ``redactions``
+    made in the blocks, the extraction's ``lines_total`` and ``tokens``, and ``green_dropped``: the
+    lines a green log blanked (``None`` when no green log was compared)."""
+
+    blocks: list[Block]
+    classification: Classification
+    redactions: Redactions
+    lines_total: int
+    tokens: int
+    green_dropped: int | None = None
+
+
+GREEN_FOLD = "[... {n} lines the last green run printed too ...]"
+_BLANK_RUN = re.compile(r"(?:^[ \t]*\n){3,}", re.MULTILINE)
+
+
+def fold_blank_runs(text: str) -> str:
+    """Replace each run of three or more empty lines of a block's text by one
+    :data:`GREEN_FOLD` line. A log passed through :func:`ci_healer.greendiff.drop_green_lines`
+    keeps its blanked lines (so line numbers hold); inside a block they carry nothing."""
+    return _BLANK_RUN.sub(lambda m: GREEN_FOLD.format(n=m.group(0).count("\n")) + "\n", text)
+
+
+def triage(log: LogSource, *, options: AnalyzeOptions | None = None, green: bytes | None = None) -> Triage:
+    """Extract, redact and classify one failed job log (no repository, no backend).
+
+    ``green``: the log of the same job in the last successful run of the workflow. The lines
+    both logs print are blanked first (:func:`ci_healer.greendiff.drop_green_lines`, the CiDiff
+    technique) and the blocks are extracted from what is left, runs of blanked lines folded
+    (:func:`fold_blank_runs`). The fingerprint stays the one of the log as it is, so that re-runs,
+    and jobs whose green log is missing, keep theirs (on the 46 CiDiff cases of the corpus the
+    blocks of the diffed log give the same fingerprint in only 22). ``log`` must then be bytes.
+
+    Two jobs whose triages have the same ``classification.fingerprint`` failed the same way (the
+    same failure in several matrix jobs). Raises ``OSError`` only when ``log`` is an unreadable
+    path, ``TypeError`` when ``green`` is given with a ``log`` that is not bytes.
+    """
+    options = options or AnalyzeOptions()
+    redactor = Redactor(options.secrets)
+    extraction = extract(log, max_tokens=options.max_tokens)
+    blocks, redactions = _redact_texts(redactor, extraction.blocks)
+    classification = classify(blocks)
+    if green is None:
+        return Triage(blocks, classification, redactions, extraction.lines_total, extraction.tokens)
+    if not isinstance(log, bytes):
+        raise TypeError("a green log can only be compared with a failed log given as bytes")
+    diff = drop_green_lines(log, green)
+    diffed = extract(diff.log, max_tokens=options.max_tokens)
+    blocks, redactions = _redact_texts(redactor, diffed.blocks)
+    blocks = [b.model_copy(update={"text": fold_blank_runs(b.text)}) for b in blocks]
+    found = classify(blocks).model_copy(update={"fingerprint": classification.fingerprint})
+    tokens = sum(estimate_tokens(b.text) for b in blocks)
+    return Triage(blocks, found, redactions, diffed.lines_total, tokens, green_dropped=diff.dropped)
+
+
 def analyze(
-    log: LogSource,
+    log: LogSource | Triage,
     *,
     repo: RepoSource | None,
     backend: Backend,
     options: AnalyzeOptions | None = None,
+    change: FailingChange | None = None,
 ) -> Analysis:
     """Run the whole pipeline on one failed job log.
 
-    ``log``: raw bytes, a path, or a binary stream (streamed; memory stays bounded).
+    ``log``: raw bytes, a path, or a binary stream (streamed; memory stays bounded), or the
+    :class:`Triage` of a log already extracted.
     ``repo``: the repository at the failing commit, or ``None`` (root cause only, no patch).
+    ``change``: the failing change (PR files or push comparison, not yet redacted): its files
+    rank first in the repository context and it is sent to the backend redacted.
     Returns an :class:`Analysis`; never raises for backend, proposal or policy failures.
     Raises ``OSError`` only when ``log`` is a path that cannot be read.
     """
     options = options or AnalyzeOptions()
     redactor = Redactor(options.secrets)
 
-    extraction = extract(log, max_tokens=options.max_tokens)
-    blocks, redactions = _redact_texts(redactor, extraction.blocks)
-    classification = classify(blocks)
+    found = log if isinstance(log, Triage) else triage(log, options=options)
+    blocks, classification = found.blocks, found.classification
     request, file_counts = build_request(
-        blocks, classification, repo, redactor=redactor, context_bytes=options.context_bytes
+        blocks, classification, repo, redactor=redactor, context_bytes=options.context_bytes, change=change
     )
-    redactions = redactions.merge(file_counts)
+    redactions = found.redactions.merge(file_counts)
 
     base = {
         "blocks": blocks,
@@ -143,8 +252,8 @@ def analyze(
         "fingerprint": classification.fingerprint,
         "flaky_suspect": classification.flaky_suspect,
         "backend": backend.name,
-        "lines_total": extraction.lines_total,
-        "tokens": extraction.tokens,
+        "lines_total": found.lines_total,
+        "tokens": found.tokens,
     }
 
     try:

@@ -28,15 +28,19 @@ import base64
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 import requests
 from github import Auth, Github, GithubException, GithubRetry
+from github.File import File
 from github.InputGitTreeElement import InputGitTreeElement
 from github.PaginatedList import PaginatedList
 from github.WorkflowJob import WorkflowJob
+from github.WorkflowRun import WorkflowRun
 from pydantic import BaseModel
 
+from ci_healer.models import ChangedFile
 from ci_healer.render import GITHUB_BODY_LIMIT, abbreviate
 from ci_healer.repo import (
     MODE_FILE,
@@ -73,6 +77,8 @@ _NEEDS: dict[str, str] = {
     "workflow run": "actions: read",
     "contents": "contents: read",
     "permission": "the default repository metadata access",
+    "PR files": "pull-requests: read",
+    "comparison": "contents: read",
 }
 
 
@@ -232,13 +238,25 @@ class RunInfo(BaseModel):
     pull_requests: list[int] = []
 
 
+class StepInfo(BaseModel):
+    """A step of a job: its ``number`` (the ``N`` of GitHub's ``#step:N:L`` log anchors), name,
+    conclusion and start/end times (whole seconds, UTC, as GitHub gives them)."""
+
+    number: int
+    name: str = ""
+    conclusion: str | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+
+
 class JobInfo(BaseModel):
-    """A job of a workflow run attempt."""
+    """A job of a workflow run attempt (``steps`` as the jobs list gives them)."""
 
     id: int
     name: str
     conclusion: str | None = None
     html_url: str | None = None
+    steps: list[StepInfo] = []
 
 
 class PullInfo(BaseModel):
@@ -299,6 +317,63 @@ class LogDownload:
     def truncated(self) -> bool:
         """True when the head of the log was dropped."""
         return self.skipped_bytes > 0
+
+
+@dataclass(frozen=True)
+class ChangeFiles:
+    """Files of a change as read under caps: ``files`` (at most the file cap; a patch past the
+    byte cap is emptied), ``total_files`` (what GitHub says changed, when it says so, else
+    ``len(files)``), ``patches_dropped`` (files whose patch text was left out for the byte cap)."""
+
+    files: list[ChangedFile]
+    total_files: int
+    patches_dropped: int = 0
+
+    @property
+    def files_capped(self) -> bool:
+        """True when fewer files were read than changed."""
+        return self.total_files > len(self.files)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """``GET compare/{base}...{head}``: GitHub's ``status`` (``ahead``, ``behind``, ``identical``,
+    ``diverged``), ``ahead_by``/``behind_by`` commit counts, the ``merge_base_sha`` the three-dot
+    comparison is computed from, and the changed files."""
+
+    status: str
+    ahead_by: int
+    behind_by: int
+    merge_base_sha: str
+    change: ChangeFiles
+
+
+def _steps(raw: dict[str, Any]) -> list[StepInfo]:
+    """The ``steps`` of a job's JSON; a step without a number is left out."""
+    out = []
+    for step in raw.get("steps") or []:
+        if isinstance(step, dict) and isinstance(step.get("number"), int):
+            out.append(StepInfo(number=step["number"], name=str(step.get("name") or ""), conclusion=step.get("conclusion"),
+                                started_at=step.get("started_at"), completed_at=step.get("completed_at")))
+    return out
+
+
+def _changed_files(items: Iterable[Any], *, max_files: int, max_patch_bytes: int) -> tuple[list[ChangedFile], int]:
+    """``ChangedFile`` values from GitHub's diff-entry objects (dicts), the first ``max_files``;
+    patches are kept until ``max_patch_bytes`` (UTF-8) are used. Returns ``(files, patches_dropped)``."""
+    files: list[ChangedFile] = []
+    used = dropped = 0
+    for item in items:
+        patch = str(item.get("patch") or "")
+        size = len(patch.encode("utf-8", "surrogatepass"))
+        if patch and used + size > max_patch_bytes:
+            patch, dropped = "", dropped + 1
+        used += len(patch.encode("utf-8", "surrogatepass"))
+        files.append(ChangedFile(path=str(item.get("filename") or ""), status=str(item.get("status") or "modified"),
+                                 patch=patch, previous_path=item.get("previous_filename")))
+        if len(files) >= max_files:  # stop before PaginatedList asks for the next page
+            break
+    return files, dropped
 
 
 _REF_COMPONENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
@@ -480,7 +555,7 @@ class GitHubClient:
 
         def fetch() -> list[JobInfo]:
             pages = PaginatedList(WorkflowJob, self.gh.requester, url, None, list_item="jobs")
-            return [JobInfo(id=j.id, name=j.name, conclusion=j.conclusion, html_url=j.html_url) for j in pages]
+            return [JobInfo(id=j.id, name=j.name, conclusion=j.conclusion, html_url=j.html_url, steps=_steps(j.raw_data)) for j in pages]
 
         return call("list jobs", fetch)
 
@@ -880,6 +955,69 @@ class GitHubClient:
             raise
         return str(ref.object.sha)
 
+    # ---- the failing change and the last green run (analyze context, read only) ---------------
+
+    def pull_changed_files(self, number: int, *, max_files: int, max_patch_bytes: int) -> ChangeFiles:
+        """The files of PR ``number`` with their patches (``GET pulls/{n}/files``, paginated, 100 a
+        page), at most ``max_files`` (GitHub itself lists at most 3,000) and ``max_patch_bytes`` of
+        patch text; ``total_files`` is the PR's ``changed_files`` (``GET pulls/{n}``). Needs
+        ``pull-requests: read`` (or ``contents: read`` on a public repository)."""
+        url = f"{self.repo.url}/pulls/{number}/files"
+
+        def fetch() -> ChangeFiles:
+            _, pr = self.gh.requester.requestJsonAndCheck("GET", f"{self.repo.url}/pulls/{number}")
+            pages = PaginatedList(File, self.gh.requester, url, {"per_page": min(100, max(max_files, 1))})
+            files, dropped = _changed_files((p.raw_data for p in pages), max_files=max_files, max_patch_bytes=max_patch_bytes)
+            total = int(pr.get("changed_files") or 0) if isinstance(pr, dict) else 0
+            return ChangeFiles(files, max(total, len(files)), dropped)
+
+        return call("list PR files", fetch)
+
+    def compare_commits(self, base: str, head: str, *, max_files: int, max_patch_bytes: int) -> Comparison:
+        """``GET compare/{base}...{head}`` (three dots: the change since their merge base). GitHub lists
+        at most 300 files of a comparison, on the first page only, so one page is read (``per_page=1``
+        keeps the commit list small). A 404 means a commit is gone or the two have no common history
+        (a force-push can do both). Needs ``contents: read``."""
+
+        def fetch() -> Comparison:
+            _, data = self.gh.requester.requestJsonAndCheck(
+                "GET", f"{self.repo.url}/compare/{base}...{head}", parameters={"per_page": 1}
+            )
+            files, dropped = _changed_files(data.get("files") or [], max_files=max_files, max_patch_bytes=max_patch_bytes)
+            total = max(len(data.get("files") or []), len(files))
+            return Comparison(
+                status=str(data.get("status") or ""), ahead_by=int(data.get("ahead_by") or 0),
+                behind_by=int(data.get("behind_by") or 0),
+                merge_base_sha=str((data.get("merge_base_commit") or {}).get("sha") or ""),
+                change=ChangeFiles(files, total, dropped),
+            )
+
+        return call("read comparison", fetch)
+
+    def successful_runs(self, workflow_id: int, *, branch: str, limit: int = 10) -> list[RunInfo]:
+        """The newest (at most ``limit``) successful runs of workflow ``workflow_id`` on ``branch``
+        (``GET actions/workflows/{id}/runs?status=success&branch=...``, one page, newest first as
+        GitHub lists them). A branch that never ran, or was deleted before any run, gives ``[]``.
+        Needs ``actions: read``."""
+        url = f"{self.repo.url}/actions/workflows/{workflow_id}/runs"
+        params = {"status": "success", "branch": branch, "per_page": max(1, min(limit, 100)), "exclude_pull_requests": "true"}
+
+        def fetch() -> list[RunInfo]:
+            out: list[RunInfo] = []
+            for run in PaginatedList(WorkflowRun, self.gh.requester, url, params, list_item="workflow_runs"):
+                raw = run.raw_data
+                out.append(RunInfo(
+                    id=raw["id"], run_attempt=raw.get("run_attempt") or 1, head_sha=raw["head_sha"],
+                    head_branch=raw.get("head_branch"), head_repository=(raw.get("head_repository") or {}).get("full_name"),
+                    repository=self.repository, event=raw.get("event") or "", conclusion=raw.get("conclusion"),
+                    workflow_id=raw.get("workflow_id"), html_url=raw.get("html_url") or "",
+                ))
+                if len(out) >= limit:
+                    break
+            return out
+
+        return call("list workflow runs", fetch)
+
     def dispatch_workflow(self, workflow_id: int, ref: str) -> None:
         """``POST actions/workflows/{id}/dispatches`` on branch ``ref``. A 422 means the workflow
         has no ``workflow_dispatch`` trigger."""
@@ -932,8 +1070,10 @@ __all__ = [
     "CHECK_RUN_NAME",
     "DEFAULT_BOT_LOGIN",
     "WRITE_PERMISSIONS",
+    "ChangeFiles",
     "CheckRunInfo",
     "CommentInfo",
+    "Comparison",
     "GitHubClient",
     "GitHubError",
     "GitHubRepoSource",
@@ -944,6 +1084,7 @@ __all__ = [
     "LogDownload",
     "PullInfo",
     "RunInfo",
+    "StepInfo",
     "call",
     "fit_body",
     "may_have_been_done",

@@ -283,6 +283,38 @@ class ContextFile(BaseModel):
     reason: str
 
 
+class ChangedFile(BaseModel):
+    """One file of the failing change (a PR's files or a push's compare), as GitHub lists it.
+
+    ``status`` is GitHub's (``added``, ``modified``, ``removed``, ``renamed``, ``copied``,
+    ``changed``, ``unchanged``); ``patch`` is the unified-diff hunks GitHub gives (no ``---``/``+++``
+    header; empty for binary or very large files, or when the byte cap was reached).
+    """
+
+    path: str
+    status: str = "modified"
+    patch: str = ""
+    previous_path: str | None = None
+
+
+class FailingChange(BaseModel):
+    """The change the failed run tested: the files of a pull request
+    (``GET pulls/{n}/files``) or of a push since the last commit whose run of the same workflow
+    succeeded (``GET compare/{base}...{head}``).
+
+    ``total_files`` is how many files GitHub says changed (it may exceed ``len(files)``: reading is
+    capped); ``notes`` say in plain words what was capped or why the change is partial.
+    """
+
+    kind: Literal["pull_request", "push"]
+    base_sha: str = ""
+    head_sha: str = ""
+    number: int | None = Field(default=None, description="PR number for kind pull_request.")
+    files: list[ChangedFile] = Field(default_factory=list)
+    total_files: int = 0
+    notes: list[str] = Field(default_factory=list)
+
+
 class ProposalRequest(BaseModel):
     """Everything a backend may see: redacted failure blocks, the classification, file windows."""
 
@@ -292,3 +324,4 @@ class ProposalRequest(BaseModel):
     files: list[ContextFile] = Field(default_factory=list)
     manifests: list[str] = Field(default_factory=list, description="Dependency manifest paths present in the repository.")
     project_packages: list[str] = Field(default_factory=list, description="Import names of the project's own packages.")
+    change: FailingChange | None = Field(default=None, description="The failing change (redacted), when it could be read.")

@@ -5,8 +5,9 @@ in the log; the repository files we read, a token printed by a tool in another e
 echoed by a test are not masked. :class:`Redactor` replaces two things with
 ``[REDACTED:<kind>]`` and counts them per kind:
 
-* literal values handed to it (the LLM API key, the GitHub token), plus their URL-encoded and
-  base64 forms (kind ``literal_secret``);
+* literal values handed to it (the LLM API key, the GitHub token), plus their JSON-escaped,
+  URL-encoded, hex and base64 forms, the latter also inside a longer base64 string such as a
+  Basic credential (kind ``literal_secret``, see :func:`_literal_forms`);
 * well-known token shapes (kinds below).
 
 Token shapes and their sources:
@@ -57,11 +58,12 @@ from __future__ import annotations
 import base64
 import bisect
 import functools
+import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 from ci_healer.models import Block, Redactions
 
@@ -158,14 +160,57 @@ _PEM_END_RE = re.compile(r"-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----")
 _BASE64_RUN_RE = re.compile(r"[A-Za-z0-9+/=]{16,}")
 
 
+_MIN_ENCODED_LENGTH = 8
+"""Shortest encoded fragment matched (a shorter run of base64 or hex occurs in ordinary data)."""
+
+
+def _b64_fragments(raw: bytes) -> set[str]:
+    """The base64 text that encodes ``raw`` wherever it sits in a longer byte string.
+
+    Base64 works on 3-byte groups, so the same bytes encode differently at offsets 0, 1 and 2 of a
+    group (``base64("user:" + token)``, the Basic credential of RFC 7617, puts the token at offset
+    2). For each offset only the characters fixed by ``raw`` alone are kept: the leading characters
+    that share bits with the bytes before it and the trailing ones that share bits with the bytes
+    after it are cut (RFC 4648 section 4). Both the standard and the URL-safe alphabet.
+    """
+    out: set[str] = set()
+    for shift, start in ((0, 0), (1, 2), (2, 3)):
+        total = shift + len(raw)
+        keep = 4 * (total // 3) + total % 3
+        encoded = base64.b64encode(b"\0" * shift + raw).decode("ascii")[start:keep]
+        out |= {encoded, encoded.replace("+", "-").replace("/", "_")}
+    return out
+
+
 def _literal_forms(secret: str) -> set[str]:
-    """The secret, its percent-encoding and its base64 encodings (padded and unpadded)."""
-    forms = {secret, quote(secret, safe=""), quote(secret, safe="/:")}
+    """The secret and the encodings in which it has been seen leaking (SECURITY.md items 3 and 22).
+
+    Plain; JSON string escapes (``json.dumps`` with and without ``ensure_ascii``); percent-encoding
+    (RFC 3986, upper- and lower-case hex, ``/`` and ``:`` kept or not, ``+`` for spaces); base64 and
+    base64url, whole (padded and unpadded) and at each offset inside a longer encoded string; hex of
+    the UTF-8 bytes in both cases. A backslash before any punctuation is tolerated at match time
+    (see :func:`_form_pattern`), which covers Markdown escaping and JSON's ``\\/``.
+    """
+    forms = {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
+    for encoded in (quote(secret, safe=""), quote(secret, safe="/:"), quote_plus(secret, safe="")):
+        forms |= {encoded, _PERCENT_RE.sub(lambda m: m.group(0).lower(), encoded)}
     raw = secret.encode("utf-8")
+    encoded_forms: set[str] = set()
     for encoded in (base64.b64encode(raw).decode("ascii"), base64.urlsafe_b64encode(raw).decode("ascii")):
-        forms.add(encoded)
-        forms.add(encoded.rstrip("="))
-    return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
+        encoded_forms |= {encoded, encoded.rstrip("=")}
+    encoded_forms |= _b64_fragments(raw)
+    encoded_forms |= {raw.hex(), raw.hex().upper()}
+    forms = {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
+    return forms | {form for form in encoded_forms if len(form) >= _MIN_ENCODED_LENGTH}
+
+
+_PERCENT_RE = re.compile(r"%[0-9A-F]{2}")
+
+
+def _form_pattern(form: str) -> str:
+    """Regex for ``form`` that also matches it with a backslash before any punctuation character
+    (Markdown escaping of ``_``/``*``/``-``, JSON's ``\\/``)."""
+    return "".join(re.escape(ch) if ch.isalnum() else r"\\?" + re.escape(ch) for ch in form)
 
 
 class Redactor:
@@ -173,7 +218,7 @@ class Redactor:
 
     ``secrets`` are literal values known to be secret (the LLM API key, the GitHub token). ``None``,
     empty and values shorter than :data:`MIN_SECRET_LENGTH` characters (after stripping
-    whitespace) are ignored. Each literal is also matched URL-encoded and base64-encoded.
+    whitespace) are ignored. Each literal is also matched in the encodings of :func:`_literal_forms`.
 
     A Redactor holds no per-call state; one instance can redact any number of texts.
     """
@@ -189,7 +234,7 @@ class Redactor:
             forms |= _literal_forms(value)
         # Longest first so a value is never partly replaced by a shorter overlapping one.
         ordered = sorted(forms, key=lambda form: (-len(form), form))
-        self._literal_re = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+        self._literal_re = re.compile("|".join(map(_form_pattern, ordered))) if ordered else None
         self._literal_count = len(ordered)
 
     def __repr__(self) -> str:

@@ -93,6 +93,39 @@ class RenderError(ValueError):
     """The analysis cannot be shown as it is (e.g. a proposed diff whose digest does not match)."""
 
 
+class FailedJob(BaseModel):
+    """One failed job of the run, as the failed-jobs list shows it.
+
+    ``group`` numbers the distinct failures (1 is the one analyzed above; jobs with the same
+    failure fingerprint share a number); ``None`` when the job's log was not analyzed, and then
+    ``note`` says why (``the logs expired``, ``not read: at most 5 logs are read``). ``url`` is the
+    job page, with a ``#step:<n>:<line>`` anchor when the failed step and line are known (never
+    linked unless under ``{server_url}/{repository}/``). ``line`` is the first line of the job's
+    first failure block, counted in the downloaded job log. ``category`` is the rules' category.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    url: str | None = None
+    category: str | None = None
+    group: int | None = Field(default=None, ge=1)
+    line: int | None = Field(default=None, ge=1)
+    note: str = ""
+
+
+class GreenRun(BaseModel):
+    """The last successful run of the same workflow whose job logs were compared with the failed
+    ones (CiDiff): its ``run_id``, web ``url``, the ``jobs`` compared and the log ``dropped`` lines."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: int = Field(ge=1)
+    url: str | None = None
+    jobs: int = Field(default=0, ge=0)
+    dropped: int = Field(default=0, ge=0)
+
+
 class RenderMeta(BaseModel):
     """Where a body is posted and how it can be approved; everything but the analysis itself.
 
@@ -102,10 +135,14 @@ class RenderMeta(BaseModel):
 
     Links: block line numbers link to ``log_url#L<line>`` (line numbers count lines of the whole
     downloaded job log; GitHub's per-step anchors ``#step:<n>:<line>`` need the step, which the
-    log download does not give). When ``log_url`` is missing but ``repository``, ``run_id`` and
+    log download does not give: the failed-jobs list carries them when the analyze flow could
+    recover the step, see :func:`ci_healer.analyze_run.step_anchor`). When ``log_url`` is missing but ``repository``, ``run_id`` and
     ``job_id`` are known, the job page ``{server_url}/{repository}/actions/runs/{run_id}/job/{job_id}``
     is used. Any URL (``log_url``, ``fix_pr_url``) that is not under ``{server_url}/{repository}/``
     is never linked. ``verification`` is shown escaped (e.g. ``"fix verified: CI passed"``).
+    ``failed_jobs`` lists every failed job of the run, grouped by failure (shown when there is more
+    than one, or one was not analyzed); ``green_run`` is the passing run the logs were compared
+    with; ``notes`` are plain sentences about the context read (shown escaped).
 
     Raises ``pydantic.ValidationError`` for malformed ids, SHAs, repository names or commands.
     """
@@ -130,6 +167,9 @@ class RenderMeta(BaseModel):
     fork: bool = False
     verification: str | None = None
     fix_pr_url: str | None = None
+    failed_jobs: tuple[FailedJob, ...] = ()
+    green_run: GreenRun | None = None
+    notes: tuple[str, ...] = ()
 
     @field_validator("server_url")
     @classmethod
@@ -765,6 +805,56 @@ def _block_view(
     }
 
 
+def _failed_jobs_view(meta: RenderMeta | None, budget: _Budget) -> dict[str, Any]:
+    """Groups of failed jobs (one per distinct failure, analyzed one first) and the jobs not analyzed."""
+    jobs = list(meta.failed_jobs) if meta is not None else []
+    if len(jobs) < 2 and not any(j.group is None for j in jobs):
+        return {"groups": [], "unread": [], "total": len(jobs), "more": 0}
+
+    def line(job: FailedJob) -> str:
+        name = _inline(job.name, meta, limit=120)
+        url = _safe_url(job.url, meta)
+        where = f"[{name}](<{url}>)" if url else name
+        if job.line is not None:
+            where += f" — first failure line {job.line}"
+        if job.note:
+            where += f" — {_inline(job.note, meta, limit=200)}"
+        return where
+
+    shown = 0
+    limit = budget.max_items if budget.max_items is not None else 10**9
+    groups: dict[int, dict[str, Any]] = {}
+    for job in jobs:
+        if job.group is None:
+            continue
+        g = groups.setdefault(job.group, {"n": job.group, "category": _inline(job.category or "unknown", meta, limit=40), "jobs": [], "count": 0})
+        g["count"] += 1
+        if shown < limit:
+            g["jobs"].append(line(job))
+            shown += 1
+    unread = []
+    for job in jobs:
+        if job.group is None and shown < limit:
+            unread.append(line(job))
+            shown += 1
+    return {
+        "groups": [groups[k] for k in sorted(groups)],
+        "unread": unread,
+        "total": len(jobs),
+        "more": len(jobs) - shown,
+    }
+
+
+def _green_line(meta: RenderMeta | None) -> str:
+    if meta is None or meta.green_run is None:
+        return ""
+    g = meta.green_run
+    url = _safe_url(g.url, meta)
+    run = f"[run {g.run_id}](<{url}>)" if url else f"run {g.run_id}"
+    return (f"Compared with the last green {run} of this workflow: {_plural(g.dropped, 'log line')} it printed too "
+            f"{'was' if g.dropped == 1 else 'were'} left out before extraction ({_plural(g.jobs, 'job')} compared).")
+
+
 def _redaction_line(analysis: Analysis) -> str:
     counts = {k: v for k, v in analysis.redactions.counts.items() if v > 0}
     total = sum(counts.values())
@@ -896,6 +986,9 @@ def _view(
         "verification": "",
         "fix_pr": "",
         "approval": None,
+        "failed_jobs": _failed_jobs_view(meta, budget),
+        "green": _green_line(meta),
+        "notes": [_inline(n[:1].upper() + n[1:], meta, limit=budget.item_chars or 500) for n in (meta.notes if meta else ())],
     }
     if meta is not None:
         context["header"] = embed_metadata(_metadata(analysis, meta, show_diff))

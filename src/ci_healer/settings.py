@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 
 from ci_healer.backends import BackendSettings
+from ci_healer.backends.llm import check_base_url
 
 #: Every input of action.yml with its default (None = no default). The README contract test and
 #: action.yml are checked against this table.
@@ -34,6 +35,7 @@ INPUT_DEFAULTS: dict[str, str | None] = {
     "max-log-bytes": "50000000",
     "max-block-tokens": "1500",
     "max-prompt-tokens": "6000",
+    "llm-timeout": "60",
     "max-attempts": "2",
     "dry-run": "false",
     "notify-webhook": "",
@@ -140,6 +142,16 @@ class ActionSettings(BaseModel):
                 value = INPUT_DEFAULTS.get(name) or ""
             return value
 
+        def seconds(name: str) -> float:
+            raw = inp(name)
+            try:
+                value = float(raw)
+            except ValueError:
+                value = float("nan")
+            if not 0 < value <= 3600:  # also false for nan
+                raise SettingsError(f"input {name} must be a number of seconds above 0 and at most 3600, not {raw!r}")
+            return value
+
         def integer(name: str) -> int:
             raw = inp(name)
             try:
@@ -161,6 +173,12 @@ class ActionSettings(BaseModel):
         notify_format = inp("notify-format").lower()
         if notify_format not in {"auto", "slack", "generic"}:
             raise SettingsError(f"input notify-format must be auto, slack or generic, not {notify_format!r}")
+        base_url = inp("openai-base-url") or None
+        if base_url is not None:
+            try:
+                check_base_url(base_url)
+            except ValueError as err:
+                raise SettingsError(f"input openai-base-url: {err}") from None
         run_id = env.get("GITHUB_RUN_ID")
         try:
             return cls(
@@ -168,11 +186,12 @@ class ActionSettings(BaseModel):
                 backend=BackendSettings(
                     backend=backend_name,  # type: ignore[arg-type]
                     model=inp("model") or None,
-                    openai_base_url=inp("openai-base-url") or None,
+                    openai_base_url=base_url,
                     openai_api_key=SecretStr(key) if key else None,
                     github_token=SecretStr(token),
                     aws_region=inp("aws-region") or env.get("AWS_REGION") or None,
                     max_prompt_tokens=integer("max-prompt-tokens"),
+                    timeout_s=seconds("llm-timeout"),
                 ),
                 approval_command=inp("approval-command"),
                 approval_label=inp("approval-label") or None,

@@ -650,6 +650,29 @@ def _workflow(fake: FakeGitHub, req: Request) -> Any:
     raise ApiError(404, "Not Found")
 
 
+@handles("actions/list-workflow-runs")
+def _list_workflow_runs(fake: FakeGitHub, req: Request) -> tuple[int, Any, dict[str, str]]:
+    """Runs of one workflow, newest first, filtered like GitHub: ``branch`` (the run's head
+    branch), ``event``, ``head_sha``, and ``status`` as a status or a conclusion."""
+    wf = _workflow(fake, req)
+    runs = [r for r in fake.state.runs.values() if r.workflow_id == wf.id and r.repo == _repo(req)]
+    status = req.q("status")
+    if status:
+        runs = [r for r in runs if status in (r.status, r.conclusion)]
+    for name, attr in (("branch", "head_branch"), ("event", "event"), ("head_sha", "head_sha"), ("actor", "actor")):
+        if req.q(name):
+            runs = [r for r in runs if getattr(r, attr) == req.q(name)]
+    runs.sort(key=lambda r: -r.id)
+    page, links = _page(req, runs)
+    views = []
+    for r in page:
+        view = req.views.run(r)
+        if req.q("exclude_pull_requests") == "true":
+            view["pull_requests"] = []
+        views.append(view)
+    return 200, {"total_count": len(runs), "workflow_runs": views}, links
+
+
 @handles("actions/get-workflow")
 def _get_workflow(fake: FakeGitHub, req: Request) -> tuple[int, Any]:
     return 200, req.views.workflow(_workflow(fake, req).id)
@@ -900,9 +923,14 @@ def _get_commit(fake: FakeGitHub, req: Request) -> tuple[int, Any]:
     sha = fake.state.resolve_commit(_repo(req), req.params["ref"])
     if sha is None:
         raise ApiError(422, f"No commit found for SHA: {req.params['ref']}")
+    return 200, _commit_json(req, sha)
+
+
+def _commit_json(req: Request, sha: str) -> dict[str, Any]:
+    """GitHub's ``commit`` object for ``sha`` (no files: the fake lists them only in comparisons)."""
     git = req.views.git_commit(_repo(req), sha)
     url = f"{req.views.api}/repos/{_repo(req)}/commits/{sha}"
-    return 200, {
+    return {
         "sha": sha,
         "node_id": git["node_id"],
         "url": url,
@@ -923,6 +951,73 @@ def _get_commit(fake: FakeGitHub, req: Request) -> tuple[int, Any]:
         "files": [],
         "stats": {"additions": 0, "deletions": 0, "total": 0},
     }
+
+
+def _ancestors(fake: FakeGitHub, sha: str) -> list[str]:
+    """``sha`` and every commit reachable from it, nearest first (breadth first)."""
+    git, order, seen, queue = fake.state.git, [], set(), [sha]
+    while queue:
+        current = queue.pop(0)
+        if current in seen or git.kind(current) != "commit":
+            continue
+        seen.add(current)
+        order.append(current)
+        queue.extend(git.commit(current).parents)
+    return order
+
+
+MAX_COMPARE_FILES = 300  # GitHub lists at most 300 files of a comparison
+MAX_PULL_FILES = 3000  # and at most 3,000 files of a pull request
+
+
+@handles("repos/compare-commits")
+@handles("repos/compare-commits-with-basehead")
+def _compare(fake: FakeGitHub, req: Request) -> tuple[int, Any]:
+    """``base...head`` (or ``base..head``): status, counts and files from the merge base, like
+    GitHub; a commit that is unknown, or two commits without common history, answer 404. The
+    description has the path twice (``{basehead}`` and ``{base}...{head}``); both are served."""
+    if "basehead" in req.params:
+        basehead = req.params["basehead"]
+        sep = "..." if "..." in basehead else ".."
+        base_ref, _, head_ref = basehead.partition(sep)
+    else:
+        base_ref, head_ref = req.params["base"], req.params["head"]
+        basehead = f"{base_ref}...{head_ref}"
+    base = fake.state.resolve_commit(_repo(req), base_ref) if base_ref else None
+    head = fake.state.resolve_commit(_repo(req), head_ref) if head_ref else None
+    if base is None or head is None:
+        raise ApiError(404, "Not Found")
+    head_side = _ancestors(fake, head)
+    base_side = _ancestors(fake, base)
+    in_base, in_head = set(base_side), set(head_side)
+    merge_base = next((c for c in head_side if c in in_base), None)
+    if merge_base is None:
+        raise ApiError(404, f"No common ancestor between {base_ref} and {head_ref}.")
+    ahead = sum(1 for c in head_side if c not in in_base)
+    behind = sum(1 for c in base_side if c not in in_head)
+    status = "identical" if base == head else "ahead" if behind == 0 else "behind" if ahead == 0 else "diverged"
+    page = max(int(req.q("page", "1") or 1), 1)
+    per_page = min(max(int(req.q("per_page", "250") or 250), 1), 250)
+    commits = list(reversed([c for c in head_side if c not in in_base]))
+    url = f"{req.views.api}/repos/{_repo(req)}/compare/{basehead}"
+    web = f"{req.views.web}/{_repo(req)}/compare/{basehead}"
+    out: dict[str, Any] = {
+        "url": url,
+        "html_url": web,
+        "permalink_url": f"{req.views.web}/{_repo(req)}/compare/{base}...{head}",
+        "diff_url": f"{web}.diff",
+        "patch_url": f"{web}.patch",
+        "base_commit": _commit_json(req, base),
+        "merge_base_commit": _commit_json(req, merge_base),
+        "status": status,
+        "ahead_by": ahead,
+        "behind_by": behind,
+        "total_commits": len(commits),
+        "commits": [_commit_json(req, c) for c in commits[(page - 1) * per_page : page * per_page]],
+    }
+    if page == 1:  # GitHub shows the files only on the first page
+        out["files"] = req.views.diff_files(merge_base, head, _repo(req))[:MAX_COMPARE_FILES]
+    return 200, out
 
 
 # ---- checks ----------------------------------------------------------------------------------
@@ -1299,7 +1394,7 @@ def _create_pull(fake: FakeGitHub, req: Request) -> tuple[int, Any]:
 
 @handles("pulls/list-files")
 def _pull_files(fake: FakeGitHub, req: Request) -> tuple[int, Any, dict[str, str]]:
-    page, links = _page(req, req.views.pull_files(_pull(fake, req)))
+    page, links = _page(req, req.views.pull_files(_pull(fake, req))[:MAX_PULL_FILES])
     return 200, page, links
 
 

@@ -726,10 +726,13 @@ class Views:
     def pull_files(self, i: Issue) -> list[dict[str, Any]]:
         """Changed files between the PR's base and head commits with unified-diff ``patch`` hunks."""
         assert i.pull is not None
+        return self.diff_files(i.pull.base_sha, i.pull.head_sha, i.pull.head_repo)
+
+    def diff_files(self, base_sha: str, head_sha: str, head_repo: str) -> list[dict[str, Any]]:
+        """GitHub's ``diff-entry`` list between the trees of two commits (sorted by path)."""
         git = self.state.git
-        old = git.flatten(git.commit(i.pull.base_sha).tree)
-        new = git.flatten(git.commit(i.pull.head_sha).tree)
-        head_repo = i.pull.head_repo
+        old = git.flatten(git.commit(base_sha).tree)
+        new = git.flatten(git.commit(head_sha).tree)
         out = []
         for path in sorted(set(old) | set(new)):
             if old.get(path) == new.get(path):
@@ -760,9 +763,9 @@ class Views:
                     "additions": adds,
                     "deletions": dels,
                     "changes": adds + dels,
-                    "blob_url": f"{self.web}/{head_repo}/blob/{i.pull.head_sha}/{quote(path)}",
-                    "raw_url": f"{self.web}/{head_repo}/raw/{i.pull.head_sha}/{quote(path)}",
-                    "contents_url": f"{self.api}/repos/{head_repo}/contents/{quote(path)}?ref={i.pull.head_sha}",
+                    "blob_url": f"{self.web}/{head_repo}/blob/{head_sha}/{quote(path)}",
+                    "raw_url": f"{self.web}/{head_repo}/raw/{head_sha}/{quote(path)}",
+                    "contents_url": f"{self.api}/repos/{head_repo}/contents/{quote(path)}?ref={head_sha}",
                     "patch": "\n".join(lines),
                 }
             )

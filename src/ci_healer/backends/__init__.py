@@ -35,7 +35,7 @@ class BackendSettings(BaseModel):
     openai_api_key: SecretStr | None = None
     github_token: SecretStr | None = Field(default=None, description="Used as the key for GitHub Models endpoints.")
     aws_region: str | None = None
-    timeout_s: float = Field(default=60.0, gt=0)
+    timeout_s: float = Field(default=60.0, gt=0, le=3600, description="Per LLM request, seconds (input llm-timeout).")
     max_retries: int = Field(default=3, ge=0, le=10)
     max_prompt_tokens: int = Field(default=6000, ge=1500)
 
@@ -60,8 +60,10 @@ def resolve_backend_name(settings: BackendSettings, environ: Mapping[str, str] |
 def make_backend(settings: BackendSettings, *, repo: RepoSource | None, environ: Mapping[str, str] | None = None) -> Backend:
     """Build the backend ``settings`` ask for.
 
-    Raises :class:`BackendError` (code ``config``) when a required setting is missing, e.g. the
-    ``openai`` backend with neither an API key, a GitHub token nor a base URL.
+    Raises :class:`BackendError` (code ``config``) when a required setting is missing or invalid,
+    e.g. the ``openai`` backend with neither an API key, a GitHub token nor a base URL, or a base
+    URL without ``http://``/``https://``. Every secret of ``settings`` is handed to the backend,
+    which redacts it from its error messages.
     """
     name = resolve_backend_name(settings, environ)
     if name == "rules":
@@ -82,6 +84,7 @@ def make_backend(settings: BackendSettings, *, repo: RepoSource | None, environ:
             timeout_s=settings.timeout_s,
             max_retries=settings.max_retries,
             max_prompt_tokens=settings.max_prompt_tokens,
+            secrets=settings.secret_values(),
             **kwargs,
         )
     if name == "bedrock":
@@ -93,6 +96,7 @@ def make_backend(settings: BackendSettings, *, repo: RepoSource | None, environ:
             timeout_s=settings.timeout_s,
             max_retries=settings.max_retries,
             max_prompt_tokens=settings.max_prompt_tokens,
+            secrets=settings.secret_values(),
             **kwargs,
         )
     raise BackendError("config", f"unknown backend {name!r}: use auto, rules, openai or bedrock")

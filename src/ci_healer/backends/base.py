@@ -10,9 +10,14 @@ from ci_healer.models import EditFailure, Proposal, ProposalRequest
 class BackendError(Exception):
     """A backend could not produce a valid proposal.
 
-    ``code`` is stable for programs: ``timeout``, ``throttled``, ``unavailable`` (5xx, connection),
-    ``auth`` (401/403, missing credentials), ``invalid_output`` (still invalid after the repair
-    round), ``config``. ``str(err)`` is a one-line message for the job summary.
+    ``code`` is stable for programs: ``timeout``, ``throttled``, ``unavailable`` (5xx, connection,
+    a reply body that is not valid JSON), ``auth`` (401/403, missing credentials),
+    ``invalid_output`` (a reply that is not a proposal even after the repair round, or an HTTP 200
+    that is not a completion, e.g. no choices), ``truncated`` (cut off by the output cap even after
+    the one retry with a larger cap), ``refused`` (the model or the endpoint's content filter
+    declined), ``config`` (a request or setting the endpoint cannot use, e.g. a login page where the
+    API should be), ``internal`` (an exception no mapping foresaw, named by its type).
+    ``str(err)`` is a one-line message for the job summary with secrets redacted.
     """
 
     def __init__(self, code: str, message: str) -> None:

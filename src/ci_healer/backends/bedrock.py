@@ -22,6 +22,12 @@ backends the same way. Errors: ``ThrottlingException`` → ``throttled``; ``Inte
 errors → ``unavailable`` (both retried); ``ModelTimeoutException`` and read/connect timeouts →
 ``timeout``; ``AccessDeniedException`` and missing or rejected credentials → ``auth``;
 ``ValidationException``/``ResourceNotFoundException`` → ``config`` with the model id and Region.
+Replies: an HTTP 200 body botocore cannot parse → ``config`` (not JSON, e.g. a proxy page) or
+``unavailable`` (JSON cut in transit; retried); ``stopReason`` ``guardrail_intervened`` or
+``content_filtered`` → ``refused``; an empty message → ``invalid_output``; ``max_tokens`` → asked once
+more with twice the ``maxTokens`` (up to :data:`~ci_healer.backends.llm.MAX_OUTPUT_TOKENS_CEILING`),
+then ``truncated``. Every message is redacted of the literal secrets, the environment's
+``AWS_SECRET_ACCESS_KEY`` and ``AWS_SESSION_TOKEN`` included.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import boto3
@@ -41,6 +47,7 @@ from ci_healer.backends.base import BackendError
 from ci_healer.backends.llm import (
     DEFAULT_MAX_PROMPT_TOKENS,
     MAX_OUTPUT_TOKENS,
+    MAX_OUTPUT_TOKENS_CEILING,
     SCHEMA_DESCRIPTION,
     SCHEMA_NAME,
     RetryableError,
@@ -49,13 +56,18 @@ from ci_healer.backends.llm import (
     build_repair_messages,
     call_with_retries,
     describe_validation_error,
+    display_url,
     echo_for_repair,
+    error_boundary,
     invalid_output,
+    larger_output_budget,
     parse_proposal,
     proposal_json_schema,
     render_repair,
+    truncated_error,
 )
 from ci_healer.models import EditFailure, Proposal, ProposalRequest
+from ci_healer.redact import Redactor
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +85,8 @@ _AUTH = {
     "SignatureDoesNotMatch",
 }
 _CONFIG = {"ValidationException", "ResourceNotFoundException"}
+_REFUSED_STOPS = {"guardrail_intervened", "content_filtered"}
+_AWS_SECRET_VARS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 
 def resolve_region(region: str | None) -> str:
@@ -84,10 +98,14 @@ class BedrockBackend:
     """``Backend`` on Amazon Bedrock's Converse API with an Amazon Nova model (see module doc).
 
     ``model_id``: a Bedrock model id or inference profile id. ``region``: AWS Region (see
-    :func:`resolve_region`). ``timeout_s``: connect and read timeout, seconds. ``max_retries``:
+    :func:`resolve_region`). ``endpoint_url``: a bedrock-runtime endpoint other than the Region's
+    public one (a VPC interface endpoint). ``timeout_s``: connect and read timeout, seconds (input
+    ``llm-timeout``). ``max_retries``:
     retries after the first attempt on throttling and 5xx. ``client``: a ``bedrock-runtime`` client
     to use instead of building one (tests use a ``botocore.stub.Stubber`` on a real client).
-    ``sleep``: the backoff's sleep function.
+    ``sleep``: the backoff's sleep function. ``secrets``: literal values redacted from every error
+    message. ``max_output_tokens``: ``maxTokens`` of a request; a reply stopped at it is asked once
+    more with up to ``output_tokens_ceiling``.
     """
 
     name = "bedrock"
@@ -97,16 +115,27 @@ class BedrockBackend:
         *,
         model_id: str = DEFAULT_NOVA_MODEL,
         region: str | None = None,
+        endpoint_url: str | None = None,
         timeout_s: float = 60.0,
         max_retries: int = 3,
         client: Any = None,
         max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS,
         sleep: Callable[[float], None] = time.sleep,
+        secrets: Iterable[str | None] = (),
+        max_output_tokens: int = MAX_OUTPUT_TOKENS,
+        output_tokens_ceiling: int = MAX_OUTPUT_TOKENS_CEILING,
     ) -> None:
         self.model_id = model_id
         self.region = resolve_region(region)
         self.max_prompt_tokens = max_prompt_tokens
         self.retry = RetryPolicy(max_retries=max_retries, sleep=sleep)
+        self.timeout_s = timeout_s
+        self.max_output_tokens = max_output_tokens
+        self.output_tokens_ceiling = output_tokens_ceiling
+        # The AWS secret key and session token from the environment are secrets too: an error
+        # text may echo a request header (X-Amz-Security-Token).
+        env_secrets = [os.environ.get(var) for var in _AWS_SECRET_VARS]
+        self._redactor = Redactor([*secrets, *env_secrets])
         if client is not None:
             self._client = client
             return
@@ -116,7 +145,9 @@ class BedrockBackend:
             retries={"mode": "standard", "total_max_attempts": 1},
         )
         try:
-            self._client = boto3.session.Session().client("bedrock-runtime", region_name=self.region, config=config)
+            self._client = boto3.session.Session().client(
+                "bedrock-runtime", region_name=self.region, endpoint_url=endpoint_url, config=config
+            )
         except botocore.exceptions.BotoCoreError as err:
             raise BackendError("config", f"cannot build the Bedrock client for Region {self.region}: {err}") from err
 
@@ -136,7 +167,20 @@ class BedrockBackend:
         }
 
     def propose(self, request: ProposalRequest) -> Proposal:
-        """Ask Nova once (plus one repair round) for a :class:`Proposal`; see module doc."""
+        """Ask Nova once (plus one repair round) for a :class:`Proposal`; see module doc.
+
+        Raises :class:`BackendError` for every failure, its message redacted of the secrets.
+        """
+        with error_boundary(self._redactor, self.name):
+            return self._propose(request)
+
+    @property
+    def endpoint(self) -> str:
+        """The Bedrock runtime endpoint as it appears in messages (no query)."""
+        url = getattr(getattr(self._client, "meta", None), "endpoint_url", None)
+        return display_url(url) if isinstance(url, str) else f"Bedrock in {self.region}"
+
+    def _propose(self, request: ProposalRequest) -> Proposal:
         prompt = build_messages(request, max_prompt_tokens=self.max_prompt_tokens, output_mode="tool")
         system = [{"text": prompt.system}]
         messages: list[dict[str, Any]] = [{"role": "user", "content": [{"text": prompt.user}]}]
@@ -166,6 +210,10 @@ class BedrockBackend:
     def repair_edits(self, request: ProposalRequest, previous: Proposal, failures: list[EditFailure]) -> Proposal:
         """One patch-repair round (:func:`ci_healer.backends.llm.build_repair_messages`) through the
         same forced tool call; an invalid reply is ``BackendError("invalid_output")`` at once."""
+        with error_boundary(self._redactor, self.name):
+            return self._repair_edits(request, previous, failures)
+
+    def _repair_edits(self, request: ProposalRequest, previous: Proposal, failures: list[EditFailure]) -> Proposal:
         prompt = build_repair_messages(
             request, previous, failures, max_prompt_tokens=self.max_prompt_tokens, output_mode="tool"
         )
@@ -180,29 +228,51 @@ class BedrockBackend:
         raise invalid_output(errors)
 
     def _converse(self, system: list[dict[str, str]], messages: list[dict[str, Any]]) -> dict[str, Any]:
-        def attempt() -> dict[str, Any]:
-            try:
-                return self._client.converse(
-                    modelId=self.model_id,
-                    system=system,
-                    messages=messages,
-                    inferenceConfig={"maxTokens": MAX_OUTPUT_TOKENS, "temperature": 0.0},
-                    toolConfig=self.tool_config(),
-                )
-            except botocore.exceptions.ClientError as err:
-                raise self._map_client_error(err) from err
-            except (botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectTimeoutError) as err:
-                raise BackendError("timeout", f"Bedrock did not answer within the timeout: {err}") from err
-            except (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError) as err:
-                raise BackendError("auth", f"no AWS credentials for Bedrock: {err}; configure an IAM role or keys") from err
-            except botocore.exceptions.EndpointConnectionError as err:
-                raise RetryableError("unavailable", f"cannot reach Bedrock: {err}") from err
-            except botocore.exceptions.ParamValidationError as err:
-                raise BackendError("config", f"Bedrock request rejected by the SDK: {err}") from err
-            except botocore.exceptions.BotoCoreError as err:
-                raise RetryableError("unavailable", f"Bedrock call failed: {err}") from err
+        """One Converse call (with retries, and one retry with a larger ``maxTokens`` when the reply
+        stopped at ``max_tokens``). Raises :class:`BackendError` for a body that is no Converse
+        response, an empty or refused reply, or a reply cut off twice."""
+        limit = self.max_output_tokens
 
-        return call_with_retries(attempt, self.retry)
+        def attempt() -> dict[str, Any]:
+            return _check_reply(self._call(system, messages, limit), self.endpoint)
+
+        while True:
+            reply = call_with_retries(attempt, self.retry)
+            if reply.get("stopReason") != "max_tokens":
+                return reply
+            bigger = larger_output_budget(limit, self.output_tokens_ceiling)
+            if bigger is None:
+                raise truncated_error(limit, "stopReason: max_tokens", "maxTokens")
+            log.info("bedrock reply cut off at %d tokens; asking once more with %d", limit, bigger)
+            limit = bigger
+
+    def _call(self, system: list[dict[str, str]], messages: list[dict[str, Any]], max_tokens: int) -> dict[str, Any]:
+        try:
+            return self._client.converse(
+                modelId=self.model_id,
+                system=system,
+                messages=messages,
+                inferenceConfig={"maxTokens": max_tokens, "temperature": 0.0},
+                toolConfig=self.tool_config(),
+            )
+        except botocore.exceptions.ClientError as err:
+            raise self._map_client_error(err) from err
+        except (botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectTimeoutError) as err:
+            raise BackendError(
+                "timeout",
+                f"Bedrock ({self.endpoint}) did not answer within {self.timeout_s:g} s (input llm-timeout): "
+                f"{type(err).__name__}; raise llm-timeout or try a smaller model",
+            ) from err
+        except (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError) as err:
+            raise BackendError("auth", f"no AWS credentials for Bedrock: {err}; configure an IAM role or keys") from err
+        except botocore.exceptions.EndpointConnectionError as err:
+            raise RetryableError("unavailable", f"cannot reach Bedrock at {self.endpoint} ({type(err).__name__})") from err
+        except botocore.exceptions.ParamValidationError as err:
+            raise BackendError("config", f"Bedrock request rejected by the SDK: {err}") from err
+        except botocore.exceptions.BotoCoreError as err:
+            raise RetryableError("unavailable", f"Bedrock call failed: {err}") from err
+        except ValueError as err:  # botocore.parsers.ResponseParserError and JSON decoding
+            raise RetryableError("unavailable", f"Bedrock's reply could not be decoded ({type(err).__name__}) at {self.endpoint}") from err
 
     def _map_client_error(self, err: botocore.exceptions.ClientError) -> BackendError:
         info = err.response.get("Error", {})
@@ -227,6 +297,43 @@ class BedrockBackend:
         if isinstance(status, int) and status >= 500:
             return RetryableError("unavailable", f"Bedrock failed ({code}, HTTP {status}): {message}")
         return BackendError("config", f"Bedrock error ({code}) for {where}: {message}")
+
+
+def _check_reply(reply: dict[str, Any], endpoint: str) -> dict[str, Any]:
+    """``reply`` when it is a Converse response with content (or cut off at ``max_tokens``, which
+    the caller handles); raises :class:`BackendError` otherwise.
+
+    botocore turns an HTTP 200 body it cannot parse (a proxy's HTML page, JSON cut in transit) into
+    a response with only ``ResponseMetadata``, so a missing ``output`` is told apart by the
+    Content-Type: not JSON → ``config``; JSON → ``unavailable`` (retried).
+    """
+    stop = reply.get("stopReason")
+    output = reply.get("output")
+    if not isinstance(output, dict) or stop is None:
+        headers = reply.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        media_type = str(headers.get("content-type", "")).split(";", 1)[0].strip().lower() or "no Content-Type"
+        if "json" not in media_type:
+            raise BackendError(
+                "config",
+                f"Bedrock ({endpoint}) answered HTTP 200 with {media_type}, not JSON: the endpoint seems to be a proxy, "
+                "login or error page rather than bedrock-runtime",
+            )
+        raise RetryableError(
+            "unavailable",
+            f"Bedrock ({endpoint}) answered HTTP 200 with a body that is not a Converse response (no output or stopReason; "
+            "invalid or cut JSON)",
+        )
+    if stop in _REFUSED_STOPS:
+        raise BackendError("refused", f"Bedrock stopped the reply (stopReason: {stop}): a guardrail or content filter blocked it")
+    if stop == "max_tokens":
+        return reply
+    message = output.get("message")
+    if not isinstance(message, dict) or not message.get("content"):
+        raise BackendError(
+            "invalid_output",
+            f"Bedrock returned an empty message (stopReason: {stop}): the model produced neither text nor the {SCHEMA_NAME} tool call",
+        )
+    return reply
 
 
 def _read_reply(reply: dict[str, Any]) -> tuple[Proposal | None, list[str], str | None, dict[str, Any]]:

@@ -14,21 +14,33 @@ The delimiter is ``secrets.token_hex(16)``, drawn per request and drawn again wh
 of the untrusted strings, so data can neither close its fence nor forge one. The system prompt says
 text inside fences is data, never instructions (the "spotlighting"/delimiting defence of Hines et al.,
 "Defending Against Indirect Prompt Injection Attacks With Spotlighting", 2024). Labels outside the
-fences (block ``reason``, classification ``signals``) are reduced to ``[A-Za-z0-9_.:-]``. The model
+fences (block ``reason``, classification ``signals``) are reduced to ``[A-Za-z0-9_.:-]``. Order: the
+system message is identical for every request up to its last section, which alone carries the
+delimiter, and the user message follows it, so a server's prompt-prefix cache (OpenAI prompt
+caching, vLLM automatic prefix caching) can reuse the whole fixed part; the fence is as strong as
+before because the delimiter is still unpredictable and still stated by the system message. The model
 has no tools it can run, and nothing it says is executed: its JSON only becomes a diff that passes the
 deterministic policy and a human approval. Secrets are redacted before the request reaches this module;
 the prompt holds only the request's fields and the templates' own text.
 
 Budget. The rendered system plus user message must fit ``max_prompt_tokens`` as counted by
-:func:`ci_healer.tokens.estimate_tokens`. File windows are trimmed first (symmetrically around the
+:func:`ci_healer.tokens.estimate_tokens`. The failing change (``request.change``) is cut first (the
+longest patch loses its last lines, a patch left under three lines is dropped, then files are
+dropped from the last; the prompt says how many), then file windows are trimmed (symmetrically around the
 window's centre, their line numbers updated, then dropped from the last), then failure blocks (middle
 lines replaced by an ``[… N lines omitted …]`` marker, largest block first, then blocks dropped from
 the last, finally one long line cut).
 
 Output. :func:`parse_proposal` validates with ``Proposal.model_validate_json`` and tolerates one
-```` ```json ```` fence around the JSON. A backend that gets an invalid reply does one repair round
-(:func:`render_repair`, the validation errors sent back); a second invalid reply is
-``BackendError("invalid_output")``.
+```` ```json ```` fence around the JSON, or prose around exactly one JSON object. A backend that
+gets an invalid reply does one repair round (:func:`render_repair`, the validation errors sent
+back); a second invalid reply is ``BackendError("invalid_output")``. A reply cut off by the output
+cap is no repair case: it is asked once more with a larger cap (:func:`larger_output_budget`), then
+reported as ``BackendError("truncated")``.
+
+Errors. Each backend wraps ``propose`` in :func:`error_boundary`, which redacts the literal secrets
+(and token shapes) from every :class:`BackendError` message; URLs in messages go through
+:func:`display_url`.
 
 Retries. :func:`call_with_retries` retries ``throttled`` and ``unavailable`` errors with capped
 exponential backoff and full jitter (delay drawn uniformly from ``[0, min(cap, base * 2**attempt)]``,
@@ -39,18 +51,22 @@ server's ``Retry-After`` when it gives one (capped). Timeouts are not retried.
 from __future__ import annotations
 
 import copy
+import json
 import random
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Literal, NamedTuple, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
 from ci_healer.backends.base import BackendError
 from ci_healer.models import Block, Category, EditFailure, Proposal, ProposalRequest
+from ci_healer.redact import Redactor
 from ci_healer.templating import prompt_env
 from ci_healer.tokens import estimate_tokens
 
@@ -59,6 +75,9 @@ T = TypeVar("T")
 DEFAULT_MAX_PROMPT_TOKENS = 6000
 MAX_OUTPUT_TOKENS = 4096
 """Output cap asked of every model: a proposal with a few edits fits in well under 2,000 tokens."""
+MAX_OUTPUT_TOKENS_CEILING = 8192
+"""Largest output cap a cut-off reply is retried with (once, at twice the first cap). Within the
+output limit of the default models (gpt-4o-mini: 16,384; Amazon Nova Pro: 10,000)."""
 SCHEMA_NAME = "submit_proposal"
 SCHEMA_DESCRIPTION = "Root cause of one failed CI job and a minimal search/replace patch (possibly empty)."
 DELIMITER_BYTES = 16
@@ -89,9 +108,11 @@ def proposal_json_schema() -> dict[str, Any]:
 
     Derived from ``Proposal.model_json_schema()``: ``$ref`` inlined, every object gets
     ``additionalProperties: false`` and lists all its properties as ``required`` (OpenAI's strict
-    mode rules), and ``default``, ``title`` and string length keywords (not in the strict subset)
-    are dropped. The same schema is the Bedrock tool's ``inputSchema``. Pydantic still enforces the
-    full model (lengths included) on the reply.
+    mode rules), and ``default`` and ``title`` are dropped. String ``minLength``/``maxLength`` and
+    array ``maxItems`` are kept, so a server that enforces them cannot hand back a root cause that
+    :class:`Proposal` then rejects; a server whose strict mode refuses them answers 400 naming the
+    schema, and the OpenAI backend falls back to JSON mode. The same schema is the Bedrock tool's
+    ``inputSchema``. Pydantic still enforces the full model on the reply.
     """
     raw = Proposal.model_json_schema()
     defs = raw.pop("$defs", {})
@@ -105,7 +126,7 @@ def proposal_json_schema() -> dict[str, Any]:
             target = defs[node["$ref"].rsplit("/", 1)[-1]]
             merged = {**copy.deepcopy(target), **{k: v for k, v in node.items() if k != "$ref"}}
             return convert(merged)
-        out = {k: convert(v) for k, v in node.items() if k not in {"default", "title", "minLength", "maxLength"}}
+        out = {k: convert(v) for k, v in node.items() if k not in {"default", "title"}}
         if out.get("type") == "object" and "properties" in out:
             out["additionalProperties"] = False
             out["required"] = list(out["properties"])
@@ -120,12 +141,58 @@ def proposal_json_schema() -> dict[str, Any]:
 def parse_proposal(text: str) -> Proposal:
     """Validate a model reply as a :class:`Proposal`.
 
-    ``text`` is the JSON object, optionally wrapped in one Markdown code fence (```` ```json ````).
-    Raises :class:`pydantic.ValidationError` when it is not valid JSON of the contract.
+    ``text`` is the JSON object, optionally wrapped in one Markdown code fence (```` ```json ````),
+    or prose around exactly one JSON object (what models in JSON-mode fallback, without a schema,
+    often write: "Here is the fix: {...}"); then that object is validated. A reply that is JSON as
+    a whole (an array, a bare string) is judged as it is. Raises
+    :class:`pydantic.ValidationError` when it is not valid JSON of the contract.
     """
     match = _FENCED_JSON_RE.match(text)
-    body = match.group("body") if match else text
-    return Proposal.model_validate_json(body.strip() or '""')
+    body = (match.group("body") if match else text).strip()
+    try:
+        return Proposal.model_validate_json(body or '""')
+    except ValidationError:
+        found = None if _is_json(body) else json_object_in(body)
+        if found is None:
+            raise
+    return Proposal.model_validate_json(found)
+
+
+def _is_json(text: str) -> bool:
+    """True when ``text`` as a whole is JSON (then it is judged as it is, never searched)."""
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+_MAX_OBJECT_STARTS = 64
+
+
+def json_object_in(text: str) -> str | None:
+    """The text of the one top-level JSON object in ``text``, or None when there is none or more
+    than one (two objects are ambiguous: neither is picked).
+
+    Scans ``{`` positions left to right with :meth:`json.JSONDecoder.raw_decode`, skipping past each
+    object found; at most 64 start positions are tried, so the cost stays linear in ``len(text)``
+    times a constant.
+    """
+    decoder = json.JSONDecoder()
+    found: list[str] = []
+    pos = text.find("{")
+    tries = 0
+    while pos != -1 and tries < _MAX_OBJECT_STARTS:
+        tries += 1
+        try:
+            value, end = decoder.raw_decode(text, pos)
+        except ValueError:
+            pos = text.find("{", pos + 1)
+            continue
+        if isinstance(value, dict):
+            found.append(text[pos:end])
+        pos = text.find("{", end)
+    return found[0] if len(found) == 1 else None
 
 
 def describe_validation_error(err: ValidationError | str) -> list[str]:
@@ -302,9 +369,50 @@ class _BlockView:
         return "\n".join((*self.head, _OMITTED.format(n=self.omitted), *self.tail))
 
 
+@dataclass(frozen=True)
+class _ChangeView:
+    path: str
+    status: str
+    lines: tuple[str, ...]
+    cut: bool = False
+
+    @property
+    def size(self) -> int:
+        return sum(len(line) + 1 for line in self.lines)
+
+
+def _change_views(request: ProposalRequest, cap: int) -> list[_ChangeView]:
+    if request.change is None:
+        return []
+    out = []
+    for f in request.change.files:
+        lines = _split(f.patch[:cap]) if f.patch else ()
+        out.append(_ChangeView(f.path, f.status, lines, cut=len(f.patch) > cap))
+    return out
+
+
+def _trim_change(views: list[_ChangeView], excess_chars: int) -> tuple[list[_ChangeView], bool]:
+    """Cut the longest patch from its end (dropped when under three lines are left), else drop
+    the last file. Returns the views and whether a whole file was dropped."""
+    with_patch = [i for i, v in enumerate(views) if v.lines]
+    if with_patch:
+        idx = max(with_patch, key=lambda i: views[i].size)
+        lines = list(views[idx].lines)
+        removed = 0
+        while lines and removed < excess_chars:
+            removed += len(lines.pop()) + 1
+        views[idx] = replace(views[idx], lines=tuple(lines) if len(lines) >= 3 else (), cut=True)
+        return views, False
+    views.pop()
+    return views, True
+
+
 def untrusted_strings(request: ProposalRequest) -> list[str]:
     """Every string of ``request`` that comes from the repository or its logs (what gets fenced)."""
     out = [request.repository, *request.manifests, *request.project_packages]
+    if request.change is not None:
+        out += [f.path for f in request.change.files] + [f.patch for f in request.change.files]
+        out += [f.previous_path or "" for f in request.change.files] + list(request.change.notes)
     out += [b.text for b in request.blocks] + [b.reason for b in request.blocks]
     out += [f.path for f in request.files] + [f.text for f in request.files] + [f.reason for f in request.files]
     out += list(request.classification.signals)
@@ -343,6 +451,8 @@ def _render(
     output_mode: OutputMode,
     dropped_files: int,
     dropped_blocks: int,
+    change: list[_ChangeView] | None = None,
+    dropped_change: int = 0,
 ) -> tuple[str, str]:
     env = prompt_env()
     system = env.get_template("system.j2").render(
@@ -370,6 +480,14 @@ def _render(
         dropped_files=dropped_files,
         dropped_blocks=dropped_blocks,
         output_mode=output_mode,
+        change=None if request.change is None else {
+            "kind": request.change.kind,
+            "total_files": request.change.total_files,
+            "notes": list(request.change.notes),
+            "files": [{"path": c.path, "status": _label(c.status), "patch": "\n".join(c.lines), "cut": c.cut} for c in change or []],
+            "dropped": dropped_change,
+            "cut": sum(1 for c in change or [] if c.cut),
+        },
     )
     return system, user
 
@@ -431,7 +549,8 @@ def build_messages(
     ``output_mode`` is ``json`` (reply with a JSON object) or ``tool`` (call the
     ``submit_proposal`` tool, for Bedrock). Returns :class:`Prompt` ``(system, user, delimiter)``;
     ``estimate_tokens(system) + estimate_tokens(user) <= max_prompt_tokens`` always holds.
-    Trimming order: file windows (largest first, a window under three lines is dropped), then the
+    Trimming order: the failing change (longest patch first, then files from the last), then
+    file windows (largest first, a window under three lines is dropped), then the
     middle lines of failure blocks (largest first), then whole blocks from the last, then the
     longest remaining line. Raises ``BackendError("config")`` when even the instructions plus a
     stub of the first block do not fit.
@@ -444,14 +563,19 @@ def build_messages(
         for f in request.files
     ]
     blocks = [_block_view(b, cap) for b in request.blocks]
-    dropped_files = dropped_blocks = 0
+    change = _change_views(request, cap)
+    dropped_files = dropped_blocks = dropped_change = 0
 
     while True:
-        system, user = _render(request, files, blocks, delimiter, output_mode, dropped_files, dropped_blocks)
+        system, user = _render(request, files, blocks, delimiter, output_mode, dropped_files, dropped_blocks, change, dropped_change)
         total = estimate_tokens(system) + estimate_tokens(user)
         if total <= max_prompt_tokens:
             return Prompt(system, user, delimiter)
         excess = (total - max_prompt_tokens) * 4
+        if change:
+            change, dropped = _trim_change(change, excess)
+            dropped_change += dropped
+            continue
         if files:
             idx = max(range(len(files)), key=lambda i: files[i].size)
             trimmed = _trim_file(files[idx], excess)
@@ -553,6 +677,88 @@ def call_with_retries(fn: Callable[[], T], policy: RetryPolicy) -> T:
             attempt += 1
 
 
+def larger_output_budget(current: int, ceiling: int = MAX_OUTPUT_TOKENS_CEILING) -> int | None:
+    """The output cap for the one retry of a reply cut off at ``current`` tokens: twice it, at most
+    ``ceiling``; None when no larger cap is allowed (then the cut-off is reported, not retried)."""
+    bigger = min(ceiling, current * 2)
+    return bigger if bigger > current else None
+
+
+def truncated_error(limit: int, stop: str, parameter: str) -> BackendError:
+    """``BackendError("truncated")`` for a reply cut off at ``limit`` output tokens.
+
+    ``stop`` is how the endpoint said so (``finish_reason: length``, ``stopReason: max_tokens``);
+    ``parameter`` the request field that set the cap (``max_completion_tokens``, ``maxTokens``).
+    """
+    return BackendError(
+        "truncated",
+        f"the model's reply was cut off at {parameter}={limit} output tokens ({stop}) before the proposal was complete; "
+        "a proposal fits in far fewer, so the model is likely repeating itself: retry, or choose another model",
+    )
+
+
+def display_url(url: str) -> str:
+    """``url`` as it may appear in a message: scheme, host, port and path only (no user name,
+    password, query or fragment, which can carry credentials)."""
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.hostname:
+        return url.split("?", 1)[0].split("#", 1)[0].rsplit("@", 1)[-1]
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    try:
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+def check_base_url(url: str) -> str:
+    """``url`` unchanged when it is an absolute ``http``/``https`` URL with a host.
+
+    Raises ``ValueError`` naming the problem (without the URL's credentials or query); the SDK would
+    otherwise fail every attempt with a bare "Connection error." (a URL without its scheme).
+    """
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"{display_url(url)!r} is not an http:// or https:// URL with a host; "
+            "write it in full, e.g. https://api.openai.com/v1 or http://localhost:11434/v1"
+        )
+    return url
+
+
+def redacted_error(err: BackendError, redactor: Redactor) -> BackendError:
+    """``err`` with its message passed through ``redactor`` (same code and class; ``retry_after_s``
+    kept). Every :class:`BackendError` a backend raises goes through this once, at its boundary,
+    so an endpoint's error text that echoes a key or token never reaches the comment, the check run
+    or the job summary (SECURITY.md item 22)."""
+    text, counts = redactor.redact(str(err))
+    if not counts.total:
+        return err
+    if isinstance(err, RetryableError):
+        return RetryableError(err.code, text, retry_after_s=err.retry_after_s)
+    return BackendError(err.code, text)
+
+
+@contextmanager
+def error_boundary(redactor: Redactor, backend: str) -> Iterator[None]:
+    """Re-raise every :class:`BackendError` leaving the block as :func:`redacted_error` of it,
+    without its exception chain (an SDK exception's text may hold the secret).
+
+    Any other exception (an SDK or decoding failure no mapping foresaw) becomes
+    ``BackendError("internal")`` naming its type, so the analysis still falls back to the rules
+    backend instead of ending in "internal error" with no comment and no check run.
+    """
+    try:
+        yield
+    except BackendError as err:
+        raise redacted_error(err, redactor) from None
+    except Exception as err:  # noqa: BLE001 - the boundary: every failure becomes a BackendError
+        detail = _one_line(str(err), 200)
+        raise redacted_error(
+            BackendError("internal", f"the {backend} backend failed unexpectedly ({type(err).__name__}: {detail})"), redactor
+        ) from None
+
+
 def parse_retry_after(value: str | None) -> float | None:
     """Seconds from a ``Retry-After`` header given in seconds (HTTP-date forms are ignored)."""
     if not value:
@@ -567,6 +773,7 @@ def parse_retry_after(value: str | None) -> float | None:
 __all__ = [
     "DEFAULT_MAX_PROMPT_TOKENS",
     "MAX_OUTPUT_TOKENS",
+    "MAX_OUTPUT_TOKENS_CEILING",
     "Prompt",
     "RepairPrompt",
     "RetryPolicy",
@@ -576,15 +783,22 @@ __all__ = [
     "build_messages",
     "build_repair_messages",
     "call_with_retries",
+    "check_base_url",
     "describe_validation_error",
+    "display_url",
     "echo_for_repair",
+    "error_boundary",
     "invalid_output",
+    "json_object_in",
+    "larger_output_budget",
     "new_delimiter",
     "parse_proposal",
     "parse_retry_after",
     "proposal_json_schema",
+    "redacted_error",
     "render_edit_repair",
     "render_repair",
+    "truncated_error",
     "untrusted_strings",
 ]
 
