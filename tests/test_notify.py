@@ -173,3 +173,52 @@ def test_settings_read_the_webhook_as_a_secret(tmp_path) -> None:
     s = ActionSettings.from_environ(env)
     assert s.notify_format == "auto" and "https://hooks.slack.com" + SECRET_PATH in s.secret_values()
     assert SECRET_PATH not in repr(s)
+
+
+# ---------------------------------------------------------------------------- through the flows
+
+from tests.fakegithub.fixtures import standard_fake  # noqa: E402,F401
+from tests.integration.conftest import Harness, analyze, approve  # noqa: E402
+from tests.test_ledger import fix_pr_of, verify  # noqa: E402
+
+
+@pytest.fixture
+def flows(standard_fake, tmp_path, hook: Hook) -> Harness:  # noqa: F811
+    fake, world = standard_fake
+    h = Harness(fake, world, tmp_path)
+    h.inputs["notify-webhook"] = hook.url
+    return h
+
+
+def test_flows_notify_proposed_applied_and_verified(flows: Harness, hook: Hook) -> None:
+    out = analyze(flows)
+    assert approve(flows).code == 0
+    fix = fix_pr_of(flows, flows.world.pr)
+    verify(flows, fix, "success")
+    assert [b["event"] for b in hook.bodies] == ["proposed", "applied", "verified"]
+    proposed, applied, verified = hook.bodies
+    assert proposed["proposal_id"] == out.outputs["proposal-id"] == applied["proposal_id"] == verified["proposal_id"]
+    assert proposed["risk"] == out.outputs["risk"] and proposed["root_cause"].startswith("round_cents truncates")
+    assert proposed["links"]["comment"].startswith(f"https://github.com/{flows.world.repo}/pull/{flows.world.pr}#issuecomment-")
+    assert applied["links"]["fix_pr"] == f"https://github.com/{flows.world.repo}/pull/{fix.number}"
+    assert verified["links"]["fix_pr"] == applied["links"]["fix_pr"]
+
+
+def test_red_fix_notifies_failed(flows: Harness, hook: Hook) -> None:
+    flows.inputs["max-attempts"] = "1"
+    analyze(flows)
+    approve(flows)
+    verify(flows, fix_pr_of(flows, flows.world.pr), "failure")
+    assert [b["event"] for b in hook.bodies] == ["proposed", "applied", "failed"]
+
+
+@pytest.mark.parametrize("mode", ["error", "hang"])
+def test_a_broken_webhook_leaves_the_flow_green_with_a_warning(flows: Harness, hook: Hook, mode: str) -> None:
+    hook.mode, hook.hang_seconds = mode, 7.0  # the hang outlasts the 5 s timeout
+    out = analyze(flows)  # asserts exit code 0
+    assert "ci-healer:comment" in next(c.body for c in flows.world.state.comments.values() if c.issue_number == flows.world.pr)
+    warnings = [ln for ln in out.command_lines if ln.startswith("::warning") and "notification" in ln]
+    assert len(warnings) == 1
+    assert ("HTTP 500" if mode == "error" else "no answer within 5 s") in warnings[0]
+    shown = [ln for ln in out.stdout.splitlines() if not ln.startswith("::add-mask::")] + [out.summary]
+    assert not any(SECRET_PATH in ln for ln in shown) and SECRET_PATH not in json.dumps(out.outputs)

@@ -14,6 +14,8 @@ import pytest
 
 from ci_healer import cli
 from ci_healer.ledger import LedgerReader, ProposalRecord, clear_cache
+from ci_healer.render import COMMENT_MARKER, read_diff
+from ci_healer.tokens import estimate_tokens
 from ci_healer.report import build_report, parse_since, progress_bar, render_csv, render_json, render_markdown
 from tests.fakegithub.fixtures import standard_fake  # noqa: F401
 from tests.integration.conftest import TOKEN, Harness
@@ -53,6 +55,22 @@ def expected(story: Story) -> dict:
     }
 
 
+def expected_tokens(story: Story) -> tuple[int, int]:
+    """The estimated tokens the analyze flow records for the five proposals (the backends report
+    no usage): prompt = the failure blocks each request sent to the backend, completion = the
+    proposal's root cause and edits plus the diff shown in each comment."""
+    h = story.harness
+    assert len(h.backend.requests) == 5
+    prompt = sum(estimate_tokens(b.text) for req in h.backend.requests for b in req.blocks)
+    fix = h.backend.proposal
+    edits = "".join(e.original + e.replacement for e in fix.files_to_modify)
+    completion = 0
+    for pr in story.prs.values():
+        [body] = [c.body for c in h.world.state.comments.values() if c.issue_number == pr and c.body.startswith(COMMENT_MARKER)]
+        completion += estimate_tokens(fix.root_cause + edits + (read_diff(body) or ""))
+    return prompt, completion
+
+
 def test_every_figure_matches_the_sequence(story: Story) -> None:
     records = LedgerReader(story.harness.client()).records()
     report = build_report(records, repository=story.harness.world.repo, since=SINCE, until=UNTIL)
@@ -60,8 +78,10 @@ def test_every_figure_matches_the_sequence(story: Story) -> None:
     got = report.model_dump(include=set(want))
     assert got == pytest.approx(want)
     assert want["median_seconds_to_green"] > 0
-    [tokens] = report.tokens  # the flows do not record usage yet: counted as without usage
-    assert (tokens.backend, tokens.proposals, tokens.without_usage, tokens.prompt_tokens) == ("fixed", 5, 5, 0)
+    [tokens] = report.tokens
+    want_tokens = expected_tokens(story)
+    assert (tokens.backend, tokens.proposals, tokens.without_usage, tokens.estimated) == ("fixed", 5, 0, True)
+    assert (tokens.prompt_tokens, tokens.completion_tokens) == want_tokens
     # a period that ends before the first proposal holds none
     empty = build_report(records, repository="o/r", since=SINCE, until=datetime(2025, 1, 1, 10, 1, tzinfo=UTC))
     assert empty.proposals == 0 and empty.approval_rate is None and empty.median_seconds_to_green is None
@@ -80,19 +100,25 @@ def test_cli_report_in_each_format(story: Story, fmt: str, monkeypatch, capsys) 
     if fmt == "json":
         data = json.loads(out)
         assert {k: data[k] for k in want} == pytest.approx(want)
-        assert data["tokens"] == [{"backend": "fixed", "proposals": 5, "prompt_tokens": 0, "completion_tokens": 0,
-                                   "estimated": False, "without_usage": 5}]
+        prompt, completion = expected_tokens(story)
+        assert data["tokens"] == [{"backend": "fixed", "proposals": 5, "prompt_tokens": prompt,
+                                   "completion_tokens": completion, "estimated": True, "without_usage": 0}]
     elif fmt == "csv":
         rows = list(csv.DictReader(io.StringIO(out)))
         figures = {r["figure"]: r["value"] for r in rows if r["backend"] == ""}
         assert {k: float(figures[k]) for k in want} == pytest.approx(want)
-        assert {(r["figure"], r["value"]) for r in rows if r["backend"] == "fixed"} >= {("backend_proposals", "5"), ("without_usage", "5")}
+        prompt, completion = expected_tokens(story)
+        assert {(r["figure"], r["value"]) for r in rows if r["backend"] == "fixed"} == {
+            ("backend_proposals", "5"), ("prompt_tokens", str(prompt)), ("completion_tokens", str(completion)),
+            ("tokens_estimated", "true"), ("without_usage", "0")}
     else:
         minutes = int(round(want["median_seconds_to_green"])) // 60
+        prompt, completion = expected_tokens(story)
         for line in ("| proposals | 5 |", "| approved | 3 |", "| rejected | 1 |", "| approval rate | 60 % |",
                      "| applied (fix PRs) | 3 |", "| applied fixes that turned CI green | 2 (67 %) |",
                      "| applied fixes that stayed red | 1 |", "| merged fix PRs | 1 (33 %) |",
-                     f"| median time from failure to green | {minutes} min |", "| `fixed` | 5 | 0 | 0 | 5 |"):
+                     f"| median time from failure to green | {minutes} min |",
+                     f"| `fixed` | 5 | {prompt} (estimated) | {completion} (estimated) | 0 |"):
             assert line in out, line
 
 

@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ci_healer.analyze_run import fail
+from ci_healer.ledger import fields_from_body
+from ci_healer.notify import notify
 from ci_healer.events import Apply, Reject
 from ci_healer.flow import (
     EXIT_OK,
@@ -487,6 +489,9 @@ def _apply(ctx: Context, act: Apply) -> int:
     _set_origin_status(ctx, fix_meta, _applied_status(ctx, act.actor, fix_pr.number, branch))
     ctx.runner.append_summary(f"### ci-healer applied proposal {inline_code(meta.proposal_id)}\n\nFix pull request: <{fix_url}>\n")
     ctx.runner.notice(f"fix pull request opened: {fix_url}")
+    notify(ctx, "applied", proposal_id=meta.proposal_id, risk=fields_from_body(proposal.body, None).risk,
+           root_cause=_section(proposal.body, "Root cause"), message=f"approved by {act.actor}",
+           run_id=run_id, fix_pr_number=fix_pr.number, attempt=fix_meta.attempt)
     return EXIT_OK
 
 

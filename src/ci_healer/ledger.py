@@ -348,7 +348,8 @@ class LedgerReader:
         found = fields_from_body(body, at_updated).merged_with(None)
         ledger = read_ledger(body)
         fields = ledger.merged_with(found) if ledger else found
-        if fields.proposed_at is None:
+        if at_created is not None:
+            # GitHub's own timestamp wins: every other transition is read from GitHub's clock too
             fields = fields.model_copy(update={"proposed_at": at_created})
         old = records.get(meta.proposal_id)
         base = {
@@ -412,3 +413,49 @@ class LedgerReader:
                 except GitHubError:
                     pass
             records[pid] = rec.model_copy(update={"failure_at": when})
+
+
+# ---- writing (called by the flows) ---------------------------------------------------------
+
+
+def analysis_fields(analysis: Any, *, model: str | None, seconds: float, now: datetime | None = None) -> LedgerFields:
+    """The ledger fields of a fresh ``analysis`` (:class:`ci_healer.models.Analysis`): category,
+    risk, backend, ``model`` (the configured model id, ``None`` for the backend's default),
+    ``seconds`` of analysis wall time, ``proposed_at`` = ``now``.
+
+    Tokens: the backends do not report usage yet, so a model backend gets an estimate
+    (:func:`ci_healer.tokens.estimate_tokens`), flagged ``tokens_estimated``: prompt = the failure
+    blocks' tokens (a lower bound: the prompt also holds instructions and file windows),
+    completion = the root cause, edits and diff. The offline ``rules`` backend calls no model and
+    records no tokens.
+    """
+    from ci_healer.tokens import estimate_tokens
+
+    values: dict[str, Any] = {
+        "category": getattr(analysis.category, "value", str(analysis.category))[:40],
+        "risk": analysis.risk.level,
+        "backend": (analysis.backend or "")[:60] or None,
+        "model": (model or None) and model[:120],
+        "analysis_seconds": round(max(seconds, 0.0), 3),
+        "proposed_at": now or datetime.now(UTC),
+    }
+    if analysis.backend != "rules":
+        edits = "".join(e.original + e.replacement for e in analysis.files_to_modify)
+        values.update(prompt_tokens=analysis.tokens, tokens_estimated=True,
+                      completion_tokens=estimate_tokens(analysis.root_cause + edits + analysis.diff))
+    return LedgerFields.model_validate(values)
+
+
+def with_ledger(body: str, fields: LedgerFields | None, *, limit: int | None = None) -> str:
+    """:func:`embed_ledger` that never fails a flow: ``body`` unchanged when ``fields`` is
+    ``None``, the body has no metadata line, or the result would pass ``limit`` UTF-8 bytes
+    (default GitHub's 65,535; the ledger is dropped rather than the body abbreviated)."""
+    from ci_healer.render import GITHUB_BODY_LIMIT
+
+    if fields is None:
+        return body
+    try:
+        out = embed_ledger(body, fields)
+    except ValueError:
+        return body
+    return out if len(out.encode("utf-8")) <= (limit or GITHUB_BODY_LIMIT) else body

@@ -220,3 +220,36 @@ def notifier_from_settings(settings: Any, runner: Runner) -> Notifier | None:
         return None
     return Notifier(hook.get_secret_value(), runner=runner, fmt=getattr(settings, "notify_format", "auto"),
                     secrets=settings.secret_values())
+
+
+_NOTIFIERS: dict[tuple[int, str], Notifier] = {}
+
+
+def notify(ctx: Any, kind: EventKind, *, proposal_id: str, risk: str | None = None, root_cause: str = "",
+           message: str = "", comment_url: str | None = None, run_id: int | None = None,
+           fix_pr_number: int | None = None, attempt: int | None = None) -> bool:
+    """Send one notification for a flow (``ctx`` is a :class:`ci_healer.flow.Context`).
+
+    Does nothing (``False``) without a ``notify-webhook`` or in a dry run. Never raises: a webhook
+    failure is a warning (:meth:`Notifier.send`), and so is any error building the event. One
+    :class:`Notifier` per runner and webhook is kept for the process (one ``add-mask``).
+    """
+    settings = ctx.settings
+    hook = getattr(settings, "notify_webhook", None)
+    if hook is None or not hook.get_secret_value() or settings.dry_run:
+        return False
+    try:
+        key = (id(ctx.runner), hook.get_secret_value())
+        notifier = _NOTIFIERS.get(key)
+        if notifier is None:
+            notifier = _NOTIFIERS[key] = notifier_from_settings(settings, ctx.runner)
+        event = NotifyEvent(
+            kind=kind, repository=settings.repository, proposal_id=proposal_id,
+            risk=risk if risk in ("low", "medium", "high") else None, root_cause=root_cause, message=message,
+            comment_url=comment_url, run_url=ctx.run_url(run_id) if run_id else None,
+            fix_pr_url=ctx.pr_url(fix_pr_number) if fix_pr_number else None, attempt=attempt,
+        )
+        return notifier.send(event)
+    except Exception as err:  # a notification must never fail the job
+        ctx.runner.warning(f"ci-healer: the {kind} notification was not sent ({type(err).__name__}); the job goes on")
+        return False
