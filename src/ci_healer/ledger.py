@@ -15,6 +15,12 @@ proposal is rebuilt from what ci-healer already writes —
   fields the ``ledger`` object does not give come from the rendered body and the objects' own
   timestamps (see :meth:`LedgerReader.records`).
 
+The analyze flow writes the ``ledger`` object into its comment and check run
+(:func:`analysis_fields`, :func:`with_ledger`); rejecting keeps it (:func:`ci_healer.flow.withdraw`).
+A proposal that a newer one replaced in the PR comment before any decision is found only through a
+check run on a commit the reader visits (PR heads, the comment's head SHA, fix PR bases), so
+``superseded`` is a lower bound.
+
 Reads are bounded (the newest ``max_pulls`` pull requests, at most ``max_check_shas`` commits'
 check runs) and cached per process and repository.
 """
