@@ -167,6 +167,7 @@ def test_progress_bar_only_on_a_terminal() -> None:
     update(1, 2)
     close()
     assert plain.getvalue() == ""
+    pytest.importorskip("rich")
     tty = Terminal()
     update, close = progress_bar(tty)
     update(1, 2)
