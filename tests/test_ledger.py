@@ -163,6 +163,8 @@ def test_reader_rebuilds_each_lifecycle_from_the_real_flows(story: Story) -> Non
     assert got["red"].verify_failed_at is not None and got["rejected"].rejected_at is not None
     for rec in got.values():
         assert rec.risk in ("low", "medium", "high") and rec.category and rec.backend
+        # written by the analyze flow into the metadata (a rejection keeps them)
+        assert rec.analysis_seconds is not None and rec.tokens_estimated and rec.prompt_tokens > 0
         assert rec.run_id and len(rec.head_sha) == 40 and rec.proposed_at is not None
     for name in ("green-merged", "green-closed"):
         rec = got[name]

@@ -37,8 +37,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ci_healer.analyze_run import fail
-from ci_healer.ledger import fields_from_body
-from ci_healer.notify import notify
 from ci_healer.events import Apply, Reject
 from ci_healer.flow import (
     EXIT_OK,
@@ -59,6 +57,8 @@ from ci_healer.github_api import (
     PullInfo,
     validate_fix_ref,
 )
+from ci_healer.ledger import fields_from_body
+from ci_healer.notify import notify
 from ci_healer.patch import ProposalError, diff_digest, parse_patch, patch_from_diff
 from ci_healer.policy import PolicyConfig, check_patch
 from ci_healer.render import (
