@@ -37,6 +37,7 @@ Context read through the API (all with the analyze job's ``actions: read``, ``co
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -56,7 +57,9 @@ from ci_healer.github_api import (
     RunInfo,
     StepInfo,
 )
+from ci_healer.ledger import analysis_fields, with_ledger
 from ci_healer.models import Analysis, Category, FailingChange
+from ci_healer.notify import notify
 from ci_healer.policy import PolicyConfig
 from ci_healer.render import (
     COMMENT_MARKER,
@@ -450,10 +453,12 @@ def run_analyze(ctx: Context, run: WorkflowRunData, *, status_note: str | None =
     job = primary.job
 
     repo: RepoSource | None = gh.repo_source(run.head_sha)
+    started = time.monotonic()
     try:
         analysis = _analyze(ctx, primary.found, repo, change)
     except BackendError as err:
         return AnalyzeOutcome(fail(ctx, "the proposal backend could not be set up", None, hint=str(err)))
+    ledger = analysis_fields(analysis, model=s.backend.model, seconds=time.monotonic() - started)
 
     proposal_id = proposal_id_for(run.id, analysis)
     fork = pr.is_fork(s.repository) if pr is not None else head_repo.lower() != s.repository.lower()
@@ -487,6 +492,7 @@ def run_analyze(ctx: Context, run: WorkflowRunData, *, status_note: str | None =
 
     errors: list[GitHubError] = []
     check = render_check_run(analysis, meta)
+    check = check.model_copy(update={"summary": with_ledger(check.summary, ledger)})
     try:
         out.check_run = gh.upsert_check_run(
             head_sha=run.head_sha, title=check.title, summary=check.summary, text=check.text,
@@ -499,7 +505,7 @@ def run_analyze(ctx: Context, run: WorkflowRunData, *, status_note: str | None =
         else:
             errors.append(err)
     if pr is not None:
-        body = render_comment(analysis, meta)
+        body = with_ledger(render_comment(analysis, meta), ledger)
         try:
             out.comment, _ = gh.upsert_comment(pr.number, body, COMMENT_MARKER)
         except GitHubError as err:
@@ -513,6 +519,9 @@ def run_analyze(ctx: Context, run: WorkflowRunData, *, status_note: str | None =
         out.exit_code = fail(ctx, "posting the analysis failed", errors[0])
         return out
     ctx.runner.notice(f"ci-healer: {analysis.status.replace('_', ' ')}, {analysis.risk.level} risk, proposal {proposal_id}")
+    if analysis.status == "proposed":
+        notify(ctx, "proposed", proposal_id=proposal_id, risk=analysis.risk.level, root_cause=analysis.root_cause,
+               comment_url=out.comment.html_url if out.comment else None, run_id=run.id)
     return out
 
 

@@ -57,6 +57,8 @@ from ci_healer.github_api import (
     PullInfo,
     validate_fix_ref,
 )
+from ci_healer.ledger import fields_from_body
+from ci_healer.notify import notify
 from ci_healer.patch import ProposalError, diff_digest, parse_patch, patch_from_diff
 from ci_healer.policy import PolicyConfig, check_patch
 from ci_healer.render import (
@@ -487,6 +489,9 @@ def _apply(ctx: Context, act: Apply) -> int:
     _set_origin_status(ctx, fix_meta, _applied_status(ctx, act.actor, fix_pr.number, branch))
     ctx.runner.append_summary(f"### ci-healer applied proposal {inline_code(meta.proposal_id)}\n\nFix pull request: <{fix_url}>\n")
     ctx.runner.notice(f"fix pull request opened: {fix_url}")
+    notify(ctx, "applied", proposal_id=meta.proposal_id, risk=fields_from_body(proposal.body, None).risk,
+           root_cause=_section(proposal.body, "Root cause"), message=f"approved by {act.actor}",
+           run_id=run_id, fix_pr_number=fix_pr.number, attempt=fix_meta.attempt)
     return EXIT_OK
 
 

@@ -85,6 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--apply", action="store_true", help="with --run: apply the diff to the local work tree after a y/N prompt")
     an.add_argument("--yes", action="store_true", help="with --apply: apply without asking (needed without a terminal)")
 
+    rp = sub.add_parser("report", help="figures of ci-healer's proposals in a repository (reads GITHUB_TOKEN)")
+    rp.add_argument("--repo", required=True, metavar="OWNER/NAME", help="the repository to report on")
+    rp.add_argument("--since", default="30d", help="start of the period: 30d, 12h, 2w or a date (default 30d)")
+    rp.add_argument("--format", choices=("markdown", "json", "csv"), default="markdown")
+    rp.add_argument("--max-pulls", type=_positive_int, default=100, help="newest pull requests to read (default 100)")
+    rp.add_argument("--bot-login", default="github-actions[bot]",
+                    help="login ci-healer posts as (the bot-login input of the Action)")
+
     sub.add_parser("action", help="run as the GitHub Action (reads GITHUB_EVENT_NAME, GITHUB_EVENT_PATH, INPUT_*)")
     return parser
 
@@ -261,6 +269,39 @@ def _cmd_analyze_run(args: argparse.Namespace) -> int:
     return status
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from ci_healer.github_api import GitHubClient, GitHubError, make_github
+    from ci_healer.ledger import LedgerReader
+    from ci_healer.report import RENDERERS, build_report, parse_since, progress_bar
+
+    now = datetime.now(UTC)
+    try:
+        since = parse_since(args.since, now)
+    except ValueError as err:
+        print(f"ci-healer: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    token = os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
+    if not token:
+        print("ci-healer: set GITHUB_TOKEN to a token that can read the repository's pull requests and checks", file=sys.stderr)
+        return EXIT_USAGE
+    api_url = (os.environ.get("GITHUB_API_URL") or "https://api.github.com").rstrip("/")
+    client = GitHubClient(make_github(token=token, api_url=api_url, seconds_between_writes=None), args.repo,
+                          bot_login=args.bot_login)
+    update, close = progress_bar()
+    try:
+        records = LedgerReader(client, max_pulls=args.max_pulls, progress=update).records()
+    except GitHubError as err:
+        print(f"ci-healer: cannot read {args.repo}: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        close()
+    report = build_report(records, repository=args.repo, since=since, until=now)
+    sys.stdout.write(RENDERERS[args.format](report))
+    return EXIT_OK
+
+
 def _cmd_action(args: argparse.Namespace) -> int:
     from ci_healer.action import main as action_main
 
@@ -271,7 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ci-healer`` console script; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"extract": _cmd_extract, "analyze": _cmd_analyze, "action": _cmd_action}
+    handlers = {"extract": _cmd_extract, "analyze": _cmd_analyze, "report": _cmd_report, "action": _cmd_action}
     try:
         return handlers[args.command](args)
     except BrokenPipeError:

@@ -98,12 +98,14 @@ def set_status(body: str, status_markdown: str) -> str:
 
 def withdraw(body: str) -> str:
     """Return ``body`` with ``patch_shown`` false in its metadata: the proposal can no longer be
-    applied (used when a maintainer rejects it)."""
+    applied (used when a maintainer rejects it). Its ledger fields (:mod:`ci_healer.ledger`) are kept."""
     meta = read_metadata(body)
     if meta is None:
         return body
+    from ci_healer.ledger import read_ledger, with_ledger  # the ledger module reads this one
+
     rest = body.split("\n", 2)[2] if body.count("\n") >= 2 else ""
-    return embed_metadata(meta.model_copy(update={"patch_shown": False})) + rest
+    return with_ledger(embed_metadata(meta.model_copy(update={"patch_shown": False})) + rest, read_ledger(body))
 
 
 class FixMetadata(BaseModel):

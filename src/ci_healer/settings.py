@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Literal
+
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 
 from ci_healer.backends import BackendSettings
@@ -36,6 +38,8 @@ INPUT_DEFAULTS: dict[str, str | None] = {
     "llm-timeout": "60",
     "max-attempts": "2",
     "dry-run": "false",
+    "notify-webhook": "",
+    "notify-format": "auto",
 }
 
 
@@ -98,6 +102,8 @@ class ActionSettings(BaseModel):
     max_block_tokens: int = Field(default=1500, ge=100)
     max_attempts: int = Field(default=2, ge=0, le=10)
     dry_run: bool = False
+    notify_webhook: SecretStr | None = Field(default=None, repr=False)
+    notify_format: Literal["auto", "slack", "generic"] = "auto"
 
     api_url: str = "https://api.github.com"
     server_url: str = "https://github.com"
@@ -131,6 +137,8 @@ class ActionSettings(BaseModel):
     def secret_values(self) -> list[str]:
         """Every literal secret (token, LLM key): masked on start and redacted everywhere."""
         values = [self.github_token.get_secret_value()] + self.backend.secret_values()
+        if self.notify_webhook is not None:
+            values.append(self.notify_webhook.get_secret_value())
         return sorted({v for v in values if v})
 
     @classmethod
@@ -175,6 +183,10 @@ class ActionSettings(BaseModel):
         if backend_name not in {"auto", "rules", "openai", "bedrock", "github-models"}:
             raise SettingsError(f"input backend must be auto, rules, openai, bedrock or github-models, not {backend_name!r}")
         key = inp("openai-api-key")
+        hook = inp("notify-webhook")
+        notify_format = inp("notify-format").lower()
+        if notify_format not in {"auto", "slack", "generic"}:
+            raise SettingsError(f"input notify-format must be auto, slack or generic, not {notify_format!r}")
         base_url = inp("openai-base-url") or None
         if base_url is not None:
             try:
@@ -205,6 +217,8 @@ class ActionSettings(BaseModel):
                 max_block_tokens=integer("max-block-tokens"),
                 max_attempts=integer("max-attempts"),
                 dry_run=_bool("dry-run", inp("dry-run")),
+                notify_webhook=SecretStr(hook) if hook else None,
+                notify_format=notify_format,  # type: ignore[arg-type]
                 api_url=(env.get("GITHUB_API_URL") or "https://api.github.com").rstrip("/"),
                 server_url=(env.get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/"),
                 repository=env["GITHUB_REPOSITORY"],

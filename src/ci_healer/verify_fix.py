@@ -22,6 +22,7 @@ from ci_healer.apply_fix import _set_origin_status
 from ci_healer.events import WorkflowRunData
 from ci_healer.flow import EXIT_OK, Context, read_fix_metadata
 from ci_healer.github_api import GitHubError
+from ci_healer.notify import notify
 from ci_healer.render import inline_code
 
 MAX_DESCENT = 50
@@ -85,7 +86,12 @@ def run_verify(ctx: Context, run: WorkflowRunData) -> int:
             _set_origin_status(ctx, fix, status)
         ctx.runner.append_summary(f"### ci-healer: fix verified\n\n{status}\n")
         ctx.runner.notice(f"fix verified: CI passed on {branch}")
+        notify(ctx, "verified", proposal_id=fix.proposal_id, message="CI passed on the fix pull request",
+               run_id=run.id, fix_pr_number=pr.number, attempt=fix.attempt)
         return EXIT_OK
+
+    notify(ctx, "failed", proposal_id=fix.proposal_id, message="CI failed on the fix pull request",
+           run_id=run.id, fix_pr_number=pr.number, attempt=fix.attempt)
 
     if fix.attempt >= cap:
         status = (f"❌ fix did not pass: CI failed on the fix pull request <{ctx.pr_url(pr.number)}> (run {run_link}). "

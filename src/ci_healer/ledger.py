@@ -1,0 +1,467 @@
+"""The outcome ledger: what happened to every proposal, stored only in GitHub's own objects.
+
+A proposal's lifecycle is proposed → approved / rejected / superseded → applied (fix PR) →
+verified green / red → merged / closed unmerged. There is no server or database: the record of a
+proposal is rebuilt from what ci-healer already writes —
+
+* the hidden metadata line of its PR comment and check run (:func:`ci_healer.render.read_metadata`)
+  and the status line between ``<!-- ci-healer:status -->`` markers (:mod:`ci_healer.flow`);
+* the hidden first line of a fix PR body (:class:`ci_healer.flow.FixMetadata`), the fix PR's
+  state, ``merged`` flag and timestamps, and its ``Approved by`` line;
+* an optional ``"ledger"`` object inside either metadata JSON (:class:`LedgerFields`, written with
+  :func:`embed_ledger`): category, risk, backend, model, token usage, analysis wall time, approver
+  and the time of each transition. Both metadata models ignore unknown keys, so bodies with it are
+  read by older versions, and bodies without it (written before it existed) still parse here:
+  fields the ``ledger`` object does not give come from the rendered body and the objects' own
+  timestamps (see :meth:`LedgerReader.records`).
+
+The analyze flow writes the ``ledger`` object into its comment and check run
+(:func:`analysis_fields`, :func:`with_ledger`); rejecting keeps it (:func:`ci_healer.flow.withdraw`).
+A proposal that a newer one replaced in the PR comment before any decision is found only through a
+check run on a commit the reader visits (PR heads, the comment's head SHA, fix PR bases), so
+``superseded`` is a lower bound.
+
+Reads are bounded (the newest ``max_pulls`` pull requests, at most ``max_check_shas`` commits'
+check runs) and cached per process and repository.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ci_healer.flow import FIX_META_CLOSE, FIX_META_OPEN, STATUS_CLOSE, STATUS_OPEN, read_fix_metadata
+from ci_healer.github_api import GitHubClient, GitHubError, call
+from ci_healer.render import COMMENT_MARKER, read_metadata
+
+LEDGER_KEY = "ledger"
+"""Key of the :class:`LedgerFields` object inside the metadata JSON."""
+
+DEFAULT_MAX_PULLS = 100
+DEFAULT_MAX_CHECK_SHAS = 200
+
+Risk = Literal["low", "medium", "high"]
+
+_META_OPEN = "<!-- ci-healer:metadata "
+_META_CLOSE = " -->"
+# The first row of the Risk | Category | Confidence | Backend table of templates/_sections.md.j2.
+_TABLE_ROW = re.compile(r"^\| \S+ \*\*(low|medium|high)\*\* \| ([^|\n]*) \| ([^|\n]*) \| ([^|\n]*) \|\s*$", re.MULTILINE)
+_APPROVED_BY = re.compile(r"^\*\*Approved by:\*\* `([^`\n]{1,100})`", re.MULTILINE)
+_STATUS_ACTOR = re.compile(r"(?:Approved|Rejected) by `([^`\n]{1,100})`")
+
+
+class LedgerFields(BaseModel):
+    """The ledger part of a proposal's hidden metadata (every field optional).
+
+    Tokens: ``prompt_tokens`` / ``completion_tokens`` as the backend reported its usage, or an
+    estimate (:mod:`ci_healer.tokens`) with ``tokens_estimated`` true. ``analysis_seconds`` is wall
+    time of the analysis. Times are UTC; ``failure_at`` is when the failed workflow run completed.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    category: str | None = Field(default=None, max_length=40)
+    risk: Risk | None = None
+    backend: str | None = Field(default=None, max_length=60)
+    model: str | None = Field(default=None, max_length=120)
+    prompt_tokens: int | None = Field(default=None, ge=0)
+    completion_tokens: int | None = Field(default=None, ge=0)
+    tokens_estimated: bool = False
+    analysis_seconds: float | None = Field(default=None, ge=0)
+    approver: str | None = Field(default=None, max_length=100)
+    failure_at: datetime | None = None
+    proposed_at: datetime | None = None
+    approved_at: datetime | None = None
+    rejected_at: datetime | None = None
+    superseded_at: datetime | None = None
+    applied_at: datetime | None = None
+    verified_at: datetime | None = None
+    verify_failed_at: datetime | None = None
+    merged_at: datetime | None = None
+    closed_at: datetime | None = None
+
+    def merged_with(self, other: "LedgerFields | None") -> "LedgerFields":
+        """``self`` with every field that is unset here taken from ``other``."""
+        if other is None:
+            return self
+        mine = self.model_dump(exclude_defaults=True)
+        return LedgerFields.model_validate({**other.model_dump(exclude_defaults=True), **mine})
+
+
+def _meta_line_index(body: str) -> tuple[int, str, str] | None:
+    lines = body.split("\n")
+    if len(lines) >= 2 and lines[0].rstrip("\r") == COMMENT_MARKER and lines[1].startswith(_META_OPEN):
+        return 1, _META_OPEN, _META_CLOSE
+    if lines and lines[0].startswith(FIX_META_OPEN):
+        return 0, FIX_META_OPEN, FIX_META_CLOSE
+    return None
+
+
+def read_ledger(body: str) -> LedgerFields | None:
+    """The :class:`LedgerFields` in the metadata of a proposal body or fix PR body, or ``None``
+    (no metadata, no ``ledger`` key, or a value that fails validation)."""
+    where = _meta_line_index(body or "")
+    if where is None:
+        return None
+    index, opening, closing = where
+    line = body.split("\n")[index].rstrip("\r")
+    if not line.endswith(closing):
+        return None
+    try:
+        data = json.loads(line[len(opening) : -len(closing)])
+        value = data.get(LEDGER_KEY) if isinstance(data, dict) else None
+        return LedgerFields.model_validate(value) if isinstance(value, dict) else None
+    except (ValueError, ValidationError):
+        return None
+
+
+def embed_ledger(body: str, fields: LedgerFields) -> str:
+    """``body`` with ``fields`` merged into the ``ledger`` object of its metadata line (fields
+    already there and not set in ``fields`` are kept). The JSON keeps the escaping of
+    :func:`ci_healer.render.embed_metadata` (``<``, ``>``, ``&`` as ``\\u003c``-style escapes).
+
+    Raises ``ValueError`` when ``body`` has no ci-healer metadata line (nothing is changed).
+    """
+    where = _meta_line_index(body or "")
+    if where is None:
+        raise ValueError("body has no ci-healer metadata line")
+    index, opening, closing = where
+    lines = body.split("\n")
+    line = lines[index].rstrip("\r")
+    data = json.loads(line[len(opening) : -len(closing)])
+    merged = fields.merged_with(read_ledger(body))
+    data[LEDGER_KEY] = merged.model_dump(mode="json", exclude_defaults=True)
+    payload = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    payload = payload.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    lines[index] = f"{opening}{payload}{closing}"
+    return "\n".join(lines)
+
+
+class ProposalRecord(LedgerFields):
+    """One proposal as the ledger knows it: identity, where it lives, and its transitions.
+
+    ``outcome`` is the furthest state reached: ``proposed`` (waiting), ``rejected``,
+    ``superseded``, ``applied``, ``verified_green``, ``verified_red``, ``merged`` or
+    ``closed_unmerged``. ``status`` is the analysis status of the metadata (``proposed`` when a
+    patch was offered, else ``no_patch``/``withheld``/``failed``).
+    """
+
+    proposal_id: str
+    run_id: int | None = None
+    head_sha: str = ""
+    fingerprint: str = ""
+    status: str = "proposed"
+    pr_number: int | None = None
+    comment_url: str | None = None
+    check_run_url: str | None = None
+    fix_pr_number: int | None = None
+    fix_pr_url: str | None = None
+    fix_attempt: int | None = None
+
+    @property
+    def approvable(self) -> bool:
+        """True when a patch was offered (the analysis status is ``proposed``)."""
+        return self.status == "proposed"
+
+    @property
+    def approved(self) -> bool:
+        """True once a maintainer approved it (a fix PR exists or an approval time is known)."""
+        return self.approved_at is not None or self.fix_pr_number is not None
+
+    @property
+    def outcome(self) -> str:
+        if self.merged_at is not None:
+            return "merged"
+        if self.closed_at is not None:
+            return "closed_unmerged"
+        if self.verified_at is not None:
+            return "verified_green"
+        if self.verify_failed_at is not None:
+            return "verified_red"
+        if self.fix_pr_number is not None or self.applied_at is not None:
+            return "applied"
+        if self.rejected_at is not None:
+            return "rejected"
+        if self.superseded_at is not None:
+            return "superseded"
+        return "proposed"
+
+
+def status_text(body: str) -> str:
+    """The status line of a ci-healer body (between the status markers), or ``""``."""
+    start = body.find(STATUS_OPEN)
+    end = body.find(STATUS_CLOSE, start + 1)
+    return body[start + len(STATUS_OPEN) : end].strip() if start >= 0 and end > start else ""
+
+
+def fields_from_body(body: str, at: datetime | None) -> LedgerFields:
+    """What a rendered proposal body tells without a ``ledger`` object: risk, category and backend
+    from its first summary table row, and the transition its status line names (at ``at``, the
+    body's last edit): rejected, verified green (``fix verified``), verified red (``fix did not
+    pass``), approved (``Approved by``)."""
+    values: dict[str, Any] = {}
+    row = _TABLE_ROW.search(body)
+    if row:
+        values["risk"] = row.group(1)
+        values["category"] = row.group(2).strip().strip("`")[:40] or None
+        values["backend"] = row.group(4).strip().strip("`")[:60] or None
+    status = status_text(body)
+    actor = _STATUS_ACTOR.search(status)
+    if status.startswith("🚫") or "Rejected by" in status:
+        values["rejected_at"] = at
+    elif "fix verified" in status:
+        values["verified_at"] = at
+    elif "fix did not pass" in status:
+        values["verify_failed_at"] = at
+    elif "Approved by" in status:
+        values["approved_at"] = at
+    if actor and "Approved by" in status:
+        values["approver"] = actor.group(1)
+    return LedgerFields.model_validate(values)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+_CACHE: dict[tuple[str, int, int], list[ProposalRecord]] = {}
+
+
+def clear_cache() -> None:
+    """Forget every ledger read in this process."""
+    _CACHE.clear()
+
+
+class LedgerReader:
+    """Rebuilds the ledger of one repository from the API through ``gh`` (a
+    :class:`~ci_healer.github_api.GitHubClient`; its ``bot_login`` identifies ci-healer's objects).
+
+    ``max_pulls`` bounds the pull requests read (newest first, any state; one paginated list plus
+    one comment list per PR); ``max_check_shas`` bounds the commits whose ``ci-healer`` check runs
+    are read. ``progress(done, total)`` is called after each PR. Raises
+    :class:`~ci_healer.github_api.GitHubError` when the PR list itself cannot be read; a comment or
+    check-run list that fails is skipped.
+    """
+
+    def __init__(
+        self,
+        gh: GitHubClient,
+        *,
+        max_pulls: int = DEFAULT_MAX_PULLS,
+        max_check_shas: int = DEFAULT_MAX_CHECK_SHAS,
+        progress: Any = None,
+    ) -> None:
+        self.gh = gh
+        self.max_pulls = max_pulls
+        self.max_check_shas = max_check_shas
+        self.progress = progress
+
+    def records(self) -> list[ProposalRecord]:
+        """Every proposal found, ordered by ``proposed_at`` (unknown last). Cached per process."""
+        key = (self.gh.repository, self.max_pulls, self.max_check_shas)
+        if key not in _CACHE:
+            _CACHE[key] = self._read()
+        return list(_CACHE[key])
+
+    # ---- reading ---------------------------------------------------------------------------
+
+    def _pulls(self) -> list[Any]:
+        return call(
+            "list pull requests",
+            lambda: list(itertools.islice(self.gh.repo.get_pulls(state="all", sort="created", direction="desc"), self.max_pulls)),
+        )
+
+    def _read(self) -> list[ProposalRecord]:
+        pulls = self._pulls()
+        records: dict[str, ProposalRecord] = {}
+        fixes: dict[str, dict[str, Any]] = {}
+        shas: dict[str, int | None] = {}
+        bot = self.gh.bot_login
+        for done, pr in enumerate(pulls, 1):
+            raw = pr.raw_data
+            author = (raw.get("user") or {}).get("login") or ""
+            fix = read_fix_metadata(raw.get("body") or "") if author == bot else None
+            if fix is not None:
+                # the list view has no ``merged`` flag: read the fix PR itself (one call per fix PR)
+                full = call("read pull request", lambda: self.gh.repo.get_pull(pr.number))
+                fixes[fix.proposal_id] = self._fix_values(full, fix)
+                shas.setdefault(fix.base_sha, fix.origin_pr)
+            else:
+                self._read_comment(pr.number, records)
+                head = (raw.get("head") or {}).get("sha")
+                if head:
+                    shas.setdefault(head, pr.number)
+            if self.progress:
+                self.progress(done, len(pulls))
+        for rec in list(records.values()):
+            shas.setdefault(rec.head_sha, rec.pr_number)
+        for sha, pr_number in itertools.islice(shas.items(), self.max_check_shas):
+            self._read_checks(sha, pr_number, records)
+        for proposal_id, values in fixes.items():
+            rec = records.get(proposal_id) or ProposalRecord(proposal_id=proposal_id)
+            ledger = LedgerFields.model_validate(values["ledger"]) if values.get("ledger") else None
+            update = {k: v for k, v in values.items() if k != "ledger" and v is not None and getattr(rec, k, None) is None}
+            rec = rec.model_copy(update=update)
+            records[proposal_id] = rec.model_copy(update=self._set_fields(rec, ledger))
+        self._mark_superseded(records)
+        self._fill_failure_times(records)
+        far = datetime.max.replace(tzinfo=UTC)
+        return sorted(records.values(), key=lambda r: (r.proposed_at or far, r.proposal_id))
+
+    @staticmethod
+    def _set_fields(rec: ProposalRecord, extra: LedgerFields | None) -> dict[str, Any]:
+        if extra is None:
+            return {}
+        return {k: v for k, v in extra.model_dump(exclude_defaults=True).items() if getattr(rec, k) in (None, False)}
+
+    def _fix_values(self, pr: Any, fix: Any) -> dict[str, Any]:
+        raw = pr.raw_data
+        body = raw.get("body") or ""
+        approver = _APPROVED_BY.search(body)
+        created = _utc(pr.created_at)
+        merged = bool(raw.get("merged")) or raw.get("merged_at") is not None
+        closed_at = _utc(pr.closed_at) if raw.get("closed_at") else None
+        if raw.get("state") == "closed" and closed_at is None:
+            closed_at = _utc(pr.updated_at)
+        ledger = read_ledger(body)
+        return {
+            "fix_pr_number": pr.number,
+            "fix_pr_url": raw.get("html_url"),
+            "fix_attempt": fix.attempt,
+            "run_id": fix.origin_run_id,
+            "head_sha": fix.base_sha,
+            "pr_number": fix.origin_pr,
+            "applied_at": created,
+            "approved_at": created,
+            "approver": approver.group(1) if approver else None,
+            "merged_at": (_utc(pr.merged_at) or closed_at or _utc(pr.updated_at)) if merged else None,
+            "closed_at": closed_at if not merged else None,
+            "ledger": ledger.model_dump(exclude_defaults=True) if ledger else None,
+        }
+
+    def _absorb(self, records: dict[str, ProposalRecord], body: str, at_created: datetime | None,
+                at_updated: datetime | None, **where: Any) -> None:
+        meta = read_metadata(body)
+        if meta is None:
+            return
+        found = fields_from_body(body, at_updated).merged_with(None)
+        ledger = read_ledger(body)
+        fields = ledger.merged_with(found) if ledger else found
+        if at_created is not None:
+            # GitHub's own timestamp wins: every other transition is read from GitHub's clock too
+            fields = fields.model_copy(update={"proposed_at": at_created})
+        old = records.get(meta.proposal_id)
+        base = {
+            "proposal_id": meta.proposal_id, "run_id": meta.run_id, "head_sha": meta.head_sha,
+            "fingerprint": meta.fingerprint, "status": meta.status,
+        }
+        rec = ProposalRecord.model_validate({**fields.model_dump(exclude_defaults=True), **base,
+                                             **{k: v for k, v in where.items() if v is not None}})
+        if old is not None:
+            # keep the earliest proposal time and anything only the other copy knows
+            merged = {k: v for k, v in old.model_dump(exclude_defaults=True).items() if getattr(rec, k) in (None, False, "")}
+            if old.proposed_at and rec.proposed_at and old.proposed_at < rec.proposed_at:
+                merged["proposed_at"] = old.proposed_at
+            rec = rec.model_copy(update=merged)
+        records[meta.proposal_id] = rec
+
+    def _read_comment(self, number: int, records: dict[str, ProposalRecord]) -> None:
+        bot = self.gh.bot_login
+        try:
+            comments = call("list comments", lambda: list(self.gh.repo.get_issue(number).get_comments()))
+        except GitHubError:
+            return
+        for c in comments:
+            if (c.user.login if c.user else "") == bot and (c.body or "").startswith(COMMENT_MARKER):
+                self._absorb(records, c.body, _utc(c.created_at), _utc(c.updated_at), pr_number=number,
+                             comment_url=c.html_url)
+
+    def _read_checks(self, sha: str, pr_number: int | None, records: dict[str, ProposalRecord]) -> None:
+        try:
+            checks = self.gh.list_check_runs(sha)
+        except GitHubError:
+            return
+        for cr in checks:
+            self._absorb(records, cr.summary, None, None, pr_number=pr_number, check_run_url=cr.html_url)
+
+    @staticmethod
+    def _mark_superseded(records: dict[str, ProposalRecord]) -> None:
+        """A proposal still waiting (no decision) whose PR got a later proposal is superseded at
+        the later proposal's time."""
+        by_pr: dict[int, list[ProposalRecord]] = {}
+        for rec in records.values():
+            if rec.pr_number is not None and rec.proposed_at is not None:
+                by_pr.setdefault(rec.pr_number, []).append(rec)
+        for group in by_pr.values():
+            group.sort(key=lambda r: r.proposed_at)
+            for older, newer in itertools.pairwise(group):
+                if older.outcome == "proposed" and older.approvable:
+                    records[older.proposal_id] = older.model_copy(update={"superseded_at": newer.proposed_at})
+
+    def _fill_failure_times(self, records: dict[str, ProposalRecord]) -> None:
+        """``failure_at`` of verified proposals: when their failed run was last updated
+        (completed), read once per run; without a run, the proposal time."""
+        for pid, rec in list(records.items()):
+            if rec.failure_at is not None or rec.verified_at is None:
+                continue
+            when = rec.proposed_at
+            if rec.run_id is not None:
+                try:
+                    run = call("read workflow run", lambda: self.gh.repo.get_workflow_run(rec.run_id))
+                    when = _utc(run.updated_at) or _utc(run.created_at) or when
+                except GitHubError:
+                    pass
+            records[pid] = rec.model_copy(update={"failure_at": when})
+
+
+# ---- writing (called by the flows) ---------------------------------------------------------
+
+
+def analysis_fields(analysis: Any, *, model: str | None, seconds: float, now: datetime | None = None) -> LedgerFields:
+    """The ledger fields of a fresh ``analysis`` (:class:`ci_healer.models.Analysis`): category,
+    risk, backend, ``model`` (the configured model id, ``None`` for the backend's default),
+    ``seconds`` of analysis wall time, ``proposed_at`` = ``now``.
+
+    Tokens: the backends do not report usage yet, so a model backend gets an estimate
+    (:func:`ci_healer.tokens.estimate_tokens`), flagged ``tokens_estimated``: prompt = the failure
+    blocks' tokens (a lower bound: the prompt also holds instructions and file windows),
+    completion = the root cause, edits and diff. The offline ``rules`` backend calls no model and
+    records no tokens.
+    """
+    from ci_healer.tokens import estimate_tokens
+
+    values: dict[str, Any] = {
+        "category": getattr(analysis.category, "value", str(analysis.category))[:40],
+        "risk": analysis.risk.level,
+        "backend": (analysis.backend or "")[:60] or None,
+        "model": (model or None) and model[:120],
+        "analysis_seconds": round(max(seconds, 0.0), 3),
+        "proposed_at": now or datetime.now(UTC),
+    }
+    if analysis.backend != "rules":
+        edits = "".join(e.original + e.replacement for e in analysis.files_to_modify)
+        values.update(prompt_tokens=analysis.tokens, tokens_estimated=True,
+                      completion_tokens=estimate_tokens(analysis.root_cause + edits + analysis.diff))
+    return LedgerFields.model_validate(values)
+
+
+def with_ledger(body: str, fields: LedgerFields | None, *, limit: int | None = None) -> str:
+    """:func:`embed_ledger` that never fails a flow: ``body`` unchanged when ``fields`` is
+    ``None``, the body has no metadata line, or the result would pass ``limit`` UTF-8 bytes
+    (default GitHub's 65,535; the ledger is dropped rather than the body abbreviated)."""
+    from ci_healer.render import GITHUB_BODY_LIMIT
+
+    if fields is None:
+        return body
+    try:
+        out = embed_ledger(body, fields)
+    except ValueError:
+        return body
+    return out if len(out.encode("utf-8")) <= (limit or GITHUB_BODY_LIMIT) else body
