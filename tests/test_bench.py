@@ -365,11 +365,13 @@ def test_report_renders_every_section() -> None:
         "image": None, "runs": [], "targets": [check], "floors": [], "kws_keywords": ("error",), "kws_context": 3,
         "cv_headers": ["fold", "hit rate"], "cv_rows": [["0 (held out)", "90.0%"], ["mean over folds", "91.0%"]],
         "cv_k": 5, "cv_seed": 7, "cv_held_out": 0, "cv_every": 1,
+        "green_report": "| raw log | 1500 | green-diff-row |", "localization_table": "| overall | 90 | loc-row |",
     })
     for needle in ("# Benchmarks", "## Targets", "**NOT MEASURED** | overhead", "| logchunks | ci-healer | 1 |",
                    "ValueError: a|b", "1,000 MB not measured", "not measured: tiktoken is not installed",
                    "Python " + run.machine_facts()["Python"], "| cidiff | 2 | 1 (huge 2,000) | 50.0% | 50.0% | 0.0 points |",
-                   "`python bench/cv.py`", "| mean over folds | 91.0% |"):
+                   "`python bench/cv.py`", "| mean over folds | 91.0% |",
+                   "`python bench/greendiff.py`", "green-diff-row", "`python bench/localization.py`", "loc-row"):
         assert needle in text, needle
     assert "/work/" not in text
 
