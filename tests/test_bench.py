@@ -371,7 +371,7 @@ def test_report_renders_every_section() -> None:
                    "ValueError: a|b", "1,000 MB not measured", "not measured: tiktoken is not installed",
                    "Python " + run.machine_facts()["Python"], "| cidiff | 2 | 1 (huge 2,000) | 50.0% | 50.0% | 0.0 points |",
                    "`python bench/cv.py`", "| mean over folds | 91.0% |",
-                   "`python bench/greendiff.py`", "green-diff-row", "`python bench/localization.py`", "loc-row"):
+                   "`python bench/greendiff.py`", "green-diff-row", "`python -m bench.localization`", "loc-row"):
         assert needle in text, needle
     assert "/work/" not in text
 
