@@ -393,6 +393,7 @@ def test_baselines_agree_with_the_logsage_labels() -> None:
     assert exact >= 0.6 * len(cases), f"{exact}/{len(cases)}"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (CORPUS / "INDEX.jsonl").is_file(), reason=f"labeled corpus not found at {CORPUS} (set CI_HEALER_CORPUS)")
 def test_quick_run_finishes_and_reports_its_floors(tmp_path: Path) -> None:
     out = tmp_path / "BENCHMARKS.md"

@@ -257,6 +257,7 @@ def bugswarm_confusion() -> tuple[Counter[tuple[str, str]], int, int]:
         correct += predicted == expected
     return confusion, correct, len(cases)
 
+@pytest.mark.slow
 
 def test_bugswarm_accuracy_and_fingerprint_stability() -> None:
     confusion, correct, total = bugswarm_confusion()
@@ -266,6 +267,7 @@ def test_bugswarm_accuracy_and_fingerprint_stability() -> None:
     # Compile and lint are never confused with each other more than once.
     assert confusion[("compile", "lint")] + confusion[("lint", "compile")] <= 1, confusion
 
+@pytest.mark.slow
 
 def test_corpus_fingerprints_differ_between_cases_and_survive_reruns() -> None:
     prints: dict[str, str] = {}

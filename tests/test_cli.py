@@ -133,6 +133,7 @@ def test_the_installed_console_script_runs() -> None:
     assert json.loads(done.stdout)["category"] == "dependency"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (CORPUS / "INDEX.jsonl").is_file(), reason="corpus not found: set CI_HEALER_CORPUS")
 def test_rules_analysis_of_corpus_logs_always_has_a_root_cause_and_category(capsys: pytest.CaptureFixture[str]) -> None:
     rows = [json.loads(line) for line in (CORPUS / "INDEX.jsonl").read_text().splitlines()]

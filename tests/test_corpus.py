@@ -26,6 +26,9 @@ from ci_healer.extract import extract
 from ci_healer.logread import clean_line
 from ci_healer.models import Extraction
 
+# Corpus-wide properties: the `slow` tier (tests/README.md), run by .ci/run after the README's test command.
+pytestmark = pytest.mark.slow
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("CI_HEALER_CORPUS") or REPO_ROOT.parent / "shared" / "corpus")
 TIGHT = ("logchunks", "cidiff")

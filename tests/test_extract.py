@@ -558,6 +558,7 @@ def test_trigger_lines_match_the_reference_scan_on_real_logs() -> None:
         assert list(trigger_lines(data)) == _reference_trigger_lines(data), path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("line_bytes", "entries"), [(-1000, 8192), (512, 2)])
 def test_line_cache_does_not_change_the_result(monkeypatch: pytest.MonkeyPatch, line_bytes: int, entries: int) -> None:
     import ci_healer.extract as module

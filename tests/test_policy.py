@@ -570,6 +570,7 @@ def _hunk_texts(fix: Path) -> list[FileChange]:
         files.append(FileChange(path=pf.path, old_text="".join(old), new_text="".join(new)))
     return files
 
+@pytest.mark.slow
 
 def test_real_fixes_change_assertions_of_the_failing_test_rarely_and_only_in_tests():
     """BugSwarm fail→pass fixes against their own failure blocks: developers do update expected

@@ -436,6 +436,7 @@ def corpus_sample(step: int = 7) -> list[dict]:
     return rows[::step]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (CORPUS / "INDEX.jsonl").is_file(), reason="corpus not found: set CI_HEALER_CORPUS")
 def test_corpus_logs_get_a_grounded_root_cause() -> None:
     try:
