@@ -8,11 +8,9 @@ a change to the prompt templates or the schema shows up as a replay failure (rec
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,15 +31,7 @@ REPLAY_URL = "http://127.0.0.1:8765/v1"
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 
 
-def _load_server():
-    spec = importlib.util.spec_from_file_location("llm_server", HERE / "llm_server.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("llm_server", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-llm_server = _load_server()
+from tests import llm_server  # noqa: E402  (one module, one scenario call counter)
 
 # A pytest collection failure as GitHub Actions prints it (timestamps and ANSI already removed
 # upstream) with an injection attempt an attacker could have put into a test name or output.

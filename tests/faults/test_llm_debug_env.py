@@ -11,7 +11,6 @@ leaks. The endpoints answer with errors that echo the credentials they were sent
 from __future__ import annotations
 
 import base64
-import importlib.util
 import logging
 import os
 import subprocess
@@ -27,15 +26,7 @@ HERE = Path(__file__).resolve().parent.parent
 ROOT = HERE.parent
 
 
-def _load_server():
-    spec = importlib.util.spec_from_file_location("llm_server", HERE / "llm_server.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("llm_server", module)
-    spec.loader.exec_module(module)
-    return sys.modules["llm_server"]
-
-
-llm_server = _load_server()
+from tests import llm_server  # noqa: E402  (one module, one scenario call counter)
 
 API_KEY = "sk-proj-DebugSwitchKey0123456789abcdefGHIJKL"
 RUN_TOKEN = "ghs_" + "DebugSwitchToken0123456789abcdefghijk"

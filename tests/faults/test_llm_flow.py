@@ -11,9 +11,7 @@ item 22). Exception text that reaches the last-resort handler is redacted the sa
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -24,18 +22,9 @@ from tests.fakegithub.fixtures import fake_github, require_spec, standard_fake  
 from tests.faults.matrix import record
 from tests.integration.conftest import LLM_KEY, TOKEN, Harness, Outcome
 
-HERE = Path(__file__).resolve().parent.parent
 
 
-def _load_server():
-    spec = importlib.util.spec_from_file_location("llm_server", HERE / "llm_server.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("llm_server", module)
-    spec.loader.exec_module(module)
-    return sys.modules["llm_server"]
-
-
-llm_server = _load_server()
+from tests import llm_server  # noqa: E402  (one module, one scenario call counter)
 
 
 @pytest.fixture

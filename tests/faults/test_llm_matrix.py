@@ -13,11 +13,8 @@ item 22). The engine turns every such error into the documented fallback to the 
 from __future__ import annotations
 
 import base64
-import importlib.util
 import socket
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -28,18 +25,9 @@ from ci_healer.models import Block, Category, Classification, ContextFile, Propo
 
 from tests.faults.matrix import record
 
-HERE = Path(__file__).resolve().parent.parent
 
 
-def _load_server():
-    spec = importlib.util.spec_from_file_location("llm_server", HERE / "llm_server.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("llm_server", module)
-    spec.loader.exec_module(module)
-    return sys.modules["llm_server"]
-
-
-llm_server = _load_server()
+from tests import llm_server  # noqa: E402  (one module, one scenario call counter)
 
 API_KEY = "sk-proj-FaultMatrixKey0123456789abcdefGHIJ"
 RUN_TOKEN = "ghs_" + "FaultMatrixToken0123456789abcdefghij"
