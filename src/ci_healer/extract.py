@@ -1021,19 +1021,22 @@ def _fold_numbered(first_line: int, lines: list[str], i: int, seen: dict[str, in
 
 _DIAGNOSTIC = re.compile(
     r"^(?:\[ERROR\] ?)?\s*(?P<file>[\w./\\~+@-]*[\w+-]\.[A-Za-z]{1,6})(?P<pos>:\[\d+,\d+\]|\(\d+,\d+\)|:\d+(?::\d+)?)"
-    r"(?::| -)?\s+(?:(?:fatal )?error(?: TS\d+|\[E\d+\])?: ?)?(?P<msg>\S.*)$|"
+    r"(?::| -)?\s+(?P<err>(?:fatal )?error(?: TS\d+|\[E\d+\])?: ?)?(?P<msg>\S.*)$|"
     r"^(?:\[ERROR\] ?)?error\[E\d+\]: (?P<rmsg>\S.*)$")
 """The head of one compiler diagnostic: Maven's ``[ERROR] /src/a/B.java:[12,5] cannot find symbol``
 (or ``... error: ...``), javac's ``a/B.java:12: error: ...``, gcc/clang's ``a.c:3:9: error: 'x' was
 not declared ...``, tsc's ``a.ts(3,9): error TS2304: Cannot find name 'x'.`` and
 ``a.ts:3:9 - error TS2304: ...``, Go's ``./a.go:3:9: undefined: x``, rustc's ``error[E0425]: cannot
-find value `x` in this scope`` (its ``--> src/a.rs:3:9`` line follows). A warning or note is no head."""
+find value `x` in this scope`` (its ``--> src/a.rs:3:9`` line follows). A head says ``error``
+after its place, or is Maven's ``[ERROR]`` line with a ``:[line,column]`` place, or Go's
+``file.go:line:column:`` (the compiler and vet always print the column; ``go test``'s ``t.Errorf``
+lines ``x_test.go:12: ...`` do not, and are test output, not diagnostics). A warning or note is no head."""
 _DIAGNOSTIC_NOT = re.compile(r"^(?:warning|note|info)\b", re.IGNORECASE)
 _DIAGNOSTIC_MORE = re.compile(
     r"^(?:\[ERROR\] ?)?(?:\s|$)|^(?:\[ERROR\] ?)?(?:symbol|location|required|found|reason|where|note)\b|"
-    r"^(?:\[ERROR\] ?)?.{0,20}$")
+    r"^\d+ +\||^(?:\[ERROR\] ?)?.{0,20}$")
 """A line that goes on a diagnostic: indented (source line, caret, ``symbol:`` / ``location:``,
-rustc's ``--> file`` and ``|`` gutter), javac's unindented detail words, or a short fragment of
+rustc's ``--> file`` and ``|`` gutter, its numbered source line ``70 | ...``), javac's unindented detail words, or a short fragment of
 a wrapped message (``[ERROR] int)``)."""
 DIAGNOSTIC_RUN = 5
 """Consecutive diagnostics (each a head and its :data:`_DIAGNOSTIC_MORE` lines) that are folded:
@@ -1043,6 +1046,8 @@ DIAGNOSTIC_RECORD_LINES = 12
 """A diagnostic longer than this (head included) ends the run."""
 DIAGNOSTIC_NAMES_CHARS = 900
 """Characters of subjects and places listed in a diagnostic fold marker before ``... and N more``."""
+DIAGNOSTIC_LINES_LISTED = 8
+"""Line numbers listed for one subject in one file before ``and N more lines``."""
 _QUOTED = re.compile(r"'[^']*'|`[^`]*`|\"[^\"]*\"|\u2018[^\u2019]*\u2019")
 _KIND_PREFIX = re.compile(r"^([A-Za-z][a-z]*(?: [a-z]+){0,3}): \S")
 _PLAIN_WORD = re.compile(r"^[A-Za-z][a-z]*[,;.:]?$")
@@ -1055,7 +1060,12 @@ def _diagnostic_head(text: str) -> re.Match[str] | None:
     m = _DIAGNOSTIC.match(text)
     if m is None or _DIAGNOSTIC_NOT.match(m.group("msg") or m.group("rmsg")):
         return None
-    return m
+    if m.group("rmsg") or m.group("err"):
+        return m
+    pos = m.group("pos")
+    if (pos.startswith(":[") and text.startswith("[ERROR]")) or (m.group("file").endswith(".go") and pos.count(":") == 2):
+        return m
+    return None
 
 
 def diagnostic_kind(message: str) -> str:
@@ -1071,7 +1081,8 @@ def diagnostic_kind(message: str) -> str:
     if m:
         return m.group(1)
     words = [w if w == "'_'" or _PLAIN_WORD.match(w) else "_" for w in _QUOTED.sub("'_'", message.strip()).split()]
-    return " ".join(w for k, w in enumerate(words) if not (w == "_" and k and words[k - 1] == "_"))[:60]
+    kind = " ".join(w for k, w in enumerate(words) if not (w == "_" and k and words[k - 1] == "_"))
+    return kind if len(kind) <= 60 else kind[:60].rsplit(" ", 1)[0] + " ..."
 
 
 def _diagnostic_place(lines: list[str], lo: int, hi: int, m: re.Match[str]) -> tuple[str, str, str]:
@@ -1105,7 +1116,9 @@ def _places_text(places: list[tuple[str, str, str]], share: int) -> str:
         lines_of = merged.setdefault((subject, file), [])
         if line and line not in lines_of:
             lines_of.append(line)
-    items = [(f"{subject} in " if subject else "") + file + (":" + ",".join(nums) if nums else "")
+    items = [(f"{subject} in " if subject else "") + file
+             + (":" + ",".join(nums[:DIAGNOSTIC_LINES_LISTED]) if nums else "")
+             + (f" and {len(nums) - DIAGNOSTIC_LINES_LISTED} more lines" if len(nums) > DIAGNOSTIC_LINES_LISTED else "")
              for (subject, file), nums in merged.items()]
     listed: list[str] = []
     size = 0
@@ -1153,9 +1166,10 @@ def _fold_diagnostics(first_line: int, lines: list[str], i: int, seen: dict[str,
         return heads[-1][0] + 1, []
     ends = [h for h, _ in heads[1:]]
     folded = list(zip(heads[DIAGNOSTIC_KEEP_HEAD:-1], ends[DIAGNOSTIC_KEEP_HEAD:]))
-    if len({_DIGITS.sub("0", m.group("msg") or m.group("rmsg")) for _, m in heads}) == 1:
-        # one message repeated (numbers aside) for many places: the cheaper similar-lines and
-        # same-ending folds say it without listing each place
+    if (len({_DIGITS.sub("0", m.group("msg") or m.group("rmsg")) for _, m in heads}) == 1
+            or len({lines[h].rstrip()[-SUFFIX_CHARS:] for h, _ in heads}) == 1):
+        # one message repeated (numbers aside), or one long ending (a network error for every
+        # import): the cheaper similar-lines and same-ending folds say it without listing places
         return heads[-1][0] + 1, []
     groups: dict[str, list[tuple[str, str, str]]] = {}
     for (lo, m), hi in folded:
