@@ -1050,7 +1050,9 @@ DIAGNOSTIC_LINES_LISTED = 8
 """Line numbers listed for one subject in one file before ``and N more lines``."""
 _QUOTED = re.compile(r"'[^']*'|`[^`]*`|\"[^\"]*\"|\u2018[^\u2019]*\u2019")
 _KIND_PREFIX = re.compile(r"^([A-Za-z][a-z]*(?: [a-z]+){0,3}): \S")
-_PLAIN_WORD = re.compile(r"^[A-Za-z][a-z]*[,;.:]?$")
+_PLAIN_WORD = re.compile(r"^(?:[A-Za-z][a-z]*|'_')[,;.:]?$")
+_CARET = re.compile(r"^\s*(?:\[ERROR\] ?)?\s*\^[\^~]*\s*$")
+"""javac's and gcc's caret line under the source line of a diagnostic."""
 
 
 def _diagnostic_head(text: str) -> re.Match[str] | None:
@@ -1080,7 +1082,7 @@ def diagnostic_kind(message: str) -> str:
     m = _KIND_PREFIX.match(message)
     if m:
         return m.group(1)
-    words = [w if w == "'_'" or _PLAIN_WORD.match(w) else "_" for w in _QUOTED.sub("'_'", message.strip()).split()]
+    words = [w if _PLAIN_WORD.match(w) else "_" for w in _QUOTED.sub("'_'", message.strip()).split()]
     kind = " ".join(w for k, w in enumerate(words) if not (w == "_" and k and words[k - 1] == "_"))
     return kind if len(kind) <= 60 else kind[:60].rsplit(" ", 1)[0] + " ..."
 
@@ -1156,8 +1158,8 @@ def _fold_diagnostics(first_line: int, lines: list[str], i: int, seen: dict[str,
             break
         j = k + 1
         while j < n and j - k < DIAGNOSTIC_RECORD_LINES and _diagnostic_head(lines[j]) is None \
-                and _DIAGNOSTIC_MORE.match(lines[j]):
-            j += 1
+                and (_DIAGNOSTIC_MORE.match(lines[j]) or (j + 1 < n and _CARET.match(lines[j + 1]))):
+            j += 1  # (an unindented source line is javac's when a caret line follows it)
         heads.append((k, m))
         if j >= n or j - k >= DIAGNOSTIC_RECORD_LINES:
             break
@@ -1166,15 +1168,16 @@ def _fold_diagnostics(first_line: int, lines: list[str], i: int, seen: dict[str,
         return heads[-1][0] + 1, []
     ends = [h for h, _ in heads[1:]]
     folded = list(zip(heads[DIAGNOSTIC_KEEP_HEAD:-1], ends[DIAGNOSTIC_KEEP_HEAD:]))
-    if (len({_DIGITS.sub("0", m.group("msg") or m.group("rmsg")) for _, m in heads}) == 1
+    places = [_diagnostic_place(lines, lo, hi, m) for (lo, m), hi in zip(heads, [*ends, heads[-1][0] + 1])]
+    if ((len({_DIGITS.sub("0", m.group("msg") or m.group("rmsg")) for _, m in heads}) == 1
+         and len({subject for subject, _, _ in places}) == 1)
             or len({lines[h].rstrip()[-SUFFIX_CHARS:] for h, _ in heads}) == 1):
-        # one message repeated (numbers aside), or one long ending (a network error for every
-        # import): the cheaper similar-lines and same-ending folds say it without listing places
+        # one message about one subject repeated (numbers aside), or one long ending (a network
+        # error for every import): the cheaper similar-lines and same-ending folds say it
         return heads[-1][0] + 1, []
     groups: dict[str, list[tuple[str, str, str]]] = {}
-    for (lo, m), hi in folded:
-        groups.setdefault(diagnostic_kind(m.group("msg") or m.group("rmsg")), []).append(
-            _diagnostic_place(lines, lo, hi, m))
+    for ((_, m), _), place in zip(folded, places[DIAGNOSTIC_KEEP_HEAD:-1]):
+        groups.setdefault(diagnostic_kind(m.group("msg") or m.group("rmsg")), []).append(place)
     share = max(DIAGNOSTIC_NAMES_CHARS // len(groups), 120)  # every kind names some of its places
     parts = [_places_text(places, share) for places in groups.values()]
     a, b = folded[0][0][0], folded[-1][1] - 1
@@ -1183,8 +1186,11 @@ def _fold_diagnostics(first_line: int, lines: list[str], i: int, seen: dict[str,
     else:
         what = f"{len(folded)} more compiler errors: " + "; ".join(
             f'{len(places)} "{kind}": {part}' for (kind, places), part in zip(groups.items(), parts))
+    marker = f"[lines {first_line + a}-{first_line + b}: {what}]"
+    if len(marker) >= sum(len(t) + 1 for t in lines[a:b + 1]):
+        return heads[-1][0] + 1, []
     units = [u._replace(lo=u.lo + i, hi=u.hi + i) for u in fold_units(first_line + i, lines[i:a], seen)]
-    units.append(_Unit(a, b, f"[lines {first_line + a}-{first_line + b}: {what}]"))
+    units.append(_Unit(a, b, marker))
     return b + 1, units
 
 
@@ -1257,6 +1263,14 @@ def fold_units(first_line: int, lines: list[str], seen: dict[str, int] | None = 
                 i = j
                 continue
             no_fold_until = j
+        # lists of compiler errors (javac, Maven, gcc/clang, tsc, Go, rustc): grouped by kind
+        if i >= no_diag_until and _diagnostic_head(text) is not None:
+            j, units = _fold_diagnostics(first_line, lines, i, seen)
+            if units:
+                out.extend(units)
+                i = j
+                continue
+            no_diag_until = j
         # runs of records (``Running X`` / ``Tests run: ... - in X``, ``--- FAIL: T`` / message)
         j, size = _pair_run_end(lines, i)
         if size:
@@ -1283,14 +1297,6 @@ def fold_units(first_line: int, lines: list[str], seen: dict[str, int] | None = 
                 out.append(_Unit(i, i + k - 1, marker, src))
                 i += k
                 continue
-        # lists of compiler errors (javac, Maven, gcc/clang, tsc, Go, rustc): grouped by kind
-        if i >= no_diag_until and _diagnostic_head(text) is not None:
-            j, units = _fold_diagnostics(first_line, lines, i, seen)
-            if units:
-                out.extend(units)
-                i = j
-                continue
-            no_diag_until = j
         # long runs of stack frames
         if _FRAME.match(text):
             j = i + 1
