@@ -788,8 +788,8 @@ class _Unit(NamedTuple):
     same_as: int = 0
     """For a ``same as`` reference: the raw line number of the first line it refers to."""
     whole: bool = False
-    """A fold chosen as one piece even past a block's window (a list of like failure records):
-    the marker stands for the lines, so taking it costs what the marker costs."""
+    """A fold chosen as one piece even past a block's window (a list of like failure records, a
+    list of compiler errors): the marker stands for the lines, so taking it costs what the marker costs."""
 
 
 def _frame_origin(text: str) -> str:
@@ -1147,6 +1147,8 @@ def _fold_diagnostics(first_line: int, lines: list[str], i: int, seen: dict[str,
     ``[lines A-B: 29 more "cannot find symbol" errors: symbol FooBar in a/B.java:12, ...]`` or
     ``[lines A-B: 28 more compiler errors: 14 "incompatible types": a/B.java:29, ...; 4 "cannot
     find symbol": ...]`` (up to :data:`DIAGNOSTIC_NAMES_CHARS` characters, then how many more).
+    The marker is one piece (``whole``): a block that reaches the list takes all of it at the
+    marker's cost, so the span claims every folded line and the list is not cut by the budget.
     Returns ``(end, units)``; ``units`` is empty when nothing folds (``end``: where the run ends).
     """
     n = len(lines)
@@ -1190,7 +1192,7 @@ def _fold_diagnostics(first_line: int, lines: list[str], i: int, seen: dict[str,
     if len(marker) >= sum(len(t) + 1 for t in lines[a:b + 1]):
         return heads[-1][0] + 1, []
     units = [u._replace(lo=u.lo + i, hi=u.hi + i) for u in fold_units(first_line + i, lines[i:a], seen)]
-    units.append(_Unit(a, b, marker))
+    units.append(_Unit(a, b, marker, whole=True))
     return b + 1, units
 
 
@@ -1371,6 +1373,11 @@ def render_lines(first_line: int, lines: list[str], seen: dict[str, int] | None 
       with one message (paths and digits aside) keeps its first and last record:
       ``[lines A-B: N more failures 2) to 55) with the message of 1) (...): name, name, ...]``,
       naming every folded record (see :func:`_fold_numbered`);
+    * a list of at least :data:`DIAGNOSTIC_RUN` compiler errors (javac, Maven, gcc/clang, tsc,
+      Go, rustc) keeps its first two and its last error; the ones between become one marker
+      grouped by kind (the message with its subject removed), listing subjects and places:
+      ``[lines A-B: 29 more "cannot find symbol" errors: class Foo in a/B.java:12,40, ...]``
+      (see :func:`_fold_diagnostics`);
     * a command-line usage text of at least :data:`USAGE_RUN` lines after its ``Usage:`` line
       keeps that line: ``[N more lines of usage text: options -h, --source, ...]``;
     * a run of at least :data:`PAIR_RUN` records of 2 or 3 lines (each record's lines start with
