@@ -791,3 +791,162 @@ def test_emacs_lisp_backtrace_frames_fold() -> None:
     assert "stack frames" in text
     assert "normal-top-level()" in text and "signal(error" in text
     assert estimate_tokens(text) < estimate_tokens("\n".join(lines)) / 2
+
+
+# --- lists of compiler errors of one kind (issue 7) -------------------------------------------------
+
+_SYMBOLS = ["FooBar", "Baz", "QuxFactory", "Widget", "Gadget", "Sprocket", "Flange", "Grommet", "Doohickey", "Gizmo"]
+
+
+def _maven_cannot_find_symbol(count: int) -> list[str]:
+    """Maven's compiler plugin reporting ``count`` javac ``cannot find symbol`` errors, each with its
+    ``symbol:`` and ``location:`` lines (the shape of maven-compiler-plugin 3.x output)."""
+    lines = []
+    for k in range(count):
+        name = _SYMBOLS[k % len(_SYMBOLS)] + (str(k // len(_SYMBOLS)) if k >= len(_SYMBOLS) else "")
+        lines += [f"[ERROR] /home/runner/work/shop/shop/src/main/java/org/shop/cart/Cart{k % 3}.java:[{12 + 7 * k},5] "
+                  "cannot find symbol",
+                  f"  symbol:   class {name}",
+                  f"  location: class org.shop.cart.checkout.pricing.Cart{k % 3}PricingServiceImpl"]
+    return lines
+
+
+@pytest.mark.parametrize(
+    ("lines", "marker", "kept", "listed"),
+    [
+        # Maven: [ERROR] /path/File.java:[line,col] cannot find symbol / symbol: / location:
+        (_maven_cannot_find_symbol(10),
+         '[lines 7-27: 7 more "cannot find symbol" errors: class QuxFactory in cart/Cart2.java:26, '
+         "class Widget in cart/Cart0.java:33",
+         ["class FooBar", "class Baz", "class Gizmo", "Cart0.java:[75,5] cannot find symbol"],
+         ["class Doohickey in cart/Cart2.java:68"]),
+        # javac without Maven: file:line: error: message, the source line and its caret
+        ([line for k, sub in enumerate(["org.shop.api", "org.shop.db", "com.acme.util", "org.shop.web", "org.shop.io"])
+          for line in (f"src/main/java/org/shop/App.java:{3 + k}: error: package {sub} does not exist",
+                       f"import {sub}.Thing;", "                  ^")],
+         '[lines 7-12: 2 more "package _ does not exist" errors: shop/App.java:5,6]',
+         ["package org.shop.api does not exist", "package org.shop.db does not exist", "org.shop.io does not exist"],
+         []),
+        # gcc/clang: file:line:col: error: 'x' was not declared in this scope, source line, caret
+        ([line for k, name in enumerate(["count", "total", "limit", "offset", "stride", "width"])
+          for line in (f"src/grid.cc:{40 + k}:9: error: '{name}' was not declared in this scope",
+                       f"   {40 + k} |     use({name});", "      |         ^~~~~")],
+         """[lines 7-15: 3 more "'_' was not declared in this scope" errors: limit in src/grid.cc:42, """
+         "offset in src/grid.cc:43, stride in src/grid.cc:44]",
+         ["'count' was not declared", "'total' was not declared", "'width' was not declared"], []),
+        # tsc: file(line,col): error TS2304: Cannot find name 'X'.
+        ([f"src/app/view{k}.ts({10 + k},3): error TS2304: Cannot find name '{name}'."
+          for k, name in enumerate(["Observable", "Subject", "pipe", "mergeMap", "tap", "ReplaySubject"])],
+         """[lines 3-5: 3 more "Cannot find name '_'." errors: pipe in app/view2.ts:12, mergeMap in app/view3.ts:13, """
+         "tap in app/view4.ts:14]",
+         ["'Observable'", "'Subject'", "'ReplaySubject'"], []),
+        # Go: ./file.go:line:col: undefined: x
+        ([f"./internal/storage/backends/cache{k}.go:{20 + k}:2: undefined: {name}"
+          for k, name in enumerate(["NewPool", "ErrClosed", "maxIdle", "dialer", "Options"])],
+         '[lines 3-4: 2 more "undefined" errors: maxIdle in backends/cache2.go:22, dialer in backends/cache3.go:23]',
+         ["undefined: NewPool", "undefined: ErrClosed", "undefined: Options"], []),
+        # rustc: error[E0425]: cannot find value `x` in this scope, then --> file:line:col and the gutter
+        ([line for k, name in enumerate(["CURSOR", "HEIGHT", "WIDTH", "margin", "ORIGIN"])
+          for line in (f"error[E0425]: cannot find value `{name}` in this scope",
+                       f"  --> src/render.rs:{70 + 9 * k}:26", "   |",
+                       f"{70 + 9 * k} |     Glyph {{ c: {name}, top: 0 }}", "   |                 ^^^^^^ not found in this scope", "")],
+         """[lines 13-24: 2 more "cannot find value '_' in this scope" errors: WIDTH in src/render.rs:88, """
+         "margin in src/render.rs:97]",
+         ["`CURSOR`", "`HEIGHT`", "`ORIGIN`"], []),
+    ],
+    ids=["maven-javac", "javac", "gcc", "tsc", "go", "rustc"],
+)
+def test_compiler_errors_of_one_kind_fold_into_one_marker_naming_each(
+        lines: list[str], marker: str, kept: list[str], listed: list[str]) -> None:
+    from ci_healer.extract import fold_units, render_lines
+
+    text = render_lines(1, lines)
+    assert marker in text, text
+    for needle in kept + listed:
+        assert needle in text
+    assert estimate_tokens(text) < estimate_tokens("\n".join(lines))
+    units = fold_units(1, lines)
+    # every line is shown or stood for, once, in order: the marker claims exactly the lines it names
+    assert [k for u in units for k in range(u.lo, u.hi + 1)] == list(range(len(lines)))
+
+
+def test_compiler_errors_of_several_kinds_fold_grouped_by_kind() -> None:
+    from ci_healer.extract import render_lines
+
+    kinds = [
+        ("incompatible types: java.lang.Class<?>[] cannot be converted to java.lang.Class<?>", []),
+        ("cannot find symbol", ["  symbol:   variable length", "  location: variable arr of type java.lang.Object"]),
+        ("array required, but java.lang.Comparable<java.lang.Object> found", []),
+    ]
+    lines = []
+    for k in range(9):
+        message, more = kinds[k % 3]
+        lines += [f"[ERROR] /builds/workspace/lib/src/main/java/org/lib/core/Arrays.java:[{100 + k},5] {message}", *more]
+    text = render_lines(1, lines)
+    marker = next(t for t in text.split("\n") if "more compiler errors" in t)
+    # errors 3 to 8 (lines 5-14) folded, grouped in the order their kinds first appear there
+    assert marker == ('[lines 5-14: 6 more compiler errors: 2 "array required, but _ found": core/Arrays.java:102,105; '
+                      '2 "incompatible types": core/Arrays.java:103,106; '
+                      '2 "cannot find symbol": variable length in core/Arrays.java:104,107]')
+    assert "Arrays.java:[108,5] array required" in text  # the last error is shown
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        # go test's t.Errorf lines (no column): test output, not compiler diagnostics
+        [f"        repo_test.go:131: expected 'pkg{k}' but actual is 'pkg{k + 1}'" for k in range(8)],
+        # fewer than DIAGNOSTIC_RUN errors are shown as they are
+        _maven_cannot_find_symbol(4),
+        # warnings are no errors
+        [f"src/grid.cc:{40 + k}:9: warning: unused variable '{name}'" for k, name in enumerate("abcdefg")],
+    ],
+    ids=["go-test-output", "short-list", "warnings"],
+)
+def test_lines_that_are_not_a_list_of_compiler_errors_do_not_fold_as_one(lines: list[str]) -> None:
+    from ci_healer.extract import render_lines
+
+    text = render_lines(1, lines)
+    assert "more compiler errors" not in text and '" errors:' not in text
+
+
+def test_one_compiler_message_for_many_places_is_left_to_the_cheaper_folds() -> None:
+    from ci_healer.extract import render_lines
+
+    lines = [f"[ERROR] /builds/workspace/app/src/main/java/org/app/Entities.java:[{60 + k},29] "
+             "unmappable character for encoding UTF-8" for k in range(30)]
+    text = render_lines(1, lines)
+    assert "[28 similar lines differing only in numbers]" in text and '" errors:' not in text
+
+
+@pytest.mark.parametrize(
+    ("message", "kind"),
+    [
+        ("incompatible types: A[] cannot be converted to B<K,V>", "incompatible types"),
+        ("undefined: NewPool", "undefined"),
+        ("package org.shop.api does not exist", "package _ does not exist"),
+        ("Cannot find name 'Observable'.", "Cannot find name '_'."),
+        ("'count' was not declared in this scope", "'_' was not declared in this scope"),
+        ("cannot find value `CURSOR` in this scope", "cannot find value '_' in this scope"),
+        ("array required, but java.lang.Comparable<java.lang.Object> found", "array required, but _ found"),
+        ("no suitable method found for sort(Entry<K,V>,int,int)", "no suitable method found for _"),
+    ],
+)
+def test_diagnostic_kind_removes_the_subject(message: str, kind: str) -> None:
+    from ci_healer.extract import diagnostic_kind
+
+    assert diagnostic_kind(message) == kind
+
+
+def test_a_list_of_compiler_errors_longer_than_the_budget_is_claimed_whole() -> None:
+    """31 ``cannot find symbol`` errors cost about 2,400 tokens: folded, the block spans them all."""
+    errors = _maven_cannot_find_symbol(31)
+    assert estimate_tokens("\n".join(errors)) > 1500
+    log = NOISE + "[INFO] --- maven-compiler-plugin:3.8.1:compile (default-compile) @ shop ---\n" \
+        + "[ERROR] COMPILATION ERROR : \n" + "\n".join(errors) + "\n[INFO] 31 errors \n" + NOISE
+    result = extract(log.encode(), max_tokens=1500)
+    first, last = line_of(log, "Cart0.java:[12,5]"), line_of(log, "Cart0.java:[222,5]") + 2
+    block = next((b for b in result.blocks if b.start_line <= first and last <= b.end_line), None)
+    assert block is not None, [(b.start_line, b.end_line) for b in result.blocks]
+    assert '28 more "cannot find symbol" errors: class QuxFactory in cart/Cart2.java:26' in block.text
+    assert result.tokens <= 1500

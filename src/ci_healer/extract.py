@@ -788,8 +788,8 @@ class _Unit(NamedTuple):
     same_as: int = 0
     """For a ``same as`` reference: the raw line number of the first line it refers to."""
     whole: bool = False
-    """A fold chosen as one piece even past a block's window (a list of like failure records):
-    the marker stands for the lines, so taking it costs what the marker costs."""
+    """A fold chosen as one piece even past a block's window (a list of like failure records, a
+    list of compiler errors): the marker stands for the lines, so taking it costs what the marker costs."""
 
 
 def _frame_origin(text: str) -> str:
@@ -1019,6 +1019,183 @@ def _fold_numbered(first_line: int, lines: list[str], i: int, seen: dict[str, in
     return last_hi, units
 
 
+_DIAGNOSTIC = re.compile(
+    r"^(?:\[ERROR\] ?)?\s*(?P<file>[\w./\\~+@-]*[\w+-]\.[A-Za-z]{1,6})(?P<pos>:\[\d+,\d+\]|\(\d+,\d+\)|:\d+(?::\d+)?)"
+    r"(?::| -)?\s+(?P<err>(?:fatal )?error(?: TS\d+|\[E\d+\])?: ?)?(?P<msg>\S.*)$|"
+    r"^(?:\[ERROR\] ?)?error\[E\d+\]: (?P<rmsg>\S.*)$")
+"""The head of one compiler diagnostic: Maven's ``[ERROR] /src/a/B.java:[12,5] cannot find symbol``
+(or ``... error: ...``), javac's ``a/B.java:12: error: ...``, gcc/clang's ``a.c:3:9: error: 'x' was
+not declared ...``, tsc's ``a.ts(3,9): error TS2304: Cannot find name 'x'.`` and
+``a.ts:3:9 - error TS2304: ...``, Go's ``./a.go:3:9: undefined: x``, rustc's ``error[E0425]: cannot
+find value `x` in this scope`` (its ``--> src/a.rs:3:9`` line follows). A head says ``error``
+after its place, or is Maven's ``[ERROR]`` line with a ``:[line,column]`` place, or Go's
+``file.go:line:column:`` (the compiler and vet always print the column; ``go test``'s ``t.Errorf``
+lines ``x_test.go:12: ...`` do not, and are test output, not diagnostics). A warning or note is no head."""
+_DIAGNOSTIC_NOT = re.compile(r"^(?:warning|note|info)\b", re.IGNORECASE)
+_DIAGNOSTIC_MORE = re.compile(
+    r"^(?:\[ERROR\] ?)?(?:\s|$)|^(?:\[ERROR\] ?)?(?:symbol|location|required|found|reason|where|note)\b|"
+    r"^\d+ +\||^(?:\[ERROR\] ?)?.{0,20}$")
+"""A line that goes on a diagnostic: indented (source line, caret, ``symbol:`` / ``location:``,
+rustc's ``--> file`` and ``|`` gutter, its numbered source line ``70 | ...``), javac's unindented detail words, or a short fragment of
+a wrapped message (``[ERROR] int)``)."""
+DIAGNOSTIC_RUN = 5
+"""Consecutive diagnostics (each a head and its :data:`_DIAGNOSTIC_MORE` lines) that are folded:
+the first :data:`DIAGNOSTIC_KEEP_HEAD` and the last are kept, the ones between become one marker."""
+DIAGNOSTIC_KEEP_HEAD = 2
+DIAGNOSTIC_RECORD_LINES = 12
+"""A diagnostic longer than this (head included) ends the run."""
+DIAGNOSTIC_NAMES_CHARS = 900
+"""Characters of subjects and places listed in a diagnostic fold marker before ``... and N more``."""
+DIAGNOSTIC_LINES_LISTED = 8
+"""Line numbers listed for one subject in one file before ``and N more lines``."""
+_QUOTED = re.compile(r"'[^']*'|`[^`]*`|\"[^\"]*\"|\u2018[^\u2019]*\u2019")
+_KIND_PREFIX = re.compile(r"^([A-Za-z][a-z]*(?: [a-z]+){0,3}): \S")
+_PLAIN_WORD = re.compile(r"^(?:[A-Za-z][a-z]*|'_')[,;.:]?$")
+_CARET = re.compile(r"^\s*(?:\[ERROR\] ?)?\s*\^[\^~]*\s*$")
+"""javac's and gcc's caret line under the source line of a diagnostic."""
+
+
+def _diagnostic_head(text: str) -> re.Match[str] | None:
+    """:data:`_DIAGNOSTIC` on ``text`` when it is an error's head (cheap substring tests first)."""
+    if "rror" not in text and "RROR" not in text and ".go:" not in text:
+        return None
+    m = _DIAGNOSTIC.match(text)
+    if m is None or _DIAGNOSTIC_NOT.match(m.group("msg") or m.group("rmsg")):
+        return None
+    if m.group("rmsg") or m.group("err"):
+        return m
+    pos = m.group("pos")
+    if (pos.startswith(":[") and text.startswith("[ERROR]")) or (m.group("file").endswith(".go") and pos.count(":") == 2):
+        return m
+    return None
+
+
+def diagnostic_kind(message: str) -> str:
+    """A compiler message with its subject removed: what errors of one kind share.
+
+    A leading ``words:`` label is the kind (``incompatible types: A cannot be converted to B`` ->
+    ``incompatible types``, Go's ``undefined: x`` -> ``undefined``); otherwise quoted names become
+    ``'_'`` and every word that is not a plain word (a dotted, generic or camel-case name, a call)
+    becomes ``_`` (``package org.x does not exist`` -> ``package _ does not exist``, tsc's
+    ``Cannot find name 'Foo'.`` -> ``Cannot find name '_'.``).
+    """
+    m = _KIND_PREFIX.match(message)
+    if m:
+        return m.group(1)
+    words = [w if _PLAIN_WORD.match(w) else "_" for w in _QUOTED.sub("'_'", message.strip()).split()]
+    kind = " ".join(w for k, w in enumerate(words) if not (w == "_" and k and words[k - 1] == "_"))
+    return kind if len(kind) <= 60 else kind[:60].rsplit(" ", 1)[0] + " ..."
+
+
+def _diagnostic_place(lines: list[str], lo: int, hi: int, m: re.Match[str]) -> tuple[str, str, str]:
+    """``(subject, dir/File.java, line)`` of the diagnostic ``lines[lo:hi]`` whose head matched
+    ``m``: the subject from a ``symbol:`` line, else the first quoted name, else what follows a
+    short ``kind:`` label (Go's ``undefined: x``); the file's last two path parts."""
+    file, pos = m.group("file"), m.group("pos")
+    if file is None:  # rustc: the place is on the ``--> file:line:col`` line
+        arrow = next((re.search(r"--> (\S+?):(\d+)", t) for t in lines[lo + 1:hi] if "-->" in t), None)
+        file, pos = (arrow.group(1), ":" + arrow.group(2)) if arrow else ("", "")
+    line = _DIGITS.search(pos or "")
+    subject = ""
+    for t in lines[lo + 1:hi]:
+        s = re.match(r"^(?:\[ERROR\] ?)?\s*symbol:\s+(\S.*)$", t)
+        if s:
+            subject = " ".join(s.group(1).split())
+            break
+    if not subject:
+        msg = m.group("msg") or m.group("rmsg")
+        q = _QUOTED.search(msg)
+        k = _KIND_PREFIX.match(msg)
+        subject = q.group()[1:-1] if q else msg[k.end() - 1:].strip() if k and len(msg) - k.end() < 40 else ""
+    return subject[:60], "/".join(file.replace("\\", "/").split("/")[-2:]), line.group() if line else ""
+
+
+def _places_text(places: list[tuple[str, str, str]], share: int) -> str:
+    """``subject in a/B.java:12,40, a/C.java:7, ...``: places of one kind, those with the same
+    subject and file merged, listed up to about ``share`` characters, then how many more."""
+    merged: dict[tuple[str, str], list[str]] = {}
+    for subject, file, line in places:
+        lines_of = merged.setdefault((subject, file), [])
+        if line and line not in lines_of:
+            lines_of.append(line)
+    items = [(f"{subject} in " if subject else "") + file
+             + (":" + ",".join(nums[:DIAGNOSTIC_LINES_LISTED]) if nums else "")
+             + (f" and {len(nums) - DIAGNOSTIC_LINES_LISTED} more lines" if len(nums) > DIAGNOSTIC_LINES_LISTED else "")
+             for (subject, file), nums in merged.items()]
+    listed: list[str] = []
+    size = 0
+    for item in items:
+        if listed and size + len(item) > share:
+            break
+        listed.append(item[:share])
+        size += len(item) + 2
+    rest = len(items) - len(listed)
+    return ", ".join(listed) + (f", ... and {rest} more" if rest else "")
+
+
+def _fold_diagnostics(first_line: int, lines: list[str], i: int, seen: dict[str, int]) -> tuple[int, list[_Unit]]:
+    """Fold a list of compiler diagnostics (``lines[i]`` is a :func:`_diagnostic_head`).
+
+    A compiler that meets one broken name or type prints an error for every use of it: 31
+    ``cannot find symbol`` errors, each with its source line, caret and ``symbol:`` /
+    ``location:`` lines, cost more than a block's budget, and cutting them loses the label. A
+    diagnostic runs from its head to the next head, over :data:`_DIAGNOSTIC_MORE` lines only
+    (at most :data:`DIAGNOSTIC_RECORD_LINES` lines). A run of at least :data:`DIAGNOSTIC_RUN`
+    keeps its first :data:`DIAGNOSTIC_KEEP_HEAD` diagnostics and its last; the ones between
+    become one marker grouping them by kind (:func:`diagnostic_kind`: the message with its
+    subject removed), each kind listing its subjects and places:
+    ``[lines A-B: 29 more "cannot find symbol" errors: symbol FooBar in a/B.java:12, ...]`` or
+    ``[lines A-B: 28 more compiler errors: 14 "incompatible types": a/B.java:29, ...; 4 "cannot
+    find symbol": ...]`` (up to :data:`DIAGNOSTIC_NAMES_CHARS` characters, then how many more).
+    The marker is one piece (``whole``): a block that reaches the list takes all of it at the
+    marker's cost, so the span claims every folded line and the list is not cut by the budget.
+    Returns ``(end, units)``; ``units`` is empty when nothing folds (``end``: where the run ends).
+    """
+    n = len(lines)
+    heads: list[tuple[int, re.Match[str]]] = []
+    k = i
+    while k < n:
+        m = _diagnostic_head(lines[k])
+        if m is None:
+            break
+        j = k + 1
+        while j < n and j - k < DIAGNOSTIC_RECORD_LINES and _diagnostic_head(lines[j]) is None \
+                and (_DIAGNOSTIC_MORE.match(lines[j]) or (j + 1 < n and _CARET.match(lines[j + 1]))):
+            j += 1  # (an unindented source line is javac's when a caret line follows it)
+        heads.append((k, m))
+        if j >= n or j - k >= DIAGNOSTIC_RECORD_LINES:
+            break
+        k = j
+    if len(heads) < DIAGNOSTIC_RUN:
+        return heads[-1][0] + 1, []
+    ends = [h for h, _ in heads[1:]]
+    folded = list(zip(heads[DIAGNOSTIC_KEEP_HEAD:-1], ends[DIAGNOSTIC_KEEP_HEAD:]))
+    places = [_diagnostic_place(lines, lo, hi, m) for (lo, m), hi in zip(heads, [*ends, heads[-1][0] + 1])]
+    if ((len({_DIGITS.sub("0", m.group("msg") or m.group("rmsg")) for _, m in heads}) == 1
+         and len({subject for subject, _, _ in places}) == 1)
+            or len({lines[h].rstrip()[-SUFFIX_CHARS:] for h, _ in heads}) == 1):
+        # one message about one subject repeated (numbers aside), or one long ending (a network
+        # error for every import): the cheaper similar-lines and same-ending folds say it
+        return heads[-1][0] + 1, []
+    groups: dict[str, list[tuple[str, str, str]]] = {}
+    for ((_, m), _), place in zip(folded, places[DIAGNOSTIC_KEEP_HEAD:-1]):
+        groups.setdefault(diagnostic_kind(m.group("msg") or m.group("rmsg")), []).append(place)
+    share = max(DIAGNOSTIC_NAMES_CHARS // len(groups), 120)  # every kind names some of its places
+    parts = [_places_text(places, share) for places in groups.values()]
+    a, b = folded[0][0][0], folded[-1][1] - 1
+    if len(groups) == 1:
+        what = f'{len(folded)} more "{next(iter(groups))}" errors: {parts[0]}'
+    else:
+        what = f"{len(folded)} more compiler errors: " + "; ".join(
+            f'{len(places)} "{kind}": {part}' for (kind, places), part in zip(groups.items(), parts))
+    marker = f"[lines {first_line + a}-{first_line + b}: {what}]"
+    if len(marker) >= sum(len(t) + 1 for t in lines[a:b + 1]):
+        return heads[-1][0] + 1, []
+    units = [u._replace(lo=u.lo + i, hi=u.hi + i) for u in fold_units(first_line + i, lines[i:a], seen)]
+    units.append(_Unit(a, b, marker, whole=True))
+    return b + 1, units
+
+
 def fold_units(first_line: int, lines: list[str], seen: dict[str, int] | None = None) -> list[_Unit]:
     """Fold cleaned lines ``first_line``.. into output units; see :func:`render_lines`.
 
@@ -1031,6 +1208,7 @@ def fold_units(first_line: int, lines: list[str], seen: dict[str, int] | None = 
     n = len(lines)
     i = 0
     no_fold_until = 0  # records already found not to fold are not scanned again
+    no_diag_until = 0  # likewise for lists of compiler errors
     packages: tuple[str, ...] | None = None  # the project's packages, read when a trace first folds
     while i < n:
         text = lines[i]
@@ -1087,6 +1265,14 @@ def fold_units(first_line: int, lines: list[str], seen: dict[str, int] | None = 
                 i = j
                 continue
             no_fold_until = j
+        # lists of compiler errors (javac, Maven, gcc/clang, tsc, Go, rustc): grouped by kind
+        if i >= no_diag_until and _diagnostic_head(text) is not None:
+            j, units = _fold_diagnostics(first_line, lines, i, seen)
+            if units:
+                out.extend(units)
+                i = j
+                continue
+            no_diag_until = j
         # runs of records (``Running X`` / ``Tests run: ... - in X``, ``--- FAIL: T`` / message)
         j, size = _pair_run_end(lines, i)
         if size:
@@ -1187,6 +1373,11 @@ def render_lines(first_line: int, lines: list[str], seen: dict[str, int] | None 
       with one message (paths and digits aside) keeps its first and last record:
       ``[lines A-B: N more failures 2) to 55) with the message of 1) (...): name, name, ...]``,
       naming every folded record (see :func:`_fold_numbered`);
+    * a list of at least :data:`DIAGNOSTIC_RUN` compiler errors (javac, Maven, gcc/clang, tsc,
+      Go, rustc) keeps its first two and its last error; the ones between become one marker
+      grouped by kind (the message with its subject removed), listing subjects and places:
+      ``[lines A-B: 29 more "cannot find symbol" errors: class Foo in a/B.java:12,40, ...]``
+      (see :func:`_fold_diagnostics`);
     * a command-line usage text of at least :data:`USAGE_RUN` lines after its ``Usage:`` line
       keeps that line: ``[N more lines of usage text: options -h, --source, ...]``;
     * a run of at least :data:`PAIR_RUN` records of 2 or 3 lines (each record's lines start with
