@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -9,11 +10,12 @@ import pytest
 
 from ci_healer.backends.base import BackendError
 from ci_healer.backends.rules import RulesBackend
-from ci_healer.engine import AnalyzeOptions, analyze
+from ci_healer.engine import AnalyzeOptions, analyze, triage
 from ci_healer.models import Category, FileEdit, Proposal, ProposalRequest
 from ci_healer.patch import apply_patch
 from ci_healer.render import RenderMeta, read_diff, render_check_run, render_comment
 from ci_healer.repo import LocalRepo
+from tests.prereq import require_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "missing-dependency"
@@ -178,3 +180,24 @@ def test_the_bundled_real_github_log_yields_its_labeled_failure_block() -> None:
             assert any(b.start_line <= line <= b.end_line for b in analysis.blocks), line
     assert analysis.category is Category.TEST
     assert "TestCloud_configWithEnvVars" in analysis.root_cause
+
+
+def test_with_the_green_log_subtracted_a_failure_longer_than_the_budget_fits_whole() -> None:
+    """The last green run's log leaves mostly the failure, so its blocks may use
+    ``green_budget_factor`` x ``max_tokens``: a real CiDiff case whose labeled failure (about 3,000
+    tokens) does not fit 1,500 tokens is covered whole once the passing log is subtracted."""
+    case = require_corpus() / "cidiff" / "terraform__Quick_Checks__run616"
+    label = json.loads((case / "label.json").read_text())
+    wanted = {n for start, end in label["failure_blocks"] for n in range(start, end + 1)}
+    log, green = (case / "log.txt").read_bytes(), (case / "pass.log").read_bytes()
+
+    def covered(t) -> set[int]:
+        return {n for b in t.blocks for n in range(b.start_line, b.end_line + 1)}
+
+    plain = triage(log)
+    diffed = triage(log, green=green)
+    assert not wanted <= covered(plain) and plain.tokens <= 1500
+    assert wanted <= covered(diffed)
+    assert 1500 < diffed.tokens <= 1500 * AnalyzeOptions().green_budget_factor
+    narrow = triage(log, green=green, options=AnalyzeOptions(green_budget_factor=1))
+    assert not wanted <= covered(narrow)
