@@ -36,3 +36,23 @@ def require_corpus() -> Path:
             "INDEX.jsonl and <source>/<case>/log.txt (layout: bench/README.md)"
         )
     return root
+
+
+def tool(name: str, package: str, *, what: str) -> str:
+    """Path of the ``name`` executable (on PATH or beside this Python); skips the calling test
+    (fails under ``CI``) when it is missing, saying ``pip install package`` and ``what`` was not done."""
+    import shutil
+    import sys
+
+    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
+    if not found:
+        missing(f"{name} is not installed (pip install {package}); {what}")
+    return str(found)
+
+
+def offline_env() -> dict[str, str]:
+    """The environment without any GitHub token, so a linter such as zizmor cannot go online."""
+    drop = {"GH_TOKEN", "GITHUB_TOKEN", "ZIZMOR_GITHUB_TOKEN", "GH_HOST"}
+    env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("ZIZMOR_")}
+    env["NO_COLOR"] = "1"
+    return env

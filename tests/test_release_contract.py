@@ -18,7 +18,6 @@ A missing linter skips its test, unless the ``CI`` environment variable is set: 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -27,6 +26,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
+
+from tests import prereq
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -243,21 +244,10 @@ def test_lock_parser_rejects_an_unhashed_or_unpinned_line(tmp_path):
 
 def tool(name: str, package: str) -> str:
     """Path of the ``name`` executable; skips the test (fails under ``CI``) when it is missing."""
-    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
-    if found:
-        return found
-    message = f"{name} is not installed (pip install {package}); the workflows under .github/ were not linted"
-    if os.environ.get("CI"):
-        pytest.fail(message + " and CI is set")
-    pytest.skip(message)
+    return prereq.tool(name, package, what="the workflows under .github/ were not linted")
 
 
-def offline_env() -> dict[str, str]:
-    """The environment without any GitHub token, so zizmor cannot go online."""
-    drop = {"GH_TOKEN", "GITHUB_TOKEN", "GH_HOST"}
-    env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("ZIZMOR_")}
-    env["NO_COLOR"] = "1"
-    return env
+offline_env = prereq.offline_env
 
 
 def test_the_repository_has_its_workflows():

@@ -14,14 +14,14 @@ then they fail, so CI cannot pass without linting.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests import prereq
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,21 +46,10 @@ jobs:
 
 def tool(name: str, package: str) -> str:
     """Path of the ``name`` executable; skips the test (fails under ``CI``) when it is missing."""
-    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
-    if found:
-        return found
-    message = f"{name} is not installed (pip install {package}); the example workflows were not linted"
-    if os.environ.get("CI"):
-        pytest.fail(message + " and CI is set")
-    pytest.skip(message)
+    return prereq.tool(name, package, what="the example workflows were not linted")
 
 
-def offline_env() -> dict[str, str]:
-    """The environment without any GitHub token, so zizmor cannot go online."""
-    drop = {"GH_TOKEN", "GITHUB_TOKEN", "ZIZMOR_GITHUB_TOKEN", "GH_HOST"}
-    env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("ZIZMOR_")}
-    env["NO_COLOR"] = "1"
-    return env
+offline_env = prereq.offline_env
 
 
 def rel(path: Path) -> str:
