@@ -77,17 +77,7 @@ class _Handler(BaseHTTPRequestHandler):
         return
 
     def _send(self, status: int, payload: dict, headers: dict[str, str] | None = None) -> None:
-        body = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        try:
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (the timeout test)
+        self._raw(status, json.dumps(payload).encode(), "application/json", headers)
 
     def _error(self, status: int, message: str, kind: str, headers: dict[str, str] | None = None) -> None:
         self._send(status, {"error": {"message": message, "type": kind, "param": None, "code": None}}, headers)
@@ -102,7 +92,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
-            pass
+            pass  # the client gave up (the timeout tests)
 
     def _completion(self, model: str, content: str | None, *, finish_reason: str = "stop", refusal: str | None = None,
                     choices: list | None = None) -> None:
