@@ -279,7 +279,13 @@ def _failing_change(kind: str, read: ChangeFiles, notes: list[str], **fields) ->
     return FailingChange(kind=kind, files=read.files, total_files=read.total_files, notes=own, **fields)
 
 
-def _analyze(ctx: Context, found: Triage, repo: RepoSource | None, change: FailingChange | None) -> Analysis:
+def analyze_triage(ctx: Context, found: Triage, repo: RepoSource | None, change: FailingChange | None) -> Analysis:
+    """The engine's analysis of the primary failure ``found`` with the run's settings and backend.
+
+    Used by :func:`run_analyze` and by ``ci-healer analyze --run``. A repository that cannot be
+    read (:class:`RepoError`) gives a warning and an analysis without files (root cause, no patch).
+    Raises :class:`BackendError` only when the backend cannot be set up.
+    """
     options = _options(ctx)
     backend = ctx.backend_factory(repo)
     try:
@@ -455,7 +461,7 @@ def run_analyze(ctx: Context, run: WorkflowRunData, *, status_note: str | None =
     repo: RepoSource | None = gh.repo_source(run.head_sha)
     started = time.monotonic()
     try:
-        analysis = _analyze(ctx, primary.found, repo, change)
+        analysis = analyze_triage(ctx, primary.found, repo, change)
     except BackendError as err:
         return AnalyzeOutcome(fail(ctx, "the proposal backend could not be set up", None, hint=str(err)))
     ledger = analysis_fields(analysis, model=s.backend.model, seconds=time.monotonic() - started)

@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from ci_healer.analyze_run import AnalyzeOutcome, RunInputs, _analyze, gather_inputs
+from ci_healer.analyze_run import AnalyzeOutcome, RunInputs, analyze_triage, gather_inputs
 from ci_healer.backends import BackendSettings, make_backend
 from ci_healer.events import WorkflowRunData
 from ci_healer.flow import Context
@@ -446,7 +446,7 @@ def analyze_run_ref(
             repo = client.repo_source(run.head_sha)
     primary = gathered.primary
     assert primary.found is not None
-    analysis = _analyze(ctx, primary.found, repo, gathered.change)
+    analysis = analyze_triage(ctx, primary.found, repo, gathered.change)
     runner.notice(f"run {run.id} attempt {run.run_attempt}: job {primary.job.name} analyzed "
                   f"({len(gathered.jobs)} failed job(s), {len(gathered.groups)} distinct failure(s))")
     return RunAnalysis(0, analysis, gathered, folder, run.head_sha)
