@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -37,14 +36,6 @@ class RecordingBackend:
             raise self.error
         assert self.proposal is not None
         return self.proposal
-
-
-@pytest.fixture()
-def example_repo(tmp_path: Path) -> LocalRepo:
-    """A private copy of the bundled example repository (tests may add files to it)."""
-    target = tmp_path / "repo"
-    shutil.copytree(EXAMPLE / "repo", target)
-    return LocalRepo(target, name="tidyconf")
 
 
 def test_rules_backend_fixes_the_bundled_missing_dependency(example_repo: LocalRepo) -> None:
