@@ -30,7 +30,15 @@ from ci_healer.tokens import estimate_tokens
 Span = tuple[int, int]
 
 KWS_KEYWORDS: tuple[str, ...] = (
-    "error", "fail", "err!", "exception", "fatal", "panic", "abort", "exited with", "no such file",
+    "error",
+    "fail",
+    "err!",
+    "exception",
+    "fatal",
+    "panic",
+    "abort",
+    "exited with",
+    "no such file",
 )
 KWS_CONTEXT = 3
 _KWS = re.compile(b"|".join(re.escape(k.encode()) for k in KWS_KEYWORDS), re.IGNORECASE)
@@ -50,8 +58,9 @@ def tail(lines: Sequence[bytes], n: int) -> list[Span]:
     return [(max(1, total - n + 1), total)] if total else []
 
 
-def keyword_search(lines: Sequence[bytes], *, context: int = KWS_CONTEXT,
-                   pattern: re.Pattern[bytes] = _KWS) -> list[Span]:
+def keyword_search(
+    lines: Sequence[bytes], *, context: int = KWS_CONTEXT, pattern: re.Pattern[bytes] = _KWS
+) -> list[Span]:
     """Every line matching ``pattern`` with ``context`` lines either side, overlapping windows merged."""
     if context < 0:
         raise ValueError("context must be >= 0")

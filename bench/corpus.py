@@ -107,9 +107,18 @@ def load_cases(corpus: Path, *, sources: tuple[str, ...] | None = None, every: i
             label = json.loads((folder / "label.json").read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise CorpusError(f"unreadable label {folder / 'label.json'}: {exc}") from exc
-        cases.append(Case(row["source"], row["case_id"], row.get("ci_system") or label.get("ci_system", ""),
-                          folder, int(row.get("log_bytes") or 0), label_spans(label),
-                          label.get("category"), label))
+        cases.append(
+            Case(
+                row["source"],
+                row["case_id"],
+                row.get("ci_system") or label.get("ci_system", ""),
+                folder,
+                int(row.get("log_bytes") or 0),
+                label_spans(label),
+                label.get("category"),
+                label,
+            )
+        )
     return cases
 
 

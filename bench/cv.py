@@ -35,8 +35,8 @@ from pathlib import Path
 if __package__ in (None, ""):  # ``python bench/cv.py``: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.corpus import TIGHT_SOURCES, Case, CorpusError, default_corpus, load_cases  # noqa: E402
-from bench.metrics import CaseResult, Summary, median  # noqa: E402
+from bench.corpus import TIGHT_SOURCES, Case, CorpusError, default_corpus, load_cases
+from bench.metrics import CaseResult, Summary
 
 K = 5
 SEED = 7
@@ -101,14 +101,20 @@ class CrossValidation:
 
     def fold_mean(self, source: str = "all") -> float:
         """Mean over folds of the fold hit rate (folds without cases of ``source`` left out)."""
-        rates = [f.pooled.hit_rate if source == "all" else f.by_source[source].hit_rate
-                 for f in self.folds if (f.pooled if source == "all" else f.by_source[source]).cases]
+        rates = [
+            f.pooled.hit_rate if source == "all" else f.by_source[source].hit_rate
+            for f in self.folds
+            if (f.pooled if source == "all" else f.by_source[source]).cases
+        ]
         return sum(rates) / len(rates) if rates else math.nan
 
     def fold_min(self, source: str = "all") -> float:
         """The lowest fold hit rate."""
-        rates = [f.pooled.hit_rate if source == "all" else f.by_source[source].hit_rate
-                 for f in self.folds if (f.pooled if source == "all" else f.by_source[source]).cases]
+        rates = [
+            f.pooled.hit_rate if source == "all" else f.by_source[source].hit_rate
+            for f in self.folds
+            if (f.pooled if source == "all" else f.by_source[source]).cases
+        ]
         return min(rates) if rates else math.nan
 
     def gap(self, source: str = "all") -> float:
@@ -120,8 +126,13 @@ class CrossValidation:
         return self.whole["all"].stat("tokens", 50)
 
 
-def cross_validate(outcomes: Sequence[tuple[Case, CaseResult]], *, k: int = K, seed: int = SEED,
-                   sources: tuple[str, ...] = TIGHT_SOURCES) -> CrossValidation:
+def cross_validate(
+    outcomes: Sequence[tuple[Case, CaseResult]],
+    *,
+    k: int = K,
+    seed: int = SEED,
+    sources: tuple[str, ...] = TIGHT_SOURCES,
+) -> CrossValidation:
     """Fold the per-case results of :func:`bench.quality.evaluate` (``Quality.outcomes``) or
     :func:`run_cases` by repository; only cases of ``sources`` count."""
     chosen = [(c, r) for c, r in outcomes if c.source in sources]
@@ -157,7 +168,7 @@ def run_cases(cases: Sequence[Case]) -> list[tuple[Case, CaseResult]]:
             continue
         try:
             result = extract(case.log, max_tokens=MAX_TOKENS)
-        except Exception:  # noqa: BLE001 - a crash is a miss, as in the corpus pass
+        except Exception:
             result = None
         out.append((case, ci_healer_result(case, result)))
     return out
@@ -169,20 +180,54 @@ def _pct(x: float) -> str:
 
 def rows(cv: CrossValidation, sources: tuple[str, ...] = TIGHT_SOURCES) -> tuple[list[str], list[list[str]]]:
     """Headers and rows of the fold table: one row per fold, then mean, min, whole, gap and macro."""
-    headers = ["fold", "repositories", "cases", "hit rate", *[f"{s} hit rate" for s in sources], "median tokens"]
+    headers = [
+        "fold",
+        "repositories",
+        "cases",
+        "hit rate",
+        *[f"{s} hit rate" for s in sources],
+        "median tokens",
+    ]
     body: list[list[str]] = []
     for f in cv.folds:
         name = f"{f.fold}" + (" (held out)" if f.fold == HELD_OUT else "")
-        body.append([name, str(f.groups), str(f.pooled.cases), _pct(f.pooled.hit_rate),
-                     *[f"{_pct(f.by_source[s].hit_rate)} of {f.by_source[s].cases}" for s in sources],
-                     f"{f.pooled.stat('tokens', 50):.0f}"])
-    body.append(["mean over folds", "", "", _pct(cv.fold_mean()), *[_pct(cv.fold_mean(s)) for s in sources], ""])
+        body.append(
+            [
+                name,
+                str(f.groups),
+                str(f.pooled.cases),
+                _pct(f.pooled.hit_rate),
+                *[f"{_pct(f.by_source[s].hit_rate)} of {f.by_source[s].cases}" for s in sources],
+                f"{f.pooled.stat('tokens', 50):.0f}",
+            ]
+        )
+    body.append(
+        ["mean over folds", "", "", _pct(cv.fold_mean()), *[_pct(cv.fold_mean(s)) for s in sources], ""]
+    )
     body.append(["lowest fold", "", "", _pct(cv.fold_min()), *[_pct(cv.fold_min(s)) for s in sources], ""])
-    body.append(["whole corpus", str(sum(f.groups for f in cv.folds)), str(cv.whole["all"].cases),
-                 _pct(cv.whole["all"].hit_rate), *[_pct(cv.whole[s].hit_rate) for s in sources],
-                 f"{cv.median_tokens():.0f}"])
-    body.append(["gap whole - mean", "", "", f"{cv.gap():+.1f} points", *[f"{cv.gap(s):+.1f} points" for s in sources], ""])
-    body.append(["repository macro", "", "", _pct(cv.macro["all"]), *[_pct(cv.macro[s]) for s in sources], ""])
+    body.append(
+        [
+            "whole corpus",
+            str(sum(f.groups for f in cv.folds)),
+            str(cv.whole["all"].cases),
+            _pct(cv.whole["all"].hit_rate),
+            *[_pct(cv.whole[s].hit_rate) for s in sources],
+            f"{cv.median_tokens():.0f}",
+        ]
+    )
+    body.append(
+        [
+            "gap whole - mean",
+            "",
+            "",
+            f"{cv.gap():+.1f} points",
+            *[f"{cv.gap(s):+.1f} points" for s in sources],
+            "",
+        ]
+    )
+    body.append(
+        ["repository macro", "", "", _pct(cv.macro["all"]), *[_pct(cv.macro[s]) for s in sources], ""]
+    )
     return headers, body
 
 
@@ -196,12 +241,18 @@ def text_table(headers: list[str], body: list[list[str]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Print the fold table; 2 when the corpus cannot be read."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--corpus", type=Path, default=None, help="corpus folder (default: $CI_HEALER_CORPUS or ../shared/corpus)")
+    parser.add_argument(
+        "--corpus",
+        type=Path,
+        default=None,
+        help="corpus folder (default: $CI_HEALER_CORPUS or ../shared/corpus)",
+    )
     parser.add_argument("--k", type=int, default=K, help=f"folds (default {K})")
     parser.add_argument("--seed", type=int, default=SEED, help=f"shuffle seed (default {SEED})")
     parser.add_argument("--every", type=int, default=1, help="keep every n-th case of each source")
-    parser.add_argument("--misses", action="store_true",
-                        help=f"list missed cases outside the held-out fold {HELD_OUT}")
+    parser.add_argument(
+        "--misses", action="store_true", help=f"list missed cases outside the held-out fold {HELD_OUT}"
+    )
     args = parser.parse_args(argv)
     try:
         cases = load_cases(args.corpus or default_corpus(), sources=TIGHT_SOURCES, every=args.every)
@@ -217,8 +268,10 @@ def main(argv: list[str] | None = None) -> int:
         for case, result in outcomes:
             fold = folds_of[group_of(case)]
             if not result.hit and fold != HELD_OUT:
-                print(f"miss fold {fold} {case.source}/{case.case_id} {case.repository or '-'} "
-                      f"recall {result.score:.2f} tokens {result.tokens} labels {list(case.spans)}")
+                print(
+                    f"miss fold {fold} {case.source}/{case.case_id} {case.repository or '-'} "
+                    f"recall {result.score:.2f} tokens {result.tokens} labels {list(case.spans)}"
+                )
     return 0
 
 

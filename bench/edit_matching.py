@@ -36,7 +36,11 @@ from ci_healer.models import FileEdit  # noqa: E402
 from ci_healer.patch import ProposalError, build_patch  # noqa: E402
 from ci_healer.repo import LocalRepo  # noqa: E402
 
-DEFAULT_GLOBS = ("src/ci_healer/*.py", "src/ci_healer/backends/*.py", "examples/missing-dependency/repo/**/*.py")
+DEFAULT_GLOBS = (
+    "src/ci_healer/*.py",
+    "src/ci_healer/backends/*.py",
+    "examples/missing-dependency/repo/**/*.py",
+)
 
 
 def _windows(text: str, rng: random.Random, n: int) -> list[tuple[int, int]]:
@@ -85,7 +89,9 @@ def _misquote(kind: str, chunk: list[str], rng: random.Random) -> list[str] | No
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--files", nargs="*", default=list(DEFAULT_GLOBS))
     parser.add_argument("--samples", type=int, default=200, help="edits per misquote kind")
     parser.add_argument("--seed", type=int, default=7)
@@ -100,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
             target.write_text(text, encoding="utf-8")
         repo = LocalRepo(tmp)
         print(f"{len(texts)} files, {sum(t.count(chr(10)) for t in texts.values())} lines, seed {args.seed}")
-        print(f"{'misquote':<14}{'edits':>6}{'right':>7}{'refused':>9}{'wrong':>7}  rules (right)                 median ms  max ms")
+        print(
+            f"{'misquote':<14}{'edits':>6}{'right':>7}{'refused':>9}{'wrong':>7}  rules (right)                 median ms  max ms"
+        )
         for kind in ("trailing-ws", "indent", "one-line", "missing-line"):
             counts = {"right": 0, "refused": 0, "wrong": 0}
             rules: dict[str, int] = {}
@@ -119,7 +127,11 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 # The edit appends a marker to the last quoted line: the one line that must change.
                 replacement = quoted[:-1] + [quoted[-1].rstrip() + "  # edited"]
-                edit = FileEdit(file_path=rel, original="\n".join(quoted) + "\n", replacement="\n".join(replacement) + "\n")
+                edit = FileEdit(
+                    file_path=rel,
+                    original="\n".join(quoted) + "\n",
+                    replacement="\n".join(replacement) + "\n",
+                )
                 began = time.perf_counter()
                 try:
                     patch = build_patch([edit], repo)

@@ -48,7 +48,16 @@ from bench.quality import label_ceiling, score
 from ci_healer.extract import classify_line, extract
 from ci_healer.greendiff import Cleaned, drop_green_lines, structural
 
-BUDGETS = (400, 600, 800, 1000, 1500, 4000, 6000, 8000)  # 6000: the analyze flow's budget with a green log (4 x 1500)
+BUDGETS = (
+    400,
+    600,
+    800,
+    1000,
+    1500,
+    4000,
+    6000,
+    8000,
+)  # 6000: the analyze flow's budget with a green log (4 x 1500)
 TARGET_HIT = 0.97
 TARGET_MEDIAN = 800
 PASS_LOG = "pass.log"
@@ -109,11 +118,15 @@ def prepare(cases: Sequence[Case], *, with_set: bool, with_keep: bool = False) -
         if with_keep:
             logs[KEEP_NOTHING] = drop_green_lines(failed, green, keep=lambda line: False).log
             logs[KEEP_SIGNALS] = drop_green_lines(failed, green, keep=keep_signals).log
-        out.append(Prepared(case, logs, diff.dropped, diff.dropped + diff.kept, seconds, len(failed) + len(green)))
+        out.append(
+            Prepared(case, logs, diff.dropped, diff.dropped + diff.kept, seconds, len(failed) + len(green))
+        )
     return out
 
 
-def measure(prepared: Sequence[Prepared], budgets: Sequence[int]) -> dict[str, dict[tuple[str, int], Summary]]:
+def measure(
+    prepared: Sequence[Prepared], budgets: Sequence[int]
+) -> dict[str, dict[tuple[str, int], Summary]]:
     """group -> (variant, budget) -> :class:`bench.metrics.Summary` of extract on that variant."""
     table: dict[str, dict[tuple[str, int], Summary]] = {}
     for item in prepared:
@@ -131,8 +144,10 @@ def measure(prepared: Sequence[Prepared], budgets: Sequence[int]) -> dict[str, d
 
 
 def _row(variant: str, budget: int, s: Summary, ceiling: float) -> str:
-    return (f"| {variant} | {budget} | {ceiling:.1%} | {s.hits}/{s.cases} = {s.hit_rate:.1%} | {s.mean_score:.1%} "
-            f"| {s.stat('tokens', 50):.0f} | {s.stat('tokens', 95):.0f} | {max(s.tokens)} |")
+    return (
+        f"| {variant} | {budget} | {ceiling:.1%} | {s.hits}/{s.cases} = {s.hit_rate:.1%} | {s.mean_score:.1%} "
+        f"| {s.stat('tokens', 50):.0f} | {s.stat('tokens', 95):.0f} | {max(s.tokens)} |"
+    )
 
 
 def ceilings(prepared: Sequence[Prepared], budgets: Sequence[int]) -> dict[str, dict[int, float]]:
@@ -144,32 +159,46 @@ def ceilings(prepared: Sequence[Prepared], budgets: Sequence[int]) -> dict[str, 
     return out
 
 
-def report(prepared: Sequence[Prepared], table: dict[str, dict[tuple[str, int], Summary]],
-           ceiling: dict[str, dict[int, float]] | None = None) -> str:
+def report(
+    prepared: Sequence[Prepared],
+    table: dict[str, dict[tuple[str, int], Summary]],
+    ceiling: dict[str, dict[int, float]] | None = None,
+) -> str:
     """The printed report: diff cost, one table per group, the target line and the summary line."""
     lines: list[str] = []
     dropped = sum(p.dropped for p in prepared)
     total = sum(p.lines for p in prepared)
     seconds = sum(p.diff_seconds for p in prepared)
     size = sum(p.diff_bytes for p in prepared)
-    lines.append(f"CiDiff cases with {PASS_LOG}: {len(prepared)}; the diff blanked {dropped}/{total} lines "
-                 f"({dropped / total:.1%}) in {seconds:.2f} CPU s "
-                 f"({size / 1e6 / max(seconds, 1e-9):.1f} MB/s of failed + green log)")
+    lines.append(
+        f"CiDiff cases with {PASS_LOG}: {len(prepared)}; the diff blanked {dropped}/{total} lines "
+        f"({dropped / total:.1%}) in {seconds:.2f} CPU s "
+        f"({size / 1e6 / max(seconds, 1e-9):.1f} MB/s of failed + green log)"
+    )
     for group, cells in table.items():
         n = next(iter(cells.values())).cases
-        lines += ["", f"### {group} ({n} cases)", "",
-                  "| log | max_tokens | label ceiling | hit | recall | median tokens | p95 tokens | max tokens |",
-                  "|---|---|---|---|---|---|---|---|"]
-        lines += [_row(variant, budget, s, (ceiling or {}).get(group, {}).get(budget, float("nan")))
-                  for (variant, budget), s in cells.items()]
+        lines += [
+            "",
+            f"### {group} ({n} cases)",
+            "",
+            "| log | max_tokens | label ceiling | hit | recall | median tokens | p95 tokens | max tokens |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        lines += [
+            _row(variant, budget, s, (ceiling or {}).get(group, {}).get(budget, float("nan")))
+            for (variant, budget), s in cells.items()
+        ]
     best = _best(table.get("all", {}))
     if best is not None:
         (variant, budget), s = best
         verdict = "PASS" if s.hit_rate >= TARGET_HIT and s.stat("tokens", 50) <= TARGET_MEDIAN else "MISS"
-        lines += ["", f"target hit >= {TARGET_HIT:.0%} at median <= {TARGET_MEDIAN} tokens with the green diff: "
-                      f"{verdict} ({variant}, max_tokens={budget}: {s.hit_rate:.1%} "
-                      f"at median {s.stat('tokens', 50):.0f}, "
-                      f"p95 {s.stat('tokens', 95):.0f})"]
+        lines += [
+            "",
+            f"target hit >= {TARGET_HIT:.0%} at median <= {TARGET_MEDIAN} tokens with the green diff: "
+            f"{verdict} ({variant}, max_tokens={budget}: {s.hit_rate:.1%} "
+            f"at median {s.stat('tokens', 50):.0f}, "
+            f"p95 {s.stat('tokens', 95):.0f})",
+        ]
     lines += ["", summary_line(table)]
     return "\n".join(lines)
 
@@ -192,11 +221,16 @@ def summary_line(table: dict[str, dict[tuple[str, int], Summary]]) -> str:
             continue
         (_, budget), s = best
         same = cells.get((PLAIN, budget))
-        parts.append(f"{group} ({s.cases}): {s.hit_rate:.1%} at median {s.stat('tokens', 50):.0f} / p95 "
-                     f"{s.stat('tokens', 95):.0f} tokens (max_tokens {budget})"
-                     + (f", raw log at the same budget {same.hit_rate:.1%} at {same.stat('tokens', 50):.0f}"
-                        if same else "")
-                     + f", raw log at 1500 {plain.hit_rate:.1%} at {plain.stat('tokens', 50):.0f}")
+        parts.append(
+            f"{group} ({s.cases}): {s.hit_rate:.1%} at median {s.stat('tokens', 50):.0f} / p95 "
+            f"{s.stat('tokens', 95):.0f} tokens (max_tokens {budget})"
+            + (
+                f", raw log at the same budget {same.hit_rate:.1%} at {same.stat('tokens', 50):.0f}"
+                if same
+                else ""
+            )
+            + f", raw log at 1500 {plain.hit_rate:.1%} at {plain.stat('tokens', 50):.0f}"
+        )
     return "Green-log diff (CiDiff cases with a passing log): " + "; ".join(parts)
 
 
@@ -211,8 +245,15 @@ def worker(failed_path: str, green_path: str) -> dict:
     started, cpu = time.perf_counter(), time.process_time()
     diff = drop_green_lines(failed, green)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-    return {"seconds": seconds, "cpu_seconds": cpu, "rss_before": before, "rss_after": peak_rss(),
-            "bytes": len(failed) + len(green), "dropped": diff.dropped, "lines": diff.dropped + diff.kept}
+    return {
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "rss_before": before,
+        "rss_after": peak_rss(),
+        "bytes": len(failed) + len(green),
+        "dropped": diff.dropped,
+        "lines": diff.dropped + diff.kept,
+    }
 
 
 def scale(prepared: Sequence[Prepared], megabytes: int) -> str:
@@ -220,8 +261,10 @@ def scale(prepared: Sequence[Prepared], megabytes: int) -> str:
     target = megabytes * 1_000_000
     with TemporaryDirectory() as tmp:
         paths = []
-        sides = (("failed.log", lambda p: p.logs[PLAIN]),
-                 ("green.log", lambda p: (p.case.path / PASS_LOG).read_bytes()))
+        sides = (
+            ("failed.log", lambda p: p.logs[PLAIN]),
+            ("green.log", lambda p: (p.case.path / PASS_LOG).read_bytes()),
+        )
         for name, pick in sides:
             path = Path(tmp) / name
             with path.open("wb") as out:
@@ -234,16 +277,24 @@ def scale(prepared: Sequence[Prepared], megabytes: int) -> str:
             paths.append(str(path))
         path_env = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
         env = {**os.environ, "PYTHONPATH": path_env}
-        proc = subprocess.run([sys.executable, "-m", "bench.greendiff", "--worker", *paths], capture_output=True,
-                              text=True, env=env, check=False, timeout=3600)
+        proc = subprocess.run(
+            [sys.executable, "-m", "bench.greendiff", "--worker", *paths],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+            timeout=3600,
+        )
     if proc.returncode:
         return f"scale run failed: {proc.stderr.strip()[-500:]}"
     got = json.loads(proc.stdout)
     mb = got["bytes"] / 1e6
-    return (f"diff alone on {mb:.0f} MB (failed + green, {got['lines']} failed lines, {got['dropped']} blanked): "
-            f"{got['cpu_seconds']:.1f} CPU s = {mb / got['cpu_seconds']:.1f} MB/s ({got['seconds']:.1f} s wall); "
-            f"peak RSS {got['rss_before'] / 1e6:.0f} MB "
-            f"with both logs read, {got['rss_after'] / 1e6:.0f} MB after the diff")
+    return (
+        f"diff alone on {mb:.0f} MB (failed + green, {got['lines']} failed lines, {got['dropped']} blanked): "
+        f"{got['cpu_seconds']:.1f} CPU s = {mb / got['cpu_seconds']:.1f} MB/s ({got['seconds']:.1f} s wall); "
+        f"peak RSS {got['rss_before'] / 1e6:.0f} MB "
+        f"with both logs read, {got['rss_after'] / 1e6:.0f} MB after the diff"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -252,10 +303,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--corpus", type=Path, default=None)
     parser.add_argument("--budgets", default=",".join(map(str, BUDGETS)))
     parser.add_argument("--set", action="store_true", help="also measure the set-semantics diff")
-    parser.add_argument("--keep", action="store_true",
-                        help="also measure the diff with the step structure blanked too, and with signal lines kept")
-    parser.add_argument("--scale", type=int, default=0, metavar="MB",
-                        help="also time the diff on a synthetic MB-sized pair")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="also measure the diff with the step structure blanked too, and with signal lines kept",
+    )
+    parser.add_argument(
+        "--scale", type=int, default=0, metavar="MB", help="also time the diff on a synthetic MB-sized pair"
+    )
     parser.add_argument("--worker", nargs=2, metavar=("FAILED", "GREEN"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:

@@ -91,7 +91,21 @@ _FQN = re.compile(r"\b[a-z][a-z0-9_]*(?:\.[A-Za-z_$][\w$]*){2,}\b")
 _JVM_EXT = (".java", ".kt", ".scala", ".groovy")
 _JVM_ROOT = re.compile(r"^(?P<root>(?:.*/)?src/(?P<kind>[\w-]+)/(?:java|kotlin|scala|groovy))/(?P<rest>.+)$")
 _BUILD_OUTPUT = frozenset({"target", "build", "dist", "out", "bin", "classes", "test-classes", "__pycache__"})
-_BINARY = (".jar", ".war", ".ear", ".class", ".pom", ".so", ".o", ".a", ".pyc", ".whl", ".egg", ".tar.gz", ".zip")
+_BINARY = (
+    ".jar",
+    ".war",
+    ".ear",
+    ".class",
+    ".pom",
+    ".so",
+    ".o",
+    ".a",
+    ".pyc",
+    ".whl",
+    ".egg",
+    ".tar.gz",
+    ".zip",
+)
 _STANDIN_TEST = re.compile(r"^([A-Z]\w*?)(?:Tests?|IT|TestCase)$")
 _TEST_CLASS = re.compile(r"(?:Test|Tests|IT|TestCase)$")
 
@@ -170,7 +184,9 @@ def log_names_file(log_text: str, path: str) -> bool:
 
 
 def _standin_text(path: str) -> str:
-    return "".join(f"{i:4d} stand-in line of {path[-30:]:<30} {'.' * 12}\n" for i in range(1, STANDIN_LINES + 1))
+    return "".join(
+        f"{i:4d} stand-in line of {path[-30:]:<30} {'.' * 12}\n" for i in range(1, STANDIN_LINES + 1)
+    )
 
 
 def log_paths(log_text: str) -> list[str]:
@@ -186,7 +202,7 @@ def log_paths(log_text: str) -> list[str]:
             if raw.startswith("/") and not workspace:
                 continue  # absolute, outside the CI workspace: not a repository file
             parts = repo_context._split_path(raw)
-            if not parts or len(parts) < 2 and not workspace:
+            if not parts or (len(parts) < 2 and not workspace):
                 continue
             if any(p.startswith(".") and p not in (".github",) for p in parts[:-1]) or parts[0] == "~":
                 continue
@@ -220,7 +236,7 @@ def standin_tree(log_text: str, fixes: Sequence[str]) -> dict[str, str]:
     for m in _FQN.finditer(log_text):
         name = m.group(0)
         for root, kind, fqn in roots:
-            if name.split(".")[:2] == fqn.split(".")[:2] and name[name.rfind(".") + 1:][:1].isupper():
+            if name.split(".")[:2] == fqn.split(".")[:2] and name[name.rfind(".") + 1 :][:1].isupper():
                 cls = name.split("$")[0]
                 base = root
                 if _TEST_CLASS.search(cls) and kind == "main":
@@ -234,16 +250,31 @@ def standin_tree(log_text: str, fixes: Sequence[str]) -> dict[str, str]:
         if jvm and m and "/src/test/" in "/" + jvm[0] + "/":
             unit = jvm[2].rsplit(".", 1)[0].split(".") + [m.group(1)]
             main_root = ("/" + jvm[0]).replace("/src/test/", "/src/main/").lstrip("/")
-            paths.setdefault("/".join([main_root, *unit]) + path[path.rfind("."):], None)
+            paths.setdefault("/".join([main_root, *unit]) + path[path.rfind(".") :], None)
         folder, _, name = path.rpartition("/")
-        if name.startswith("test_") and name.endswith(".py") and folder.rsplit("/", 1)[-1] in ("tests", "test"):
+        if (
+            name.startswith("test_")
+            and name.endswith(".py")
+            and folder.rsplit("/", 1)[-1] in ("tests", "test")
+        ):
             parent = folder.rpartition("/")[0]
-            paths.setdefault("/".join(p for p in (parent, name[len("test_"):]) if p), None)
-    py_roots = {p.split("/")[0] if not p.startswith("src/") else "src/" + p.split("/")[1] for p in fixes if p.endswith(".py") and "/" in p}
+            paths.setdefault("/".join(p for p in (parent, name[len("test_") :]) if p), None)
+    py_roots = {
+        p.split("/")[0] if not p.startswith("src/") else "src/" + p.split("/")[1]
+        for p in fixes
+        if p.endswith(".py") and "/" in p
+    }
     for m in re.finditer(r"(?<![\w./])([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)+)(?![\w/])", log_text):
         parts = m.group(1).split(".")
         for root in py_roots:
-            if parts[0] == root.rsplit("/", 1)[-1] and parts[-1] not in ("py", "txt", "cfg", "toml", "rst", "md"):
+            if parts[0] == root.rsplit("/", 1)[-1] and parts[-1] not in (
+                "py",
+                "txt",
+                "cfg",
+                "toml",
+                "rst",
+                "md",
+            ):
                 paths["/".join([*root.split("/")[:-1], *parts]) + ".py"] = None
     for manifest in _manifests(log_text):
         paths.setdefault(manifest, None)
@@ -314,7 +345,8 @@ class GitTreeRepo:
         self.git_dir, self.commit, self.name = git_dir, commit, name
         out = subprocess.run(
             ["git", f"--git-dir={git_dir}", "ls-tree", "-r", "--name-only", "-z", commit],
-            capture_output=True, check=True,
+            capture_output=True,
+            check=True,
         ).stdout.decode("utf-8", errors="replace")
         self._paths = sorted(p for p in out.split("\0") if p)
         self._set = set(self._paths)
@@ -322,7 +354,10 @@ class GitTreeRepo:
     def read_text(self, path: str) -> str | None:
         if path not in self._set:
             return None
-        res = subprocess.run(["git", f"--git-dir={self.git_dir}", "cat-file", "blob", f"{self.commit}:{path}"], capture_output=True)
+        res = subprocess.run(
+            ["git", f"--git-dir={self.git_dir}", "cat-file", "blob", f"{self.commit}:{path}"],
+            capture_output=True,
+        )
         try:
             return res.stdout.decode("utf-8") if res.returncode == 0 else None
         except UnicodeDecodeError:
@@ -355,11 +390,16 @@ def evaluate_case(case: Case, repo_source=None) -> CaseFigures:
     diff_path = case.path / "fix.diff"
     diff = diff_path.read_text(encoding="utf-8", errors="replace") if diff_path.is_file() else ""
     fixes = fix_files(diff)
-    repo = repo_source or StandinRepo(standin_tree(log_text, fixes), case.label.get("repository") or case.case_id)
+    repo = repo_source or StandinRepo(
+        standin_tree(log_text, fixes), case.label.get("repository") or case.case_id
+    )
     blocks = extract(case.log, max_tokens=MAX_TOKENS).blocks
     classification = classify(blocks)
     named = [p for p, _ in repo_context.referenced_files(blocks, repo)]
-    sent = [f.path for f in repo_context.gather(blocks, repo, category=classification.category, max_bytes=CONTEXT_BYTES)]
+    sent = [
+        f.path
+        for f in repo_context.gather(blocks, repo, category=classification.category, max_bytes=CONTEXT_BYTES)
+    ]
     fixset = set(fixes)
     return CaseFigures(
         case_id=case.case_id,
@@ -377,7 +417,9 @@ def evaluate_case(case: Case, repo_source=None) -> CaseFigures:
 
 def evaluate(cases: Iterable[Case]) -> list[CaseFigures]:
     """:func:`evaluate_case` of every BugSwarm case of ``cases`` that has a ``fix.diff``."""
-    return [evaluate_case(c) for c in cases if c.source == CLASSIFY_SOURCE and (c.path / "fix.diff").is_file()]
+    return [
+        evaluate_case(c) for c in cases if c.source == CLASSIFY_SOURCE and (c.path / "fix.diff").is_file()
+    ]
 
 
 def _rates(rows: Sequence[CaseFigures]) -> dict[str, float | int | None]:
@@ -451,8 +493,10 @@ def compare_with_real_trees(cases: Sequence[Case], git_dirs: dict[str, str]) -> 
             continue
         stand, real = evaluate_case(case), evaluate_case(case, real_repo)
         yes = {True: "yes", False: "no"}
-        print(f"| {case.case_id} | {len(real.fixes)} | {yes[stand.blocks]} | {yes[real.blocks]} | {yes[stand.context]} "
-              f"| {yes[real.context]} | {', '.join(real.sent[:5])} |")
+        print(
+            f"| {case.case_id} | {len(real.fixes)} | {yes[stand.blocks]} | {yes[real.blocks]} | {yes[stand.context]} "
+            f"| {yes[real.context]} | {', '.join(real.sent[:5])} |"
+        )
     return 0
 
 
@@ -462,7 +506,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--corpus", type=Path, default=None)
     parser.add_argument("--misses", action="store_true")
     parser.add_argument(
-        "--git-dir", action="append", default=[], metavar="OWNER/NAME=DIR",
+        "--git-dir",
+        action="append",
+        default=[],
+        metavar="OWNER/NAME=DIR",
         help="a local clone of a case's repository: its cases are also run on the real tree at the failing commit",
     )
     args = parser.parse_args(argv)
@@ -479,7 +526,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for r in rows:
             if not r.context:
                 print("(log does not name a fix file)" if not r.log else "", end="")
-                print(f"\n{r.case_id} [{r.category} -> {r.predicted}] fixes={r.fixes[:6]}\n  named={r.named[:8]}\n  sent={r.sent[:8]}")
+                print(
+                    f"\n{r.case_id} [{r.category} -> {r.predicted}] fixes={r.fixes[:6]}\n  named={r.named[:8]}\n  sent={r.sent[:8]}"
+                )
     return 0
 
 

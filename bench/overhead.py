@@ -79,7 +79,9 @@ def image_size(tag: str = DEFAULT_IMAGE) -> ImageSize:
         return ImageSize(tag, note=f"not measured: {problem}")
     proc = _docker("image", "inspect", "--format", "{{.Size}}", tag)
     if proc.returncode != 0:
-        return ImageSize(tag, note=f"not measured: image {tag} not built (python tests/e2e/harness.py images builds it)")
+        return ImageSize(
+            tag, note=f"not measured: image {tag} not built (python tests/e2e/harness.py images builds it)"
+        )
     return ImageSize(tag, int(proc.stdout.strip()))
 
 
@@ -123,16 +125,22 @@ def _run(where: str, argv_for_env, *, timeout: float) -> Overhead:
             tmp = Path(tmp_name)
             try:
                 fake, env = _scenario(tmp)
-            except Exception as exc:  # noqa: BLE001 - reported as "not measured"
-                return Overhead(where, note=f"not measured: fake GitHub API unavailable ({type(exc).__name__}: {exc})")
+            except Exception as exc:
+                return Overhead(
+                    where, note=f"not measured: fake GitHub API unavailable ({type(exc).__name__}: {exc})"
+                )
             try:
                 argv, proc_env = argv_for_env(env)
                 started = time.perf_counter()
-                proc = subprocess.Popen(argv, env=proc_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                proc = subprocess.Popen(
+                    argv, env=proc_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+                )
                 posted: float | None = None
                 deadline = started + timeout
                 while proc.poll() is None and time.perf_counter() < deadline:
-                    if posted is None and any(r.operation_id in COMMENT_OPERATIONS for r in list(fake.requests)):
+                    if posted is None and any(
+                        r.operation_id in COMMENT_OPERATIONS for r in list(fake.requests)
+                    ):
                         posted = time.perf_counter() - started
                     time.sleep(0.005)
                 if proc.poll() is None:
@@ -147,8 +155,12 @@ def _run(where: str, argv_for_env, *, timeout: float) -> Overhead:
                 fake.stop()
             if posted is None:
                 tail = " | ".join(stderr.strip().splitlines()[-3:])[-400:]
-                return Overhead(where, api_calls=calls, exit_code=proc.returncode,
-                                note=f"not measured: no PR comment was posted (exit {proc.returncode}: {tail})")
+                return Overhead(
+                    where,
+                    api_calls=calls,
+                    exit_code=proc.returncode,
+                    note=f"not measured: no PR comment was posted (exit {proc.returncode}: {tail})",
+                )
             return Overhead(where, posted, calls, proc.returncode)
     except (OSError, subprocess.SubprocessError) as exc:
         return Overhead(where, note=f"not measured: {type(exc).__name__}: {exc}")
@@ -156,6 +168,7 @@ def _run(where: str, argv_for_env, *, timeout: float) -> Overhead:
 
 def measure_host(*, timeout: float = 120) -> Overhead:
     """``python -m ci_healer action`` against the fake, on the host interpreter."""
+
     def argv(env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
         base = {k: v for k, v in os.environ.items() if not k.startswith(("INPUT_", "GITHUB_"))}
         return [sys.executable, "-m", "ci_healer", "action"], {**base, **env}
@@ -182,4 +195,6 @@ def measure_container(tag: str = DEFAULT_IMAGE, *, timeout: float = 180) -> Over
 
 
 if __name__ == "__main__":
-    print(json.dumps({"image": image_size().__dict__, "host": measure_host().__dict__}, indent=2, default=str))
+    print(
+        json.dumps({"image": image_size().__dict__, "host": measure_host().__dict__}, indent=2, default=str)
+    )

@@ -111,13 +111,19 @@ def ci_healer_result(case: Case, result: Extraction | None, encoder: Encoder | N
     spans = [(b.start_line, b.end_line) for b in result.blocks]
     hit, value = score(case, spans)
     text = "\n".join(b.text for b in result.blocks)
-    return CaseResult(hit, value, len({i for lo, hi in spans for i in range(lo, hi + 1)}),
-                      sum(len(b.text.encode("utf-8")) for b in result.blocks), result.tokens,
-                      encoder(text) if encoder else None)
+    return CaseResult(
+        hit,
+        value,
+        len({i for lo, hi in spans for i in range(lo, hi + 1)}),
+        sum(len(b.text.encode("utf-8")) for b in result.blocks),
+        result.tokens,
+        encoder(text) if encoder else None,
+    )
 
 
-def evaluate(cases: Sequence[Case], *, encoder: Encoder | None = None,
-             progress: Callable[[str], None] | None = None) -> Quality:
+def evaluate(
+    cases: Sequence[Case], *, encoder: Encoder | None = None, progress: Callable[[str], None] | None = None
+) -> Quality:
     """Run ci-healer and the baselines on ``cases``.
 
     ``encoder`` (optional) returns a real tokenizer's count for a text; ``progress`` receives a
@@ -137,7 +143,7 @@ def evaluate(cases: Sequence[Case], *, encoder: Encoder | None = None,
         started = time.perf_counter()
         try:
             result = extract(case.log, max_tokens=MAX_TOKENS)
-        except Exception as exc:  # noqa: BLE001 - a crash is a measured outcome, not a bench failure
+        except Exception as exc:
             crashes.append(f"{case.source}/{case.case_id}: {type(exc).__name__}: {exc}")
             traceback.print_exc()
             result = None
@@ -163,8 +169,9 @@ def evaluate(cases: Sequence[Case], *, encoder: Encoder | None = None,
                 continue
             hit, value = score(case, spans)
             n_lines, n_bytes, n_tokens = span_cost(lines, spans)
-            per_method[name] = CaseResult(hit, value, n_lines, n_bytes, n_tokens,
-                                          encoder(span_text(lines, spans)) if encoder else None)
+            per_method[name] = CaseResult(
+                hit, value, n_lines, n_bytes, n_tokens, encoder(span_text(lines, spans)) if encoder else None
+            )
         for group in groups_of(case):
             if group in summaries:
                 for name, res in per_method.items():

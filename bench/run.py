@@ -24,8 +24,8 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as ``python bench/run.py``
@@ -33,12 +33,11 @@ if __package__ in (None, ""):  # run as ``python bench/run.py``
 
 import jinja2
 
-from bench import overhead as overhead_mod
 from bench import cv as cv_mod
 from bench import greendiff as greendiff_mod
 from bench import localization as localization_mod
+from bench import overhead as overhead_mod
 from bench import scale, tokenizer
-from bench.quality import label_ceiling
 from bench.baselines import KWS_CONTEXT, KWS_KEYWORDS
 from bench.corpus import (
     REPO_ROOT,
@@ -56,6 +55,7 @@ from bench.quality import (
     METHODS,
     Quality,
     evaluate,
+    label_ceiling,
 )
 from ci_healer.models import Category
 
@@ -109,8 +109,13 @@ def ratio(a: float, b: float) -> str:
 def text_table(headers: list[str], rows: list[list[str]]) -> str:
     """A plain-text table with right-aligned columns after the first two."""
     widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=True)]
+
     def line(cells: list[str]) -> str:
-        return "  ".join(str(c).ljust(w) if i < 2 else str(c).rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+        return "  ".join(
+            str(c).ljust(w) if i < 2 else str(c).rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
+
     return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
 
 
@@ -118,9 +123,21 @@ def text_table(headers: list[str], rows: list[list[str]]) -> str:
 # tables
 
 
-QUALITY_HEADERS = ["group", "method", "cases", "hit rate", "recall / share in step", "median lines", "p95 lines",
-                   "median tokens", "p95 tokens", "median bytes", "p95 bytes", "tokens vs ci-healer",
-                   "hit rate vs ci-healer"]
+QUALITY_HEADERS = [
+    "group",
+    "method",
+    "cases",
+    "hit rate",
+    "recall / share in step",
+    "median lines",
+    "p95 lines",
+    "median tokens",
+    "p95 tokens",
+    "median bytes",
+    "p95 bytes",
+    "tokens vs ci-healer",
+    "hit rate vs ci-healer",
+]
 
 
 def quality_rows(quality: Quality, *, real_tokens: bool) -> list[list[str]]:
@@ -134,14 +151,25 @@ def quality_rows(quality: Quality, *, real_tokens: bool) -> list[list[str]]:
         for name in METHODS:
             s = methods[name]
             if not s.cases:
-                rows.append([group, name, f"0 (n/a on {s.not_applicable})", *["-"] * (len(QUALITY_HEADERS) - 3)])
+                rows.append(
+                    [group, name, f"0 (n/a on {s.not_applicable})", *["-"] * (len(QUALITY_HEADERS) - 3)]
+                )
                 continue
-            cells = [group, name, f"{s.cases}" + (f" ({s.not_applicable} n/a)" if s.not_applicable else ""),
-                     pct(s.hit_rate), pct(s.mean_score), num(s.stat("lines", 50)), num(s.stat("lines", 95)),
-                     num(s.stat("tokens", 50)), num(s.stat("tokens", 95)), num(s.stat("bytes", 50)),
-                     num(s.stat("bytes", 95)),
-                     "1x" if name == CI_HEALER else ratio(s.stat("tokens", 50), ours.stat("tokens", 50)),
-                     "1x" if name == CI_HEALER else ratio(s.hit_rate, ours.hit_rate)]
+            cells = [
+                group,
+                name,
+                f"{s.cases}" + (f" ({s.not_applicable} n/a)" if s.not_applicable else ""),
+                pct(s.hit_rate),
+                pct(s.mean_score),
+                num(s.stat("lines", 50)),
+                num(s.stat("lines", 95)),
+                num(s.stat("tokens", 50)),
+                num(s.stat("tokens", 95)),
+                num(s.stat("bytes", 50)),
+                num(s.stat("bytes", 95)),
+                "1x" if name == CI_HEALER else ratio(s.stat("tokens", 50), ours.stat("tokens", 50)),
+                "1x" if name == CI_HEALER else ratio(s.hit_rate, ours.hit_rate),
+            ]
             if real_tokens:
                 cells.insert(9, num(s.stat("real_tokens", 50)))
             rows.append(cells)
@@ -159,20 +187,44 @@ def confusion(quality: Quality) -> tuple[list[str], list[list[str]]]:
         total = sum(counts.values())
         if not total:
             continue
-        rows.append([label, mapped.value, str(total), *[str(counts.get(c, "")) or "." for c in predicted],
-                     f"{counts.get(mapped, 0)}/{total}"])
+        rows.append(
+            [
+                label,
+                mapped.value,
+                str(total),
+                *[str(counts.get(c, "")) or "." for c in predicted],
+                f"{counts.get(mapped, 0)}/{total}",
+            ]
+        )
     return headers, rows
 
 
-SPEED_HEADERS = ["log", "MB", "extract s", "extract MB/s", "grep s", "grep MB/s", "extract / grep time",
-                 "peak RSS MB", "blocks"]
+SPEED_HEADERS = [
+    "log",
+    "MB",
+    "extract s",
+    "extract MB/s",
+    "grep s",
+    "grep MB/s",
+    "extract / grep time",
+    "peak RSS MB",
+    "blocks",
+]
 
 
 def speed_row(m: scale.Measurement) -> list[str]:
     """One row of the speed table."""
-    return [m.label, f"{m.size / MB:,.1f}", f"{m.extract_seconds:.2f}", f"{m.extract_mb_s:.1f}",
-            f"{m.grep_seconds:.3f}", f"{m.grep_mb_s:,.0f}", f"{m.slowdown:.1f}x",
-            f"{m.peak_rss / 2**20:.0f}", str(m.blocks)]
+    return [
+        m.label,
+        f"{m.size / MB:,.1f}",
+        f"{m.extract_seconds:.2f}",
+        f"{m.extract_mb_s:.1f}",
+        f"{m.grep_seconds:.3f}",
+        f"{m.grep_mb_s:,.0f}",
+        f"{m.slowdown:.1f}x",
+        f"{m.peak_rss / 2**20:.0f}",
+        str(m.blocks),
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -185,8 +237,14 @@ def quality_checks(quality: Quality, *, hit_goal: float, label: str) -> list[Che
     for group in TIGHT_SOURCES:
         s = quality.summaries.get(group, {}).get(CI_HEALER)
         if s is None or not s.cases:
-            checks.append(Check(f"{label}: {group}", f"hit rate >= {pct(hit_goal)} at median <= {MAX_TOKENS:,} tokens",
-                                "no cases", "NOT MEASURED"))
+            checks.append(
+                Check(
+                    f"{label}: {group}",
+                    f"hit rate >= {pct(hit_goal)} at median <= {MAX_TOKENS:,} tokens",
+                    "no cases",
+                    "NOT MEASURED",
+                )
+            )
             continue
         med = s.stat("tokens", 50)
         short = []
@@ -194,12 +252,24 @@ def quality_checks(quality: Quality, *, hit_goal: float, label: str) -> list[Che
             short.append(f"hit rate {100 * (hit_goal - s.hit_rate):.1f} points short")
         if med > MAX_TOKENS:
             short.append(f"median {med - MAX_TOKENS:,.0f} tokens over")
-        checks.append(Check(f"{label}: {group}", f"hit rate >= {pct(hit_goal)} at median <= {MAX_TOKENS:,} tokens",
-                            f"{pct(s.hit_rate)} at median {num(med)} tokens ({s.cases} cases)",
-                            "MISS" if short else "PASS", "; ".join(short)))
-    checks.append(Check("no crash", "extract never raises on a corpus log",
-                        f"{len(quality.crashes)} crashes of {quality.cases} logs",
-                        "MISS" if quality.crashes else "PASS", "; ".join(quality.crashes[:3])))
+        checks.append(
+            Check(
+                f"{label}: {group}",
+                f"hit rate >= {pct(hit_goal)} at median <= {MAX_TOKENS:,} tokens",
+                f"{pct(s.hit_rate)} at median {num(med)} tokens ({s.cases} cases)",
+                "MISS" if short else "PASS",
+                "; ".join(short),
+            )
+        )
+    checks.append(
+        Check(
+            "no crash",
+            "extract never raises on a corpus log",
+            f"{len(quality.crashes)} crashes of {quality.cases} logs",
+            "MISS" if quality.crashes else "PASS",
+            "; ".join(quality.crashes[:3]),
+        )
+    )
     return checks
 
 
@@ -219,10 +289,16 @@ def step_checks(quality: Quality) -> list[Check]:
             short.append(f"factor {factor:.2f}x, {TARGET_STEP_RATIO / factor:.1f}x too small")
         if ours.hit_rate < slice_.hit_rate:
             short.append(f"hit rate {100 * (slice_.hit_rate - ours.hit_rate):.1f} points below step-slice")
-        checks.append(Check(f"GitHub Actions: {group}", goal,
-                            f"step-slice median {num(slice_.stat('tokens', 50))} tokens = {factor:.2f}x ci-healer's "
-                            f"{num(ours.stat('tokens', 50))}; hit {pct(ours.hit_rate)} vs step-slice {pct(slice_.hit_rate)}",
-                            "MISS" if short else "PASS", "; ".join(short)))
+        checks.append(
+            Check(
+                f"GitHub Actions: {group}",
+                goal,
+                f"step-slice median {num(slice_.stat('tokens', 50))} tokens = {factor:.2f}x ci-healer's "
+                f"{num(ours.stat('tokens', 50))}; hit {pct(ours.hit_rate)} vs step-slice {pct(slice_.hit_rate)}",
+                "MISS" if short else "PASS",
+                "; ".join(short),
+            )
+        )
     return checks
 
 
@@ -232,23 +308,43 @@ def speed_checks(synthetic: list[scale.Measurement], notes: list[str]) -> list[C
     if synthetic:
         m = synthetic[-1]
         over = m.slowdown / TARGET_GREP_SLOWDOWN
-        checks.append(Check("throughput vs grep", f"extract within {TARGET_GREP_SLOWDOWN:.0f}x of grep's time",
-                            f"{m.slowdown:.1f}x grep's time on {m.label} ({m.extract_mb_s:.1f} vs {m.grep_mb_s:,.0f} MB/s)",
-                            "PASS" if m.slowdown <= TARGET_GREP_SLOWDOWN else "MISS",
-                            "" if m.slowdown <= TARGET_GREP_SLOWDOWN else f"{over:.1f}x over the allowance"))
+        checks.append(
+            Check(
+                "throughput vs grep",
+                f"extract within {TARGET_GREP_SLOWDOWN:.0f}x of grep's time",
+                f"{m.slowdown:.1f}x grep's time on {m.label} ({m.extract_mb_s:.1f} vs {m.grep_mb_s:,.0f} MB/s)",
+                "PASS" if m.slowdown <= TARGET_GREP_SLOWDOWN else "MISS",
+                "" if m.slowdown <= TARGET_GREP_SLOWDOWN else f"{over:.1f}x over the allowance",
+            )
+        )
     else:
-        checks.append(Check("throughput vs grep", f"within {TARGET_GREP_SLOWDOWN:.0f}x of grep", "; ".join(notes) or "-",
-                            "NOT MEASURED"))
+        checks.append(
+            Check(
+                "throughput vs grep",
+                f"within {TARGET_GREP_SLOWDOWN:.0f}x of grep",
+                "; ".join(notes) or "-",
+                "NOT MEASURED",
+            )
+        )
     at_gb = [m for m in synthetic if m.size >= 999 * MB]
     goal = f"peak RSS < {TARGET_RSS // 2**20} MB at 1 GB"
     if at_gb:
         m = at_gb[0]
         ok = m.peak_rss < TARGET_RSS
-        checks.append(Check("memory at 1 GB", goal, f"{m.peak_rss / 2**20:.0f} MB", "PASS" if ok else "MISS",
-                            "" if ok else f"{(m.peak_rss - TARGET_RSS) / 2**20:.0f} MB over"))
+        checks.append(
+            Check(
+                "memory at 1 GB",
+                goal,
+                f"{m.peak_rss / 2**20:.0f} MB",
+                "PASS" if ok else "MISS",
+                "" if ok else f"{(m.peak_rss - TARGET_RSS) / 2**20:.0f} MB over",
+            )
+        )
     else:
         largest = f"{synthetic[-1].peak_rss / 2**20:.0f} MB at {synthetic[-1].label}" if synthetic else "-"
-        checks.append(Check("memory at 1 GB", goal, f"1 GB not measured (largest: {largest})", "NOT MEASURED"))
+        checks.append(
+            Check("memory at 1 GB", goal, f"1 GB not measured (largest: {largest})", "NOT MEASURED")
+        )
     return checks
 
 
@@ -257,18 +353,36 @@ def overhead_checks(image: overhead_mod.ImageSize | None, runs: list[overhead_mo
     checks = []
     goal = f"image < {TARGET_IMAGE // MB} MB"
     if image is None or image.size is None:
-        checks.append(Check("image size", goal, image.note if image else "not measured: skipped (--quick)", "NOT MEASURED"))
+        checks.append(
+            Check(
+                "image size", goal, image.note if image else "not measured: skipped (--quick)", "NOT MEASURED"
+            )
+        )
     else:
         ok = image.size < TARGET_IMAGE
-        checks.append(Check("image size", goal, f"{image.size / MB:.0f} MB", "PASS" if ok else "MISS",
-                            "" if ok else f"{(image.size - TARGET_IMAGE) / MB:.0f} MB over"))
+        checks.append(
+            Check(
+                "image size",
+                goal,
+                f"{image.size / MB:.0f} MB",
+                "PASS" if ok else "MISS",
+                "" if ok else f"{(image.size - TARGET_IMAGE) / MB:.0f} MB over",
+            )
+        )
     container = next((r for r in runs if r.where == "container"), None)
     host = next((r for r in runs if r.where == "host process" and r.seconds is not None), None)
     goal = f"container start to posted comment < {TARGET_OVERHEAD:.0f} s"
     if container is not None and container.seconds is not None:
         ok = container.seconds < TARGET_OVERHEAD
-        checks.append(Check("overhead", goal, f"{container.seconds:.2f} s, {container.api_calls} API calls",
-                            "PASS" if ok else "MISS", "" if ok else f"{container.seconds - TARGET_OVERHEAD:.2f} s over"))
+        checks.append(
+            Check(
+                "overhead",
+                goal,
+                f"{container.seconds:.2f} s, {container.api_calls} API calls",
+                "PASS" if ok else "MISS",
+                "" if ok else f"{container.seconds - TARGET_OVERHEAD:.2f} s over",
+            )
+        )
     else:
         why = container.note if container else "not measured: skipped (--quick)"
         if host is not None:
@@ -296,18 +410,35 @@ def machine_facts() -> dict[str, str]:
         memory = f"{mem:.0f} GiB"
     except (ValueError, OSError, AttributeError):
         memory = "unknown"
-    return {"CPUs": str(os.cpu_count()), "CPU model": cpu, "memory": memory,
-            "OS": platform.platform(terse=True), "Python": platform.python_version()}
+    return {
+        "CPUs": str(os.cpu_count()),
+        "CPU model": cpu,
+        "memory": memory,
+        "OS": platform.platform(terse=True),
+        "Python": platform.python_version(),
+    }
 
 
 def revision() -> str:
     """``git describe``-like revision of the measured tree (``unknown`` outside git)."""
     try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                             text=True, timeout=10, check=True).stdout.strip()
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
         # The report itself does not count: a re-run rewrites it.
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)BENCHMARKS.md"], cwd=REPO_ROOT,
-                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)BENCHMARKS.md"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return sha + (" with uncommitted changes" if dirty else "")
@@ -325,9 +456,14 @@ def shown_command(argv: list[str]) -> str:
 
 def render(context: dict) -> str:
     """BENCHMARKS.md from ``bench/templates/BENCHMARKS.md.j2``."""
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-                             autoescape=False, keep_trailing_newline=True, undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=False,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     return env.get_template("BENCHMARKS.md.j2").render(**context)
 
 
@@ -364,17 +500,36 @@ def _docker_for(args: argparse.Namespace, log) -> Iterator[None]:
 
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options."""
-    parser = argparse.ArgumentParser(prog="python bench/run.py", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", type=Path, default=None, help="labeled corpus folder (default: $CI_HEALER_CORPUS or ../shared/corpus)")
-    parser.add_argument("--quick", action="store_true", help="sample every 5th case, 10 MB only, enforce floors")
-    parser.add_argument("--out", type=Path, default=None, help="report path (default BENCHMARKS.md; none with --quick)")
-    parser.add_argument("--image", default=overhead_mod.DEFAULT_IMAGE, help="action image tag for size and overhead")
-    parser.add_argument("--private-docker", action="store_true",
-                        help="start the end-to-end tests' private Docker daemon (tests/e2e/harness.py), build the base "
-                             "and action images in it and measure the container there")
-    parser.add_argument("--scale-budget", type=float, default=420.0,
-                        help="seconds the largest synthetic log may take (predicted from the previous size); larger sizes are skipped")
+    parser = argparse.ArgumentParser(
+        prog="python bench/run.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--corpus",
+        type=Path,
+        default=None,
+        help="labeled corpus folder (default: $CI_HEALER_CORPUS or ../shared/corpus)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="sample every 5th case, 10 MB only, enforce floors"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="report path (default BENCHMARKS.md; none with --quick)"
+    )
+    parser.add_argument(
+        "--image", default=overhead_mod.DEFAULT_IMAGE, help="action image tag for size and overhead"
+    )
+    parser.add_argument(
+        "--private-docker",
+        action="store_true",
+        help="start the end-to-end tests' private Docker daemon (tests/e2e/harness.py), build the base "
+        "and action images in it and measure the container there",
+    )
+    parser.add_argument(
+        "--scale-budget",
+        type=float,
+        default=420.0,
+        help="seconds the largest synthetic log may take (predicted from the previous size); larger sizes are skipped",
+    )
     return parser
 
 
@@ -424,15 +579,20 @@ def _main(args: argparse.Namespace, argv: list[str]) -> int:
         if synthetic:
             predicted = size / MB / synthetic[-1].extract_mb_s
             if predicted > args.scale_budget:
-                speed_notes.append(f"{size // MB:,} MB not measured: predicted {predicted:.0f} s at "
-                                   f"{synthetic[-1].extract_mb_s:.1f} MB/s exceeds the {args.scale_budget:.0f} s budget")
+                speed_notes.append(
+                    f"{size // MB:,} MB not measured: predicted {predicted:.0f} s at "
+                    f"{synthetic[-1].extract_mb_s:.1f} MB/s exceeds the {args.scale_budget:.0f} s budget"
+                )
                 log(speed_notes[-1])
                 continue
         log(f"speed: synthetic {size // MB} MB")
         try:
             with scale.synthetic_log(size, sources) as path:
-                synthetic.append(scale.measure_file(path, f"synthetic {size // MB:,} MB",
-                                                    timeout=max(120.0, 3 * args.scale_budget)))
+                synthetic.append(
+                    scale.measure_file(
+                        path, f"synthetic {size // MB:,} MB", timeout=max(120.0, 3 * args.scale_budget)
+                    )
+                )
         except (scale.ScaleError, OSError) as exc:
             speed_notes.append(f"{size // MB:,} MB not measured: {exc}")
             log(speed_notes[-1])
@@ -445,12 +605,15 @@ def _main(args: argparse.Namespace, argv: list[str]) -> int:
         prepared = greendiff_mod.prepare([c for c in cases if c.source == "cidiff"], with_set=False)
         if prepared:
             budgets = greendiff_mod.BUDGETS
-            green_report = greendiff_mod.report(prepared, greendiff_mod.measure(prepared, budgets),
-                                                greendiff_mod.ceilings(prepared, budgets))
+            green_report = greendiff_mod.report(
+                prepared, greendiff_mod.measure(prepared, budgets), greendiff_mod.ceilings(prepared, budgets)
+            )
         log("localization: BugSwarm cases with the developer's fix")
         bugswarm = [c for c in cases if c.source == localization_mod.CLASSIFY_SOURCE]
         if bugswarm:
-            localization_table = localization_mod.render(localization_mod.summarise(localization_mod.evaluate(bugswarm)))
+            localization_table = localization_mod.render(
+                localization_mod.summarise(localization_mod.evaluate(bugswarm))
+            )
 
     image: overhead_mod.ImageSize | None = None
     runs: list[overhead_mod.Overhead] = []
@@ -461,8 +624,12 @@ def _main(args: argparse.Namespace, argv: list[str]) -> int:
             runs = [overhead_mod.measure_host(), overhead_mod.measure_container(args.image)]
 
     floors = quality_checks(quality, hit_goal=FLOOR_HIT, label="floor")
-    targets = (quality_checks(quality, hit_goal=TARGET_HIT, label="tight labels") + step_checks(quality)
-               + speed_checks(synthetic, speed_notes) + overhead_checks(image, runs))
+    targets = (
+        quality_checks(quality, hit_goal=TARGET_HIT, label="tight labels")
+        + step_checks(quality)
+        + speed_checks(synthetic, speed_notes)
+        + overhead_checks(image, runs)
+    )
     if args.quick:
         targets = [t for t in targets if not t.name.startswith(("memory", "image", "overhead"))]
 
@@ -479,30 +646,61 @@ def _main(args: argparse.Namespace, argv: list[str]) -> int:
     print(f"repository-grouped {folds.k}-fold cross-validation (python bench/cv.py):")
     print(text_table(cv_headers, cv_rows))
     print()
-    for check in (floors if args.quick else targets):
-        print(f"{check.status:<12} {check.name}: {check.measured}" + (f"  [{check.shortfall}]" if check.shortfall else ""))
-    print(f"\n{len(cases)} logs, {quality.extract_bytes / MB:.0f} MB, extract {quality.extract_bytes / MB / max(quality.extract_seconds, 1e-9):.1f} MB/s; "
-          f"classification {quality.classified.correct}/{quality.classified.total}; total {seconds:.0f} s")
+    for check in floors if args.quick else targets:
+        print(
+            f"{check.status:<12} {check.name}: {check.measured}"
+            + (f"  [{check.shortfall}]" if check.shortfall else "")
+        )
+    print(
+        f"\n{len(cases)} logs, {quality.extract_bytes / MB:.0f} MB, extract {quality.extract_bytes / MB / max(quality.extract_seconds, 1e-9):.1f} MB/s; "
+        f"classification {quality.classified.correct}/{quality.classified.total}; total {seconds:.0f} s"
+    )
 
     if out is not None:
         context = {
-            "command": shown_command(argv), "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": machine_facts(), "revision": revision(), "quick": args.quick, "seconds": seconds,
-            "cases": len(cases), "corpus_mb": quality.extract_bytes / MB,
+            "command": shown_command(argv),
+            "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": machine_facts(),
+            "revision": revision(),
+            "quick": args.quick,
+            "seconds": seconds,
+            "cases": len(cases),
+            "corpus_mb": quality.extract_bytes / MB,
             "corpus_mb_s": quality.extract_bytes / MB / max(quality.extract_seconds, 1e-9),
-            "tokenizer_note": tokenizer_note, "real_tokens": real_tokens, "max_tokens": MAX_TOKENS,
-            "quality_headers": headers, "quality_rows": rows, "crashes": quality.crashes,
-            "conf_headers": conf_headers, "conf_rows": conf_rows, "classified": quality.classified,
+            "tokenizer_note": tokenizer_note,
+            "real_tokens": real_tokens,
+            "max_tokens": MAX_TOKENS,
+            "quality_headers": headers,
+            "quality_rows": rows,
+            "crashes": quality.crashes,
+            "conf_headers": conf_headers,
+            "conf_rows": conf_rows,
+            "classified": quality.classified,
             "mapping": {k: v.value for k, v in BUGSWARM_MAPPING.items()},
-            "speed_headers": SPEED_HEADERS, "speed_rows": [speed_row(m) for m in real + synthetic],
-            "speed_notes": speed_notes, "idle_rss_mb": idle / 2**20,
-            "image": image, "runs": runs, "targets": targets, "floors": floors,
-            "kws_keywords": KWS_KEYWORDS, "kws_context": KWS_CONTEXT,
+            "speed_headers": SPEED_HEADERS,
+            "speed_rows": [speed_row(m) for m in real + synthetic],
+            "speed_notes": speed_notes,
+            "idle_rss_mb": idle / 2**20,
+            "image": image,
+            "runs": runs,
+            "targets": targets,
+            "floors": floors,
+            "kws_keywords": KWS_KEYWORDS,
+            "kws_context": KWS_CONTEXT,
             "ceilings": [label_ceiling(cases, source=src, max_tokens=MAX_TOKENS) for src in TIGHT_SOURCES],
-            "cv_headers": cv_headers, "cv_rows": cv_rows, "cv_k": folds.k, "cv_seed": folds.seed,
-            "cv_held_out": cv_mod.HELD_OUT, "cv_every": QUICK_EVERY if args.quick else 1,
-            "green_report": green_report, "localization_table": localization_table,
-            "hit_rates": {src: quality.summaries[src][CI_HEALER].hit_rate for src in TIGHT_SOURCES if src in quality.summaries},
+            "cv_headers": cv_headers,
+            "cv_rows": cv_rows,
+            "cv_k": folds.k,
+            "cv_seed": folds.seed,
+            "cv_held_out": cv_mod.HELD_OUT,
+            "cv_every": QUICK_EVERY if args.quick else 1,
+            "green_report": green_report,
+            "localization_table": localization_table,
+            "hit_rates": {
+                src: quality.summaries[src][CI_HEALER].hit_rate
+                for src in TIGHT_SOURCES
+                if src in quality.summaries
+            },
         }
         text = render(context)
         tmp = out.with_name(out.name + ".tmp")

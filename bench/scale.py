@@ -103,7 +103,10 @@ def worker(path: str | None) -> dict:
 def run_worker(path: Path | None, *, timeout: float) -> dict:
     """Run :func:`worker` in a fresh interpreter; raises :class:`ScaleError` on failure or timeout."""
     argv = [sys.executable, "-m", "bench.scale", "--worker", str(path) if path else "-"]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+    }
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, check=False)
     except subprocess.TimeoutExpired as exc:
@@ -121,8 +124,13 @@ def grep_seconds(path: Path, *, repeat: int = 1, timeout: float = 300) -> float:
     best = float("inf")
     for _ in range(repeat):
         started = time.perf_counter()
-        proc = subprocess.run([grep, "-c", "-iE", GREP_PATTERN, str(path)], capture_output=True,
-                              env={**os.environ, "LC_ALL": "C"}, timeout=timeout, check=False)
+        proc = subprocess.run(
+            [grep, "-c", "-iE", GREP_PATTERN, str(path)],
+            capture_output=True,
+            env={**os.environ, "LC_ALL": "C"},
+            timeout=timeout,
+            check=False,
+        )
         elapsed = time.perf_counter() - started
         if proc.returncode not in (0, 1):
             raise ScaleError(f"grep failed on {path}: {proc.stderr[-400:]!r}")

@@ -25,12 +25,23 @@ def load(*, timeout: float = 30) -> tuple[Callable[[str], int] | None, str]:
     except ImportError:
         return None, "tiktoken is not installed"
     try:
-        proc = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True,
-                              timeout=timeout, check=False)
+        proc = subprocess.run(
+            [sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=timeout, check=False
+        )
     except subprocess.TimeoutExpired:
-        return None, f"tiktoken could not load {ENCODING} within {timeout:.0f} s (it downloads its encoding at run time)"
+        return (
+            None,
+            f"tiktoken could not load {ENCODING} within {timeout:.0f} s (it downloads its encoding at run time)",
+        )
     if proc.returncode != 0:
-        error = (proc.stderr.strip().splitlines() or ["unknown error"])[-1].split(":", 1)[0].rsplit(".", 1)[-1][:80]
-        return None, f"tiktoken is installed but cannot load {ENCODING} offline (it downloads the encoding at run time; the download failed: {error})"
+        error = (
+            (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
+            .split(":", 1)[0]
+            .rsplit(".", 1)[-1][:80]
+        )
+        return (
+            None,
+            f"tiktoken is installed but cannot load {ENCODING} offline (it downloads the encoding at run time; the download failed: {error})",
+        )
     encoding = tiktoken.get_encoding(ENCODING)
     return (lambda text: len(encoding.encode(text, disallowed_special=()))), f"tiktoken {ENCODING}"

@@ -60,7 +60,9 @@ def changelog_sections(text: str) -> list[Section]:
             continue
         date = DATE.fullmatch(match.group("rest"))
         if not VERSION.fullmatch(name) or date is None:
-            raise ReleaseError(f"CHANGELOG.md: heading {match.group(0).strip()!r} is not '## [X.Y.Z] - YYYY-MM-DD'")
+            raise ReleaseError(
+                f"CHANGELOG.md: heading {match.group(0).strip()!r} is not '## [X.Y.Z] - YYYY-MM-DD'"
+            )
         end = matches[index + 1].start() if index + 1 < len(matches) else len(text)
         body = re.split(r"^\[[^\]]+\]:\s", text[match.end() : end], maxsplit=1, flags=re.MULTILINE)[0]
         sections.append(Section(name, date.group(1), body.strip()))
@@ -108,7 +110,9 @@ def check(tag: str | None, root: Path = ROOT) -> str:
     if not sections:
         problems.append("CHANGELOG.md has no released section")
     elif sections[0].version != version:
-        problems.append(f"CHANGELOG.md newest section [{sections[0].version}] != pyproject.toml version {version}")
+        problems.append(
+            f"CHANGELOG.md newest section [{sections[0].version}] != pyproject.toml version {version}"
+        )
     elif not sections[0].body:
         problems.append(f"CHANGELOG.md section [{version}] is empty")
     if problems:
@@ -128,7 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     """Command line (see the module docstring); 0 on success, 1 with the message on stderr."""
     parser = argparse.ArgumentParser(prog="python3 scripts/release.py", description=__doc__.split("\n", 1)[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("check", help="tag, pyproject.toml, action.yml and CHANGELOG.md agree").add_argument("tag", nargs="?")
+    sub.add_parser("check", help="tag, pyproject.toml, action.yml and CHANGELOG.md agree").add_argument(
+        "tag", nargs="?"
+    )
     sub.add_parser("notes", help="print the CHANGELOG.md section of a version").add_argument("version")
     sub.add_parser("image", help="print the image action.yml runs, without its tag")
     args = parser.parse_args(argv)

@@ -62,7 +62,12 @@ VALID_PROPOSAL = {
     "files_to_modify": [{"file_path": "requirements.txt", "original": "", "replacement": "pandas==2.2.1\n"}],
     "confidence": 0.86,
 }
-INVALID_PROPOSAL = {"root_cause": "", "category": "cosmic-rays", "files_to_modify": "requirements.txt", "confidence": 3}
+INVALID_PROPOSAL = {
+    "root_cause": "",
+    "category": "cosmic-rays",
+    "files_to_modify": "requirements.txt",
+    "confidence": 3,
+}
 LOGIN_PAGE = "<!DOCTYPE html>\n<html><head><title>Sign in - Corporate Proxy</title></head><body><form method=post>...</form></body></html>\n"
 RELEASE = threading.Event()
 """Set when the server shuts down; the ``hang`` scenarios wait on it."""
@@ -73,16 +78,20 @@ class _Handler(BaseHTTPRequestHandler):
     calls: Counter[str] = Counter()
     lock = threading.Lock()
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - silence the default stderr log
+    def log_message(self, format: str, *args: object) -> None:
         return
 
     def _send(self, status: int, payload: dict, headers: dict[str, str] | None = None) -> None:
         self._raw(status, json.dumps(payload).encode(), "application/json", headers)
 
     def _error(self, status: int, message: str, kind: str, headers: dict[str, str] | None = None) -> None:
-        self._send(status, {"error": {"message": message, "type": kind, "param": None, "code": None}}, headers)
+        self._send(
+            status, {"error": {"message": message, "type": kind, "param": None, "code": None}}, headers
+        )
 
-    def _raw(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+    def _raw(
+        self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -94,8 +103,15 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (the timeout tests)
 
-    def _completion(self, model: str, content: str | None, *, finish_reason: str = "stop", refusal: str | None = None,
-                    choices: list | None = None) -> None:
+    def _completion(
+        self,
+        model: str,
+        content: str | None,
+        *,
+        finish_reason: str = "stop",
+        refusal: str | None = None,
+        choices: list | None = None,
+    ) -> None:
         with self.lock:
             n = sum(self.calls.values())
         message = {"role": "assistant", "content": content, "refusal": refusal}
@@ -106,12 +122,14 @@ class _Handler(BaseHTTPRequestHandler):
                 "object": "chat.completion",
                 "created": 1735689600,
                 "model": model,
-                "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}] if choices is None else choices,
+                "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}]
+                if choices is None
+                else choices,
                 "usage": {"prompt_tokens": 900, "completion_tokens": 80, "total_tokens": 980},
             },
         )
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server naming
+    def do_POST(self) -> None:
         if self.path.startswith("/model/") and self.path.endswith("/converse"):
             self._converse(urllib.parse.unquote(self.path[len("/model/") : -len("/converse")]))
             return
@@ -154,7 +172,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(429, "Rate limit reached for requests", "requests", {"Retry-After": "7"})
         elif model == "no-json-schema":
             if fmt == "json_schema":
-                self._error(400, "response_format of type json_schema is not supported by this model", "invalid_request_error")
+                self._error(
+                    400,
+                    "response_format of type json_schema is not supported by this model",
+                    "invalid_request_error",
+                )
             else:
                 self._completion(model, valid)
         elif model == "unauthorized":
@@ -166,13 +188,27 @@ class _Handler(BaseHTTPRequestHandler):
             RELEASE.wait(30)
         elif model == "echo-key-401":
             bearer = self.headers.get("Authorization", "").removeprefix("Bearer ")
-            self._error(401, f"Incorrect API key provided: {bearer}. You can find your API key at the provider.", "invalid_request_error")
+            self._error(
+                401,
+                f"Incorrect API key provided: {bearer}. You can find your API key at the provider.",
+                "invalid_request_error",
+            )
         elif model == "echo-key-400":
-            self._error(400, f"header rejected: Authorization: {self.headers.get('Authorization', '')}", "invalid_request_error")
+            self._error(
+                400,
+                f"header rejected: Authorization: {self.headers.get('Authorization', '')}",
+                "invalid_request_error",
+            )
         elif model == "html-200":
             self._raw(200, LOGIN_PAGE.encode(), "text/html; charset=utf-8")
         elif model == "invalid-json":
-            body = json.dumps({"id": "chatcmpl-cut", "object": "chat.completion", "choices": [{"index": 0, "message": {"content": valid}}]})
+            body = json.dumps(
+                {
+                    "id": "chatcmpl-cut",
+                    "object": "chat.completion",
+                    "choices": [{"index": 0, "message": {"content": valid}}],
+                }
+            )
             self._raw(200, body[: len(body) // 2].encode(), "application/json")
         elif model == "not-completion":
             self._send(200, {"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model"}]})
@@ -194,14 +230,21 @@ class _Handler(BaseHTTPRequestHandler):
             if isinstance(cap, int) and cap <= 2000:
                 self._completion(model, valid)
             else:
-                self._completion(model, json.dumps({**VALID_PROPOSAL, "root_cause": "pandas is missing. " * 111}))
+                self._completion(
+                    model, json.dumps({**VALID_PROPOSAL, "root_cause": "pandas is missing. " * 111})
+                )
         else:
             self._error(404, f"The model `{model}` does not exist", "invalid_request_error")
 
     # ------------------------------------------------------------------------------- Bedrock
 
     def _aws_error(self, status: int, code: str, message: str) -> None:
-        self._raw(status, json.dumps({"message": message}).encode(), "application/json", {"x-amzn-ErrorType": f"{code}:http://internal.amazon.com/coral/com.amazon.bedrock/"})
+        self._raw(
+            status,
+            json.dumps({"message": message}).encode(),
+            "application/json",
+            {"x-amzn-ErrorType": f"{code}:http://internal.amazon.com/coral/com.amazon.bedrock/"},
+        )
 
     def _converse_reply(self, content: list, stop_reason: str = "tool_use") -> None:
         payload = {
@@ -222,25 +265,39 @@ class _Handler(BaseHTTPRequestHandler):
         with self.lock:
             self.calls[f"bedrock:{model}"] += 1
             call = self.calls[f"bedrock:{model}"]
-        tool = {"toolUse": {"toolUseId": f"tooluse_fake{call:04d}", "name": "submit_proposal", "input": VALID_PROPOSAL}}
+        tool = {
+            "toolUse": {
+                "toolUseId": f"tooluse_fake{call:04d}",
+                "name": "submit_proposal",
+                "input": VALID_PROPOSAL,
+            }
+        }
         if model == "valid" or (model == "throttle-once" and call > 1):
             self._converse_reply([tool])
         elif model in ("throttle-once", "always-throttle"):
             self._aws_error(429, "ThrottlingException", "Too many requests, please wait before trying again.")
         elif model == "always-500":
-            self._aws_error(500, "InternalServerException", "The server encountered an error processing your request.")
+            self._aws_error(
+                500, "InternalServerException", "The server encountered an error processing your request."
+            )
         elif model == "hang":
             RELEASE.wait(30)
         elif model == "html-200":
             self._raw(200, LOGIN_PAGE.encode(), "text/html; charset=utf-8")
         elif model == "invalid-json":
-            self._raw(200, b'{"output": {"message": {"role": "assistant", "content": [{"toolUse": {"toolUseId"', "application/json")
+            self._raw(
+                200,
+                b'{"output": {"message": {"role": "assistant", "content": [{"toolUse": {"toolUseId"',
+                "application/json",
+            )
         elif model == "invalid-twice":
             self._converse_reply([{"toolUse": {**tool["toolUse"], "input": INVALID_PROPOSAL}}])
         elif model == "empty":
             self._converse_reply([], "end_turn")
         elif model == "refusal":
-            self._converse_reply([{"text": "The response was blocked by content filters."}], "content_filtered")
+            self._converse_reply(
+                [{"text": "The response was blocked by content filters."}], "content_filtered"
+            )
         elif model in ("length", "length-once"):
             limit = int((request.get("inferenceConfig") or {}).get("maxTokens") or 0)
             if model == "length-once" and limit > 4096:
@@ -249,7 +306,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self._converse_reply([{"text": json.dumps(VALID_PROPOSAL)[:60]}], "max_tokens")
         elif model == "echo-token-403":
             token = self.headers.get("X-Amz-Security-Token", "")
-            self._aws_error(403, "AccessDeniedException", f"User is not authorized: session token {token} lacks bedrock:InvokeModel")
+            self._aws_error(
+                403,
+                "AccessDeniedException",
+                f"User is not authorized: session token {token} lacks bedrock:InvokeModel",
+            )
         else:
             self._aws_error(400, "ValidationException", f"The provided model identifier {model} is invalid.")
 

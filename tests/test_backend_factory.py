@@ -29,7 +29,9 @@ def test_auto_picks_a_backend_only_from_its_credentials(settings, environ, expec
 def test_the_github_token_never_reaches_another_endpoint(monkeypatch, base_url: str) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
-    settings = BackendSettings(backend="openai", openai_base_url=base_url, github_token=SecretStr(TOKEN), model="m")
+    settings = BackendSettings(
+        backend="openai", openai_base_url=base_url, github_token=SecretStr(TOKEN), model="m"
+    )
     backend = make_backend(settings, repo=None, environ={})
     assert backend._client.api_key != TOKEN
 
@@ -53,20 +55,31 @@ def test_openai_without_key_or_endpoint_is_a_config_error(monkeypatch) -> None:
 def test_llm_timeout_and_secrets_reach_the_backend(monkeypatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     key = "sk-proj-" + "K" * 40
-    settings = BackendSettings(backend="openai", openai_api_key=SecretStr(key), github_token=SecretStr(TOKEN),
-                               openai_base_url="http://127.0.0.1:9/v1", timeout_s=7.5, model="m")
+    settings = BackendSettings(
+        backend="openai",
+        openai_api_key=SecretStr(key),
+        github_token=SecretStr(TOKEN),
+        openai_base_url="http://127.0.0.1:9/v1",
+        timeout_s=7.5,
+        model="m",
+    )
     backend = make_backend(settings, repo=None, environ={})
     assert backend.timeout_s == 7.5 and backend._client.timeout == 7.5
     # Both secrets are redacted from what the backend says, though only the key is ever sent.
     err = BackendError("auth", f"echo {key} and {TOKEN}")
     from ci_healer.backends.llm import redacted_error
 
-    assert str(redacted_error(err, backend._redactor)) == "echo [REDACTED:literal_secret] and [REDACTED:literal_secret]"
+    assert (
+        str(redacted_error(err, backend._redactor))
+        == "echo [REDACTED:literal_secret] and [REDACTED:literal_secret]"
+    )
 
 
 def test_base_url_without_scheme_from_the_cli_is_a_config_error(monkeypatch) -> None:
     with pytest.raises(BackendError) as err:
-        make_backend(BackendSettings(backend="openai", openai_base_url="localhost:11434/v1"), repo=None, environ={})
+        make_backend(
+            BackendSettings(backend="openai", openai_base_url="localhost:11434/v1"), repo=None, environ={}
+        )
     assert err.value.code == "config" and "openai-base-url" in str(err.value) and "http://" in str(err.value)
 
 

@@ -54,8 +54,12 @@ def make_request() -> ProposalRequest:
     return ProposalRequest(
         repository="acme/tool",
         blocks=[Block(start_line=88, end_line=92, reason="go-build-error", text=LOG_BLOCK)],
-        classification=Classification(category=Category.COMPILE, fingerprint="a1b2c3d4e5f60718", signals=["go-compile"]),
-        files=[ContextFile(path="cmd/root.go", start_line=40, end_line=44, text=ROOT_GO, reason="named-in-log")],
+        classification=Classification(
+            category=Category.COMPILE, fingerprint="a1b2c3d4e5f60718", signals=["go-compile"]
+        ),
+        files=[
+            ContextFile(path="cmd/root.go", start_line=40, end_line=44, text=ROOT_GO, reason="named-in-log")
+        ],
         manifests=["go.mod"],
     )
 
@@ -95,7 +99,15 @@ def expected_params(messages=ANY) -> dict:
         "messages": messages,
         "inferenceConfig": {"maxTokens": ANY, "temperature": 0.0},
         "toolConfig": {
-            "tools": [{"toolSpec": {"name": "submit_proposal", "description": ANY, "inputSchema": {"json": proposal_json_schema()}}}],
+            "tools": [
+                {
+                    "toolSpec": {
+                        "name": "submit_proposal",
+                        "description": ANY,
+                        "inputSchema": {"json": proposal_json_schema()},
+                    }
+                }
+            ],
             "toolChoice": {"tool": {"name": "submit_proposal"}},
         },
     }
@@ -137,7 +149,9 @@ def test_tool_use_reply_becomes_proposal(client):
 def test_reply_without_tool_use_gets_repair_round(client):
     client.stubber.add_response(
         "converse",
-        converse_response([{"text": "The build fails because version is undefined."}], stop_reason="end_turn"),
+        converse_response(
+            [{"text": "The build fails because version is undefined."}], stop_reason="end_turn"
+        ),
         expected_params(),
     )
     client.stubber.add_response("converse", converse_response([tool_use(PROPOSAL)]), expected_params())
@@ -155,9 +169,18 @@ def test_reply_without_tool_use_gets_repair_round(client):
 
 
 def test_invalid_tool_input_is_answered_with_tool_result_error_then_invalid_output(client):
-    bad = {"root_cause": "x", "category": "compile", "files_to_modify": [{"file_path": "cmd/root.go"}], "confidence": 1.7}
-    client.stubber.add_response("converse", converse_response([tool_use(bad, "tooluse_first")]), expected_params())
-    client.stubber.add_response("converse", converse_response([tool_use(bad, "tooluse_second")]), expected_params())
+    bad = {
+        "root_cause": "x",
+        "category": "compile",
+        "files_to_modify": [{"file_path": "cmd/root.go"}],
+        "confidence": 1.7,
+    }
+    client.stubber.add_response(
+        "converse", converse_response([tool_use(bad, "tooluse_first")]), expected_params()
+    )
+    client.stubber.add_response(
+        "converse", converse_response([tool_use(bad, "tooluse_second")]), expected_params()
+    )
     recorder = Recorder(client)
     backend, _ = make_backend(client)
 
@@ -174,8 +197,20 @@ def test_invalid_tool_input_is_answered_with_tool_result_error_then_invalid_outp
 
 
 def test_throttling_is_retried_then_succeeds(client):
-    client.stubber.add_client_error("converse", service_error_code="ThrottlingException", service_message="Too many requests, please wait before trying again.", http_status_code=429, expected_params=expected_params())
-    client.stubber.add_client_error("converse", service_error_code="ServiceUnavailableException", service_message="Service unavailable", http_status_code=503, expected_params=expected_params())
+    client.stubber.add_client_error(
+        "converse",
+        service_error_code="ThrottlingException",
+        service_message="Too many requests, please wait before trying again.",
+        http_status_code=429,
+        expected_params=expected_params(),
+    )
+    client.stubber.add_client_error(
+        "converse",
+        service_error_code="ServiceUnavailableException",
+        service_message="Service unavailable",
+        http_status_code=503,
+        expected_params=expected_params(),
+    )
     client.stubber.add_response("converse", converse_response([tool_use(PROPOSAL)]), expected_params())
     backend, sleeps = make_backend(client)
 
@@ -188,7 +223,12 @@ def test_throttling_is_retried_then_succeeds(client):
 
 def test_throttling_past_max_retries_is_throttled_error(client):
     for _ in range(2):
-        client.stubber.add_client_error("converse", service_error_code="ThrottlingException", service_message="Too many requests", http_status_code=429)
+        client.stubber.add_client_error(
+            "converse",
+            service_error_code="ThrottlingException",
+            service_message="Too many requests",
+            http_status_code=429,
+        )
     backend, sleeps = make_backend(client, max_retries=1)
 
     with pytest.raises(BackendError) as info:
@@ -202,15 +242,43 @@ def test_throttling_past_max_retries_is_throttled_error(client):
 @pytest.mark.parametrize(
     ("error_code", "status", "message", "expected_code", "expected_text"),
     [
-        ("ValidationException", 400, "Invocation of model ID amazon.nova-pro-v1:0 with on-demand throughput isn't supported.", "config", "on-demand throughput"),
+        (
+            "ValidationException",
+            400,
+            "Invocation of model ID amazon.nova-pro-v1:0 with on-demand throughput isn't supported.",
+            "config",
+            "on-demand throughput",
+        ),
         ("ResourceNotFoundException", 404, "Model not found", "config", DEFAULT_NOVA_MODEL),
-        ("AccessDeniedException", 403, "You don't have access to the model with the specified model ID.", "auth", "bedrock:InvokeModel"),
-        ("UnrecognizedClientException", 403, "The security token included in the request is invalid.", "auth", "security token"),
-        ("ModelTimeoutException", 408, "Model has timed out in processing the request.", "timeout", "timed out"),
+        (
+            "AccessDeniedException",
+            403,
+            "You don't have access to the model with the specified model ID.",
+            "auth",
+            "bedrock:InvokeModel",
+        ),
+        (
+            "UnrecognizedClientException",
+            403,
+            "The security token included in the request is invalid.",
+            "auth",
+            "security token",
+        ),
+        (
+            "ModelTimeoutException",
+            408,
+            "Model has timed out in processing the request.",
+            "timeout",
+            "timed out",
+        ),
     ],
 )
-def test_client_errors_map_to_stable_codes_without_retry(client, error_code, status, message, expected_code, expected_text):
-    client.stubber.add_client_error("converse", service_error_code=error_code, service_message=message, http_status_code=status)
+def test_client_errors_map_to_stable_codes_without_retry(
+    client, error_code, status, message, expected_code, expected_text
+):
+    client.stubber.add_client_error(
+        "converse", service_error_code=error_code, service_message=message, http_status_code=status
+    )
     backend, sleeps = make_backend(client)
 
     with pytest.raises(BackendError) as info:
@@ -223,7 +291,12 @@ def test_client_errors_map_to_stable_codes_without_retry(client, error_code, sta
 
 def test_internal_errors_exhaust_retries_as_unavailable(client):
     for _ in range(4):
-        client.stubber.add_client_error("converse", service_error_code="InternalServerException", service_message="Internal error", http_status_code=500)
+        client.stubber.add_client_error(
+            "converse",
+            service_error_code="InternalServerException",
+            service_message="Internal error",
+            http_status_code=500,
+        )
     backend, sleeps = make_backend(client, max_retries=3)
 
     with pytest.raises(BackendError) as info:
@@ -261,7 +334,15 @@ def test_built_client_uses_timeouts_and_no_sdk_retries(monkeypatch):
 
 
 def test_missing_credentials_is_auth_error(monkeypatch, tmp_path):
-    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI"):
+    for var in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
@@ -279,9 +360,13 @@ def _params_with_max_tokens(limit: int) -> dict:
 
 
 def test_reply_stopped_at_max_tokens_is_asked_once_more_with_twice_the_cap(client):
-    cut = converse_response([{"text": '{"root_cause": "cmd/root.go uses an undefined'}], stop_reason="max_tokens")
+    cut = converse_response(
+        [{"text": '{"root_cause": "cmd/root.go uses an undefined'}], stop_reason="max_tokens"
+    )
     client.stubber.add_response("converse", cut, _params_with_max_tokens(4096))
-    client.stubber.add_response("converse", converse_response([tool_use(PROPOSAL)]), _params_with_max_tokens(8192))
+    client.stubber.add_response(
+        "converse", converse_response([tool_use(PROPOSAL)]), _params_with_max_tokens(8192)
+    )
     backend, sleeps = make_backend(client)
 
     assert backend.propose(make_request()) == Proposal.model_validate(PROPOSAL)
@@ -289,7 +374,9 @@ def test_reply_stopped_at_max_tokens_is_asked_once_more_with_twice_the_cap(clien
 
 
 def test_reply_stopped_at_max_tokens_twice_is_truncated_not_a_repair(client):
-    cut = converse_response([{"text": '{"root_cause": "cmd/root.go uses an undefined'}], stop_reason="max_tokens")
+    cut = converse_response(
+        [{"text": '{"root_cause": "cmd/root.go uses an undefined'}], stop_reason="max_tokens"
+    )
     client.stubber.add_response("converse", cut, _params_with_max_tokens(4096))
     client.stubber.add_response("converse", cut, _params_with_max_tokens(8192))
     backend, _ = make_backend(client)
@@ -302,7 +389,9 @@ def test_reply_stopped_at_max_tokens_twice_is_truncated_not_a_repair(client):
 
 @pytest.mark.parametrize("stop", ["guardrail_intervened", "content_filtered"])
 def test_guardrail_or_filter_stop_is_refused_without_a_repair_round(client, stop):
-    client.stubber.add_response("converse", converse_response([{"text": "Sorry."}], stop_reason=stop), expected_params())
+    client.stubber.add_response(
+        "converse", converse_response([{"text": "Sorry."}], stop_reason=stop), expected_params()
+    )
     backend, _ = make_backend(client)
 
     with pytest.raises(BackendError) as info:
@@ -322,8 +411,12 @@ def test_empty_message_is_reported_as_such(client):
 def test_access_denied_text_echoing_the_session_token_is_redacted(client, monkeypatch):
     token = "IQoJb3JpZ2luX2VjStubberSessionToken0123456789abcdef"
     monkeypatch.setenv("AWS_SESSION_TOKEN", token)
-    client.stubber.add_client_error("converse", service_error_code="AccessDeniedException",
-                                    service_message=f"session {token} is not authorized", http_status_code=403)
+    client.stubber.add_client_error(
+        "converse",
+        service_error_code="AccessDeniedException",
+        service_message=f"session {token} is not authorized",
+        http_status_code=403,
+    )
     backend, _ = make_backend(client, secrets=["ghs_" + "S" * 36])
 
     with pytest.raises(BackendError) as info:

@@ -29,21 +29,21 @@ CORPUS = Path(os.environ.get("CI_HEALER_CORPUS") or REPO_ROOT.parent / "shared" 
 #  9 the assertion, 12 the step's ##[error] line, 13-15 post-job cleanup.
 TS = "2025-01-01T10:00:00.0000000Z "
 GHA_LOG_LINES = [
-    "##[group]Operating System",                              # 1
-    "Ubuntu 22.04",                                           # 2
-    "##[endgroup]",                                           # 3
-    "##[group]Run actions/checkout@v4",                       # 4
-    "Syncing repository: acme/app",                           # 5
-    "##[endgroup]",                                           # 6
-    "##[group]Run pytest -q",                                 # 7
-    "\x1b[32mcollected 3 items\x1b[0m",                       # 8
-    "E       assert 0.07 == 0.1",                             # 9
-    "FAILED tests/test_calc.py::test_round - assert 0.07",    # 10
-    "1 failed, 2 passed in 0.12s",                            # 11
-    "##[error]Process completed with exit code 1.",           # 12
-    "Post job cleanup.",                                      # 13
-    "[command]/usr/bin/git version",                          # 14
-    "Cleaning up orphan processes",                           # 15
+    "##[group]Operating System",  # 1
+    "Ubuntu 22.04",  # 2
+    "##[endgroup]",  # 3
+    "##[group]Run actions/checkout@v4",  # 4
+    "Syncing repository: acme/app",  # 5
+    "##[endgroup]",  # 6
+    "##[group]Run pytest -q",  # 7
+    "\x1b[32mcollected 3 items\x1b[0m",  # 8
+    "E       assert 0.07 == 0.1",  # 9
+    "FAILED tests/test_calc.py::test_round - assert 0.07",  # 10
+    "1 failed, 2 passed in 0.12s",  # 11
+    "##[error]Process completed with exit code 1.",  # 12
+    "Post job cleanup.",  # 13
+    "[command]/usr/bin/git version",  # 14
+    "Cleaning up orphan processes",  # 15
 ]
 GHA_LOG = "".join(TS + line + "\n" for line in GHA_LOG_LINES).encode()
 
@@ -64,7 +64,10 @@ def lines_of(data: bytes) -> list[bytes]:
         (b"a\n", [b"a"]),
         (b"a\nb", [b"a", b"b"]),
         (b"a\r\nb\n", [b"a\r", b"b"]),
-        (b"progress 1\rprogress 2\ndone\n", [b"progress 1\rprogress 2", b"done"]),  # bare CR is not a line break
+        (
+            b"progress 1\rprogress 2\ndone\n",
+            [b"progress 1\rprogress 2", b"done"],
+        ),  # bare CR is not a line break
         (b"\n\n", [b"", b""]),
     ],
 )
@@ -166,11 +169,17 @@ def test_failed_step_slice_runs_from_the_failing_group_to_the_error() -> None:
 @pytest.mark.parametrize(
     ("log", "expected"),
     [
-        (b"plain travis output\nThe command \"make\" exited with 2.\n", None),  # no ##[error]: n/a
+        (b'plain travis output\nThe command "make" exited with 2.\n', None),  # no ##[error]: n/a
         (f"{TS}##[error]boom\n".encode(), [(1, 1)]),  # no group before the error: from line 1
-        (f"{TS}##[group]Run a\n{TS}ok\n{TS}##[group]Run b\n{TS}x\n{TS}##[error]one\n{TS}##[error]two\n".encode(), [(3, 5)]),
+        (
+            f"{TS}##[group]Run a\n{TS}ok\n{TS}##[group]Run b\n{TS}x\n{TS}##[error]one\n{TS}##[error]two\n".encode(),
+            [(3, 5)],
+        ),
         (b"\xef\xbb\xbf" + f"{TS}##[group]Run x\n##[error]no timestamp\n".encode(), [(1, 2)]),
-        (f"{TS}echo '##[group]Run fake'\n{TS}##[error]real\n".encode(), [(1, 2)]),  # marker must start the line
+        (
+            f"{TS}echo '##[group]Run fake'\n{TS}##[error]real\n".encode(),
+            [(1, 2)],
+        ),  # marker must start the line
     ],
 )
 def test_failed_step_slice_edge_cases(log: bytes, expected) -> None:
@@ -215,18 +224,30 @@ def make_corpus(root: Path) -> Path:
     rows = []
     cases = {
         ("cidiff", "gha-1", "github-actions"): (GHA_LOG, {"failure_blocks": [[9, 10]]}),
-        ("logsage", "step-1", "github-actions"): (GHA_LOG, {"failure_lines": [7, 12], "failure_blocks": [[7, 12]]}),
+        ("logsage", "step-1", "github-actions"): (
+            GHA_LOG,
+            {"failure_lines": [7, 12], "failure_blocks": [[7, 12]]},
+        ),
         ("bugswarm_dissection", "bs-1", "travis-ci"): (
             b"$ mvn test\n[ERROR] /src/Foo.java:[3,1] cannot find symbol\n[ERROR] COMPILATION ERROR\n",
-            {"category": "Compilation", "failure_lines": None}),
+            {"category": "Compilation", "failure_lines": None},
+        ),
     }
     for (source, case_id, ci), (log, label) in cases.items():
         folder = root / source / case_id
         folder.mkdir(parents=True)
         (folder / "log.txt").write_bytes(log)
         (folder / "label.json").write_text(json.dumps({"case_id": case_id, **label}))
-        rows.append({"source": source, "case_id": case_id, "ci_system": ci, "log_bytes": len(log),
-                     "path": f"{source}/{case_id}", "category": label.get("category")})
+        rows.append(
+            {
+                "source": source,
+                "case_id": case_id,
+                "ci_system": ci,
+                "log_bytes": len(log),
+                "path": f"{source}/{case_id}",
+                "category": label.get("category"),
+            }
+        )
     (root / "INDEX.jsonl").write_text("\n".join(map(json.dumps, rows)) + "\n")
     return root
 
@@ -247,7 +268,11 @@ def test_evaluate_scores_ci_healer_and_every_baseline_on_a_tiny_corpus(tmp_path:
 
 def test_load_cases_samples_every_nth_case_per_source(tmp_path: Path) -> None:
     root = make_corpus(tmp_path)
-    assert [c.case_id for c in corpus.load_cases(root, every=2)] == ["bs-1", "gha-1", "step-1"]  # one per source
+    assert [c.case_id for c in corpus.load_cases(root, every=2)] == [
+        "bs-1",
+        "gha-1",
+        "step-1",
+    ]  # one per source
     assert [c.case_id for c in corpus.load_cases(root, sources=("logsage",))] == ["step-1"]
 
 
@@ -257,8 +282,16 @@ def test_load_cases_samples_every_nth_case_per_source(tmp_path: Path) -> None:
         (None, None, "no corpus index"),
         ("{not json\n", None, "unreadable corpus index"),
         ('{"source": "cidiff", "case_id": "a", "path": "cidiff/a"}\n', None, "unreadable label"),
-        ('{"source": "cidiff", "case_id": "a", "path": "cidiff/a"}\n', '{"failure_blocks": [[5, 2]]}', "bad span"),
-        ('{"source": "cidiff", "case_id": "a", "path": "cidiff/a"}\n', '{"failure_blocks": [["x"]]}', "bad span"),
+        (
+            '{"source": "cidiff", "case_id": "a", "path": "cidiff/a"}\n',
+            '{"failure_blocks": [[5, 2]]}',
+            "bad span",
+        ),
+        (
+            '{"source": "cidiff", "case_id": "a", "path": "cidiff/a"}\n',
+            '{"failure_blocks": [["x"]]}',
+            "bad span",
+        ),
     ],
 )
 def test_bad_corpus_gives_a_clear_error(tmp_path: Path, index, label, message) -> None:
@@ -340,7 +373,9 @@ def test_checks_say_by_how_much_a_target_is_missed() -> None:
     s = metrics.Summary()
     for hit in [True] * 9 + [False]:
         s.add(metrics.CaseResult(hit, 1.0 if hit else 0.0, 10, 4000, 1600))
-    q = quality.Quality({"logchunks": {m: s for m in quality.METHODS}}, quality.Classified(), [], 1.0, 1, 10)
+    q = quality.Quality(
+        {"logchunks": dict.fromkeys(quality.METHODS, s)}, quality.Classified(), [], 1.0, 1, 10
+    )
     logchunks, cidiff, crash = run.quality_checks(q, hit_goal=0.97, label="t")
     assert logchunks.status == "MISS"
     assert "7.0 points short" in logchunks.shortfall and "100 tokens over" in logchunks.shortfall
@@ -353,25 +388,66 @@ def test_checks_say_by_how_much_a_target_is_missed() -> None:
 
 def test_report_renders_every_section() -> None:
     check = run.Check("overhead", "< 3 s", "not measured: no Docker", "NOT MEASURED")
-    text = run.render({
-        "command": "python bench/run.py", "date": "2025-01-01 00:00 UTC", "machine": run.machine_facts(),
-        "revision": "abc", "quick": False, "seconds": 1.0, "cases": 1, "corpus_mb": 0.1, "corpus_mb_s": 1.0,
-        "tokenizer_note": "tiktoken is not installed", "real_tokens": False, "max_tokens": 1500,
-        "quality_headers": ["group", "method", "cases"], "quality_rows": [["logchunks", "ci-healer", "1"]],
-        "crashes": ["logchunks/x: ValueError: a|b"], "conf_headers": ["a", "b"], "conf_rows": [["Test", "test"]],
-        "ceilings": [quality.LabelCeiling("cidiff", 2, [("huge", 2_000)])], "hit_rates": {"cidiff": 0.5},
-        "classified": quality.Classified(), "mapping": {"Test": "test"}, "speed_headers": ["log", "MB"],
-        "speed_rows": [["synthetic 10 MB", "10.0"]], "speed_notes": ["1,000 MB not measured: x"], "idle_rss_mb": 30.0,
-        "image": None, "runs": [], "targets": [check], "floors": [], "kws_keywords": ("error",), "kws_context": 3,
-        "cv_headers": ["fold", "hit rate"], "cv_rows": [["0 (held out)", "90.0%"], ["mean over folds", "91.0%"]],
-        "cv_k": 5, "cv_seed": 7, "cv_held_out": 0, "cv_every": 1,
-        "green_report": "| raw log | 1500 | green-diff-row |", "localization_table": "| overall | 90 | loc-row |",
-    })
-    for needle in ("# Benchmarks", "## Targets", "**NOT MEASURED** | overhead", "| logchunks | ci-healer | 1 |",
-                   "ValueError: a|b", "1,000 MB not measured", "not measured: tiktoken is not installed",
-                   "Python " + run.machine_facts()["Python"], "| cidiff | 2 | 1 (huge 2,000) | 50.0% | 50.0% | 0.0 points |",
-                   "`python bench/cv.py`", "| mean over folds | 91.0% |",
-                   "`python bench/greendiff.py`", "green-diff-row", "`python -m bench.localization`", "loc-row"):
+    text = run.render(
+        {
+            "command": "python bench/run.py",
+            "date": "2025-01-01 00:00 UTC",
+            "machine": run.machine_facts(),
+            "revision": "abc",
+            "quick": False,
+            "seconds": 1.0,
+            "cases": 1,
+            "corpus_mb": 0.1,
+            "corpus_mb_s": 1.0,
+            "tokenizer_note": "tiktoken is not installed",
+            "real_tokens": False,
+            "max_tokens": 1500,
+            "quality_headers": ["group", "method", "cases"],
+            "quality_rows": [["logchunks", "ci-healer", "1"]],
+            "crashes": ["logchunks/x: ValueError: a|b"],
+            "conf_headers": ["a", "b"],
+            "conf_rows": [["Test", "test"]],
+            "ceilings": [quality.LabelCeiling("cidiff", 2, [("huge", 2_000)])],
+            "hit_rates": {"cidiff": 0.5},
+            "classified": quality.Classified(),
+            "mapping": {"Test": "test"},
+            "speed_headers": ["log", "MB"],
+            "speed_rows": [["synthetic 10 MB", "10.0"]],
+            "speed_notes": ["1,000 MB not measured: x"],
+            "idle_rss_mb": 30.0,
+            "image": None,
+            "runs": [],
+            "targets": [check],
+            "floors": [],
+            "kws_keywords": ("error",),
+            "kws_context": 3,
+            "cv_headers": ["fold", "hit rate"],
+            "cv_rows": [["0 (held out)", "90.0%"], ["mean over folds", "91.0%"]],
+            "cv_k": 5,
+            "cv_seed": 7,
+            "cv_held_out": 0,
+            "cv_every": 1,
+            "green_report": "| raw log | 1500 | green-diff-row |",
+            "localization_table": "| overall | 90 | loc-row |",
+        }
+    )
+    for needle in (
+        "# Benchmarks",
+        "## Targets",
+        "**NOT MEASURED** | overhead",
+        "| logchunks | ci-healer | 1 |",
+        "ValueError: a|b",
+        "1,000 MB not measured",
+        "not measured: tiktoken is not installed",
+        "Python " + run.machine_facts()["Python"],
+        "| cidiff | 2 | 1 (huge 2,000) | 50.0% | 50.0% | 0.0 points |",
+        "`python bench/cv.py`",
+        "| mean over folds | 91.0% |",
+        "`python bench/greendiff.py`",
+        "green-diff-row",
+        "`python -m bench.localization`",
+        "loc-row",
+    ):
         assert needle in text, needle
     assert "/work/" not in text
 
@@ -385,20 +461,41 @@ def test_shown_command_has_no_absolute_paths() -> None:
 # the real corpus
 
 
-@pytest.mark.skipif(not (CORPUS / "INDEX.jsonl").is_file(), reason=f"labeled corpus not found at {CORPUS} (set CI_HEALER_CORPUS)")
+@pytest.mark.skipif(
+    not (CORPUS / "INDEX.jsonl").is_file(),
+    reason=f"labeled corpus not found at {CORPUS} (set CI_HEALER_CORPUS)",
+)
 def test_baselines_agree_with_the_logsage_labels() -> None:
     """LogSage labels the failed step: the step slice must reproduce most labels exactly."""
     cases = corpus.load_cases(CORPUS, sources=("logsage",), every=4)
-    exact = sum(baselines.failed_step_slice(corpus.split_lines(c.log.read_bytes())) == list(c.spans) for c in cases)
+    exact = sum(
+        baselines.failed_step_slice(corpus.split_lines(c.log.read_bytes())) == list(c.spans) for c in cases
+    )
     assert exact >= 0.6 * len(cases), f"{exact}/{len(cases)}"
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (CORPUS / "INDEX.jsonl").is_file(), reason=f"labeled corpus not found at {CORPUS} (set CI_HEALER_CORPUS)")
+@pytest.mark.skipif(
+    not (CORPUS / "INDEX.jsonl").is_file(),
+    reason=f"labeled corpus not found at {CORPUS} (set CI_HEALER_CORPUS)",
+)
 def test_quick_run_finishes_and_reports_its_floors(tmp_path: Path) -> None:
     out = tmp_path / "BENCHMARKS.md"
-    proc = subprocess.run([sys.executable, str(REPO_ROOT / "bench" / "run.py"), "--quick", "--corpus", str(CORPUS),
-                           "--out", str(out)], capture_output=True, text=True, timeout=300, check=False)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "bench" / "run.py"),
+            "--quick",
+            "--corpus",
+            str(CORPUS),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode in (0, 1), proc.stderr[-2000:]
     floors_broken = "floor broken" in proc.stderr
     assert (proc.returncode == 1) == floors_broken
@@ -426,7 +523,9 @@ def test_overhead_without_docker_is_reported_not_raised(monkeypatch: pytest.Monk
     assert "host process without container: 1.25 s, 15 API calls" in overhead_check.measured
 
 
-@pytest.mark.parametrize(("seconds", "status", "shortfall"), [(2.5, "PASS", ""), (4.0, "MISS", "1.00 s over")])
+@pytest.mark.parametrize(
+    ("seconds", "status", "shortfall"), [(2.5, "PASS", ""), (4.0, "MISS", "1.00 s over")]
+)
 def test_container_overhead_target(seconds: float, status: str, shortfall: str) -> None:
     from bench import overhead
 
@@ -444,13 +543,16 @@ def test_step_slice_target_needs_five_times_fewer_tokens_and_no_lower_hit_rate()
         return s
 
     def check(ours: metrics.Summary, slice_: metrics.Summary) -> run.Check:
-        methods = {m: summary(0, 1) for m in quality.METHODS} | {quality.CI_HEALER: ours, "step-slice": slice_}
+        methods = {m: summary(0, 1) for m in quality.METHODS} | {
+            quality.CI_HEALER: ours,
+            "step-slice": slice_,
+        }
         q = quality.Quality({quality.GITHUB_TIGHT: methods}, quality.Classified(), [], 1.0, 1, 10)
         return run.step_checks(q)[0]
 
     assert check(summary(9, 200), summary(9, 1000)).status == "PASS"
     low = check(summary(9, 400), summary(9, 1000))
-    assert low.status == "MISS" and "factor 2.50x, 2.0x too small" == low.shortfall
+    assert low.status == "MISS" and low.shortfall == "factor 2.50x, 2.0x too small"
     worse = check(summary(8, 100), summary(9, 1000))
     assert worse.status == "MISS" and "10.0 points below" in worse.shortfall
 
@@ -525,6 +627,8 @@ def test_cross_validate_reports_fold_mean_gap_and_repository_macro() -> None:
     assert result.fold_mean() == pytest.approx(sum(rates) / 5)
     assert result.gap() == pytest.approx(100 * (whole - sum(rates) / 5))
     groups = {cv.group_of(c) for c in cases}
-    assert result.macro["all"] == pytest.approx((len(groups) - 1) / len(groups))  # one repository of all at 0%
+    assert result.macro["all"] == pytest.approx(
+        (len(groups) - 1) / len(groups)
+    )  # one repository of all at 0%
     headers, body = cv.rows(result)
     assert len(body) == 5 + 5 and body[0][0].endswith("(held out)")

@@ -31,40 +31,130 @@ def block(text: str, reason: str = "error") -> Block:
 # Snippets as the tools print them (GitHub Actions logs, timestamps already stripped by the extractor).
 CASES = [
     ("ModuleNotFoundError: No module named 'requests'", Category.DEPENDENCY, False),
-    ("ERROR: Could not find a version that satisfies the requirement torch==9.9\nERROR: No matching distribution found for torch==9.9", Category.DEPENDENCY, False),
-    ("[ERROR] Failed to execute goal on project app: Could not resolve dependencies for project com.x:app:jar:1.0: Could not find artifact com.x:lib:jar:2.0 in central", Category.DEPENDENCY, False),
-    ("npm ERR! code E404\nnpm ERR! 404 Not Found - GET https://registry.npmjs.org/left-padd - Not found", Category.DEPENDENCY, False),
-    ("npm ERR! code ERESOLVE\nnpm ERR! ERESOLVE unable to resolve dependency tree", Category.DEPENDENCY, False),
+    (
+        "ERROR: Could not find a version that satisfies the requirement torch==9.9\nERROR: No matching distribution found for torch==9.9",
+        Category.DEPENDENCY,
+        False,
+    ),
+    (
+        "[ERROR] Failed to execute goal on project app: Could not resolve dependencies for project com.x:app:jar:1.0: Could not find artifact com.x:lib:jar:2.0 in central",
+        Category.DEPENDENCY,
+        False,
+    ),
+    (
+        "npm ERR! code E404\nnpm ERR! 404 Not Found - GET https://registry.npmjs.org/left-padd - Not found",
+        Category.DEPENDENCY,
+        False,
+    ),
+    (
+        "npm ERR! code ERESOLVE\nnpm ERR! ERESOLVE unable to resolve dependency tree",
+        Category.DEPENDENCY,
+        False,
+    ),
     ('main.go:5:2: cannot find package "github.com/x/y" in any of:', Category.DEPENDENCY, False),
-    ("FAILED tests/test_api.py::test_get_user - AssertionError: assert 404 == 200\n========= 1 failed, 41 passed in 3.21s =========", Category.TEST, False),
+    (
+        "FAILED tests/test_api.py::test_get_user - AssertionError: assert 404 == 200\n========= 1 failed, 41 passed in 3.21s =========",
+        Category.TEST,
+        False,
+    ),
     ("Tests:       2 failed, 10 passed, 12 total\n  ● Button › renders label", Category.TEST, False),
-    ("[ERROR] Tests run: 12, Failures: 1, Errors: 0, Skipped: 0, Time elapsed: 0.3 s <<< FAILURE! - in com.x.FooTest", Category.TEST, False),
-    ("--- FAIL: TestParse (0.00s)\n    parse_test.go:12: got 1, want 2\nFAIL\tgithub.com/x/y\t0.012s", Category.TEST, False),
-    ("src/index.ts(12,5): error TS2322: Type 'string' is not assignable to type 'number'.", Category.COMPILE, False),
-    ("[ERROR] /home/runner/work/a/a/src/main/java/A.java:[10,8] cannot find symbol\n  symbol:   class Foo", Category.COMPILE, False),
+    (
+        "[ERROR] Tests run: 12, Failures: 1, Errors: 0, Skipped: 0, Time elapsed: 0.3 s <<< FAILURE! - in com.x.FooTest",
+        Category.TEST,
+        False,
+    ),
+    (
+        "--- FAIL: TestParse (0.00s)\n    parse_test.go:12: got 1, want 2\nFAIL\tgithub.com/x/y\t0.012s",
+        Category.TEST,
+        False,
+    ),
+    (
+        "src/index.ts(12,5): error TS2322: Type 'string' is not assignable to type 'number'.",
+        Category.COMPILE,
+        False,
+    ),
+    (
+        "[ERROR] /home/runner/work/a/a/src/main/java/A.java:[10,8] cannot find symbol\n  symbol:   class Foo",
+        Category.COMPILE,
+        False,
+    ),
     ("error[E0308]: mismatched types\n --> src/main.rs:4:18", Category.COMPILE, False),
     ("src/util.c:42:10: error: 'foo' undeclared (first use in this function)", Category.COMPILE, False),
-    ("app/models.py:3:1: F401 'os' imported but unused\napp/models.py:10:80: E501 line too long (88 > 79 characters)", Category.LINT, False),
-    ("/src/App.js\n  3:10  error  'x' is assigned a value but never used  no-unused-vars\n\n✖ 1 problem (1 error, 0 warnings)", Category.LINT, False),
-    ("[ERROR] src/main/java/A.java:[17,5] (javadoc) JavadocVariable: Missing a Javadoc comment.", Category.LINT, False),
-    ("would reformat src/app/main.py\nOh no! 💥 💔 💥\n1 file would be reformatted, 12 files would be left unchanged.", Category.FORMAT, False),
-    ("[warn] src/index.js\n[warn] Code style issues found in the above file. Forgot to run Prettier?", Category.FORMAT, False),
-    ("src/app.py:12: error: Incompatible return value type (got \"str\", expected \"int\")  [return-value]\nFound 1 error in 1 file (checked 20 source files)", Category.TYPE_CHECK, False),
-    ("##[error]The job running on runner GitHub Actions 3 has exceeded the maximum execution time of 360 minutes.", Category.TIMEOUT, False),
-    ("##[error]The runner has received a shutdown signal. This can happen when the runner service is stopped.", Category.INFRASTRUCTURE, True),
-    ("fatal: unable to access 'https://github.com/o/r/': Could not resolve host: github.com", Category.INFRASTRUCTURE, True),
-    ("error: RPC failed; curl 56 GnuTLS recv error (-54): Error in the pull function.\nConnection reset by peer", Category.INFRASTRUCTURE, True),
+    (
+        "app/models.py:3:1: F401 'os' imported but unused\napp/models.py:10:80: E501 line too long (88 > 79 characters)",
+        Category.LINT,
+        False,
+    ),
+    (
+        "/src/App.js\n  3:10  error  'x' is assigned a value but never used  no-unused-vars\n\n✖ 1 problem (1 error, 0 warnings)",
+        Category.LINT,
+        False,
+    ),
+    (
+        "[ERROR] src/main/java/A.java:[17,5] (javadoc) JavadocVariable: Missing a Javadoc comment.",
+        Category.LINT,
+        False,
+    ),
+    (
+        "would reformat src/app/main.py\nOh no! 💥 💔 💥\n1 file would be reformatted, 12 files would be left unchanged.",
+        Category.FORMAT,
+        False,
+    ),
+    (
+        "[warn] src/index.js\n[warn] Code style issues found in the above file. Forgot to run Prettier?",
+        Category.FORMAT,
+        False,
+    ),
+    (
+        'src/app.py:12: error: Incompatible return value type (got "str", expected "int")  [return-value]\nFound 1 error in 1 file (checked 20 source files)',
+        Category.TYPE_CHECK,
+        False,
+    ),
+    (
+        "##[error]The job running on runner GitHub Actions 3 has exceeded the maximum execution time of 360 minutes.",
+        Category.TIMEOUT,
+        False,
+    ),
+    (
+        "##[error]The runner has received a shutdown signal. This can happen when the runner service is stopped.",
+        Category.INFRASTRUCTURE,
+        True,
+    ),
+    (
+        "fatal: unable to access 'https://github.com/o/r/': Could not resolve host: github.com",
+        Category.INFRASTRUCTURE,
+        True,
+    ),
+    (
+        "error: RPC failed; curl 56 GnuTLS recv error (-54): Error in the pull function.\nConnection reset by peer",
+        Category.INFRASTRUCTURE,
+        True,
+    ),
     ("npm ERR! code ETIMEDOUT\nnpm ERR! errno ETIMEDOUT", Category.INFRASTRUCTURE, True),
-    ("FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory", Category.OUT_OF_MEMORY, False),
-    ("./run.sh: line 3:  4242 Killed                  python train.py\n##[error]Process completed with exit code 137.", Category.OUT_OF_MEMORY, False),
+    (
+        "FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory",
+        Category.OUT_OF_MEMORY,
+        False,
+    ),
+    (
+        "./run.sh: line 3:  4242 Killed                  python train.py\n##[error]Process completed with exit code 137.",
+        Category.OUT_OF_MEMORY,
+        False,
+    ),
     ("java.lang.OutOfMemoryError: Java heap space", Category.OUT_OF_MEMORY, False),
-    ("Invalid workflow file: .github/workflows/ci.yml#L12\nThe workflow is not valid.", Category.CONFIGURATION, False),
+    (
+        "Invalid workflow file: .github/workflows/ci.yml#L12\nThe workflow is not valid.",
+        Category.CONFIGURATION,
+        False,
+    ),
     ("yaml.scanner.ScannerError: mapping values are not allowed here", Category.CONFIGURATION, False),
     ("Run ./build.sh\nsome output without any recognised failure words", Category.UNKNOWN, False),
 ]
 
 
-@pytest.mark.parametrize(("text", "category", "flaky"), CASES, ids=[f"{c.value}-{i}" for i, (_, c, _) in enumerate(CASES)])
+@pytest.mark.parametrize(
+    ("text", "category", "flaky"), CASES, ids=[f"{c.value}-{i}" for i, (_, c, _) in enumerate(CASES)]
+)
 def test_snippet_is_classified(text: str, category: Category, flaky: bool) -> None:
     result = classify([block(text)])
     assert result.category == category, result.signals
@@ -83,7 +173,9 @@ def test_no_blocks_is_unknown() -> None:
 
 def test_build_tool_verdict_beats_earlier_noise() -> None:
     noise = block("Downloading https://repo/x.jar\nWARNING: Connection reset by peer, retrying")
-    verdict = block("[ERROR] Failed to execute goal org.apache.maven.plugins:maven-checkstyle-plugin:3.1:check (validate) on project x: You have 2 Checkstyle violations.")
+    verdict = block(
+        "[ERROR] Failed to execute goal org.apache.maven.plugins:maven-checkstyle-plugin:3.1:check (validate) on project x: You have 2 Checkstyle violations."
+    )
     result = classify([noise, verdict])
     assert result.category == Category.LINT
     assert result.flaky_suspect is False
@@ -91,8 +183,12 @@ def test_build_tool_verdict_beats_earlier_noise() -> None:
 
 
 def test_later_block_decides_between_code_rules() -> None:
-    early = block("collect2: error: ld returned 1 exit status\n/tmp/_configtest.c:6: undefined reference to `exp'")
-    late = block("FAILED tests/test_math.py::test_exp - AssertionError\n==== 1 failed, 3 passed in 1.00s ====")
+    early = block(
+        "collect2: error: ld returned 1 exit status\n/tmp/_configtest.c:6: undefined reference to `exp'"
+    )
+    late = block(
+        "FAILED tests/test_math.py::test_exp - AssertionError\n==== 1 failed, 3 passed in 1.00s ===="
+    )
     assert classify([early, late]).category == Category.TEST
     assert classify([late, early]).category == Category.COMPILE
 
@@ -122,7 +218,10 @@ def test_failing_test_outranks_an_optional_import_error_in_the_same_block() -> N
 
 
 def test_failing_test_outranks_import_errors_of_optional_modules() -> None:
-    for blocks in ([block(OPTIONAL_IMPORTS), block(FAILING_TEST)], [block(FAILING_TEST), block(OPTIONAL_IMPORTS)]):
+    for blocks in (
+        [block(OPTIONAL_IMPORTS), block(FAILING_TEST)],
+        [block(FAILING_TEST), block(OPTIONAL_IMPORTS)],
+    ):
         result = classify(blocks)
         assert result.category == Category.TEST
         assert {"dependency-missing", "test-failure"} <= set(result.signals)
@@ -132,17 +231,23 @@ def test_failing_test_outranks_import_errors_of_optional_modules() -> None:
     "texts",
     [
         # The test fails because of the import: same block.
-        ["ERROR: test_load (app.tests.test_io.T)\nTraceback (most recent call last):\nModuleNotFoundError: No module named 'yaml'"],
+        [
+            "ERROR: test_load (app.tests.test_io.T)\nTraceback (most recent call last):\nModuleNotFoundError: No module named 'yaml'"
+        ],
         # pytest collection error and its session summary.
-        ["ImportError while importing test module 'tests/test_io.py'.\nE   ModuleNotFoundError: No module named 'yaml'\n"
-         "=========== 1 error in 0.12s ==========="],
+        [
+            "ImportError while importing test module 'tests/test_io.py'.\nE   ModuleNotFoundError: No module named 'yaml'\n"
+            "=========== 1 error in 0.12s ==========="
+        ],
         [
             "ImportError while importing test module 'tests/test_io.py'.\nE   ModuleNotFoundError: No module named 'yaml'",
             "=========== 1 error in 0.12s ===========",
         ],
         # pytest: the test fails on the import itself.
-        ["FAILED tests/test_io.py::test_load - ModuleNotFoundError: No module named 'yaml'\n"
-         "========================= 1 failed, 3 passed in 0.05s =========================="],
+        [
+            "FAILED tests/test_io.py::test_load - ModuleNotFoundError: No module named 'yaml'\n"
+            "========================= 1 failed, 3 passed in 0.05s =========================="
+        ],
         # unittest counts the import failure among the errors: no test failed on its own.
         [OPTIONAL_IMPORTS, "Ran 3 tests in 0.1s\n\nFAILED (errors=1)"],
     ],
@@ -153,8 +258,13 @@ def test_missing_module_still_decides_when_no_test_failed_on_its_own(texts: list
 
 def test_reason_is_used_only_when_no_text_rule_fires() -> None:
     assert classify([block("collected 3 items", reason="pytest-failure")]).category == Category.TEST
-    assert classify([block("collected 3 items", reason="pytest-failure")]).signals == ["reason:pytest-failure"]
-    assert classify([block("error TS2304: Cannot find name 'x'.", reason="pytest-failure")]).category == Category.COMPILE
+    assert classify([block("collected 3 items", reason="pytest-failure")]).signals == [
+        "reason:pytest-failure"
+    ]
+    assert (
+        classify([block("error TS2304: Cannot find name 'x'.", reason="pytest-failure")]).category
+        == Category.COMPILE
+    )
 
 
 # --- fingerprint -------------------------------------------------------------------------------
@@ -217,7 +327,7 @@ def test_different_failure_has_different_fingerprint(old: str, new: str) -> None
         ("2024-03-04T10:11:12.3456789Z FAILED in 3.21s", "<ts> FAILED in <dur>"),
         ("took 120ms", "took <dur>"),
         ("at commit 3f2a9c1d8e7b6a5f4e3d2c1b0a9f8e7d6c5b4a39", "at commit <hex>"),
-        ("File \"/home/runner/work/r/r/src/app.py\", line 12, in main", "File \"src/app.py\", line, in main"),
+        ('File "/home/runner/work/r/r/src/app.py", line 12, in main', 'File "src/app.py", line, in main'),
         ("/tmp/pytest-of-runner/pytest-3/test_x0/out.txt missing", "<tmp> missing"),
         ("connect 127.0.0.1:5432 refused", "connect <ip>:<port> refused"),
         ("[ERROR] /home/travis/build/o/r/src/A.java:[63,5] variable x", "[ERROR] src/A.java variable x"),
@@ -233,7 +343,14 @@ def _corpus_blocks(case: Path) -> list[Block]:
         from ci_healer.extract import extract
     except ImportError:  # pragma: no cover - the extractor is part of the package
         lines = (case / "log.txt").read_bytes().decode("utf-8", "replace").split("\n")
-        return [Block(start_line=max(1, len(lines) - 199), end_line=len(lines), reason="tail", text="\n".join(lines[-200:]))]
+        return [
+            Block(
+                start_line=max(1, len(lines) - 199),
+                end_line=len(lines),
+                reason="tail",
+                text="\n".join(lines[-200:]),
+            )
+        ]
     return extract(case / "log.txt").blocks
 
 
@@ -257,8 +374,8 @@ def bugswarm_confusion() -> tuple[Counter[tuple[str, str]], int, int]:
         correct += predicted == expected
     return confusion, correct, len(cases)
 
-@pytest.mark.slow
 
+@pytest.mark.slow
 def test_bugswarm_accuracy_and_fingerprint_stability() -> None:
     confusion, correct, total = bugswarm_confusion()
     assert total >= 50
@@ -267,14 +384,16 @@ def test_bugswarm_accuracy_and_fingerprint_stability() -> None:
     # Compile and lint are never confused with each other more than once.
     assert confusion[("compile", "lint")] + confusion[("lint", "compile")] <= 1, confusion
 
-@pytest.mark.slow
 
+@pytest.mark.slow
 def test_corpus_fingerprints_differ_between_cases_and_survive_reruns() -> None:
     prints: dict[str, str] = {}
     for case in _bugswarm_cases()[:40]:
         blocks = _corpus_blocks(case)
         prints[case.name] = fingerprint(blocks)
-        shifted = [b.model_copy(update={"text": re.sub(r"\b(\d+(?:\.\d+)?) ?s\b", "9.99s", b.text)}) for b in blocks]
+        shifted = [
+            b.model_copy(update={"text": re.sub(r"\b(\d+(?:\.\d+)?) ?s\b", "9.99s", b.text)}) for b in blocks
+        ]
         assert fingerprint(shifted) == prints[case.name], case.name
     # Different real failures give different fingerprints (a re-run of a project may repeat one).
     assert len(set(prints.values())) >= 0.9 * len(prints)

@@ -76,23 +76,51 @@ def test_bad_token_budgets_are_rejected(capsys: pytest.CaptureFixture[str], valu
 
 def test_analyze_json_has_the_documented_fields(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(
-        capsys, "analyze", "--log", str(EXAMPLE / "job.log"), "--repo", str(EXAMPLE / "repo"),
-        "--backend", "rules", "--format", "json",
+        capsys,
+        "analyze",
+        "--log",
+        str(EXAMPLE / "job.log"),
+        "--repo",
+        str(EXAMPLE / "repo"),
+        "--backend",
+        "rules",
+        "--format",
+        "json",
     )
     assert code == EXIT_OK
     payload = json.loads(out)
-    for key in ("root_cause", "category", "confidence", "risk", "files_to_modify", "diff", "blocks",
-                "redactions", "fingerprint", "backend"):
+    for key in (
+        "root_cause",
+        "category",
+        "confidence",
+        "risk",
+        "files_to_modify",
+        "diff",
+        "blocks",
+        "redactions",
+        "fingerprint",
+        "backend",
+    ):
         assert key in payload, key
     assert payload["backend"] == "rules"
     assert payload["risk"]["level"] == "medium" and payload["risk"]["reasons"]
     assert "+PyYAML" in payload["diff"].splitlines()
 
 
-def test_analyze_diff_format_prints_a_patch_git_accepts(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_analyze_diff_format_prints_a_patch_git_accepts(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     code, out, _ = run(
-        capsys, "analyze", "--log", str(EXAMPLE / "job.log"), "--repo", str(EXAMPLE / "repo"),
-        "--backend", "rules", "--format", "diff",
+        capsys,
+        "analyze",
+        "--log",
+        str(EXAMPLE / "job.log"),
+        "--repo",
+        str(EXAMPLE / "repo"),
+        "--backend",
+        "rules",
+        "--format",
+        "diff",
     )
     assert code == EXIT_OK
     patch = tmp_path / "fix.patch"
@@ -105,16 +133,37 @@ def test_analyze_diff_format_prints_a_patch_git_accepts(capsys: pytest.CaptureFi
 
 
 def test_analyze_markdown_shows_root_cause_risk_and_diff(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "analyze", "--log", str(EXAMPLE / "job.log"), "--repo", str(EXAMPLE / "repo"), "--backend", "rules")
+    code, out, _ = run(
+        capsys,
+        "analyze",
+        "--log",
+        str(EXAMPLE / "job.log"),
+        "--repo",
+        str(EXAMPLE / "repo"),
+        "--backend",
+        "rules",
+    )
     assert code == EXIT_OK
     assert "Root cause" in out and "medium" in out and "```diff" in out and "+PyYAML" in out
 
 
-def test_analyze_with_an_unreachable_model_exits_3_with_the_reason(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_analyze_with_an_unreachable_model_exits_3_with_the_reason(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key-000000")
     code, out, _ = run(
-        capsys, "analyze", "--log", str(EXAMPLE / "job.log"), "--repo", str(EXAMPLE / "repo"),
-        "--backend", "openai", "--openai-base-url", "http://127.0.0.1:9", "--format", "json",
+        capsys,
+        "analyze",
+        "--log",
+        str(EXAMPLE / "job.log"),
+        "--repo",
+        str(EXAMPLE / "repo"),
+        "--backend",
+        "openai",
+        "--openai-base-url",
+        "http://127.0.0.1:9",
+        "--format",
+        "json",
     )
     assert code == EXIT_ANALYSIS_FAILED
     payload = json.loads(out)
@@ -125,9 +174,23 @@ def test_analyze_with_an_unreachable_model_exits_3_with_the_reason(capsys: pytes
 
 def test_the_installed_console_script_runs() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "ci_healer", "analyze", "--log", str(EXAMPLE / "job.log"), "--repo", str(EXAMPLE / "repo"),
-         "--backend", "rules", "--format", "json"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "ci_healer",
+            "analyze",
+            "--log",
+            str(EXAMPLE / "job.log"),
+            "--repo",
+            str(EXAMPLE / "repo"),
+            "--backend",
+            "rules",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["category"] == "dependency"
@@ -135,15 +198,35 @@ def test_the_installed_console_script_runs() -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not (CORPUS / "INDEX.jsonl").is_file(), reason="corpus not found: set CI_HEALER_CORPUS")
-def test_rules_analysis_of_corpus_logs_always_has_a_root_cause_and_category(capsys: pytest.CaptureFixture[str]) -> None:
+def test_rules_analysis_of_corpus_logs_always_has_a_root_cause_and_category(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     rows = [json.loads(line) for line in (CORPUS / "INDEX.jsonl").read_text().splitlines()]
     sample = rows[::6]  # every source, deterministic
     for row in sample:
-        code, out, _ = run(capsys, "analyze", "--log", str(CORPUS / row["path"] / "log.txt"), "--backend", "rules", "--format", "json")
+        code, out, _ = run(
+            capsys,
+            "analyze",
+            "--log",
+            str(CORPUS / row["path"] / "log.txt"),
+            "--backend",
+            "rules",
+            "--format",
+            "json",
+        )
         assert code == EXIT_OK, row["path"]
         payload = json.loads(out)
         assert payload["root_cause"].strip(), row["path"]
         assert payload["category"] in {
-            "dependency", "test", "compile", "lint", "format", "type-check", "timeout", "infrastructure",
-            "out-of-memory", "configuration", "unknown",
+            "dependency",
+            "test",
+            "compile",
+            "lint",
+            "format",
+            "type-check",
+            "timeout",
+            "infrastructure",
+            "out-of-memory",
+            "configuration",
+            "unknown",
         }

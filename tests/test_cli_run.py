@@ -73,8 +73,15 @@ def env(monkeypatch, world, tmp_path) -> dict[str, str]:
     """A clean environment: the token in ``GITHUB_TOKEN``, the fake as ``GITHUB_API_URL``, no LLM
     credentials, the working folder an empty temporary one (not a checkout)."""
     fake, _ = world
-    for var in ("GITHUB_TOKEN", "GH_TOKEN", "OPENAI_API_KEY", "OPENAI_BASE_URL",
-                "AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+    for var in (
+        "GITHUB_TOKEN",
+        "GH_TOKEN",
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_PROFILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
     monkeypatch.setenv("GITHUB_API_URL", fake.url)
@@ -91,7 +98,9 @@ def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
     return code, out.out, out.err
 
 
-def checkout_at_head(scenario: Scenario, dest: Path, *, remote: str = f"https://github.com/{REPO}.git") -> Path:
+def checkout_at_head(
+    scenario: Scenario, dest: Path, *, remote: str = f"https://github.com/{REPO}.git"
+) -> Path:
     """A real git checkout of the fake repository at the run's head SHA: the fake's git objects
     (whose ids are git's own) written with ``git hash-object``, ``HEAD`` on the head commit, and
     ``origin`` pointing at the repository."""
@@ -105,8 +114,14 @@ def checkout_at_head(scenario: Scenario, dest: Path, *, remote: str = f"https://
             by_kind.setdefault(kind, []).append((sha, path))
         for kind in ("blob", "tree", "commit"):  # a tree or commit may only name objects already written
             items = by_kind.get(kind, [])
-            done = subprocess.run(["git", "hash-object", "-w", "--literally", "-t", kind, "--stdin-paths"], cwd=dest,
-                                  input="".join(f"{p}\n" for _, p in items), capture_output=True, text=True, check=True)
+            done = subprocess.run(
+                ["git", "hash-object", "-w", "--literally", "-t", kind, "--stdin-paths"],
+                cwd=dest,
+                input="".join(f"{p}\n" for _, p in items),
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             assert done.stdout.split() == [sha for sha, _ in items]
     run = scenario.state.runs[scenario.run_id]
     subprocess.run(["git", "update-ref", "refs/heads/fix-rounding", run.head_sha], cwd=dest, check=True)
@@ -128,10 +143,22 @@ def api_paths(fake: FakeGitHub) -> list[str]:
     [
         ("https://github.com/octo-org/hello-app/actions/runs/123", ("octo-org/hello-app", 123, None, None)),
         ("https://github.com/octo-org/hello-app/actions/runs/123/", ("octo-org/hello-app", 123, None, None)),
-        ("https://github.com/octo-org/hello-app/actions/runs/123/attempts/2", ("octo-org/hello-app", 123, 2, None)),
-        ("https://github.com/octo-org/hello-app/actions/runs/123/job/456", ("octo-org/hello-app", 123, None, 456)),
-        ("https://github.com/octo-org/hello-app/actions/runs/123/job/456#step:4:12", ("octo-org/hello-app", 123, None, 456)),
-        ("https://github.com/octo-org/hello-app/actions/runs/123?pr=7", ("octo-org/hello-app", 123, None, None)),
+        (
+            "https://github.com/octo-org/hello-app/actions/runs/123/attempts/2",
+            ("octo-org/hello-app", 123, 2, None),
+        ),
+        (
+            "https://github.com/octo-org/hello-app/actions/runs/123/job/456",
+            ("octo-org/hello-app", 123, None, 456),
+        ),
+        (
+            "https://github.com/octo-org/hello-app/actions/runs/123/job/456#step:4:12",
+            ("octo-org/hello-app", 123, None, 456),
+        ),
+        (
+            "https://github.com/octo-org/hello-app/actions/runs/123?pr=7",
+            ("octo-org/hello-app", 123, None, None),
+        ),
         ("octo-org/hello-app/123", ("octo-org/hello-app", 123, None, None)),
         ("  Octo.Org/hello_app/9  ", ("Octo.Org/hello_app", 9, None, None)),
     ],
@@ -150,19 +177,26 @@ def test_a_ghes_run_url_needs_the_api_url_of_that_server() -> None:
         parse_run_ref(url, api_url="https://api.github.com")  # a token for one server never goes to another
     ref = parse_run_ref(url, api_url="https://ghe.example.com/api/v3/")
     assert (ref.repository, ref.run_id, ref.attempt) == ("team/app", 77, 3)
-    assert (ref.server_url, ref.api_url, ref.host) == ("https://ghe.example.com", "https://ghe.example.com/api/v3", "ghe.example.com")
+    assert (ref.server_url, ref.api_url, ref.host) == (
+        "https://ghe.example.com",
+        "https://ghe.example.com/api/v3",
+        "ghe.example.com",
+    )
     short = parse_run_ref("team/app/77", api_url="https://ghe.example.com/api/v3")
     assert short.server_url == "https://ghe.example.com"
 
 
-@pytest.mark.parametrize("text", [
-    "https://github.com/octo-org/hello-app/pull/1",
-    "https://github.com/octo-org/hello-app/actions/runs/abc",
-    "octo-org/hello-app",
-    "octo-org/hello-app/12/13",
-    "ftp://github.com/octo-org/hello-app/actions/runs/1",
-    "../etc/passwd/1",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "https://github.com/octo-org/hello-app/pull/1",
+        "https://github.com/octo-org/hello-app/actions/runs/abc",
+        "octo-org/hello-app",
+        "octo-org/hello-app/12/13",
+        "ftp://github.com/octo-org/hello-app/actions/runs/1",
+        "../etc/passwd/1",
+    ],
+)
 def test_other_values_are_refused_with_the_expected_forms(text: str) -> None:
     with pytest.raises(RunRefError, match="actions/runs"):
         parse_run_ref(text)
@@ -173,7 +207,9 @@ def test_other_values_are_refused_with_the_expected_forms(text: str) -> None:
 
 def test_logs_and_files_come_through_the_api_without_a_checkout(world, env, capsys) -> None:
     fake, w = world
-    code, out, err = run_cli(capsys, "analyze", "--run", f"{w.repo}/{w.run_id}", "--backend", "rules", "--format", "json")
+    code, out, err = run_cli(
+        capsys, "analyze", "--run", f"{w.repo}/{w.run_id}", "--backend", "rules", "--format", "json"
+    )
     assert code == 0, err
     analysis = json.loads(out)
     assert any("No module named 'yaml'" in b["text"] for b in analysis["blocks"])
@@ -193,7 +229,14 @@ def test_logs_and_files_come_through_the_api_without_a_checkout(world, env, caps
 
 def test_the_markdown_report_is_the_cli_report_of_the_analysis(world, env, capsys) -> None:
     fake, w = world
-    code, out, err = run_cli(capsys, "analyze", "--run", f"https://github.com/{w.repo}/actions/runs/{w.run_id}", "--backend", "rules")
+    code, out, err = run_cli(
+        capsys,
+        "analyze",
+        "--run",
+        f"https://github.com/{w.repo}/actions/runs/{w.run_id}",
+        "--backend",
+        "rules",
+    )
     assert code == 0, err
     assert out.startswith("## ci-healer:") and "PyYAML" in out
     assert "job test analyzed (1 failed job(s), 1 distinct failure(s))" in err
@@ -206,16 +249,28 @@ def test_a_job_url_reads_the_attempt_that_job_belongs_to(world, env, capsys) -> 
     code, out, err = run_cli(capsys, "analyze", "--run", url, "--backend", "rules", "--format", "diff")
     assert code == 0, err
     assert f"/repos/{w.repo}/actions/jobs/{w.failed_job_id}" in api_paths(fake)
-    assert "+    \"PyYAML\"," in out
+    assert '+    "PyYAML",' in out
 
 
 def test_a_job_of_another_run_or_a_missing_attempt_is_an_error(world, env, capsys) -> None:
     fake, w = world
-    code, out, err = run_cli(capsys, "analyze", "--run",
-                             f"https://github.com/{w.repo}/actions/runs/{w.fork_run_id}/job/{w.failed_job_id}", "--backend", "rules")
+    code, out, err = run_cli(
+        capsys,
+        "analyze",
+        "--run",
+        f"https://github.com/{w.repo}/actions/runs/{w.fork_run_id}/job/{w.failed_job_id}",
+        "--backend",
+        "rules",
+    )
     assert code == 2 and out == "" and f"job {w.failed_job_id} is not a job of run {w.fork_run_id}" in err
-    code, out, err = run_cli(capsys, "analyze", "--run",
-                             f"https://github.com/{w.repo}/actions/runs/{w.run_id}/attempts/5", "--backend", "rules")
+    code, out, err = run_cli(
+        capsys,
+        "analyze",
+        "--run",
+        f"https://github.com/{w.repo}/actions/runs/{w.run_id}/attempts/5",
+        "--backend",
+        "rules",
+    )
     assert code == 2 and "has 1 attempt(s), not 5" in err
     assert TOKEN not in out + err
 
@@ -232,28 +287,51 @@ def test_the_last_green_run_is_compared_as_the_action_does(world, env, capsys) -
     fake, w = world
     base = w.state.resolve_commit(w.repo, "main")
     setup = MISSING_MODULE_LOG.split("2025-01-01T10:00:02")[0]  # the set-up lines both runs print
-    green = w.state.add_run(w.repo, id=w.run_id - 500, head_branch="fix-rounding", head_sha=base, conclusion="success",
-                            workflow=w.state.workflows[w.workflow_id],
-                            jobs=[{"name": "test", "conclusion": "success", "log": setup + "2025-01-01T10:00:02.0000000Z 2 passed\n"}])
+    green = w.state.add_run(
+        w.repo,
+        id=w.run_id - 500,
+        head_branch="fix-rounding",
+        head_sha=base,
+        conclusion="success",
+        workflow=w.state.workflows[w.workflow_id],
+        jobs=[
+            {
+                "name": "test",
+                "conclusion": "success",
+                "log": setup + "2025-01-01T10:00:02.0000000Z 2 passed\n",
+            }
+        ],
+    )
     green_job = next(j.id for j in w.state.jobs.values() if j.run_id == green.id)
-    code, out, err = run_cli(capsys, "analyze", "--run", f"{w.repo}/{w.run_id}", "--backend", "rules", "--format", "json")
+    code, out, err = run_cli(
+        capsys, "analyze", "--run", f"{w.repo}/{w.run_id}", "--backend", "rules", "--format", "json"
+    )
     assert code == 0, err
-    assert f"/_blobs/job-logs/{green_job}" in api_paths(fake)  # the green job's log was read to blank common lines
+    assert f"/_blobs/job-logs/{green_job}" in api_paths(
+        fake
+    )  # the green job's log was read to blank common lines
     assert "no earlier successful run" not in err
     assert "PyYAML" in json.loads(out)["diff"]
 
 
 def test_a_run_without_failed_jobs_has_nothing_to_analyze(world, env, capsys) -> None:
     fake, w = world
-    green = w.state.add_run(w.repo, head_branch="main", conclusion="success", event="push",
-                            jobs=[{"name": "test", "conclusion": "success", "log": "2025-01-01T10:00:01.0000000Z ok\n"}])
+    green = w.state.add_run(
+        w.repo,
+        head_branch="main",
+        conclusion="success",
+        event="push",
+        jobs=[{"name": "test", "conclusion": "success", "log": "2025-01-01T10:00:01.0000000Z ok\n"}],
+    )
     code, out, err = run_cli(capsys, "analyze", "--run", f"{w.repo}/{green.id}", "--backend", "rules")
     assert code == 0 and out == ""
     assert f"run {green.id} attempt 1 has no failed job: nothing to analyze" in err
     assert not [p for p in api_paths(fake) if p.startswith("/_blobs/")]
 
 
-def test_repo_folder_is_read_as_it_is_with_a_warning_when_not_a_checkout_at_the_head(world, env, capsys, tmp_path) -> None:
+def test_repo_folder_is_read_as_it_is_with_a_warning_when_not_a_checkout_at_the_head(
+    world, env, capsys, tmp_path
+) -> None:
     fake, w = world
     folder = tmp_path / "plain"
     head = w.state.runs[w.run_id].head_sha
@@ -262,12 +340,24 @@ def test_repo_folder_is_read_as_it_is_with_a_warning_when_not_a_checkout_at_the_
         if entry.mode in ("100644", "100755"):
             (folder / path).parent.mkdir(parents=True, exist_ok=True)
             (folder / path).write_bytes(w.state.git.blob(entry.sha))
-    code, out, err = run_cli(capsys, "analyze", "--run", f"{w.repo}/{w.run_id}", "--repo", str(folder), "--backend", "rules",
-                             "--format", "diff")
+    code, out, err = run_cli(
+        capsys,
+        "analyze",
+        "--run",
+        f"{w.repo}/{w.run_id}",
+        "--repo",
+        str(folder),
+        "--backend",
+        "rules",
+        "--format",
+        "diff",
+    )
     assert code == 0, err
     assert f"--repo {folder}: {folder} is not a git checkout; its files are read as they are" in err
     assert "pyproject.toml" in out and not [p for p in api_paths(fake) if "/git/" in p]
-    code, out, err = run_cli(capsys, "analyze", "--run", f"{w.repo}/{w.run_id}", "--repo", str(tmp_path / "absent"))
+    code, out, err = run_cli(
+        capsys, "analyze", "--run", f"{w.repo}/{w.run_id}", "--repo", str(tmp_path / "absent")
+    )
     assert code == 2 and "repository folder not found" in err
 
 
@@ -275,11 +365,15 @@ def test_repo_folder_is_read_as_it_is_with_a_warning_when_not_a_checkout_at_the_
 
 
 @needs_git
-def test_diff_from_a_checkout_at_the_head_sha_applies_with_git_apply(world, env, capsys, tmp_path, monkeypatch) -> None:
+def test_diff_from_a_checkout_at_the_head_sha_applies_with_git_apply(
+    world, env, capsys, tmp_path, monkeypatch
+) -> None:
     fake, w = world
     repo = checkout_at_head(w, tmp_path / "hello-app")
     monkeypatch.chdir(repo)
-    code, out, err = run_cli(capsys, "analyze", "--run", f"{w.repo}/{w.run_id}", "--backend", "rules", "--format", "diff")
+    code, out, err = run_cli(
+        capsys, "analyze", "--run", f"{w.repo}/{w.run_id}", "--backend", "rules", "--format", "diff"
+    )
     assert code == 0, err
     assert "through the API" not in err
     assert not [p for p in api_paths(fake) if "/git/" in p]  # files were read from the checkout
@@ -294,9 +388,13 @@ def test_a_checkout_of_another_repository_or_commit_is_not_used(world, tmp_path)
     head = w.state.runs[w.run_id].head_sha
     repo = checkout_at_head(w, tmp_path / "other", remote="git@github.com:someone/else.git")
     assert local_checkout(repo, w.repo, head) == (False, f"no remote of {repo} is github.com/{w.repo}")
-    subprocess.run(["git", "remote", "set-url", "origin", f"git@github.com:{w.repo}.git"], cwd=repo, check=True)
+    subprocess.run(
+        ["git", "remote", "set-url", "origin", f"git@github.com:{w.repo}.git"], cwd=repo, check=True
+    )
     assert local_checkout(repo, w.repo, head) == (True, "")
-    assert local_checkout(repo, w.repo.upper(), head, host="GitHub.com")[0]  # names compare case-insensitively
+    assert local_checkout(repo, w.repo.upper(), head, host="GitHub.com")[
+        0
+    ]  # names compare case-insensitively
     assert local_checkout(repo, w.repo, head, host="ghe.example.com")[0] is False
     other = "0" * 40
     ok, why = local_checkout(repo, w.repo, other)
@@ -317,7 +415,9 @@ def test_apply_refuses_a_dirty_work_tree(world, env, capsys, tmp_path, monkeypat
     (repo / "README.md").write_text("local edit\n", encoding="utf-8")
     before = (repo / "pyproject.toml").read_text(encoding="utf-8")
     monkeypatch.chdir(repo)
-    code, out, err = run_cli(capsys, "analyze", "--run", f"{w.repo}/{w.run_id}", "--backend", "rules", "--apply", "--yes")
+    code, out, err = run_cli(
+        capsys, "analyze", "--run", f"{w.repo}/{w.run_id}", "--backend", "rules", "--apply", "--yes"
+    )
     assert code == 2
     assert "uncommitted changes" in err and "git status --porcelain" in err
     assert (repo / "pyproject.toml").read_text(encoding="utf-8") == before
@@ -329,25 +429,44 @@ def test_apply_refuses_without_a_terminal_unless_yes(world, env, capsys, tmp_pat
     repo = checkout_at_head(w, tmp_path / "hello-app")
     monkeypatch.chdir(repo)
     monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))  # piped input, not a terminal: never read as consent
-    code, out, err = run_cli(capsys, "analyze", "--run", f"{w.repo}/{w.run_id}", "--backend", "rules", "--apply")
+    code, out, err = run_cli(
+        capsys, "analyze", "--run", f"{w.repo}/{w.run_id}", "--backend", "rules", "--apply"
+    )
     assert code == 2 and "there is none here (pass --yes" in err
     assert '"PyYAML"' not in (repo / "pyproject.toml").read_text(encoding="utf-8")
-    code, out, err = run_cli(capsys, "analyze", "--run", f"{w.repo}/{w.run_id}", "--backend", "rules", "--apply", "--yes", "--format", "diff")
+    code, out, err = run_cli(
+        capsys,
+        "analyze",
+        "--run",
+        f"{w.repo}/{w.run_id}",
+        "--backend",
+        "rules",
+        "--apply",
+        "--yes",
+        "--format",
+        "diff",
+    )
     assert code == 0, err
     assert f"applied to {repo}" in err
     assert '"PyYAML"' in (repo / "pyproject.toml").read_text(encoding="utf-8")
-    status = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True, check=True).stdout
+    status = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout
     assert status.split() == ["M", "pyproject.toml"]
 
 
 @needs_git
 @pytest.mark.parametrize(("answer", "applied"), [("y\n", True), ("\n", False), ("no\n", False)])
-def test_apply_asks_on_a_terminal(world, env, capsys, tmp_path, monkeypatch, answer: str, applied: bool) -> None:
+def test_apply_asks_on_a_terminal(
+    world, env, capsys, tmp_path, monkeypatch, answer: str, applied: bool
+) -> None:
     _, w = world
     repo = checkout_at_head(w, tmp_path / "hello-app")
     monkeypatch.chdir(repo)
     monkeypatch.setattr("sys.stdin", _Tty(answer))
-    code, out, err = run_cli(capsys, "analyze", "--run", f"{w.repo}/{w.run_id}", "--backend", "rules", "--apply")
+    code, out, err = run_cli(
+        capsys, "analyze", "--run", f"{w.repo}/{w.run_id}", "--backend", "rules", "--apply"
+    )
     assert code == 0, err
     assert "Apply this diff to the work tree? [y/N]" in err
     assert ('"PyYAML"' in (repo / "pyproject.toml").read_text(encoding="utf-8")) is applied
@@ -367,7 +486,9 @@ def test_apply_runs_git_apply_check_first(world, env, capsys, tmp_path) -> None:
 
 def test_apply_without_a_local_checkout_is_refused(world, env, capsys) -> None:
     _, w = world
-    code, out, err = run_cli(capsys, "analyze", "--run", f"{w.repo}/{w.run_id}", "--backend", "rules", "--apply", "--yes")
+    code, out, err = run_cli(
+        capsys, "analyze", "--run", f"{w.repo}/{w.run_id}", "--backend", "rules", "--apply", "--yes"
+    )
     assert code == 2 and "--apply needs a local checkout at" in err
 
 
@@ -408,7 +529,9 @@ def _fake_gh(folder: Path, *, token: str, exit_code: int = 0) -> Path:
 
 
 @pytest.mark.skipif(os.name != "posix", reason="the fake gh is a shell script")
-def test_gh_auth_token_is_used_when_no_variable_holds_a_token(world, env, capsys, tmp_path, monkeypatch) -> None:
+def test_gh_auth_token_is_used_when_no_variable_holds_a_token(
+    world, env, capsys, tmp_path, monkeypatch
+) -> None:
     _, w = world
     monkeypatch.delenv("GITHUB_TOKEN")
     bin_dir = _fake_gh(tmp_path / "bin", token=GH_CLI_TOKEN)
@@ -421,10 +544,14 @@ def test_gh_auth_token_is_used_when_no_variable_holds_a_token(world, env, capsys
         return real(token=token, api_url=api_url, retries=1, backoff=0.01)
 
     monkeypatch.setattr(run_source, "make_github", recording)
-    code, out, err = run_cli(capsys, "analyze", "--run", f"{w.repo}/{w.run_id}", "--backend", "rules", "--format", "json")
+    code, out, err = run_cli(
+        capsys, "analyze", "--run", f"{w.repo}/{w.run_id}", "--backend", "rules", "--format", "json"
+    )
     assert code == 0, err
     assert used == [GH_CLI_TOKEN]
-    assert (bin_dir / "calls").read_text(encoding="utf-8").split("\n")[0] == "auth token --hostname github.com"
+    assert (bin_dir / "calls").read_text(encoding="utf-8").split("\n")[
+        0
+    ] == "auth token --hostname github.com"
     assert GH_CLI_TOKEN not in out + err
 
 
@@ -467,7 +594,9 @@ def test_terminal_messages_never_show_the_token() -> None:
 
 def test_no_progress_output_when_stderr_is_not_a_terminal(world, env, capsys) -> None:
     _, w = world
-    code, out, err = run_cli(capsys, "analyze", "--run", f"{w.repo}/{w.run_id}", "--backend", "rules", "--format", "diff")
+    code, out, err = run_cli(
+        capsys, "analyze", "--run", f"{w.repo}/{w.run_id}", "--backend", "rules", "--format", "diff"
+    )
     assert code == 0
     assert "downloading" not in err and "\r" not in err and "\x1b[" not in err
     assert all(line.startswith("ci-healer: ") for line in err.splitlines()), err
@@ -478,8 +607,13 @@ def test_progress_on_a_terminal_names_the_log_downloads(world, env) -> None:
     _, w = world
     stream = _Tty()
     result = run_source.analyze_run_ref(
-        parse_run_ref(f"{w.repo}/{w.run_id}", api_url=env["api"]), token=SecretStr(TOKEN),
-        backend=BackendSettings(backend="rules"), repo_folder=None, cwd=os.getcwd(), stderr=stream, progress=True,
+        parse_run_ref(f"{w.repo}/{w.run_id}", api_url=env["api"]),
+        token=SecretStr(TOKEN),
+        backend=BackendSettings(backend="rules"),
+        repo_folder=None,
+        cwd=os.getcwd(),
+        stderr=stream,
+        progress=True,
     )
     assert result.exit_code == 0 and result.analysis is not None
     shown = stream.getvalue()
@@ -503,7 +637,9 @@ def test_with_backend_github_models_a_log_needs_a_github_token(monkeypatch, caps
 
 def test_github_models_backend_is_one_word(monkeypatch) -> None:
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
-    backend = make_backend(BackendSettings(backend="github-models", github_token=SecretStr(TOKEN)), repo=None, environ={})
+    backend = make_backend(
+        BackendSettings(backend="github-models", github_token=SecretStr(TOKEN)), repo=None, environ={}
+    )
     assert backend._client.api_key == TOKEN
     assert str(backend._client.base_url).rstrip("/") == GITHUB_MODELS_BASE_URL
     assert backend.model == "openai/gpt-4o-mini"
@@ -511,8 +647,13 @@ def test_github_models_backend_is_one_word(monkeypatch) -> None:
 
 def test_github_models_sends_neither_the_token_elsewhere_nor_an_openai_key_there(monkeypatch) -> None:
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
-    settings = BackendSettings(backend="github-models", github_token=SecretStr(TOKEN), openai_api_key=SecretStr("sk-" + "k" * 40),
-                               openai_base_url="https://llm.example.com/v1", model="openai/gpt-4.1")
+    settings = BackendSettings(
+        backend="github-models",
+        github_token=SecretStr(TOKEN),
+        openai_api_key=SecretStr("sk-" + "k" * 40),
+        openai_base_url="https://llm.example.com/v1",
+        model="openai/gpt-4.1",
+    )
     backend = make_backend(settings, repo=None, environ={})
     assert str(backend._client.base_url).rstrip("/") == GITHUB_MODELS_BASE_URL
     assert backend._client.api_key == TOKEN and backend.model == "openai/gpt-4.1"
@@ -534,9 +675,14 @@ def test_a_backend_that_cannot_be_set_up_stops_before_any_download(world, env, c
 def test_the_action_input_backend_accepts_github_models(tmp_path) -> None:
     event = tmp_path / "event.json"
     event.write_text("{}", encoding="utf-8")
-    settings = ActionSettings.from_environ({
-        "INPUT_GITHUB-TOKEN": TOKEN, "INPUT_BACKEND": "github-models", "GITHUB_REPOSITORY": REPO,
-        "GITHUB_EVENT_NAME": "workflow_run", "GITHUB_EVENT_PATH": str(event),
-    })
+    settings = ActionSettings.from_environ(
+        {
+            "INPUT_GITHUB-TOKEN": TOKEN,
+            "INPUT_BACKEND": "github-models",
+            "GITHUB_REPOSITORY": REPO,
+            "GITHUB_EVENT_NAME": "workflow_run",
+            "GITHUB_EVENT_PATH": str(event),
+        }
+    )
     assert settings.backend.backend == "github-models"
     assert make_backend(settings.backend, repo=None, environ={})._client.api_key == TOKEN

@@ -65,7 +65,10 @@ TREE = MemoryRepo(
     [
         ('  File "/home/runner/work/app/app/src/app/models.py", line 12, in load', ("src/app/models.py", 12)),
         ("D:\\a\\app\\app\\src\\app\\models.py:40: error: Incompatible types", ("src/app/models.py", 40)),
-        ('  File "/Users/runner/work/app/app/src/app/models.py", line 7, in <module>', ("src/app/models.py", 7)),
+        (
+            '  File "/Users/runner/work/app/app/src/app/models.py", line 7, in <module>',
+            ("src/app/models.py", 7),
+        ),
         ('  File "/home/travis/build/acme/app/src/app/models.py", line 3, in f', ("src/app/models.py", 3)),
         ("/builds/workspace/app-ci/src/app/models.py:9:1: F401 unused import", ("src/app/models.py", 9)),
         ("/var/lib/jenkins/workspace/app-ci/src/app/models.py:9: error", ("src/app/models.py", 9)),
@@ -94,8 +97,14 @@ def test_runner_path_shapes_map_to_repository_paths(line: str, expected: tuple[s
             "[ERROR] /home/runner/work/b/b/src/main/java/com/acme/billing/Invoice.java:[42,17] cannot find symbol",
             ("src/main/java/com/acme/billing/Invoice.java", 42),
         ),
-        ("\tat com.acme.billing.Invoice.total(Invoice.java:42)", ("src/main/java/com/acme/billing/Invoice.java", 42)),
-        ("\tat com.acme.billing.Invoice$Line.<init>(Invoice.java:8)", ("src/main/java/com/acme/billing/Invoice.java", 8)),
+        (
+            "\tat com.acme.billing.Invoice.total(Invoice.java:42)",
+            ("src/main/java/com/acme/billing/Invoice.java", 42),
+        ),
+        (
+            "\tat com.acme.billing.Invoice$Line.<init>(Invoice.java:8)",
+            ("src/main/java/com/acme/billing/Invoice.java", 8),
+        ),
         ("\tat HelpersKt.x(Helpers.kt:1)", ("src/main/kotlin/Helpers.kt", 1)),
     ],
 )
@@ -155,7 +164,9 @@ def test_blocks_keep_their_order() -> None:
 
 def test_windows_center_on_the_named_line() -> None:
     files = gather([block("src/app/models.py:100: error")], TREE, category=Category.TYPE_CHECK, window=10)
-    assert [(f.path, f.start_line, f.end_line, f.reason) for f in files] == [("src/app/models.py", 90, 110, "named-in-log")]
+    assert [(f.path, f.start_line, f.end_line, f.reason) for f in files] == [
+        ("src/app/models.py", 90, 110, "named-in-log")
+    ]
     assert files[0].text.splitlines()[0] == "line 90" and files[0].text.splitlines()[-1] == "line 110"
 
 
@@ -170,7 +181,9 @@ def test_small_files_are_included_whole_and_windows_merge() -> None:
 
 
 def test_overlapping_windows_of_one_file_merge() -> None:
-    files = gather([block("src/app/models.py:100: a\nsrc/app/models.py:105: b")], TREE, category=Category.LINT, window=10)
+    files = gather(
+        [block("src/app/models.py:100: a\nsrc/app/models.py:105: b")], TREE, category=Category.LINT, window=10
+    )
     assert [(f.start_line, f.end_line) for f in files] == [(90, 115)]
 
 
@@ -211,7 +224,12 @@ def test_unreadable_files_are_skipped() -> None:
 
 
 def test_find_manifests_skips_locks_and_vendored_copies() -> None:
-    assert find_manifests(TREE) == ["pyproject.toml", "requirements.txt", "requirements/dev.txt", "web/package.json"]
+    assert find_manifests(TREE) == [
+        "pyproject.toml",
+        "requirements.txt",
+        "requirements/dev.txt",
+        "web/package.json",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -222,8 +240,14 @@ def test_find_manifests_skips_locks_and_vendored_copies() -> None:
         ({"acme/__init__.py": "", "acme/sub/__init__.py": "", "tests/test_a.py": ""}, ["acme"]),
         ({"tool.py": "", "README.md": ""}, ["tool"]),
         ({"pyproject.toml": '[project]\nname = "Acme-Billing.Core"\n'}, ["acme_billing_core"]),
-        ({"setup.py": "setup(name='foo-bar', packages=['foo', 'foo.sub'], py_modules=['util'])\n"}, ["foo", "foo_bar", "util"]),
-        ({"setup.cfg": "[metadata]\nname = cfgpkg\n[options]\npackages =\n    cfgpkg\n    extra.sub\n"}, ["cfgpkg", "extra"]),
+        (
+            {"setup.py": "setup(name='foo-bar', packages=['foo', 'foo.sub'], py_modules=['util'])\n"},
+            ["foo", "foo_bar", "util"],
+        ),
+        (
+            {"setup.cfg": "[metadata]\nname = cfgpkg\n[options]\npackages =\n    cfgpkg\n    extra.sub\n"},
+            ["cfgpkg", "extra"],
+        ),
         ({"pyproject.toml": "not [ valid toml"}, []),
     ],
 )
@@ -244,17 +268,29 @@ def test_example_repository_on_disk() -> None:
 def test_changed_file_named_by_the_log_ranks_first() -> None:
     text = "src/main.rs:4:5: error\nsrc/app/models.py:100: error"
     files = gather([block(text)], TREE, category=Category.COMPILE, changed_files=["src/app/models.py"])
-    assert [(f.path, f.reason) for f in files] == [("src/app/models.py", "named-in-log"), ("src/main.rs", "named-in-log")]
+    assert [(f.path, f.reason) for f in files] == [
+        ("src/app/models.py", "named-in-log"),
+        ("src/main.rs", "named-in-log"),
+    ]
 
 
 def test_changed_file_ranks_before_manifests_of_a_dependency_failure() -> None:
-    files = gather([block("src/index.ts(12,5): error TS2307")], TREE, category=Category.DEPENDENCY, changed_files=["web/src/index.ts"])
+    files = gather(
+        [block("src/index.ts(12,5): error TS2307")],
+        TREE,
+        category=Category.DEPENDENCY,
+        changed_files=["web/src/index.ts"],
+    )
     assert files[0].path == "web/src/index.ts" and files[1].reason == "manifest"
 
 
 def test_changed_files_not_named_come_after_the_named_ones_with_their_head() -> None:
     files = gather(
-        [block("src/main.rs:4:5: error")], TREE, category=Category.COMPILE, window=10, changed_files=["./src/app/models.py", "gone.py"]
+        [block("src/main.rs:4:5: error")],
+        TREE,
+        category=Category.COMPILE,
+        window=10,
+        changed_files=["./src/app/models.py", "gone.py"],
     )
     assert [(f.path, f.start_line, f.end_line, f.reason) for f in files] == [
         ("src/main.rs", 1, 10, "named-in-log"),
@@ -279,7 +315,11 @@ def test_changed_lines_give_windows_around_each_hunk() -> None:
 
 def test_changed_files_share_the_byte_budget() -> None:
     files = gather(
-        [block("src/app/models.py:100: error")], TREE, category=Category.TEST, max_bytes=300, changed_files=["lib/parse.c", "src/main.rs"]
+        [block("src/app/models.py:100: error")],
+        TREE,
+        category=Category.TEST,
+        max_bytes=300,
+        changed_files=["lib/parse.c", "src/main.rs"],
     )
     assert sum(len(f.text.encode()) for f in files) <= 300
     assert files[0].path == "src/app/models.py"
@@ -352,7 +392,12 @@ SUREFIRE_3 = """\
 
 @pytest.mark.parametrize(
     "text",
-    [SUREFIRE_OLD, SUREFIRE_SUMMARY, SUREFIRE_3, "Tests in error:\n  testSetBitRate(net.acme.formats.AudioPropertiesTest): boom\n"],
+    [
+        SUREFIRE_OLD,
+        SUREFIRE_SUMMARY,
+        SUREFIRE_3,
+        "Tests in error:\n  testSetBitRate(net.acme.formats.AudioPropertiesTest): boom\n",
+    ],
 )
 def test_surefire_class_names_resolve_to_the_test_source(text: str) -> None:
     refs = referenced_files([block(text)], JAVA_TREE)
@@ -379,7 +424,10 @@ PY_TREE = MemoryRepo(
     "text, expected",
     [
         ("FAIL: test_port_spec_copy (vistra.db.action.ActionTest)", ("vistra/db/action.py", None)),
-        ("ERROR: test_port_spec_copy (vistra.db.action.ActionTest.test_port_spec_copy)", ("vistra/db/action.py", None)),
+        (
+            "ERROR: test_port_spec_copy (vistra.db.action.ActionTest.test_port_spec_copy)",
+            ("vistra/db/action.py", None),
+        ),
         ("ImportError: Failed to import test module: vistra.db.action", ("vistra/db/action.py", None)),
         ("ImportError: cannot import name 'x' from 'vistra.db.action'", ("vistra/db/action.py", None)),
         ("FAIL: test_y (other.mod.T)", ("src/other/mod.py", None)),
@@ -390,7 +438,10 @@ def test_python_dotted_names_resolve_to_modules(text: str, expected: tuple) -> N
 
 
 def test_dotted_names_that_are_not_repository_modules_are_ignored() -> None:
-    assert referenced_files([block("FAIL: test_x (unittest.case.TestCase)\nFAIL: test_y (mod.T)")], PY_TREE) == []
+    assert (
+        referenced_files([block("FAIL: test_x (unittest.case.TestCase)\nFAIL: test_y (mod.T)")], PY_TREE)
+        == []
+    )
 
 
 @pytest.mark.parametrize(
@@ -400,22 +451,32 @@ def test_dotted_names_that_are_not_repository_modules_are_ignored() -> None:
             '  File "/home/travis/build/acme/vistra/venv/lib/python2.7/site-packages/vistra/db/action.py", line 193, in test_x',
             ("vistra/db/action.py", 193),
         ),
-        ("/home/travis/build/acme/vistra/venv/lib/python2.7/site-packages/vistra/db/action.py, line 590", ("vistra/db/action.py", 590)),
+        (
+            "/home/travis/build/acme/vistra/venv/lib/python2.7/site-packages/vistra/db/action.py, line 590",
+            ("vistra/db/action.py", 590),
+        ),
         (
             '  File "/home/runner/work/v/v/.tox/py312/lib/python3.12/site-packages/vistra/db/action.py", line 5, in f',
             ("vistra/db/action.py", 5),
         ),
-        ('  File "/usr/lib/python3/dist-packages/vistra-1.0-py3.8.egg/vistra/db/action.py", line 5, in f', ("vistra/db/action.py", 5)),
+        (
+            '  File "/usr/lib/python3/dist-packages/vistra-1.0-py3.8.egg/vistra/db/action.py", line 5, in f',
+            ("vistra/db/action.py", 5),
+        ),
         ('  File "build/lib.linux-x86_64-2.7/vistra/db/action.py", line 8, in f', ("vistra/db/action.py", 8)),
         ("/home/runner/work/w/w/node_modules/@acme/web/lib/index.js:1:1 TypeError", ("web/lib/index.js", 1)),
     ],
 )
-def test_installed_copies_of_the_projects_own_package_map_back_to_its_source(text: str, expected: tuple) -> None:
+def test_installed_copies_of_the_projects_own_package_map_back_to_its_source(
+    text: str, expected: tuple
+) -> None:
     assert referenced_files([block(text)], PY_TREE) == [expected]
 
 
 def test_installed_copies_of_third_party_packages_stay_ignored() -> None:
-    text = '  File "/home/travis/virtualenv/python3.6/lib/python3.6/site-packages/nose/core.py", line 3, in run'
+    text = (
+        '  File "/home/travis/virtualenv/python3.6/lib/python3.6/site-packages/nose/core.py", line 3, in run'
+    )
     assert referenced_files([block(text)], PY_TREE) == []
 
 
@@ -439,7 +500,10 @@ def test_failing_test_block_outranks_optional_import_errors() -> None:
 
 def test_bare_paths_rank_after_every_located_reference() -> None:
     text = "copying vistra/tests/runsuite.py -> build/lib\nvistra/db/action.py:12: error: bad"
-    assert referenced_files([block(text)], PY_TREE) == [("vistra/db/action.py", 12), ("vistra/tests/runsuite.py", None)]
+    assert referenced_files([block(text)], PY_TREE) == [
+        ("vistra/db/action.py", 12),
+        ("vistra/tests/runsuite.py", None),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -486,7 +550,9 @@ def test_dependency_failure_sends_the_pom_of_the_module_maven_names() -> None:
 
 def test_changed_files_rank_before_paths_mentioned_in_passing() -> None:
     text = "copying vistra/tests/runsuite.py -> build/lib\nvistra/db/action.py:12: error: bad"
-    files = gather([block(text)], PY_TREE, category=Category.TEST, changed_files=["vistra/packages/remote/base.py"])
+    files = gather(
+        [block(text)], PY_TREE, category=Category.TEST, changed_files=["vistra/packages/remote/base.py"]
+    )
     assert [(f.path, f.reason) for f in files] == [
         ("vistra/db/action.py", "named-in-log"),
         ("vistra/packages/remote/base.py", "changed"),
@@ -497,12 +563,19 @@ def test_changed_files_rank_before_paths_mentioned_in_passing() -> None:
 @pytest.mark.parametrize(
     "text, unit",
     [
-        ("testSetBitRate(net.acme.formats.AudioPropertiesTest)  Time elapsed: 0.005 sec  <<< FAILURE!", "core/src/main/java/net/acme/formats/AudioProperties.java"),
+        (
+            "testSetBitRate(net.acme.formats.AudioPropertiesTest)  Time elapsed: 0.005 sec  <<< FAILURE!",
+            "core/src/main/java/net/acme/formats/AudioProperties.java",
+        ),
         ("FAIL: test_copy (vistra.db.tests.test_action.T)", "vistra/db/action.py"),
     ],
 )
 def test_the_unit_under_test_follows_a_failing_test(text: str, unit: str) -> None:
-    files = dict(JAVA_TREE.files) | dict(PY_TREE.files) | {"vistra/db/tests/__init__.py": "", "vistra/db/tests/test_action.py": "x\n"}
+    files = (
+        dict(JAVA_TREE.files)
+        | dict(PY_TREE.files)
+        | {"vistra/db/tests/__init__.py": "", "vistra/db/tests/test_action.py": "x\n"}
+    )
     refs = referenced_files([block(text)], MemoryRepo(files))
     assert len(refs) == 2 and refs[1] == (unit, None)
 
@@ -517,4 +590,6 @@ def test_a_missing_package_adds_the_modules_build_file_after_the_source() -> Non
         ("core/pom.xml", None),
     ]
     other = text.replace("package com.fasterxml.uuid does not exist", "cannot find symbol")
-    assert [p for p, _ in referenced_files([block(other)], JAVA_TREE)] == ["core/src/main/java/net/acme/formats/AudioProperties.java"]
+    assert [p for p, _ in referenced_files([block(other)], JAVA_TREE)] == [
+        "core/src/main/java/net/acme/formats/AudioProperties.java"
+    ]

@@ -70,7 +70,9 @@ def options_block() -> dict:
     blocks = fenced_blocks(section(README, "Options"), "yaml")
     assert len(blocks) == 1, "the Options section must hold exactly one yaml block"
     parsed = yaml.safe_load(blocks[0])
-    assert isinstance(parsed, list) and len(parsed) == 1, "the options block is one step: '- uses: ... with: ...'"
+    assert isinstance(parsed, list) and len(parsed) == 1, (
+        "the options block is one step: '- uses: ... with: ...'"
+    )
     step = parsed[0]
     assert step.get("uses", "").startswith("ci-healer/ci-healer@"), step
     return step["with"]
@@ -106,14 +108,18 @@ def readme_cli_lines() -> list[str]:
 
 def test_action_inputs_equal_settings_input_defaults():
     inputs = ACTION["inputs"]
-    assert list(inputs) == list(INPUT_DEFAULTS), "action.yml inputs and settings.INPUT_DEFAULTS differ (names or order)"
+    assert list(inputs) == list(INPUT_DEFAULTS), (
+        "action.yml inputs and settings.INPUT_DEFAULTS differ (names or order)"
+    )
     for name, spec in inputs.items():
         expected = INPUT_DEFAULTS[name]
         if name == "github-token":
             assert expected is None
             assert spec["default"] == TOKEN_DEFAULT
         else:
-            assert spec.get("default") == expected, f"{name}: action.yml {spec.get('default')!r} != settings {expected!r}"
+            assert spec.get("default") == expected, (
+                f"{name}: action.yml {spec.get('default')!r} != settings {expected!r}"
+            )
         assert spec.get("required") is False, f"{name} must be optional"
         assert spec.get("description", "").strip(), f"{name} has no description"
 
@@ -125,7 +131,9 @@ def test_every_input_is_in_the_readme_options_block_with_its_default():
         f"not in action.yml: {sorted(set(documented) - set(ACTION['inputs']))}"
     )
     for name, spec in ACTION["inputs"].items():
-        assert documented[name] == spec["default"], f"README default of {name}: {documented[name]!r} != {spec['default']!r}"
+        assert documented[name] == spec["default"], (
+            f"README default of {name}: {documented[name]!r} != {spec['default']!r}"
+        )
 
 
 def test_every_readme_option_has_a_comment_that_explains_it():
@@ -197,7 +205,9 @@ def test_readme_cli_synopsis_names_real_subcommands_options_and_choices():
             assert flag in options, f"{flag} is not an option of ci-healer {words[1]}"
             if choices and "|" in choices:
                 action = next(a for a in sub._actions if flag in a.option_strings)
-                assert set(choices.split("|")) == set(action.choices), f"{flag}: {choices} != {action.choices}"
+                assert set(choices.split("|")) == set(action.choices), (
+                    f"{flag}: {choices} != {action.choices}"
+                )
 
 
 def test_every_option_named_in_the_cli_section_exists():
@@ -212,7 +222,7 @@ def test_every_option_named_in_the_cli_section_exists():
 
 def test_readme_exit_codes_equal_the_cli_constants():
     cli_section = section(README, "Command line")
-    tables = cli_section[cli_section.index("Exit codes"):]
+    tables = cli_section[cli_section.index("Exit codes") :]
     codes = {int(c) for c in table_first_column(tables)}
     assert codes == {cli.EXIT_OK, cli.EXIT_USAGE, cli.EXIT_ANALYSIS_FAILED}
 
@@ -220,13 +230,17 @@ def test_readme_exit_codes_equal_the_cli_constants():
 def test_extract_json_fields_are_the_documented_ones():
     """Run the real CLI on the bundled log and compare its JSON keys with the README's field table."""
     cli_section = section(README, "Command line")
-    fields_table = cli_section[cli_section.index("| field |"):]
+    fields_table = cli_section[cli_section.index("| field |") :]
     fields_table = fields_table[: fields_table.index("\n\n")]
     documented = table_first_column(fields_table)
     log = ROOT / "examples" / "missing-dependency" / "job.log"
 
-    one = subprocess.run([sys.executable, "-m", "ci_healer", "extract", str(log), "--format", "json"],
-                         capture_output=True, text=True, check=True)
+    one = subprocess.run(
+        [sys.executable, "-m", "ci_healer", "extract", str(log), "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     payload = json.loads(one.stdout)
     assert sorted(payload) == sorted(documented)
     block_fields = re.search(r"`\{([\w, ]+)\}`", fields_table).group(1).replace(" ", "").split(",")
@@ -234,8 +248,12 @@ def test_extract_json_fields_are_the_documented_ones():
     for block in payload["blocks"]:
         assert list(block) == block_fields
 
-    several = subprocess.run([sys.executable, "-m", "ci_healer", "extract", str(log), str(log), "--format", "json"],
-                             capture_output=True, text=True, check=True)
+    several = subprocess.run(
+        [sys.executable, "-m", "ci_healer", "extract", str(log), str(log), "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     rows = [json.loads(line) for line in several.stdout.splitlines()]
     assert len(rows) == 2, "several logs give one JSON Lines row per log"
     for row in rows:
@@ -261,7 +279,9 @@ def test_readme_permission_table_matches_the_example_workflows():
         if len(cells) == 3 and cells[1].startswith("`"):
             rows.append((cells[0], cells[1].strip("`")))
     for job in ("analyze", "apply"):
-        workflow = yaml.safe_load((ROOT / "examples" / "workflows" / f"ci-healer-{job}.yml").read_text(encoding="utf-8"))
+        workflow = yaml.safe_load(
+            (ROOT / "examples" / "workflows" / f"ci-healer-{job}.yml").read_text(encoding="utf-8")
+        )
         granted = {f"{scope}: {level}" for scope, level in workflow["jobs"][job]["permissions"].items()}
         documented = {perm for who, perm in rows if who == job}
         assert documented == granted, f"{job}: README {sorted(documented)} != workflow {sorted(granted)}"
@@ -273,7 +293,9 @@ def test_readme_permission_table_matches_the_example_workflows():
 def test_package_version_equals_pyproject():
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     assert __version__ == pyproject["project"]["version"]
-    out = subprocess.run([sys.executable, "-m", "ci_healer", "--version"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "ci_healer", "--version"], capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == f"ci-healer {__version__}"
 
 

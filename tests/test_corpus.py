@@ -43,7 +43,9 @@ class Case:
 
     @property
     def spans(self) -> list[tuple[int, int]]:
-        blocks = self.label.get("failure_blocks") or ([self.label["failure_lines"]] if self.label.get("failure_lines") else [])
+        blocks = self.label.get("failure_blocks") or (
+            [self.label["failure_lines"]] if self.label.get("failure_lines") else []
+        )
         return [(int(a), int(b)) for a, b in blocks]
 
 
@@ -129,7 +131,9 @@ def test_tight_labels_are_covered(source: str) -> None:
     assert statistics.median(stats.tokens) <= 1500
 
 
-_EXIT = re.compile(r'^(?:The command ".*" (?:exited|failed) with [1-9]\d*\.?$|Process completed with exit code \d+)')
+_EXIT = re.compile(
+    r'^(?:The command ".*" (?:exited|failed) with [1-9]\d*\.?$|Process completed with exit code \d+)'
+)
 _AFTER_STEP = re.compile(r"^(?:Post job cleanup\.|Cleaning up orphan processes|\[Pipeline\] (?:\}|// stage))")
 
 
@@ -152,8 +156,11 @@ def test_no_block_runs_across_a_step_boundary() -> None:
     for case in load_cases():
         result = extract(case.path / "log.txt")
         edges = step_boundaries(case.path / "log.txt")
-        crossings += [(case.case_id, b.start_line, b.end_line) for b in result.blocks
-                      if any(b.start_line < e <= b.end_line for e in edges)]
+        crossings += [
+            (case.case_id, b.start_line, b.end_line)
+            for b in result.blocks
+            if any(b.start_line < e <= b.end_line for e in edges)
+        ]
     assert not crossings, crossings[:10]
 
 
@@ -176,8 +183,10 @@ def main(argv: list[str]) -> int:
         stats, misses = measure(source)
         if not stats.cases:
             continue
-        print(f"{source:<12} {stats.cases:>5} {stats.hits / stats.cases:>7.1%} {stats.recall / stats.cases:>7.1%} "
-              f"{statistics.median(stats.tokens):>7.0f} {_percentile(stats.tokens, 0.95):>7}")
+        print(
+            f"{source:<12} {stats.cases:>5} {stats.hits / stats.cases:>7.1%} {stats.recall / stats.cases:>7.1%} "
+            f"{statistics.median(stats.tokens):>7.0f} {_percentile(stats.tokens, 0.95):>7}"
+        )
         if "--misses" in argv:
             print("  missed:", " ".join(misses))
     return 0

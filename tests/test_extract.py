@@ -29,8 +29,9 @@ def line_of(log: str, needle: str) -> int:
 CAUSE_CASES = [
     (
         "python-traceback",
-        NOISE + "Traceback (most recent call last):\n  File \"app/main.py\", line 3, in <module>\n"
-        "    import yaml\nModuleNotFoundError: No module named 'yaml'\n" + NOISE
+        NOISE + 'Traceback (most recent call last):\n  File "app/main.py", line 3, in <module>\n'
+        "    import yaml\nModuleNotFoundError: No module named 'yaml'\n"
+        + NOISE
         + "##[error]Process completed with exit code 1.\n",
         "ModuleNotFoundError: No module named 'yaml'",
         "python-traceback",
@@ -40,13 +41,15 @@ CAUSE_CASES = [
         NOISE + "=================================== FAILURES ===================================\n"
         "___________________________________ test_add ___________________________________\n"
         ">       assert add(1, 2) == 4\nE       assert 3 == 4\n\ntests/test_math.py:4: AssertionError\n"
-        + NOISE + "FAILED tests/test_math.py::test_add - assert 3 == 4\n",
+        + NOISE
+        + "FAILED tests/test_math.py::test_add - assert 3 == 4\n",
         "E       assert 3 == 4",
         "pytest-failure",
     ),
     (
         "go",
-        NOISE + "=== RUN   TestParse\n    parse_test.go:12: got 3, want 4\n--- FAIL: TestParse (0.00s)\nFAIL\n"
+        NOISE
+        + "=== RUN   TestParse\n    parse_test.go:12: got 3, want 4\n--- FAIL: TestParse (0.00s)\nFAIL\n"
         "FAIL\texample.com/parse\t0.004s\n" + NOISE,
         "parse_test.go:12: got 3, want 4",
         "go-test-fail",
@@ -60,14 +63,18 @@ CAUSE_CASES = [
     ),
     (
         "cargo",
-        NOISE + "error[E0308]: mismatched types\n --> src/lib.rs:4:5\n  |\n4 |     \"x\"\n  |     ^^^ expected `i32`, found `&str`\n"
-        + NOISE + "error: could not compile `demo` due to previous error\n",
+        NOISE
+        + 'error[E0308]: mismatched types\n --> src/lib.rs:4:5\n  |\n4 |     "x"\n  |     ^^^ expected `i32`, found `&str`\n'
+        + NOISE
+        + "error: could not compile `demo` due to previous error\n",
         "error[E0308]: mismatched types",
         "cargo-error",
     ),
     (
         "tsc",
-        NOISE + "src/index.ts(3,7): error TS2322: Type 'string' is not assignable to type 'number'.\n" + NOISE
+        NOISE
+        + "src/index.ts(3,7): error TS2322: Type 'string' is not assignable to type 'number'.\n"
+        + NOISE
         + "npm ERR! code ELIFECYCLE\nnpm ERR! A complete log of this run can be found in:\nnpm ERR!     /home/runner/.npm/_logs/x.log\n",
         "error TS2322",
         "tsc-error",
@@ -76,7 +83,8 @@ CAUSE_CASES = [
         "maven",
         NOISE + "[INFO] Compiling 12 source files\n[ERROR] COMPILATION ERROR : \n"
         "[ERROR] /w/src/main/java/App.java:[10,5] cannot find symbol\n  symbol: class Lsit\n"
-        "[INFO] BUILD FAILURE\n" + NOISE
+        "[INFO] BUILD FAILURE\n"
+        + NOISE
         + "[ERROR] Failed to execute goal org.apache.maven.plugins:maven-compiler-plugin:3.8.1:compile -> [Help 1]\n"
         "[ERROR] -> [Help 1]\n",
         "App.java:[10,5] cannot find symbol",
@@ -91,7 +99,9 @@ CAUSE_CASES = [
     ),
     (
         "c-compiler",
-        NOISE + "src/util.c:42:13: error: 'len' undeclared (first use in this function)\n" + NOISE
+        NOISE
+        + "src/util.c:42:13: error: 'len' undeclared (first use in this function)\n"
+        + NOISE
         + "make: *** [Makefile:12: util.o] Error 1\n",
         "src/util.c:42:13: error: 'len' undeclared",
         "compiler-error",
@@ -99,14 +109,16 @@ CAUSE_CASES = [
     (
         "shell",
         NOISE + "./scripts/deploy.sh: line 4: jq: command not found\n"
-        "The command \"./scripts/deploy.sh\" exited with 127.\n",
+        'The command "./scripts/deploy.sh" exited with 127.\n',
         "jq: command not found",
         "shell-error",
     ),
     (
         "jest",
-        NOISE + "  \u25cf Calculator \u203a adds numbers\n\n    expect(received).toBe(expected)\n\n    Expected: 4\n    Received: 3\n"
-        + NOISE + "Tests:       1 failed, 4 passed, 5 total\n",
+        NOISE
+        + "  \u25cf Calculator \u203a adds numbers\n\n    expect(received).toBe(expected)\n\n    Expected: 4\n    Received: 3\n"
+        + NOISE
+        + "Tests:       1 failed, 4 passed, 5 total\n",
         "Expected: 4",
         "jest-failure",
     ),
@@ -190,7 +202,8 @@ def test_no_signal_returns_the_tail() -> None:
 @pytest.mark.parametrize("budget", [100, 300, 1500, 4000])
 def test_budget_is_respected(budget: int) -> None:
     log = "".join(
-        f"src/mod{i}.c:{i}:1: error: unknown type name 'foo_{i}' in a rather long diagnostic line\n" + NOISE[:2000]
+        f"src/mod{i}.c:{i}:1: error: unknown type name 'foo_{i}' in a rather long diagnostic line\n"
+        + NOISE[:2000]
         for i in range(60)
     )
     result = extract(log.encode(), max_tokens=budget)
@@ -202,9 +215,13 @@ def test_budget_is_respected(budget: int) -> None:
 
 
 def test_long_block_is_truncated_with_a_note() -> None:
-    log = "Traceback (most recent call last):\n" + "".join(
-        f'  File "/site-packages/pkg/mod{i}.py", line {i}, in f{i}\n    call_{i}()\n' for i in range(200)
-    ) + "RecursionError: maximum recursion depth exceeded\n"
+    log = (
+        "Traceback (most recent call last):\n"
+        + "".join(
+            f'  File "/site-packages/pkg/mod{i}.py", line {i}, in f{i}\n    call_{i}()\n' for i in range(200)
+        )
+        + "RecursionError: maximum recursion depth exceeded\n"
+    )
     result = extract(log.encode(), max_tokens=200)
     assert result.tokens <= 200
     assert "[block truncated:" in result.blocks[0].text
@@ -212,7 +229,11 @@ def test_long_block_is_truncated_with_a_note() -> None:
 
 
 def test_repeated_lines_are_folded() -> None:
-    log = NOISE + "fatal: unable to access 'https://example.com/repo.git/': Could not resolve host\n" * 38 + NOISE
+    log = (
+        NOISE
+        + "fatal: unable to access 'https://example.com/repo.git/': Could not resolve host\n" * 38
+        + NOISE
+    )
     result = extract(log.encode())
     text = "\n".join(b.text for b in result.blocks)
     assert "[previous line repeated 37 times]" in text
@@ -221,8 +242,12 @@ def test_repeated_lines_are_folded() -> None:
 
 def test_blocks_are_in_log_order_and_disjoint() -> None:
     log = (
-        NOISE + "error: first problem in config.yml\n" + NOISE + NOISE
-        + "Traceback (most recent call last):\n  File \"x.py\", line 1, in <module>\nValueError: bad\n" + NOISE
+        NOISE
+        + "error: first problem in config.yml\n"
+        + NOISE
+        + NOISE
+        + 'Traceback (most recent call last):\n  File "x.py", line 1, in <module>\nValueError: bad\n'
+        + NOISE
     )
     result = extract(log.encode())
     assert len(result.blocks) >= 2
@@ -234,7 +259,8 @@ def test_blocks_are_in_log_order_and_disjoint() -> None:
 
 def test_gha_exit_line_anchors_the_step_tail() -> None:
     log = (
-        "##[group]Run ./check_links.sh\n" + NOISE
+        "##[group]Run ./check_links.sh\n"
+        + NOISE
         + "dead link: https://example.com/old-page (404)\n##[error]Process completed with exit code 1.\n"
     )
     result = extract(log.encode())
@@ -266,39 +292,92 @@ def test_streamed_large_log_keeps_line_numbers() -> None:
     ("lines", "marker", "kept"),
     [
         # a run identical to lines shown earlier in the block becomes one reference
-        (["java.lang.IllegalStateException: boom at the start", "    at com.example.Service.run(Service.java:10)",
-          "between", "java.lang.IllegalStateException: boom at the start", "    at com.example.Service.run(Service.java:10)"],
-         "[lines 4-5: same as lines 1-2]", ["between"]),
+        (
+            [
+                "java.lang.IllegalStateException: boom at the start",
+                "    at com.example.Service.run(Service.java:10)",
+                "between",
+                "java.lang.IllegalStateException: boom at the start",
+                "    at com.example.Service.run(Service.java:10)",
+            ],
+            "[lines 4-5: same as lines 1-2]",
+            ["between"],
+        ),
         # lines equal up to their digits keep the first and the last
-        ([f"pkg/register.go:{n}:2: k8s.io/api@v0.23.4: read tcp 10.1.0.82:52{n}: connection reset" for n in range(20, 30)],
-         "[8 similar lines differing only in numbers]", ["register.go:20:2", "register.go:29:2"]),
+        (
+            [
+                f"pkg/register.go:{n}:2: k8s.io/api@v0.23.4: read tcp 10.1.0.82:52{n}: connection reset"
+                for n in range(20, 30)
+            ],
+            "[8 similar lines differing only in numbers]",
+            ["register.go:20:2", "register.go:29:2"],
+        ),
         # long stack-frame runs keep their first and last frames and name the packages folded
-        ([f"    at org.apache.maven.{name}.run({name}.java:7)" for name in "ABCDEFGHIJKLMNOPQRST"],
-         "[16 stack frames: org.apache]", ["maven.A.run", "maven.C.run", "maven.T.run"]),
+        (
+            [f"    at org.apache.maven.{name}.run({name}.java:7)" for name in "ABCDEFGHIJKLMNOPQRST"],
+            "[16 stack frames: org.apache]",
+            ["maven.A.run", "maven.C.run", "maven.T.run"],
+        ),
         # project frames inside a library run stay visible; the library frames around them fold
-        (["java.lang.IllegalStateException: boom"]
-         + [f"\tat org.junit.runners.R{k}.run(R{k}.java:1)" for k in range(4)]
-         + ["\tat com.example.billing.Invoice.total(Invoice.java:42)"]
-         + [f"\tat java.lang.reflect.M{k}.invoke(M{k}.java:9)" for k in range(6)],
-         "[5 stack frames: java.lang]", ["Invoice.total(Invoice.java:42)", "R0.run", "M5.invoke"]),
+        (
+            ["java.lang.IllegalStateException: boom"]
+            + [f"\tat org.junit.runners.R{k}.run(R{k}.java:1)" for k in range(4)]
+            + ["\tat com.example.billing.Invoice.total(Invoice.java:42)"]
+            + [f"\tat java.lang.reflect.M{k}.invoke(M{k}.java:9)" for k in range(6)],
+            "[5 stack frames: java.lang]",
+            ["Invoice.total(Invoice.java:42)", "R0.run", "M5.invoke"],
+        ),
         # Maven prints each diagnostic twice: with and without the [ERROR] prefix
-        (["[ERROR] /src/main/java/a/B.java:[3,8] cannot find symbol: class Foo", "between",
-          "/src/main/java/a/B.java:[3,8] cannot find symbol: class Foo"],
-         "[same as line 1]", ["between"]),
+        (
+            [
+                "[ERROR] /src/main/java/a/B.java:[3,8] cannot find symbol: class Foo",
+                "between",
+                "/src/main/java/a/B.java:[3,8] cannot find symbol: class Foo",
+            ],
+            "[same as line 1]",
+            ["between"],
+        ),
         # Maven's fixed advice at the end of a failed build becomes one marker
-        (["[ERROR] Failed to execute goal x:y:1.0:compile (default) on project p: Compilation failure", "[ERROR] ",
-          "[ERROR] To see the full stack trace of the errors, re-run Maven with the -e switch.",
-          "[ERROR] Re-run Maven using the -X switch to enable full debug logging.", "[ERROR] "],
-         "[lines 2-5: Maven's standard advice", ["Compilation failure"]),
+        (
+            [
+                "[ERROR] Failed to execute goal x:y:1.0:compile (default) on project p: Compilation failure",
+                "[ERROR] ",
+                "[ERROR] To see the full stack trace of the errors, re-run Maven with the -e switch.",
+                "[ERROR] Re-run Maven using the -X switch to enable full debug logging.",
+                "[ERROR] ",
+            ],
+            "[lines 2-5: Maven's standard advice",
+            ["Compilation failure"],
+        ),
         # many lines with the same long ending: one network error reported for many files
-        ([f"pkg/{name}.go:1:2: k8s.io/api@v0.23.4: read tcp: connection reset by peer while downloading"
-          for name in ("alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta")],
-         "[4 more lines ending", ["pkg/alpha.go", "pkg/beta.go", "pkg/eta.go"]),
+        (
+            [
+                f"pkg/{name}.go:1:2: k8s.io/api@v0.23.4: read tcp: connection reset by peer while downloading"
+                for name in ("alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta")
+            ],
+            "[4 more lines ending",
+            ["pkg/alpha.go", "pkg/beta.go", "pkg/eta.go"],
+        ),
         # many lines with the same long start: a classpath listing
-        ([f"[ERROR] urls[{k}] = file:/builds/.m2/repository/{name}.jar" for k, name in enumerate("abcdefgh")],
-         "[5 more lines starting '[ERROR] urls[", ["repository/a.jar", "repository/b.jar", "repository/h.jar"]),
+        (
+            [
+                f"[ERROR] urls[{k}] = file:/builds/.m2/repository/{name}.jar"
+                for k, name in enumerate("abcdefgh")
+            ],
+            "[5 more lines starting '[ERROR] urls[",
+            ["repository/a.jar", "repository/b.jar", "repository/h.jar"],
+        ),
     ],
-    ids=["same-as", "similar", "frames", "project-frames", "level-prefix", "maven-advice", "same-ending", "same-start"],
+    ids=[
+        "same-as",
+        "similar",
+        "frames",
+        "project-frames",
+        "level-prefix",
+        "maven-advice",
+        "same-ending",
+        "same-start",
+    ],
 )
 def test_render_folds_with_markers(lines: list[str], marker: str, kept: list[str]) -> None:
     from ci_healer.extract import render_lines
@@ -317,50 +396,89 @@ def test_short_lines_are_not_replaced_by_longer_markers() -> None:
     assert render_lines(1, lines) == "\n".join(lines)
 
 
-GO_FAILS = [line for name in ("Alpha", "Beta", "Gamma", "Delta", "Epsilon", "Zeta")
-            for line in (f"--- FAIL: TestRemote_{name} (0.00s)",
-                         "    testing.go:132: Incompatible Terraform version v1.3.0: backend needs <= 1.2.0")]
-MAVEN_PASSES = [line for name in ("cli.CliTest", "RepairTest", "sonar.ChecksTest", "GatherStatsTest", "MinerTest")
-                for line in (f"[INFO] Running sorald.{name}",
-                             f"[INFO] Tests run: 3, Failures: 0, Errors: 0, Skipped: 0, Time elapsed: 0.5 s - in sorald.{name}")]
-USAGE = ["Error: --rule-key and --violation-specs are mutually exclusive",
-         "Usage: sorald repair [-hV] [--max-files-per-segment=<maxFilesPerSegment>]",
-         "                     [--max-fixes-per-rule=<maxFixesPerRule>]",
-         "                     --source=<source> [--target=<target>]",
-         "Repair Sonar rule violations in a targeted project.",
-         "  -h, --help                 Show this help message and exit.",
-         "      --max-files-per-segment=<maxFilesPerSegment>",
-         "                             Max number of files per loaded segment.",
-         "      --source=<source>      The path to the file or folder to be analyzed.",
-         "  -V, --version              Print version information and exit.",
-         "[INFO] Tests run: 7, Failures: 0, Errors: 0, Skipped: 0"]
-GO_PANIC = ["panic: runtime error: invalid memory address or nil pointer dereference",
-            "goroutine 21 [running]:"] + [
-    line for k in range(10)
-    for line in (f"github.com/hashicorp/terraform/internal/cloud.(*Cloud).step{k}(0xc0004c0000, {{0x1598a58, 0xc0001a6000}})",
-                 f"\t/home/runner/work/terraform/internal/cloud/backend.go:{100 + k} +0x2b1")
-] + ["created by testing.(*T).Run", "\t/opt/hostedtoolcache/go/1.18.1/x64/src/testing/testing.go:1486 +0x35f"]
+GO_FAILS = [
+    line
+    for name in ("Alpha", "Beta", "Gamma", "Delta", "Epsilon", "Zeta")
+    for line in (
+        f"--- FAIL: TestRemote_{name} (0.00s)",
+        "    testing.go:132: Incompatible Terraform version v1.3.0: backend needs <= 1.2.0",
+    )
+]
+MAVEN_PASSES = [
+    line
+    for name in ("cli.CliTest", "RepairTest", "sonar.ChecksTest", "GatherStatsTest", "MinerTest")
+    for line in (
+        f"[INFO] Running sorald.{name}",
+        f"[INFO] Tests run: 3, Failures: 0, Errors: 0, Skipped: 0, Time elapsed: 0.5 s - in sorald.{name}",
+    )
+]
+USAGE = [
+    "Error: --rule-key and --violation-specs are mutually exclusive",
+    "Usage: sorald repair [-hV] [--max-files-per-segment=<maxFilesPerSegment>]",
+    "                     [--max-fixes-per-rule=<maxFixesPerRule>]",
+    "                     --source=<source> [--target=<target>]",
+    "Repair Sonar rule violations in a targeted project.",
+    "  -h, --help                 Show this help message and exit.",
+    "      --max-files-per-segment=<maxFilesPerSegment>",
+    "                             Max number of files per loaded segment.",
+    "      --source=<source>      The path to the file or folder to be analyzed.",
+    "  -V, --version              Print version information and exit.",
+    "[INFO] Tests run: 7, Failures: 0, Errors: 0, Skipped: 0",
+]
+GO_PANIC = (
+    ["panic: runtime error: invalid memory address or nil pointer dereference", "goroutine 21 [running]:"]
+    + [
+        line
+        for k in range(10)
+        for line in (
+            f"github.com/hashicorp/terraform/internal/cloud.(*Cloud).step{k}(0xc0004c0000, {{0x1598a58, 0xc0001a6000}})",
+            f"\t/home/runner/work/terraform/internal/cloud/backend.go:{100 + k} +0x2b1",
+        )
+    ]
+    + [
+        "created by testing.(*T).Run",
+        "\t/opt/hostedtoolcache/go/1.18.1/x64/src/testing/testing.go:1486 +0x35f",
+    ]
+)
 
 
 @pytest.mark.parametrize(
     ("lines", "marker", "kept", "folded"),
     [
         # Go lists every failing test with the same message: first and last pair stay
-        (GO_FAILS, "[4 more pairs of lines like the 2 above: TestRemote_Beta, TestRemote_Gamma, TestRemote_Delta, ...]",
-         ["TestRemote_Alpha", "TestRemote_Zeta", "Incompatible Terraform version"], ["TestRemote_Epsilon (0.00s)"]),
+        (
+            GO_FAILS,
+            "[4 more pairs of lines like the 2 above: TestRemote_Beta, TestRemote_Gamma, TestRemote_Delta, ...]",
+            ["TestRemote_Alpha", "TestRemote_Zeta", "Incompatible Terraform version"],
+            ["TestRemote_Epsilon (0.00s)"],
+        ),
         # Maven surefire's Running / Tests run pairs of passing test classes
-        (MAVEN_PASSES, "[3 more pairs of lines like the 2 above: sorald.RepairTest, sorald.sonar.ChecksTest, sorald.GatherStatsTest]",
-         ["Running sorald.cli.CliTest", "in sorald.MinerTest"], ["Running sorald.RepairTest"]),
+        (
+            MAVEN_PASSES,
+            "[3 more pairs of lines like the 2 above: sorald.RepairTest, sorald.sonar.ChecksTest, sorald.GatherStatsTest]",
+            ["Running sorald.cli.CliTest", "in sorald.MinerTest"],
+            ["Running sorald.RepairTest"],
+        ),
         # a command-line usage text after a bad argument keeps its Usage line and names its options
-        (USAGE, "[8 more lines of usage text: options --max-fixes-per-rule, --source, --target, -h, --help, --max-files-per-segment, ...]",
-         ["Error: --rule-key", "Usage: sorald repair", "[INFO] Tests run: 7"], ["Show this help message"]),
+        (
+            USAGE,
+            "[8 more lines of usage text: options --max-fixes-per-rule, --source, --target, -h, --help, --max-files-per-segment, ...]",
+            ["Error: --rule-key", "Usage: sorald repair", "[INFO] Tests run: 7"],
+            ["Show this help message"],
+        ),
         # Go goroutine traces: function lines and file lines are both frames
-        (GO_PANIC, "stack frames: cloud]", ["panic: runtime error", "step0(", "backend.go:100", "testing.go:1486"],
-         ["step5(", "backend.go:107"]),
+        (
+            GO_PANIC,
+            "stack frames: cloud]",
+            ["panic: runtime error", "step0(", "backend.go:100", "testing.go:1486"],
+            ["step5(", "backend.go:107"],
+        ),
     ],
     ids=["go-fail-pairs", "maven-pairs", "usage", "go-frames"],
 )
-def test_render_folds_records_usage_and_go_frames(lines: list[str], marker: str, kept: list[str], folded: list[str]) -> None:
+def test_render_folds_records_usage_and_go_frames(
+    lines: list[str], marker: str, kept: list[str], folded: list[str]
+) -> None:
     from ci_healer.extract import render_lines
 
     text = render_lines(1, lines)
@@ -437,7 +555,9 @@ def test_block_stops_at_the_failed_step_exit_on_the_bundled_example() -> None:
     result = extract(path)
     cause = next(b for b in result.blocks if "E   ModuleNotFoundError: No module named 'yaml'" in b.text)
     assert cause.end_line <= exit_line
-    assert all(b.end_line <= exit_line for b in result.blocks), [(b.start_line, b.end_line) for b in result.blocks]
+    assert all(b.end_line <= exit_line for b in result.blocks), [
+        (b.start_line, b.end_line) for b in result.blocks
+    ]
     text = "\n".join(b.text for b in result.blocks)
     assert "Post job cleanup." not in text and "safe.directory" not in text
 
@@ -446,22 +566,48 @@ STEP_AFTER = "".join(f"    cleanup detail {i} for the next step of the job\n" fo
 
 # (name, failed step output ending in its exit or boundary line, the boundary line, what follows)
 BOUNDARY_CASES = [
-    ("gha-exit", "##[group]Run make test\n" + NOISE[:800] + "error: test_parse failed\n",
-     "##[error]Process completed with exit code 2.\n", "Post job cleanup.\n" + STEP_AFTER),
-    ("gha-post-job", "##[group]Run make test\n" + NOISE[:800] + "error: test_parse failed\n",
-     "Post job cleanup.\n", STEP_AFTER),
-    ("gha-next-step", "##[group]Run make test\n" + NOISE[:800] + "error: test_parse failed\n",
-     "##[group]Run actions/upload-artifact@v4\n", STEP_AFTER),
-    ("travis-exit", "$ make test\n" + NOISE[:800] + "error: test_parse failed\n",
-     "The command \"make test\" exited with 2.\n", STEP_AFTER),
-    ("jenkins-close", "+ make test\n" + NOISE[:800] + "error: test_parse failed\n",
-     "[Pipeline] }\n", STEP_AFTER),
-    ("jenkins-stage", "+ make test\n" + NOISE[:800] + "error: test_parse failed\n",
-     "[Pipeline] // stage\n", STEP_AFTER),
+    (
+        "gha-exit",
+        "##[group]Run make test\n" + NOISE[:800] + "error: test_parse failed\n",
+        "##[error]Process completed with exit code 2.\n",
+        "Post job cleanup.\n" + STEP_AFTER,
+    ),
+    (
+        "gha-post-job",
+        "##[group]Run make test\n" + NOISE[:800] + "error: test_parse failed\n",
+        "Post job cleanup.\n",
+        STEP_AFTER,
+    ),
+    (
+        "gha-next-step",
+        "##[group]Run make test\n" + NOISE[:800] + "error: test_parse failed\n",
+        "##[group]Run actions/upload-artifact@v4\n",
+        STEP_AFTER,
+    ),
+    (
+        "travis-exit",
+        "$ make test\n" + NOISE[:800] + "error: test_parse failed\n",
+        'The command "make test" exited with 2.\n',
+        STEP_AFTER,
+    ),
+    (
+        "jenkins-close",
+        "+ make test\n" + NOISE[:800] + "error: test_parse failed\n",
+        "[Pipeline] }\n",
+        STEP_AFTER,
+    ),
+    (
+        "jenkins-stage",
+        "+ make test\n" + NOISE[:800] + "error: test_parse failed\n",
+        "[Pipeline] // stage\n",
+        STEP_AFTER,
+    ),
 ]
 
 
-@pytest.mark.parametrize(("name", "step", "boundary", "after"), BOUNDARY_CASES, ids=[c[0] for c in BOUNDARY_CASES])
+@pytest.mark.parametrize(
+    ("name", "step", "boundary", "after"), BOUNDARY_CASES, ids=[c[0] for c in BOUNDARY_CASES]
+)
 def test_blocks_never_run_across_a_step_boundary(name: str, step: str, boundary: str, after: str) -> None:
     log = step + boundary + after
     result = extract(log.encode())
@@ -479,7 +625,7 @@ def test_a_second_failed_step_right_after_an_exit_keeps_its_own_block() -> None:
     log = (
         "##[group]Run make lint\n" + NOISE[:400] + "src/a.c:3:1: error: unknown type name 'foo'\n"
         "##[error]Process completed with exit code 1.\n"
-        "Traceback (most recent call last):\n  File \"deploy.py\", line 2, in <module>\n"
+        'Traceback (most recent call last):\n  File "deploy.py", line 2, in <module>\n'
         "KeyError: 'TOKEN'\n##[error]Process completed with exit code 1.\n"
     )
     result = extract(log.encode())
@@ -493,8 +639,10 @@ def test_a_second_failed_step_right_after_an_exit_keeps_its_own_block() -> None:
 def test_usage_text_ends_where_a_stack_trace_starts() -> None:
     from ci_healer.extract import render_lines
 
-    trace = ["org.eclipse.jgit.api.errors.TransportException: https://example.com/r.git: 503 Service Unavailable",
-             *(f"\tat org.eclipse.jgit.api.FetchCommand.call{k}(FetchCommand.java:{200 + k})" for k in range(8))]
+    trace = [
+        "org.eclipse.jgit.api.errors.TransportException: https://example.com/r.git: 503 Service Unavailable",
+        *(f"\tat org.eclipse.jgit.api.FetchCommand.call{k}(FetchCommand.java:{200 + k})" for k in range(8)),
+    ]
     text = render_lines(1, USAGE[:-1] + trace)
     usage_marker = next(line for line in text.split("\n") if "usage text" in line)
     assert usage_marker.startswith("  [8 more lines of usage text"), text
@@ -523,7 +671,9 @@ def _reference_trigger_lines(data: bytes) -> list[tuple[int, int]]:
 def _corpus_logs(limit: int) -> list[Path]:
     import json
 
-    root = Path(os.environ.get("CI_HEALER_CORPUS") or Path(__file__).resolve().parents[1].parent / "shared" / "corpus")
+    root = Path(
+        os.environ.get("CI_HEALER_CORPUS") or Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+    )
     index = root / "INDEX.jsonl"
     if not index.is_file():
         pytest.skip(f"corpus not found at {root} (set CI_HEALER_CORPUS)")
@@ -560,7 +710,9 @@ def test_trigger_lines_match_the_reference_scan_on_real_logs() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("line_bytes", "entries"), [(-1000, 8192), (512, 2)])
-def test_line_cache_does_not_change_the_result(monkeypatch: pytest.MonkeyPatch, line_bytes: int, entries: int) -> None:
+def test_line_cache_does_not_change_the_result(
+    monkeypatch: pytest.MonkeyPatch, line_bytes: int, entries: int
+) -> None:
     import ci_healer.extract as module
 
     paths = _corpus_logs(25)
@@ -578,9 +730,11 @@ PASSING_TAP = "".join(f"ok {i} case {i} does not throw\n" for i in range(1, 40))
 
 def test_tap_failure_named_like_a_non_error_is_a_signal() -> None:
     """TAP (tape, node-tap): ``not ok 6 no errors`` fails the test named "no errors"."""
-    log = (NOISE + "TAP version 13\n" + PASSING_TAP + "not ok 40 no errors\n  ---\n    operator: notOk\n"
-           "    expected: false\n    actual:   1\n    at: Test.<anonymous> (test/test-react-order.js:57:7)\n  ...\n"
-           "\n1..40\n# tests 40\n# pass  39\n# fail  1\n" + NOISE)
+    log = (
+        NOISE + "TAP version 13\n" + PASSING_TAP + "not ok 40 no errors\n  ---\n    operator: notOk\n"
+        "    expected: false\n    actual:   1\n    at: Test.<anonymous> (test/test-react-order.js:57:7)\n  ...\n"
+        "\n1..40\n# tests 40\n# pass  39\n# fail  1\n" + NOISE
+    )
     result = extract(log.encode())
     first = result.blocks[0]
     assert first.reason == "test-failure"
@@ -590,13 +744,16 @@ def test_tap_failure_named_like_a_non_error_is_a_signal() -> None:
     assert all("does not throw" not in b.text or b is first for b in result.blocks)
 
 
-@pytest.mark.parametrize("line", [
-    "ok 3 index does not throw",
-    "--- PASS: TestDuplicateKeys (0.00s)",
-    "ok  \tgithub.com/x/errors\t0.012s",
-    "tests/test_errors.py::test_error_message PASSED",
-    "    \u2713 testMultipartFormDataRequestWithDuplicateHeaders (0.013 seconds)",
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "ok 3 index does not throw",
+        "--- PASS: TestDuplicateKeys (0.00s)",
+        "ok  \tgithub.com/x/errors\t0.012s",
+        "tests/test_errors.py::test_error_message PASSED",
+        "    \u2713 testMultipartFormDataRequestWithDuplicateHeaders (0.013 seconds)",
+    ],
+)
 def test_passing_test_lines_are_not_signals(line: str) -> None:
     from ci_healer.extract import classify_line
 
@@ -605,41 +762,62 @@ def test_passing_test_lines_are_not_signals(line: str) -> None:
 
 def test_travis_retry_final_failure_is_the_step_exit() -> None:
     """``travis_retry`` ends a failed command with ``The command "..." failed 3 times.``."""
-    attempt = ("[info] Deploying _site/* to example.com\n"
-               "[wait] Failed to upload index.html (Access key cannot be null.). Trying again in 1 second.\n"
-               "[fail] Failed to upload index.html (Access key cannot be null.)\n"
-               "[info] Summary: 1 operations failed.\n\n")
-    log = (NOISE + "$ travis_retry bundle exec s3_website push\n" + attempt
-           + "The command \"bundle exec s3_website push\" failed. Retrying, 2 of 3.\n\n" + attempt
-           + "The command \"bundle exec s3_website push\" failed 3 times.\n\n" + NOISE[:2000]
-           + "\nDone. Your build exited with 1.\n")
+    attempt = (
+        "[info] Deploying _site/* to example.com\n"
+        "[wait] Failed to upload index.html (Access key cannot be null.). Trying again in 1 second.\n"
+        "[fail] Failed to upload index.html (Access key cannot be null.)\n"
+        "[info] Summary: 1 operations failed.\n\n"
+    )
+    log = (
+        NOISE
+        + "$ travis_retry bundle exec s3_website push\n"
+        + attempt
+        + 'The command "bundle exec s3_website push" failed. Retrying, 2 of 3.\n\n'
+        + attempt
+        + 'The command "bundle exec s3_website push" failed 3 times.\n\n'
+        + NOISE[:2000]
+        + "\nDone. Your build exited with 1.\n"
+    )
     from ci_healer.extract import classify_line
 
-    assert classify_line("The command \"bundle exec s3_website push\" failed 3 times.").exit
+    assert classify_line('The command "bundle exec s3_website push" failed 3 times.').exit
     result = extract(log.encode())
     last = line_of(log, "failed 3 times.")
     assert any(b.start_line <= last - 3 and last <= b.end_line for b in result.blocks)
 
 
-@pytest.mark.parametrize(("line", "reason"), [
-    ("[info] - Single client and rejecting server results in both sides TLS connections at 0 *** FAILED ***",
-     "junit-failure"),  # ScalaTest via sbt
-    ("FAIL FPM: bug77934 - php-fpm kill -USR2 not working [sapi/fpm/tests/bug77934-reload-process-control.phpt]",
-     "junit-failure"),  # PHP's run-tests.php
-    ("npm ERR! code ELIFECYCLE", "echo"),
-    ("npm ERR! errno 1", "echo"),
-    ("npm ERR! my-app@1.0.0 test: `jest --ci`", "echo"),
-    ("npm ERR! Failed at the my-app@1.0.0 test script.", "echo"),
-    ("lerna ERR! npm run test exited 1 in 'my-pkg'", "echo"),
-    ("npm ERR! code ERESOLVE", "npm-err"),  # a real npm error stays one
-    ("npm ERR! Tell the author that this fails on your system:", "echo"),  # npm 2-6 support boilerplate
-    ("npm ERR! argv \"/usr/bin/node\" \"/usr/bin/npm\" \"run\" \"test-style\"", "echo"),
-    ("  /home/travis/build/o/r/lib/build-pages.js:3:4: Unexpected token ILLEGAL", "lint-violation"),  # standard
-    ("src/app/models.rb:12:3: C: Style/StringLiterals: Prefer single-quoted strings", "lint-error"),
-    ("[WARN] /src/main/java/org/x/Foo.java:12:3: Line is longer than 100 characters. [LineLength]", "lint-violation"),
-    ("/src/x.c:3:1: warning: unused variable 'y'", "diag-warning"),
-    ("/usr/include/uidna.h:673:1: note: declared here", "diag-warning"),
-])
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (
+            "[info] - Single client and rejecting server results in both sides TLS connections at 0 *** FAILED ***",
+            "junit-failure",
+        ),  # ScalaTest via sbt
+        (
+            "FAIL FPM: bug77934 - php-fpm kill -USR2 not working [sapi/fpm/tests/bug77934-reload-process-control.phpt]",
+            "junit-failure",
+        ),  # PHP's run-tests.php
+        ("npm ERR! code ELIFECYCLE", "echo"),
+        ("npm ERR! errno 1", "echo"),
+        ("npm ERR! my-app@1.0.0 test: `jest --ci`", "echo"),
+        ("npm ERR! Failed at the my-app@1.0.0 test script.", "echo"),
+        ("lerna ERR! npm run test exited 1 in 'my-pkg'", "echo"),
+        ("npm ERR! code ERESOLVE", "npm-err"),  # a real npm error stays one
+        ("npm ERR! Tell the author that this fails on your system:", "echo"),  # npm 2-6 support boilerplate
+        ('npm ERR! argv "/usr/bin/node" "/usr/bin/npm" "run" "test-style"', "echo"),
+        (
+            "  /home/travis/build/o/r/lib/build-pages.js:3:4: Unexpected token ILLEGAL",
+            "lint-violation",
+        ),  # standard
+        ("src/app/models.rb:12:3: C: Style/StringLiterals: Prefer single-quoted strings", "lint-error"),
+        (
+            "[WARN] /src/main/java/org/x/Foo.java:12:3: Line is longer than 100 characters. [LineLength]",
+            "lint-violation",
+        ),
+        ("/src/x.c:3:1: warning: unused variable 'y'", "diag-warning"),
+        ("/usr/include/uidna.h:673:1: note: declared here", "diag-warning"),
+    ],
+)
 def test_rules_of_test_runners_linters_and_tool_echoes(line: str, reason: str) -> None:
     from ci_healer.extract import classify_line
 
@@ -649,26 +827,38 @@ def test_rules_of_test_runners_linters_and_tool_echoes(line: str, reason: str) -
 
 def test_a_run_of_linter_lines_without_trigger_words_is_the_failure() -> None:
     """Checkstyle/flake8-style ``path:line:col: message`` lines with no error word, then the echo."""
-    lint = "".join(f"src/main/java/org/x/Foo{i}.java:{10 + i}:5: Line is longer than 100 characters.\n"
-                   for i in range(5))
+    lint = "".join(
+        f"src/main/java/org/x/Foo{i}.java:{10 + i}:5: Line is longer than 100 characters.\n" for i in range(5)
+    )
     tail = "".join(f"[INFO] step output {i}\n" for i in range(60))
-    log = NOISE + "$ ./gradlew checkstyleMain\n" + lint + tail + "The command \"./gradlew checkstyleMain\" exited with 1.\n"
+    log = (
+        NOISE
+        + "$ ./gradlew checkstyleMain\n"
+        + lint
+        + tail
+        + 'The command "./gradlew checkstyleMain" exited with 1.\n'
+    )
     result = extract(log.encode(), max_tokens=200)
     first = line_of(log, "Foo0.java")
-    assert any(b.start_line <= first and first + 4 <= b.end_line for b in result.blocks), \
-        [(b.start_line, b.end_line, b.reason) for b in result.blocks]
+    assert any(b.start_line <= first and first + 4 <= b.end_line for b in result.blocks), [
+        (b.start_line, b.end_line, b.reason) for b in result.blocks
+    ]
 
 
 def test_a_linter_run_outranks_the_npm_trailer_that_echoes_it() -> None:
     """``standard`` (indented ``path:line:col: message``) then npm 2-6's failed-script boilerplate."""
-    lint = "".join(f"  /home/travis/build/o/r/lib/mod{i}.js:{i + 1}:3: Expected indentation of 2 spaces\n"
-                   for i in range(6))
-    npm = ("npm ERR! Linux 4.8.12-040812-generic\nnpm ERR! argv \"/usr/bin/node\" \"/usr/bin/npm\" \"run\" \"test-style\"\n"
-           "npm ERR! node v0.12.18\nnpm ERR! npm  v2.15.11\nnpm ERR! code ELIFECYCLE\n"
-           "npm ERR! app@4.2.2 test-style: `standard lib/*.js`\nnpm ERR! Exit status 1\nnpm ERR!\n"
-           "npm ERR! Failed at the app@4.2.2 test-style script 'standard lib/*.js'.\n"
-           "npm ERR! This is most likely a problem with the app package,\nnpm ERR! not with npm itself.\n"
-           "npm ERR! Tell the author that this fails on your system:\nnpm ERR!     standard lib/*.js\n")
+    lint = "".join(
+        f"  /home/travis/build/o/r/lib/mod{i}.js:{i + 1}:3: Expected indentation of 2 spaces\n"
+        for i in range(6)
+    )
+    npm = (
+        'npm ERR! Linux 4.8.12-040812-generic\nnpm ERR! argv "/usr/bin/node" "/usr/bin/npm" "run" "test-style"\n'
+        "npm ERR! node v0.12.18\nnpm ERR! npm  v2.15.11\nnpm ERR! code ELIFECYCLE\n"
+        "npm ERR! app@4.2.2 test-style: `standard lib/*.js`\nnpm ERR! Exit status 1\nnpm ERR!\n"
+        "npm ERR! Failed at the app@4.2.2 test-style script 'standard lib/*.js'.\n"
+        "npm ERR! This is most likely a problem with the app package,\nnpm ERR! not with npm itself.\n"
+        "npm ERR! Tell the author that this fails on your system:\nnpm ERR!     standard lib/*.js\n"
+    )
     log = NOISE + "> standard lib/*.js\n\nstandard: Use JavaScript Standard Style\n" + lint + "\n" + npm
     result = extract(log.encode(), max_tokens=160)
     first = result.blocks[0]
@@ -678,8 +868,10 @@ def test_a_linter_run_outranks_the_npm_trailer_that_echoes_it() -> None:
 
 def test_compiler_warnings_alone_do_not_outrank_the_error() -> None:
     warnings = "".join(f"src/x{i}.c:{i + 1}:3: warning: unused variable 'v{i}'\n" for i in range(8))
-    log = (NOISE + warnings + NOISE + "src/main.c:12:5: error: 'y' undeclared (first use in this function)\n"
-           "make: *** [main.o] Error 1\n")
+    log = (
+        NOISE + warnings + NOISE + "src/main.c:12:5: error: 'y' undeclared (first use in this function)\n"
+        "make: *** [main.o] Error 1\n"
+    )
     result = extract(log.encode(), max_tokens=120)
     assert "'y' undeclared" in result.blocks[0].text or any("'y' undeclared" in b.text for b in result.blocks)
     assert not any("unused variable" in b.text for b in result.blocks)
@@ -690,9 +882,14 @@ def _phpunit_errors(count: int) -> list[str]:
     real CodeIgniter log): ``k) Class::test`` / exception / blank / frames / blank."""
     lines = [f"There were {count} errors:", ""]
     for k in range(1, count + 1):
-        lines += [f"{k}) Query_test::test_case_{k}", "RuntimeException: Undefined property: CI_DB_driver::$_is_unbuffered",
-                  "", "/home/travis/build/o/r/tests/mocks/database/db.php:136",
-                  f"/home/travis/build/o/r/tests/codeigniter/database/query_{k}_test.php:{10 + k}", ""]
+        lines += [
+            f"{k}) Query_test::test_case_{k}",
+            "RuntimeException: Undefined property: CI_DB_driver::$_is_unbuffered",
+            "",
+            "/home/travis/build/o/r/tests/mocks/database/db.php:136",
+            f"/home/travis/build/o/r/tests/codeigniter/database/query_{k}_test.php:{10 + k}",
+            "",
+        ]
     return lines + ["FAILURES!", f"Tests: 600, Assertions: 900, Errors: {count}."]
 
 
@@ -708,19 +905,27 @@ def test_numbered_failures_with_one_message_fold_into_one_marker_naming_each() -
     assert all(f"Query_test::test_case_{k}," in marker for k in range(2, 28)) and "test_case_28]" in marker
     assert "29) Query_test::test_case_29" in text
     # different messages do not fold
-    mixed = [t.replace("Undefined property", f"Error number {chr(65 + i // 6)}") if t.startswith("Runtime") else t
-             for i, t in enumerate(lines)]
+    mixed = [
+        t.replace("Undefined property", f"Error number {chr(65 + i // 6)}") if t.startswith("Runtime") else t
+        for i, t in enumerate(lines)
+    ]
     assert "more failures" not in render_lines(100, mixed)
 
 
 def test_a_long_list_of_one_failure_fits_the_budget_whole() -> None:
     lines = _phpunit_errors(56)
-    log = NOISE + "$ phpunit -c tests/travis/mysql.phpunit.xml\n" + "\n".join(lines) + "\n" \
-        + "The command \"phpunit -c tests/travis/mysql.phpunit.xml\" exited with 2.\n"
+    log = (
+        NOISE
+        + "$ phpunit -c tests/travis/mysql.phpunit.xml\n"
+        + "\n".join(lines)
+        + "\n"
+        + 'The command "phpunit -c tests/travis/mysql.phpunit.xml" exited with 2.\n'
+    )
     result = extract(log.encode())
     first, last = line_of(log, "1) Query_test"), line_of(log, "56) Query_test")
-    assert any(b.start_line <= first and last + 5 <= b.end_line for b in result.blocks), \
-        [(b.start_line, b.end_line) for b in result.blocks]
+    assert any(b.start_line <= first and last + 5 <= b.end_line for b in result.blocks), [
+        (b.start_line, b.end_line) for b in result.blocks
+    ]
     assert result.tokens <= 1500
 
 
@@ -731,7 +936,10 @@ SPRING_TRACE = [  # a test failing inside Spring Boot's own repository (the proj
     "loadTwoPropertiesFiles(org.springframework.boot.context.config.ConfigFileApplicationListenerTests)  "
     "Time elapsed: 0.02 s  <<< ERROR!",
     "java.lang.IllegalStateException: Failed to load property source",
-    *[f"\tat org.springframework.core.env.PropertySourcesStep{k}.run(PropertySourcesStep{k}.java:{40 + k})" for k in range(6)],
+    *[
+        f"\tat org.springframework.core.env.PropertySourcesStep{k}.run(PropertySourcesStep{k}.java:{40 + k})"
+        for k in range(6)
+    ],
     "\tat org.springframework.boot.context.config.ConfigFileApplicationListener$Loader.load(ConfigFileApplicationListener.java:412)",
     *[f"\tat org.junit.runners.ParentRunner{k}.run(ParentRunner{k}.java:{k + 1})" for k in range(8)],
 ]
@@ -751,9 +959,13 @@ def test_project_frames_are_read_from_the_log_not_from_vendor_names() -> None:
 def test_workspace_frames_are_project_frames() -> None:
     from ci_healer.extract import render_lines
 
-    frames = [f"    at Test.bound (/home/travis/build/o/r/node_modules/tape/lib/test.js:{k}:32)" for k in range(10)]
+    frames = [
+        f"    at Test.bound (/home/travis/build/o/r/node_modules/tape/lib/test.js:{k}:32)" for k in range(10)
+    ]
     frames.insert(8, "    at Test.<anonymous> (/home/travis/build/o/r/test/test-order.js:57:7)")
-    frames += [f"    at Test.run (/home/travis/build/o/r/node_modules/tape/lib/run.js:{k}:1)" for k in range(4)]
+    frames += [
+        f"    at Test.run (/home/travis/build/o/r/node_modules/tape/lib/run.js:{k}:1)" for k in range(4)
+    ]
     text = render_lines(1, ["Error: no errors", *frames])
     assert "test/test-order.js:57:7" in text and "stack frames" in text
 
@@ -762,11 +974,13 @@ def test_runs_of_passing_test_lines_fold_to_a_count() -> None:
     """XCTest/mocha checkmarks, Go ``--- PASS``, surefire ``Failures: 0`` lines around a failure."""
     from ci_healer.extract import render_lines
 
-    lines = ["RequestCURLDescriptionTestCase",
-             *[f"    \u2713 testGETRequestCURLDescription{k} (0.0{k} seconds)" for k in range(7)],
-             "    \u2717 testGETRequestCURLDescriptionSynchronous, Test crashed",
-             *[f"--- PASS: TestDecode{k} (0.00s)" for k in range(5)],
-             "--- FAIL: TestEncode (0.00s)"]
+    lines = [
+        "RequestCURLDescriptionTestCase",
+        *[f"    \u2713 testGETRequestCURLDescription{k} (0.0{k} seconds)" for k in range(7)],
+        "    \u2717 testGETRequestCURLDescriptionSynchronous, Test crashed",
+        *[f"--- PASS: TestDecode{k} (0.00s)" for k in range(5)],
+        "--- FAIL: TestEncode (0.00s)",
+    ]
     text = render_lines(10, lines)
     assert "[lines 11-17: 7 passing-test lines]" in text and "[lines 19-23: 5 passing-test lines]" in text
     assert "Test crashed" in text and "--- FAIL: TestEncode" in text
@@ -779,14 +993,21 @@ def test_emacs_lisp_backtrace_frames_fold() -> None:
     from ci_healer.extract import render_lines
 
     form = "(let* ((known (cdr (assoc package package-archive-contents))) " + "(versions x) " * 20 + ")"
-    lines = ["Debugger entered--Lisp error: (error \"Could not create connection to elpa.gnu.org:443\")",
-             "  signal(error (\"Could not create connection to elpa.gnu.org:443\"))",
-             "  error(\"Could not create connection to %s:%d\" \"elpa.gnu.org\" 443)",
-             *[f"  url-retrieve-step-{k}(\"https://elpa.gnu.org/packages/archive-contents\")" for k in range(4)],
-             f"  {form}", f"  (if no-refresh (error \"No version of %s\" package) {form})",
-             "  #[0 \"\\301\\300\\302\\\"\\207\" [(\"gnu\" . \"https://elpa.gnu.org/packages/\")] 3]()",
-             "  #<subr require>(init-elpa)", "  require-package(fullframe)",
-             "  load-file(\"/home/travis/build/o/r/init.el\")", "  command-line()", "  normal-top-level()", ""]
+    lines = [
+        'Debugger entered--Lisp error: (error "Could not create connection to elpa.gnu.org:443")',
+        '  signal(error ("Could not create connection to elpa.gnu.org:443"))',
+        '  error("Could not create connection to %s:%d" "elpa.gnu.org" 443)',
+        *[f'  url-retrieve-step-{k}("https://elpa.gnu.org/packages/archive-contents")' for k in range(4)],
+        f"  {form}",
+        f'  (if no-refresh (error "No version of %s" package) {form})',
+        '  #[0 "\\301\\300\\302\\"\\207" [("gnu" . "https://elpa.gnu.org/packages/")] 3]()',
+        "  #<subr require>(init-elpa)",
+        "  require-package(fullframe)",
+        '  load-file("/home/travis/build/o/r/init.el")',
+        "  command-line()",
+        "  normal-top-level()",
+        "",
+    ]
     text = render_lines(1, lines)
     assert "stack frames" in text
     assert "normal-top-level()" in text and "signal(error" in text
@@ -795,7 +1016,18 @@ def test_emacs_lisp_backtrace_frames_fold() -> None:
 
 # --- lists of compiler errors of one kind (issue 7) -------------------------------------------------
 
-_SYMBOLS = ["FooBar", "Baz", "QuxFactory", "Widget", "Gadget", "Sprocket", "Flange", "Grommet", "Doohickey", "Gizmo"]
+_SYMBOLS = [
+    "FooBar",
+    "Baz",
+    "QuxFactory",
+    "Widget",
+    "Gadget",
+    "Sprocket",
+    "Flange",
+    "Grommet",
+    "Doohickey",
+    "Gizmo",
+]
 
 
 def _maven_cannot_find_symbol(count: int) -> list[str]:
@@ -804,10 +1036,12 @@ def _maven_cannot_find_symbol(count: int) -> list[str]:
     lines = []
     for k in range(count):
         name = _SYMBOLS[k % len(_SYMBOLS)] + (str(k // len(_SYMBOLS)) if k >= len(_SYMBOLS) else "")
-        lines += [f"[ERROR] /home/runner/work/shop/shop/src/main/java/org/shop/cart/Cart{k % 3}.java:[{12 + 7 * k},5] "
-                  "cannot find symbol",
-                  f"  symbol:   class {name}",
-                  f"  location: class org.shop.cart.checkout.pricing.Cart{k % 3}PricingServiceImpl"]
+        lines += [
+            f"[ERROR] /home/runner/work/shop/shop/src/main/java/org/shop/cart/Cart{k % 3}.java:[{12 + 7 * k},5] "
+            "cannot find symbol",
+            f"  symbol:   class {name}",
+            f"  location: class org.shop.cart.checkout.pricing.Cart{k % 3}PricingServiceImpl",
+        ]
     return lines
 
 
@@ -815,49 +1049,98 @@ def _maven_cannot_find_symbol(count: int) -> list[str]:
     ("lines", "marker", "kept", "listed"),
     [
         # Maven: [ERROR] /path/File.java:[line,col] cannot find symbol / symbol: / location:
-        (_maven_cannot_find_symbol(10),
-         '[lines 7-27: 7 more "cannot find symbol" errors: class QuxFactory in cart/Cart2.java:26, '
-         "class Widget in cart/Cart0.java:33",
-         ["class FooBar", "class Baz", "class Gizmo", "Cart0.java:[75,5] cannot find symbol"],
-         ["class Doohickey in cart/Cart2.java:68"]),
+        (
+            _maven_cannot_find_symbol(10),
+            '[lines 7-27: 7 more "cannot find symbol" errors: class QuxFactory in cart/Cart2.java:26, '
+            "class Widget in cart/Cart0.java:33",
+            ["class FooBar", "class Baz", "class Gizmo", "Cart0.java:[75,5] cannot find symbol"],
+            ["class Doohickey in cart/Cart2.java:68"],
+        ),
         # javac without Maven: file:line: error: message, the source line and its caret
-        ([line for k, sub in enumerate(["org.shop.api", "org.shop.db", "com.acme.util", "org.shop.web", "org.shop.io"])
-          for line in (f"src/main/java/org/shop/App.java:{3 + k}: error: package {sub} does not exist",
-                       f"import {sub}.Thing;", "                  ^")],
-         '[lines 7-12: 2 more "package _ does not exist" errors: shop/App.java:5,6]',
-         ["package org.shop.api does not exist", "package org.shop.db does not exist", "org.shop.io does not exist"],
-         []),
+        (
+            [
+                line
+                for k, sub in enumerate(
+                    ["org.shop.api", "org.shop.db", "com.acme.util", "org.shop.web", "org.shop.io"]
+                )
+                for line in (
+                    f"src/main/java/org/shop/App.java:{3 + k}: error: package {sub} does not exist",
+                    f"import {sub}.Thing;",
+                    "                  ^",
+                )
+            ],
+            '[lines 7-12: 2 more "package _ does not exist" errors: shop/App.java:5,6]',
+            [
+                "package org.shop.api does not exist",
+                "package org.shop.db does not exist",
+                "org.shop.io does not exist",
+            ],
+            [],
+        ),
         # gcc/clang: file:line:col: error: 'x' was not declared in this scope, source line, caret
-        ([line for k, name in enumerate(["count", "total", "limit", "offset", "stride", "width"])
-          for line in (f"src/grid.cc:{40 + k}:9: error: '{name}' was not declared in this scope",
-                       f"   {40 + k} |     use({name});", "      |         ^~~~~")],
-         """[lines 7-15: 3 more "'_' was not declared in this scope" errors: limit in src/grid.cc:42, """
-         "offset in src/grid.cc:43, stride in src/grid.cc:44]",
-         ["'count' was not declared", "'total' was not declared", "'width' was not declared"], []),
+        (
+            [
+                line
+                for k, name in enumerate(["count", "total", "limit", "offset", "stride", "width"])
+                for line in (
+                    f"src/grid.cc:{40 + k}:9: error: '{name}' was not declared in this scope",
+                    f"   {40 + k} |     use({name});",
+                    "      |         ^~~~~",
+                )
+            ],
+            """[lines 7-15: 3 more "'_' was not declared in this scope" errors: limit in src/grid.cc:42, """
+            "offset in src/grid.cc:43, stride in src/grid.cc:44]",
+            ["'count' was not declared", "'total' was not declared", "'width' was not declared"],
+            [],
+        ),
         # tsc: file(line,col): error TS2304: Cannot find name 'X'.
-        ([f"src/app/view{k}.ts({10 + k},3): error TS2304: Cannot find name '{name}'."
-          for k, name in enumerate(["Observable", "Subject", "pipe", "mergeMap", "tap", "ReplaySubject"])],
-         """[lines 3-5: 3 more "Cannot find name '_'." errors: pipe in app/view2.ts:12, mergeMap in app/view3.ts:13, """
-         "tap in app/view4.ts:14]",
-         ["'Observable'", "'Subject'", "'ReplaySubject'"], []),
+        (
+            [
+                f"src/app/view{k}.ts({10 + k},3): error TS2304: Cannot find name '{name}'."
+                for k, name in enumerate(
+                    ["Observable", "Subject", "pipe", "mergeMap", "tap", "ReplaySubject"]
+                )
+            ],
+            """[lines 3-5: 3 more "Cannot find name '_'." errors: pipe in app/view2.ts:12, mergeMap in app/view3.ts:13, """
+            "tap in app/view4.ts:14]",
+            ["'Observable'", "'Subject'", "'ReplaySubject'"],
+            [],
+        ),
         # Go: ./file.go:line:col: undefined: x
-        ([f"./internal/storage/backends/cache{k}.go:{20 + k}:2: undefined: {name}"
-          for k, name in enumerate(["NewPool", "ErrClosed", "maxIdle", "dialer", "Options"])],
-         '[lines 3-4: 2 more "undefined" errors: maxIdle in backends/cache2.go:22, dialer in backends/cache3.go:23]',
-         ["undefined: NewPool", "undefined: ErrClosed", "undefined: Options"], []),
+        (
+            [
+                f"./internal/storage/backends/cache{k}.go:{20 + k}:2: undefined: {name}"
+                for k, name in enumerate(["NewPool", "ErrClosed", "maxIdle", "dialer", "Options"])
+            ],
+            '[lines 3-4: 2 more "undefined" errors: maxIdle in backends/cache2.go:22, dialer in backends/cache3.go:23]',
+            ["undefined: NewPool", "undefined: ErrClosed", "undefined: Options"],
+            [],
+        ),
         # rustc: error[E0425]: cannot find value `x` in this scope, then --> file:line:col and the gutter
-        ([line for k, name in enumerate(["CURSOR", "HEIGHT", "WIDTH", "margin", "ORIGIN"])
-          for line in (f"error[E0425]: cannot find value `{name}` in this scope",
-                       f"  --> src/render.rs:{70 + 9 * k}:26", "   |",
-                       f"{70 + 9 * k} |     Glyph {{ c: {name}, top: 0 }}", "   |                 ^^^^^^ not found in this scope", "")],
-         """[lines 13-24: 2 more "cannot find value '_' in this scope" errors: WIDTH in src/render.rs:88, """
-         "margin in src/render.rs:97]",
-         ["`CURSOR`", "`HEIGHT`", "`ORIGIN`"], []),
+        (
+            [
+                line
+                for k, name in enumerate(["CURSOR", "HEIGHT", "WIDTH", "margin", "ORIGIN"])
+                for line in (
+                    f"error[E0425]: cannot find value `{name}` in this scope",
+                    f"  --> src/render.rs:{70 + 9 * k}:26",
+                    "   |",
+                    f"{70 + 9 * k} |     Glyph {{ c: {name}, top: 0 }}",
+                    "   |                 ^^^^^^ not found in this scope",
+                    "",
+                )
+            ],
+            """[lines 13-24: 2 more "cannot find value '_' in this scope" errors: WIDTH in src/render.rs:88, """
+            "margin in src/render.rs:97]",
+            ["`CURSOR`", "`HEIGHT`", "`ORIGIN`"],
+            [],
+        ),
     ],
     ids=["maven-javac", "javac", "gcc", "tsc", "go", "rustc"],
 )
 def test_compiler_errors_of_one_kind_fold_into_one_marker_naming_each(
-        lines: list[str], marker: str, kept: list[str], listed: list[str]) -> None:
+    lines: list[str], marker: str, kept: list[str], listed: list[str]
+) -> None:
     from ci_healer.extract import fold_units, render_lines
 
     text = render_lines(1, lines)
@@ -875,19 +1158,27 @@ def test_compiler_errors_of_several_kinds_fold_grouped_by_kind() -> None:
 
     kinds = [
         ("incompatible types: java.lang.Class<?>[] cannot be converted to java.lang.Class<?>", []),
-        ("cannot find symbol", ["  symbol:   variable length", "  location: variable arr of type java.lang.Object"]),
+        (
+            "cannot find symbol",
+            ["  symbol:   variable length", "  location: variable arr of type java.lang.Object"],
+        ),
         ("array required, but java.lang.Comparable<java.lang.Object> found", []),
     ]
     lines = []
     for k in range(9):
         message, more = kinds[k % 3]
-        lines += [f"[ERROR] /builds/workspace/lib/src/main/java/org/lib/core/Arrays.java:[{100 + k},5] {message}", *more]
+        lines += [
+            f"[ERROR] /builds/workspace/lib/src/main/java/org/lib/core/Arrays.java:[{100 + k},5] {message}",
+            *more,
+        ]
     text = render_lines(1, lines)
     marker = next(t for t in text.split("\n") if "more compiler errors" in t)
     # errors 3 to 8 (lines 5-14) folded, grouped in the order their kinds first appear there
-    assert marker == ('[lines 5-14: 6 more compiler errors: 2 "array required, but _ found": core/Arrays.java:102,105; '
-                      '2 "incompatible types": core/Arrays.java:103,106; '
-                      '2 "cannot find symbol": variable length in core/Arrays.java:104,107]')
+    assert marker == (
+        '[lines 5-14: 6 more compiler errors: 2 "array required, but _ found": core/Arrays.java:102,105; '
+        '2 "incompatible types": core/Arrays.java:103,106; '
+        '2 "cannot find symbol": variable length in core/Arrays.java:104,107]'
+    )
     assert "Arrays.java:[108,5] array required" in text  # the last error is shown
 
 
@@ -913,8 +1204,11 @@ def test_lines_that_are_not_a_list_of_compiler_errors_do_not_fold_as_one(lines: 
 def test_one_compiler_message_for_many_places_is_left_to_the_cheaper_folds() -> None:
     from ci_healer.extract import render_lines
 
-    lines = [f"[ERROR] /builds/workspace/app/src/main/java/org/app/Entities.java:[{60 + k},29] "
-             "unmappable character for encoding UTF-8" for k in range(30)]
+    lines = [
+        f"[ERROR] /builds/workspace/app/src/main/java/org/app/Entities.java:[{60 + k},29] "
+        "unmappable character for encoding UTF-8"
+        for k in range(30)
+    ]
     text = render_lines(1, lines)
     assert "[28 similar lines differing only in numbers]" in text and '" errors:' not in text
 
@@ -942,8 +1236,14 @@ def test_a_list_of_compiler_errors_longer_than_the_budget_is_claimed_whole() -> 
     """31 ``cannot find symbol`` errors cost about 2,400 tokens: folded, the block spans them all."""
     errors = _maven_cannot_find_symbol(31)
     assert estimate_tokens("\n".join(errors)) > 1500
-    log = NOISE + "[INFO] --- maven-compiler-plugin:3.8.1:compile (default-compile) @ shop ---\n" \
-        + "[ERROR] COMPILATION ERROR : \n" + "\n".join(errors) + "\n[INFO] 31 errors \n" + NOISE
+    log = (
+        NOISE
+        + "[INFO] --- maven-compiler-plugin:3.8.1:compile (default-compile) @ shop ---\n"
+        + "[ERROR] COMPILATION ERROR : \n"
+        + "\n".join(errors)
+        + "\n[INFO] 31 errors \n"
+        + NOISE
+    )
     result = extract(log.encode(), max_tokens=1500)
     first, last = line_of(log, "Cart0.java:[12,5]"), line_of(log, "Cart0.java:[222,5]") + 2
     block = next((b for b in result.blocks if b.start_line <= first and last <= b.end_line), None)

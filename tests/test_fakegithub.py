@@ -23,9 +23,7 @@ fake_github = fixtures.fake_github  # the fixtures, registered in this module
 standard_fake = fixtures.standard_fake
 require_spec = fixtures.require_spec
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CORPUS = Path(
-    os.environ.get("CI_HEALER_CORPUS") or REPO_ROOT.parent / "shared" / "corpus"
-)
+CORPUS = Path(os.environ.get("CI_HEALER_CORPUS") or REPO_ROOT.parent / "shared" / "corpus")
 
 
 def gh(fake: FakeGitHub) -> github.Github:
@@ -97,10 +95,7 @@ def test_object_ids_equal_what_git_computes(tmp_path: Path) -> None:
         text=True,
         env=env,
     ).stdout.strip()
-    assert (
-        store.put_commit(tree, [], "msg\n", author=("a", "a@x", 1_700_000_000))
-        == git_commit
-    )
+    assert store.put_commit(tree, [], "msg\n", author=("a", "a@x", 1_700_000_000)) == git_commit
 
 
 def test_tree_edits_keep_untouched_entries_and_drop_emptied_directories() -> None:
@@ -112,9 +107,7 @@ def test_tree_edits_keep_untouched_entries_and_drop_emptied_directories() -> Non
             "README": ("100644", b"r"),
         }
     )
-    edited = store.edit_tree(
-        base, {"src/a.py": None, "src/b.py": None, "new/x.py": ("100644", b"x")}
-    )
+    edited = store.edit_tree(base, {"src/a.py": None, "src/b.py": None, "new/x.py": ("100644", b"x")})
     assert set(store.flatten(edited)) == {"README", "new/x.py"}
     assert store.flatten(edited)["README"] == store.flatten(base)["README"]
     assert object_id("blob", b"") == "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
@@ -189,9 +182,7 @@ def test_paths_match_the_documented_operation(
         ("GET", "/nope"),
     ],
 )
-def test_unknown_paths_and_methods_match_nothing(
-    spec: Spec, method: str, path: str
-) -> None:
+def test_unknown_paths_and_methods_match_nothing(spec: Spec, method: str, path: str) -> None:
     assert spec.match(method, path) is None
 
 
@@ -216,9 +207,7 @@ def test_unknown_paths_and_methods_match_nothing(
         ),
     ],
 )
-def test_bad_check_run_bodies_are_violations(
-    spec: Spec, body: dict, fragment: str
-) -> None:
+def test_bad_check_run_bodies_are_violations(spec: Spec, body: dict, fragment: str) -> None:
     op = spec.match("POST", "/repos/o/r/check-runs")
     found = spec.validate_request(op, {}, json.dumps(body).encode(), "application/json")
     assert found and all(v.kind == "request-body" for v in found)
@@ -234,10 +223,7 @@ def test_good_check_run_body_passes(spec: Spec) -> None:
         "conclusion": "neutral",
         "output": {"title": "t", "summary": "s"},
     }
-    assert (
-        spec.validate_request(op, {}, json.dumps(body).encode(), "application/json")
-        == []
-    )
+    assert spec.validate_request(op, {}, json.dumps(body).encode(), "application/json") == []
 
 
 @pytest.mark.parametrize(
@@ -253,27 +239,16 @@ def test_good_check_run_body_passes(spec: Spec) -> None:
         (404, {"message": 5}, "response-body"),  # error body of the wrong type
     ],
 )
-def test_wrong_response_shapes_are_violations(
-    spec: Spec, status: int, body: dict, kind: str
-) -> None:
-    path = (
-        "/repos/o/r/collaborators/u/permission"
-        if "permission" in body
-        else "/repos/o/r"
-    )
+def test_wrong_response_shapes_are_violations(spec: Spec, status: int, body: dict, kind: str) -> None:
+    path = "/repos/o/r/collaborators/u/permission" if "permission" in body else "/repos/o/r"
     found = spec.validate_response(spec.match("GET", path), status, body)
     assert [v.kind for v in found][:1] == [kind], [str(v) for v in found]
 
 
 def test_query_parameters_are_checked(spec: Spec) -> None:
     op = spec.match("GET", "/repos/o/r/pulls")
-    assert (
-        spec.validate_request(op, {"state": ["open"], "head": ["o:b"]}, None, None)
-        == []
-    )
-    bad = spec.validate_request(
-        op, {"state": ["bogus"], "per_page": ["many"]}, None, None
-    )
+    assert spec.validate_request(op, {"state": ["open"], "head": ["o:b"]}, None, None) == []
+    bad = spec.validate_request(op, {"state": ["bogus"], "per_page": ["many"]}, None, None)
     assert {v.kind for v in bad} == {"request-query"} and len(bad) == 2
 
 
@@ -299,16 +274,11 @@ def test_repository_run_jobs_and_log_download(
     assert [pr.number for pr in run.pull_requests] == [world.pr]
     jobs = {j.name: j for j in run.jobs()}
     assert jobs["test"].conclusion == "failure" and jobs["lint"].conclusion == "success"
-    assert [s.name for s in jobs["test"].steps if s.conclusion == "failure"] == [
-        "Run pytest -q"
-    ]
+    assert [s.name for s in jobs["test"].steps if s.conclusion == "failure"] == ["Run pytest -q"]
     location = jobs["test"].logs_url()
     assert location.startswith(fake.url + "/_blobs/")
     response = requests.get(location, timeout=5)
-    assert (
-        response.status_code == 200
-        and "FAILED tests/test_calc.py::test_round_cents" in response.text
-    )
+    assert response.status_code == 200 and "FAILED tests/test_calc.py::test_round_cents" in response.text
     attempt = requests.get(
         f"{fake.url}/repos/{world.repo}/actions/runs/{world.run_id}/attempts/1/jobs",
         headers={"Authorization": "token x"},
@@ -316,10 +286,7 @@ def test_repository_run_jobs_and_log_download(
     )
     assert attempt.json()["total_count"] == 2
     fork_run = repo.get_workflow_run(world.fork_run_id)
-    assert (
-        fork_run.pull_requests == []
-        and fork_run.head_repository.full_name == world.fork
-    )
+    assert fork_run.pull_requests == [] and fork_run.head_repository.full_name == world.fork
 
 
 def test_job_log_redirect_serves_real_log_bytes_unchanged(
@@ -376,9 +343,7 @@ def test_check_run_create_update_list(
 ) -> None:
     fake, world = standard_fake
     repo = gh(fake).get_repo(world.repo)
-    check = repo.create_check_run(
-        name="ci-healer", head_sha=world.head_sha, status="in_progress"
-    )
+    check = repo.create_check_run(name="ci-healer", head_sha=world.head_sha, status="in_progress")
     assert check.status == "in_progress" and check.app.slug == "github-actions"
     annotation = {
         "path": "src/hello/calc.py",
@@ -398,9 +363,7 @@ def test_check_run_create_update_list(
         again.output.title,
         again.output.annotations_count,
     ) == ("completed", "failure", "Root cause", 1)
-    assert [c.name for c in repo.get_commit(world.head_sha).get_check_runs()] == [
-        "ci-healer"
-    ]
+    assert [c.name for c in repo.get_commit(world.head_sha).get_check_runs()] == ["ci-healer"]
     assert fake.state.check_runs[check.id].annotations == [annotation]
 
 
@@ -447,9 +410,7 @@ def test_comments_reactions_labels_and_permissions(
     assert (comment.user.login, comment.user.type) == (BOT_LOGIN, "Bot")
     comment.edit("<!-- ci-healer -->\nsecond")
     comment.create_reaction("eyes")
-    comment.create_reaction(
-        "eyes"
-    )  # same reaction twice: GitHub answers 200 with the existing one
+    comment.create_reaction("eyes")  # same reaction twice: GitHub answers 200 with the existing one
     bodies = [c.body for c in repo.get_issue(world.pr).get_comments()]
     assert bodies == ["<!-- ci-healer -->\nsecond"]
     assert [r.content for r in fake.state.reactions.values()] == ["eyes"]
@@ -475,10 +436,7 @@ def test_comments_reactions_labels_and_permissions(
         "reader-rae": "read",
         "outsider-oz": "read",
     }
-    legacy = {
-        login: repo.get_collaborator_permission(login)
-        for login in ("lead-lou", "triage-tom")
-    }
+    legacy = {login: repo.get_collaborator_permission(login) for login in ("lead-lou", "triage-tom")}
     assert legacy == {"lead-lou": "write", "triage-tom": "read"}
 
 
@@ -501,13 +459,8 @@ def test_pulls_lookup_by_head_and_commit(
     by_head = repo.get_pulls(state="open", head="contributor:feature")
     assert [p.number for p in by_head] == [world.fork_pr]
     fork_pr = repo.get_pull(world.fork_pr)
-    assert (
-        fork_pr.head.repo.full_name == world.fork
-        and fork_pr.base.repo.full_name == world.repo
-    )
-    assert [p.number for p in repo.get_commit(world.fork_head_sha).get_pulls()] == [
-        world.fork_pr
-    ]
+    assert fork_pr.head.repo.full_name == world.fork and fork_pr.base.repo.full_name == world.repo
+    assert [p.number for p in repo.get_commit(world.fork_head_sha).get_pulls()] == [world.fork_pr]
     assert [f.filename for f in fork_pr.get_files()] == [
         "src/hello/calc.py",
         "tests/test_calc.py",
@@ -520,12 +473,8 @@ def test_fix_branch_commit_ref_and_pull_request(
     fake, world = standard_fake
     repo = gh(fake).get_repo(world.repo)
     head = repo.get_git_commit(world.head_sha)
-    blob = repo.create_git_blob(
-        "def round_cents(a):\n    return round(a * 100)\n", "utf-8"
-    )
-    element = github.InputGitTreeElement(
-        "src/hello/calc.py", "100644", "blob", sha=blob.sha
-    )
+    blob = repo.create_git_blob("def round_cents(a):\n    return round(a * 100)\n", "utf-8")
+    element = github.InputGitTreeElement("src/hello/calc.py", "100644", "blob", sha=blob.sha)
     tree = repo.create_git_tree([element], base_tree=repo.get_git_tree(head.tree.sha))
     commit = repo.create_git_commit("Fix rounding", tree, [head])
     assert commit.parents[0].sha == world.head_sha
@@ -542,9 +491,7 @@ def test_fix_branch_commit_ref_and_pull_request(
         fake.state.git.blob(flat["src/hello/calc.py"][1]).startswith(b"def round_cents")
         and "tests/test_calc.py" in flat
     )
-    pr = repo.create_pull(
-        base="main", head="ai-fix/run-1", title="ci-healer: fix rounding", body="b"
-    )
+    pr = repo.create_pull(base="main", head="ai-fix/run-1", title="ci-healer: fix rounding", body="b")
     assert pr.head.sha == commit.sha and pr.user.login == BOT_LOGIN
     assert fake.state.ref_writes == [
         {
@@ -569,9 +516,7 @@ def test_review_suggestions_must_target_diff_lines(
         "side": "RIGHT",
         "body": "```suggestion\ndef split(total_cents: int, ways: int = 2) -> list[int]:\n```",
     }
-    review = pr.create_review(
-        commit=commit, body="Proposed fix", event="COMMENT", comments=[suggestion]
-    )
+    review = pr.create_review(commit=commit, body="Proposed fix", event="COMMENT", comments=[suggestion])
     assert review.state == "COMMENTED"
     assert [c.line for c in fake.state.review_comments.values()] == [10]
     with pytest.raises(github.GithubException) as outside:
@@ -592,9 +537,7 @@ def test_workflow_get_and_dispatch(standard_fake: tuple[FakeGitHub, Scenario]) -
     fake, world = standard_fake
     repo = gh(fake).get_repo(world.repo)
     workflow = repo.get_workflow("ci.yml")
-    assert (
-        workflow.id == world.workflow_id and workflow.path == ".github/workflows/ci.yml"
-    )
+    assert workflow.id == world.workflow_id and workflow.path == ".github/workflows/ci.yml"
     assert workflow.create_dispatch("main", {"reason": "retry"}) is True
     assert fake.state.dispatches == [
         {
@@ -630,13 +573,10 @@ def test_injected_failure_happens_only_as_often_as_asked(
     standard_fake: tuple[FakeGitHub, Scenario],
 ) -> None:
     fake, world = standard_fake
-    rule = fake.fail(
-        502, "Server Error", operation_id="actions/get-workflow-run", times=1
-    )
+    rule = fake.fail(502, "Server Error", operation_id="actions/get-workflow-run", times=1)
     url = f"{fake.url}/repos/{world.repo}/actions/runs/{world.run_id}"
     statuses = [
-        requests.get(url, headers={"Authorization": "token x"}, timeout=5).status_code
-        for _ in range(2)
+        requests.get(url, headers={"Authorization": "token x"}, timeout=5).status_code for _ in range(2)
     ]
     assert statuses == [502, 200] and rule.hits == 1
 
@@ -683,9 +623,7 @@ def test_bogus_request_body_is_recorded_and_refused(spec: Spec) -> None:
             timeout=5,
         )
     assert response.status_code == 422
-    assert [v.kind for v in fake.violations] == [
-        "request-body"
-    ] and "bogus" in fake.violations[0].detail
+    assert [v.kind for v in fake.violations] == ["request-body"] and "bogus" in fake.violations[0].detail
     assert fake.state.check_runs == {}
 
 
@@ -753,18 +691,10 @@ def test_seed_and_state_admin_endpoints(fake_github: FakeGitHub) -> None:
                 "jobs": [{"name": "go", "conclusion": "failure", "log": "boom\n"}],
             }
         ],
-        "comments": [
-            {"repo": "acme/api", "number": 1, "user": "ann", "body": "/approve-fix"}
-        ],
+        "comments": [{"repo": "acme/api", "number": 1, "user": "ann", "body": "/approve-fix"}],
     }
-    created = requests.post(
-        f"{fake_github.url}/_fake/seed", json=seed, timeout=5
-    ).json()
-    assert (
-        created["pulls"] == [1]
-        and len(created["runs"]) == 1
-        and len(created["jobs"]) == 1
-    )
+    created = requests.post(f"{fake_github.url}/_fake/seed", json=seed, timeout=5).json()
+    assert created["pulls"] == [1] and len(created["runs"]) == 1 and len(created["jobs"]) == 1
     run = gh(fake_github).get_repo("acme/api").get_workflow_run(created["runs"][0])
     assert run.head_sha == created["repos"]["acme/api"]["refs"]["refs/heads/fix"]
     bad = requests.post(
@@ -776,8 +706,7 @@ def test_seed_and_state_admin_endpoints(fake_github: FakeGitHub) -> None:
     state = requests.get(f"{fake_github.url}/_fake/state", timeout=5).json()
     assert state["comments"][0]["body"] == "/approve-fix" and state["violations"] == []
     assert any(
-        r["operation_id"] == "actions/get-workflow-run" and r["status"] == 200
-        for r in state["requests"]
+        r["operation_id"] == "actions/get-workflow-run" and r["status"] == 200 for r in state["requests"]
     )
 
 
@@ -807,12 +736,7 @@ def test_module_runs_as_a_separate_process(tmp_path: Path) -> None:
             line = proc.stdout.readline()
             assert line.startswith("listening on http://127.0.0.1:")
             url = line.split()[-1]
-            assert (
-                requests.get(f"{url}/repos/acme/app", timeout=5).json()[
-                    "default_branch"
-                ]
-                == "main"
-            )
+            assert requests.get(f"{url}/repos/acme/app", timeout=5).json()["default_branch"] == "main"
         finally:
             proc.terminate()
             proc.communicate(timeout=10)
@@ -824,9 +748,7 @@ def test_payloads_match_the_fake_state(
     standard_fake: tuple[FakeGitHub, Scenario],
 ) -> None:
     fake, world = standard_fake
-    run_event = payloads.workflow_run_completed(
-        world.state, world.fork_run_id, api=fake.url
-    )
+    run_event = payloads.workflow_run_completed(world.state, world.fork_run_id, api=fake.url)
     wr = run_event["workflow_run"]
     assert (run_event["action"], wr["conclusion"], wr["head_sha"], wr["id"]) == (
         "completed",
@@ -839,13 +761,8 @@ def test_payloads_match_the_fake_state(
         and wr["head_repository"]["full_name"] == world.fork
         and run_event["repository"]["full_name"] == world.repo
     )
-    assert (
-        gh(fake).get_repo(world.repo).get_workflow_run(wr["id"]).head_sha
-        == wr["head_sha"]
-    )
-    approve = world.state.add_comment(
-        world.repo, world.pr, body="/approve-fix", user="maintainer-mia"
-    )
+    assert gh(fake).get_repo(world.repo).get_workflow_run(wr["id"]).head_sha == wr["head_sha"]
+    approve = world.state.add_comment(world.repo, world.pr, body="/approve-fix", user="maintainer-mia")
     comment_event = payloads.issue_comment(world.state, approve.id, api=fake.url)
     assert comment_event["issue"]["pull_request"]["url"].endswith(f"/pulls/{world.pr}")
     assert (
@@ -872,10 +789,7 @@ def test_payloads_match_the_fake_state(
         sender="maintainer-mia",
         api=fake.url,
     )
-    assert (
-        labeled["label"]["name"] == "ai-fix"
-        and labeled["pull_request"]["head"]["sha"] == world.head_sha
-    )
+    assert labeled["label"]["name"] == "ai-fix" and labeled["pull_request"]["head"]["sha"] == world.head_sha
     dispatch = payloads.workflow_dispatch(
         world.state,
         world.repo,

@@ -12,7 +12,9 @@ from ci_healer.extract import extract
 from ci_healer.greendiff import GreenDiff, drop_green_lines
 
 DATA = Path(__file__).parent / "data" / "cidiff"
-CORPUS = Path(os.environ.get("CI_HEALER_CORPUS") or Path(__file__).resolve().parents[1].parent / "shared" / "corpus")
+CORPUS = Path(
+    os.environ.get("CI_HEALER_CORPUS") or Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+)
 
 
 def lines(data: bytes) -> list[bytes]:
@@ -36,37 +38,50 @@ def assert_only_blanked(failed: bytes, diff: GreenDiff) -> None:
 
 def gha(*texts: str, second: int = 0) -> bytes:
     """A GitHub Actions job log: each line with its timestamp prefix (seconds from ``second``)."""
-    return b"".join(f"2024-05-06T07:08:{(second + i) % 60:02d}.{i:07d}Z {t}\n".encode() for i, t in enumerate(texts))
+    return b"".join(
+        f"2024-05-06T07:08:{(second + i) % 60:02d}.{i:07d}Z {t}\n".encode() for i, t in enumerate(texts)
+    )
 
 
 # --- a real pair shipped with the tests (CiDiff, Apache-2.0: see tests/data/cidiff/NOTICE) ------
 
+
 def test_real_pair_keeps_the_failure_and_blanks_the_common_output() -> None:
     failed = (DATA / "fail.log").read_bytes()
     green = (DATA / "pass.log").read_bytes()
-    (label_lo, label_hi), = json.loads((DATA / "label.json").read_text())["failure_blocks"]
+    ((label_lo, label_hi),) = json.loads((DATA / "label.json").read_text())["failure_blocks"]
     diff = drop_green_lines(failed, green)
     assert_only_blanked(failed, diff)
     before, after = lines(failed), lines(diff.log)
-    assert after[label_lo - 1:label_hi] == before[label_lo - 1:label_hi]  # the test failure survives
+    assert after[label_lo - 1 : label_hi] == before[label_lo - 1 : label_hi]  # the test failure survives
     # output both runs printed (go's module downloads, the post-job git clean-up) is blanked, ...
-    common = [n for n, raw in enumerate(before) if b"go: downloading github.com/go-test/deep" in raw
-              or b"[command]/usr/bin/git version" in raw]
+    common = [
+        n
+        for n, raw in enumerate(before)
+        if b"go: downloading github.com/go-test/deep" in raw or b"[command]/usr/bin/git version" in raw
+    ]
     assert common and all(after[n] == b"" for n in common)
     assert diff.dropped > diff.kept / 2
     # ... but the step structure stays: the step header, its end and the post-job phase
-    structure = (b"##[group]Run go test ./...", b"##[endgroup]", b"Post job cleanup.", b"Cleaning up orphan processes")
+    structure = (
+        b"##[group]Run go test ./...",
+        b"##[endgroup]",
+        b"Post job cleanup.",
+        b"Cleaning up orphan processes",
+    )
     for marker in structure:
         assert any(marker in raw for raw in after), marker
     # passing packages print a different duration in each run: still common
-    ok_lines = [n for n, raw in enumerate(before) if b"\tgithub.com/hashicorp/terraform/internal/addrs\t" in raw]
+    ok_lines = [
+        n for n, raw in enumerate(before) if b"\tgithub.com/hashicorp/terraform/internal/addrs\t" in raw
+    ]
     assert ok_lines and all(after[n] == b"" for n in ok_lines)
 
 
 def test_real_pair_extraction_covers_the_label_for_fewer_tokens() -> None:
     failed = (DATA / "fail.log").read_bytes()
     green = (DATA / "pass.log").read_bytes()
-    (label_lo, label_hi), = json.loads((DATA / "label.json").read_text())["failure_blocks"]
+    ((label_lo, label_hi),) = json.loads((DATA / "label.json").read_text())["failure_blocks"]
     raw = extract(failed, max_tokens=1500)
     diffed = extract(drop_green_lines(failed, green).log, max_tokens=1500)
     assert any(b.start_line <= label_lo and label_hi <= b.end_line for b in diffed.blocks)
@@ -74,7 +89,9 @@ def test_real_pair_extraction_covers_the_label_for_fewer_tokens() -> None:
     assert diffed.lines_total == raw.lines_total
 
 
-@pytest.mark.parametrize("case_id", ["terraform__Quick_Checks__run104", "cidiff_11", "jimfs_1890", "npefix_1847"])
+@pytest.mark.parametrize(
+    "case_id", ["terraform__Quick_Checks__run104", "cidiff_11", "jimfs_1890", "npefix_1847"]
+)
 def test_corpus_pairs_keep_their_labeled_lines(case_id: str) -> None:
     folder = CORPUS / "cidiff" / case_id
     if not (folder / "pass.log").is_file():
@@ -85,22 +102,23 @@ def test_corpus_pairs_keep_their_labeled_lines(case_id: str) -> None:
     assert diff.dropped > 0
     before, after = lines(failed), lines(diff.log)
     for lo, hi in json.loads((folder / "label.json").read_text())["failure_blocks"]:
-        assert after[lo - 1:hi] == before[lo - 1:hi]
+        assert after[lo - 1 : hi] == before[lo - 1 : hi]
 
 
 # --- hand-written cases, each modelled on a class of real logs -----------------------------------
 
+
 def test_lines_differing_only_in_timestamp_duration_ids_and_paths_are_common() -> None:
     common = [
-        "ok  \tgithub.com/acme/app/internal/addrs\t0.12s",                         # go test package line
+        "ok  \tgithub.com/acme/app/internal/addrs\t0.12s",  # go test package line
         "Tests run: 12, Failures: 0, Errors: 0, Skipped: 0, Time elapsed: 1.2 sec",  # Maven surefire
-        "PASS tests/parse.test.ts (3 ms)",                                             # jest
-        "HEAD is now at 3f2c9a1d8e Merge pull request",                                # a SHA
-        "created /tmp/pytest-of-runner/pytest-0/test_x0/out.txt",                      # a temporary path
-        "request 123e4567-e89b-12d3-a456-426614174000 served",                         # a UUID
-        "listening on localhost:41234",                                                # a port
-        "\x1b[32mcollected 3 items\x1b[0m",                                            # ANSI colours
-        "Receiving objects:  45% (450/1000), 1.20 MiB | 3.10 MiB/s",                   # progress
+        "PASS tests/parse.test.ts (3 ms)",  # jest
+        "HEAD is now at 3f2c9a1d8e Merge pull request",  # a SHA
+        "created /tmp/pytest-of-runner/pytest-0/test_x0/out.txt",  # a temporary path
+        "request 123e4567-e89b-12d3-a456-426614174000 served",  # a UUID
+        "listening on localhost:41234",  # a port
+        "\x1b[32mcollected 3 items\x1b[0m",  # ANSI colours
+        "Receiving objects:  45% (450/1000), 1.20 MiB | 3.10 MiB/s",  # progress
     ]
     green = [
         "ok  \tgithub.com/acme/app/internal/addrs\t0.31s",
@@ -163,7 +181,9 @@ def test_bare_cr_does_not_start_a_line() -> None:
 
 @pytest.mark.parametrize("green", [b"", bytearray(), memoryview(b"")])
 def test_empty_green_log_changes_nothing(green: bytes) -> None:
-    failed = gha("##[group]Run make", "make: *** [all] Error 1", "##[error]Process completed with exit code 2.")
+    failed = gha(
+        "##[group]Run make", "make: *** [all] Error 1", "##[error]Process completed with exit code 2."
+    )
     assert drop_green_lines(failed, green) == GreenDiff(failed, 0, 3)
 
 
@@ -213,10 +233,10 @@ def test_green_log_identical_to_failed_keeps_only_the_step_structure() -> None:
 
 
 def test_travis_command_echo_and_exit_line_are_never_blanked() -> None:
-    failed = b"$ npm test\n> jest\n\nThe command \"npm test\" exited with 1.\n"
-    green = b"$ npm test\n> jest\n\nThe command \"npm test\" exited with 1.\n"
+    failed = b'$ npm test\n> jest\n\nThe command "npm test" exited with 1.\n'
+    green = b'$ npm test\n> jest\n\nThe command "npm test" exited with 1.\n'
     diff = drop_green_lines(failed, green)
-    assert lines(diff.log) == [b"$ npm test", b"", b"", b"The command \"npm test\" exited with 1."]
+    assert lines(diff.log) == [b"$ npm test", b"", b"", b'The command "npm test" exited with 1.']
 
 
 def test_lines_are_split_the_same_whatever_the_chunk_size(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -228,7 +248,9 @@ def test_lines_are_split_the_same_whatever_the_chunk_size(monkeypatch: pytest.Mo
     for size in (1, 7, 4096):
         monkeypatch.setattr(greendiff, "CHUNK_BYTES", size)
         assert drop_green_lines(failed, green) == expected
-        assert drop_green_lines(failed.rstrip(b"\n"), green) == expected._replace(log=expected.log.rstrip(b"\n"))
+        assert drop_green_lines(failed.rstrip(b"\n"), green) == expected._replace(
+            log=expected.log.rstrip(b"\n")
+        )
 
 
 def test_bench_scores_a_one_case_corpus_with_and_without_the_diff(tmp_path: Path) -> None:
@@ -255,7 +277,9 @@ def test_bench_scores_a_one_case_corpus_with_and_without_the_diff(tmp_path: Path
     assert diffed.tokens[0] < plain.tokens[0]
     text = bench.report(prepared, table, bench.ceilings(prepared, [1500]))
     assert "target hit >= 97% at median <= 800 tokens with the green diff: PASS" in text
-    assert text.splitlines()[-1].startswith("Green-log diff (CiDiff cases with a passing log): all (1): 100.0%")
+    assert text.splitlines()[-1].startswith(
+        "Green-log diff (CiDiff cases with a passing log): all (1): 100.0%"
+    )
 
 
 def test_normalisation_budget_bounds_the_work_and_falls_back_to_exact_matching() -> None:

@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 from ci_healer.flow import FixMetadata, embed_fix_metadata, read_fix_metadata
-from ci_healer.ledger import LedgerFields, LedgerReader, clear_cache, embed_ledger, fields_from_body, read_ledger
+from ci_healer.ledger import (
+    LedgerFields,
+    LedgerReader,
+    clear_cache,
+    embed_ledger,
+    fields_from_body,
+    read_ledger,
+)
 from ci_healer.render import ProposalMetadata, embed_metadata, read_metadata
 from tests.fakegithub import payloads
 from tests.fakegithub.fixtures import standard_fake  # noqa: F401
@@ -23,7 +30,9 @@ DIGEST = "b" * 64
 
 
 def proposal_body(**meta) -> str:
-    values = dict(proposal_id="77-abc", head_sha=SHA, digest=DIGEST, run_id=77, status="proposed", patch_shown=True)
+    values = dict(
+        proposal_id="77-abc", head_sha=SHA, digest=DIGEST, run_id=77, status="proposed", patch_shown=True
+    )
     values.update(meta)
     return embed_metadata(ProposalMetadata(**values)) + "## body\n\n| 🟢 **low** | test | 0.9 | `rules` |\n"
 
@@ -41,8 +50,16 @@ def test_old_bodies_without_ledger_fields_still_parse() -> None:
 
 def test_ledger_fields_round_trip_and_existing_readers_keep_working() -> None:
     at = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
-    fields = LedgerFields(category="test", risk="low", backend="openai", model="gpt-4o-mini", prompt_tokens=1200,
-                          completion_tokens=300, analysis_seconds=4.5, proposed_at=at)
+    fields = LedgerFields(
+        category="test",
+        risk="low",
+        backend="openai",
+        model="gpt-4o-mini",
+        prompt_tokens=1200,
+        completion_tokens=300,
+        analysis_seconds=4.5,
+        proposed_at=at,
+    )
     body = embed_ledger(proposal_body(), fields)
     assert read_ledger(body) == fields
     meta = read_metadata(body)
@@ -52,7 +69,9 @@ def test_ledger_fields_round_trip_and_existing_readers_keep_working() -> None:
     later = embed_ledger(body, LedgerFields(approver="maintainer-mia", approved_at=at))
     got = read_ledger(later)
     assert got.approver == "maintainer-mia" and got.prompt_tokens == 1200 and got.model == "gpt-4o-mini"
-    fix = embed_ledger(embed_fix_metadata(FixMetadata(proposal_id="77-abc", base_sha=SHA, digest=DIGEST)), fields)
+    fix = embed_ledger(
+        embed_fix_metadata(FixMetadata(proposal_id="77-abc", base_sha=SHA, digest=DIGEST)), fields
+    )
     assert read_fix_metadata(fix).digest == DIGEST and read_ledger(fix).backend == "openai"
 
 
@@ -72,7 +91,10 @@ def test_body_without_metadata_is_refused_and_an_invalid_ledger_is_ignored() -> 
 
 def test_fields_from_a_rendered_body_without_ledger() -> None:
     at = datetime(2025, 1, 1, tzinfo=UTC)
-    body = proposal_body().replace("## body", "<!-- ci-healer:status -->\n🚫 Rejected by `lead-lou`; no.\n<!-- ci-healer:status-end -->\n\n## body")
+    body = proposal_body().replace(
+        "## body",
+        "<!-- ci-healer:status -->\n🚫 Rejected by `lead-lou`; no.\n<!-- ci-healer:status-end -->\n\n## body",
+    )
     got = fields_from_body(body, at)
     assert (got.risk, got.category, got.backend, got.rejected_at) == ("low", "test", "rules", at)
 
@@ -92,23 +114,46 @@ class Story:
 def failing_pr(h: Harness, name: str) -> tuple[int, int]:
     """A new PR on branch ``name`` with the rounding regression and its failed CI run."""
     w = h.world
-    w.state.commit_files(w.repo, name, {"src/hello/calc.py": CALC.replace("amount * 100 + 0.5", "amount * 100")},
-                         message=f"Regress rounding ({name})", author="dev-wes", create=True)
+    w.state.commit_files(
+        w.repo,
+        name,
+        {"src/hello/calc.py": CALC.replace("amount * 100 + 0.5", "amount * 100")},
+        message=f"Regress rounding ({name})",
+        author="dev-wes",
+        create=True,
+    )
     pr = w.state.add_pull(w.repo, head_branch=name, title=name, user="dev-wes")
-    run = w.state.add_run(w.repo, head_branch=name, workflow=w.state.workflows[w.workflow_id], pull_requests=[pr.number],
-                          actor="dev-wes", jobs=[{"name": "test", "conclusion": "failure", "log": PYTEST_LOG}])
+    run = w.state.add_run(
+        w.repo,
+        head_branch=name,
+        workflow=w.state.workflows[w.workflow_id],
+        pull_requests=[pr.number],
+        actor="dev-wes",
+        jobs=[{"name": "test", "conclusion": "failure", "log": PYTEST_LOG}],
+    )
     return pr.number, run.id
 
 
 def fix_pr_of(h: Harness, origin: int):
-    return next(i for i in h.world.state.issues.values()
-                if i.pull and i.pull.head_ref.startswith("ai-fix/") and read_fix_metadata(i.body).origin_pr == origin)
+    return next(
+        i
+        for i in h.world.state.issues.values()
+        if i.pull and i.pull.head_ref.startswith("ai-fix/") and read_fix_metadata(i.body).origin_pr == origin
+    )
 
 
 def verify(h: Harness, fix_issue, conclusion: str) -> None:
     w = h.world
-    jobs = [{"name": "test", "conclusion": conclusion, "log": PYTEST_LOG if conclusion == "failure" else "ok\n"}]
-    run = w.state.add_run(w.repo, head_branch=fix_issue.pull.head_ref, event="workflow_dispatch", conclusion=conclusion, jobs=jobs)
+    jobs = [
+        {"name": "test", "conclusion": conclusion, "log": PYTEST_LOG if conclusion == "failure" else "ok\n"}
+    ]
+    run = w.state.add_run(
+        w.repo,
+        head_branch=fix_issue.pull.head_ref,
+        event="workflow_dispatch",
+        conclusion=conclusion,
+        jobs=jobs,
+    )
     out = h.run("workflow_run", payloads.workflow_run_completed(w.state, run.id, api=h.fake.url))
     assert out.code == 0, out.stdout + out.summary
 
@@ -151,12 +196,18 @@ def test_reader_rebuilds_each_lifecycle_from_the_real_flows(story: Story) -> Non
     records = {r.pr_number: r for r in LedgerReader(h.client()).records()}
     got = {name: records[n] for name, n in story.prs.items()}
     assert {n: r.outcome for n, r in got.items()} == {
-        "green-merged": "merged", "red": "verified_red", "rejected": "rejected",
-        "green-closed": "closed_unmerged", "waiting": "proposed",
+        "green-merged": "merged",
+        "red": "verified_red",
+        "rejected": "rejected",
+        "green-closed": "closed_unmerged",
+        "waiting": "proposed",
     }
     assert {n: r.fix_pr_number for n, r in got.items()} == {
-        "green-merged": story.fix_prs["green-merged"], "red": story.fix_prs["red"], "rejected": None,
-        "green-closed": story.fix_prs["green-closed"], "waiting": None,
+        "green-merged": story.fix_prs["green-merged"],
+        "red": story.fix_prs["red"],
+        "rejected": None,
+        "green-closed": story.fix_prs["green-closed"],
+        "waiting": None,
     }
     assert got["green-merged"].approver == "dev-wes" and got["red"].approver == "maintainer-mia"
     assert got["green-merged"].verified_at is not None and got["red"].verified_at is None

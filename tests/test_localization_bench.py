@@ -58,7 +58,7 @@ def test_standin_tree_holds_fix_files_log_paths_and_own_classes() -> None:
     log = (
         "[ERROR] /home/travis/build/acme/app/core/src/main/java/com/acme/Baz.java:[3,5] error\n"
         "Running com.acme.util.HelperTest\n"
-        "  File \"/usr/lib/python3.6/json/decoder.py\", line 3\n"
+        '  File "/usr/lib/python3.6/json/decoder.py", line 3\n'
         "Downloading https://repo.maven.org/com/acme/x/1.0/x.pom\n"
         "[INFO] BUILD FAILURE\n"
     )

@@ -25,7 +25,11 @@ DATA = Path(__file__).parent / "data" / "logs"
     ("raw", "text", "marker"),
     [
         (b"2024-01-02T03:04:05.1234567Z hello", "hello", None),
-        (b"2024-01-02T03:04:05.1234567Z ##[error]Process completed with exit code 1.", "Process completed with exit code 1.", "error"),
+        (
+            b"2024-01-02T03:04:05.1234567Z ##[error]Process completed with exit code 1.",
+            "Process completed with exit code 1.",
+            "error",
+        ),
         (b"2024-01-02T03:04:05.1234567Z ##[group]Run make test", "Run make test", "group"),
         (b"##[endgroup]", "", "endgroup"),
         (b"[2024-01-02T03:04:05.123Z] + make", "+ make", None),
@@ -121,8 +125,12 @@ def test_text_mode_stream_is_refused() -> None:
         list(iter_batches(io.StringIO("text")))  # type: ignore[arg-type]
 
 
-_STAMPS = [b"2024-01-02T03:04:05.1234567Z ", b"[2024-01-02T03:04:05.123Z] ", b"\xef\xbb\xbf2024-01-02T03:04:05Z ",
-           b"2024-01-02T03:04:05+01:00 "]
+_STAMPS = [
+    b"2024-01-02T03:04:05.1234567Z ",
+    b"[2024-01-02T03:04:05.123Z] ",
+    b"\xef\xbb\xbf2024-01-02T03:04:05Z ",
+    b"2024-01-02T03:04:05+01:00 ",
+]
 
 
 @pytest.mark.parametrize(
@@ -150,13 +158,19 @@ def test_bytes_timestamp_strips_what_clean_line_strips(stamp: bytes, rest: bytes
     assert m is not None
     # the line's cleaning depends only on what follows the stamp: any other stamp gives the same
     for other in _STAMPS:
-        assert clean_line(other + raw[m.end():]) == clean_line(raw)
+        assert clean_line(other + raw[m.end() :]) == clean_line(raw)
 
 
 @pytest.mark.parametrize(
     "raw",
-    [b"2024-01-02 03:04:05 no T", b"\xd9\xa2\xd9\xa0\xd9\xa2\xd9\xa4-01-02T03:04:05Z x", b"2024-01-02T03:04:05.\xd9\xa2Z x",
-     b"2024\x00-01-02T03:04:05Z x", b"[INFO] build", b"12 passed"],
+    [
+        b"2024-01-02 03:04:05 no T",
+        b"\xd9\xa2\xd9\xa0\xd9\xa2\xd9\xa4-01-02T03:04:05Z x",
+        b"2024-01-02T03:04:05.\xd9\xa2Z x",
+        b"2024\x00-01-02T03:04:05Z x",
+        b"[INFO] build",
+        b"12 passed",
+    ],
 )
 def test_bytes_timestamp_does_not_match_what_is_not_an_ascii_stamp(raw: bytes) -> None:
     from ci_healer.logread import TIMESTAMP_BYTES

@@ -32,7 +32,7 @@ class Hook:
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 hook.bodies.append(json.loads(self.rfile.read(length)))
                 if hook.mode == "hang":
@@ -92,18 +92,35 @@ def notifier(url: str, stream: io.StringIO, **kw) -> Notifier:
 def test_slack_body_is_the_expected_block_kit(hook: Hook) -> None:
     out = io.StringIO()
     assert notifier(hook.url, out, fmt="slack").send(event(fix_pr_url="https://github.com/octo/hello/pull/8"))
-    assert hook.bodies == [{
-        "text": "ci-healer: Fix proposed in octo/hello (4242-1a2b3c4d)",
-        "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text": "*Fix proposed* in `octo/hello` · 🟢 low risk"}},
-            {"type": "section", "text": {"type": "mrkdwn",
-                                         "text": "*Root cause:* round_cents truncates instead of rounding half up."}},
-            {"type": "context", "elements": [{"type": "mrkdwn", "text":
-                "<https://github.com/octo/hello/pull/7#issuecomment-11|comment> · "
-                "<https://github.com/octo/hello/actions/runs/4242|run> · "
-                "<https://github.com/octo/hello/pull/8|fix PR>"}]},
-        ],
-    }]
+    assert hook.bodies == [
+        {
+            "text": "ci-healer: Fix proposed in octo/hello (4242-1a2b3c4d)",
+            "blocks": [
+                {
+                    "type": "section",
+                    "text": {"type": "mrkdwn", "text": "*Fix proposed* in `octo/hello` · 🟢 low risk"},
+                },
+                {
+                    "type": "section",
+                    "text": {
+                        "type": "mrkdwn",
+                        "text": "*Root cause:* round_cents truncates instead of rounding half up.",
+                    },
+                },
+                {
+                    "type": "context",
+                    "elements": [
+                        {
+                            "type": "mrkdwn",
+                            "text": "<https://github.com/octo/hello/pull/7#issuecomment-11|comment> · "
+                            "<https://github.com/octo/hello/actions/runs/4242|run> · "
+                            "<https://github.com/octo/hello/pull/8|fix PR>",
+                        }
+                    ],
+                },
+            ],
+        }
+    ]
 
 
 def test_untrusted_text_cannot_mention_link_or_leak_a_secret(hook: Hook) -> None:
@@ -118,12 +135,23 @@ def test_untrusted_text_cannot_mention_link_or_leak_a_secret(hook: Hook) -> None
 def test_generic_body_for_other_hosts_is_redacted_plain_json(hook: Hook) -> None:
     n = notifier(hook.url, io.StringIO())
     assert n.format == "generic"
-    n.send(event(kind="verified", risk="medium", root_cause=f"token {LLM_KEY} leaked", comment_url="javascript:alert(1)"))
+    n.send(
+        event(
+            kind="verified",
+            risk="medium",
+            root_cause=f"token {LLM_KEY} leaked",
+            comment_url="javascript:alert(1)",
+        )
+    )
     [body] = hook.bodies
     assert body["event"] == "verified" and body["title"] == "Fix verified: CI passed"
     assert body["risk"] == "medium" and body["proposal_id"] == "4242-1a2b3c4d"
     assert LLM_KEY not in body["root_cause"] and body["root_cause"].startswith("token ")
-    assert body["links"] == {"comment": None, "run": "https://github.com/octo/hello/actions/runs/4242", "fix_pr": None}
+    assert body["links"] == {
+        "comment": None,
+        "run": "https://github.com/octo/hello/actions/runs/4242",
+        "fix_pr": None,
+    }
 
 
 def test_format_is_chosen_by_host_unless_named() -> None:
@@ -197,9 +225,18 @@ def test_flows_notify_proposed_applied_and_verified(flows: Harness, hook: Hook) 
     verify(flows, fix, "success")
     assert [b["event"] for b in hook.bodies] == ["proposed", "applied", "verified"]
     proposed, applied, verified = hook.bodies
-    assert proposed["proposal_id"] == out.outputs["proposal-id"] == applied["proposal_id"] == verified["proposal_id"]
-    assert proposed["risk"] == out.outputs["risk"] and proposed["root_cause"].startswith("round_cents truncates")
-    assert proposed["links"]["comment"].startswith(f"https://github.com/{flows.world.repo}/pull/{flows.world.pr}#issuecomment-")
+    assert (
+        proposed["proposal_id"]
+        == out.outputs["proposal-id"]
+        == applied["proposal_id"]
+        == verified["proposal_id"]
+    )
+    assert proposed["risk"] == out.outputs["risk"] and proposed["root_cause"].startswith(
+        "round_cents truncates"
+    )
+    assert proposed["links"]["comment"].startswith(
+        f"https://github.com/{flows.world.repo}/pull/{flows.world.pr}#issuecomment-"
+    )
     assert applied["links"]["fix_pr"] == f"https://github.com/{flows.world.repo}/pull/{fix.number}"
     assert verified["links"]["fix_pr"] == applied["links"]["fix_pr"]
 
@@ -216,7 +253,9 @@ def test_red_fix_notifies_failed(flows: Harness, hook: Hook) -> None:
 def test_a_broken_webhook_leaves_the_flow_green_with_a_warning(flows: Harness, hook: Hook, mode: str) -> None:
     hook.mode, hook.hang_seconds = mode, 7.0  # the hang outlasts the 5 s timeout
     out = analyze(flows)  # asserts exit code 0
-    assert "ci-healer:comment" in next(c.body for c in flows.world.state.comments.values() if c.issue_number == flows.world.pr)
+    assert "ci-healer:comment" in next(
+        c.body for c in flows.world.state.comments.values() if c.issue_number == flows.world.pr
+    )
     warnings = [ln for ln in out.command_lines if ln.startswith("::warning") and "notification" in ln]
     assert len(warnings) == 1
     assert ("HTTP 500" if mode == "error" else "no answer within 5 s") in warnings[0]

@@ -57,10 +57,24 @@ def make_request() -> ProposalRequest:
     return ProposalRequest(
         repository="acme/report-tool",
         blocks=[Block(start_line=212, end_line=226, reason="pytest-error", text=LOG_BLOCK)],
-        classification=Classification(category=Category.DEPENDENCY, fingerprint="3f9a0c1d2e4b5a69", signals=["module-not-found"]),
+        classification=Classification(
+            category=Category.DEPENDENCY, fingerprint="3f9a0c1d2e4b5a69", signals=["module-not-found"]
+        ),
         files=[
-            ContextFile(path="requirements.txt", start_line=1, end_line=3, text="flask==3.0.3\nrequests>=2.31\npytest==8.2.0\n", reason="manifest"),
-            ContextFile(path="tests/test_report.py", start_line=1, end_line=6, text="import json\n\nimport pandas as pd\n\nfrom report import build\n\n", reason="named-in-log"),
+            ContextFile(
+                path="requirements.txt",
+                start_line=1,
+                end_line=3,
+                text="flask==3.0.3\nrequests>=2.31\npytest==8.2.0\n",
+                reason="manifest",
+            ),
+            ContextFile(
+                path="tests/test_report.py",
+                start_line=1,
+                end_line=6,
+                text="import json\n\nimport pandas as pd\n\nfrom report import build\n\n",
+                reason="named-in-log",
+            ),
         ],
         manifests=["requirements.txt"],
         project_packages=["report"],
@@ -114,11 +128,21 @@ class Capture:
         self.bodies.append(json.loads(request.read()))
 
 
-def make_backend(base_url: str, model: str, *, capture: Capture | None = None, max_retries: int = 3) -> tuple[OpenAIBackend, list[float]]:
+def make_backend(
+    base_url: str, model: str, *, capture: Capture | None = None, max_retries: int = 3
+) -> tuple[OpenAIBackend, list[float]]:
     sleeps: list[float] = []
     http_client = httpx2.Client(event_hooks={"request": [capture]} if capture else {})
-    client = openai.OpenAI(api_key="sk-test-not-a-real-key", base_url=base_url, max_retries=0, timeout=10, http_client=http_client)
-    backend = OpenAIBackend(model=model, api_key=None, client=client, max_retries=max_retries, sleep=sleeps.append)
+    client = openai.OpenAI(
+        api_key="sk-test-not-a-real-key",
+        base_url=base_url,
+        max_retries=0,
+        timeout=10,
+        http_client=http_client,
+    )
+    backend = OpenAIBackend(
+        model=model, api_key=None, client=client, max_retries=max_retries, sleep=sleeps.append
+    )
     return backend, sleeps
 
 
@@ -235,7 +259,14 @@ def test_timeout_argument_reaches_the_built_client():
 
 
 def test_unreachable_endpoint_is_unavailable():
-    backend = OpenAIBackend(model="valid", api_key="sk-test", base_url="http://127.0.0.1:9/v1", timeout_s=2, max_retries=1, sleep=lambda s: None)
+    backend = OpenAIBackend(
+        model="valid",
+        api_key="sk-test",
+        base_url="http://127.0.0.1:9/v1",
+        timeout_s=2,
+        max_retries=1,
+        sleep=lambda s: None,
+    )
     with pytest.raises(BackendError) as info:
         backend.propose(make_request())
     assert info.value.code == "unavailable"
@@ -285,7 +316,9 @@ def live_url() -> Iterator[str]:
 
 def live_backend(url: str, model: str, capture: Capture | None = None, **kwargs) -> OpenAIBackend:
     http_client = httpx2.Client(event_hooks={"request": [capture]} if capture else {})
-    client = openai.OpenAI(api_key="sk-test-not-a-real-key", base_url=url, max_retries=0, timeout=10, http_client=http_client)
+    client = openai.OpenAI(
+        api_key="sk-test-not-a-real-key", base_url=url, max_retries=0, timeout=10, http_client=http_client
+    )
     return OpenAIBackend(model=model, client=client, sleep=lambda s: None, **kwargs)
 
 
@@ -326,7 +359,10 @@ def test_a_server_enforcing_the_schema_gets_the_root_cause_length_cap(live_url):
     capture = Capture()
     proposal = live_backend(live_url, "enforce-max-length", capture).propose(make_request())
     assert len(proposal.root_cause) <= 2000
-    assert capture.bodies[0]["response_format"]["json_schema"]["schema"]["properties"]["root_cause"]["maxLength"] == 2000
+    assert (
+        capture.bodies[0]["response_format"]["json_schema"]["schema"]["properties"]["root_cause"]["maxLength"]
+        == 2000
+    )
     assert len(capture.bodies) == 1
 
 
@@ -338,14 +374,18 @@ def test_non_json_200_is_a_config_error_naming_the_input(live_url):
 
 
 def test_timeout_names_the_limit_and_the_input(live_url):
-    backend = OpenAIBackend(model="hang", api_key="sk-test", base_url=live_url, timeout_s=0.2, max_retries=3, sleep=lambda s: None)
+    backend = OpenAIBackend(
+        model="hang", api_key="sk-test", base_url=live_url, timeout_s=0.2, max_retries=3, sleep=lambda s: None
+    )
     with pytest.raises(BackendError) as info:
         backend.propose(make_request())
     assert info.value.code == "timeout"
     assert "within 0.2 s" in str(info.value) and "llm-timeout" in str(info.value)
 
 
-@pytest.mark.parametrize("base_url", ["localhost:11434/v1", "api.openai.com/v1", "ftp://example.com/v1", "https:///v1"])
+@pytest.mark.parametrize(
+    "base_url", ["localhost:11434/v1", "api.openai.com/v1", "ftp://example.com/v1", "https:///v1"]
+)
 def test_base_url_without_http_scheme_or_host_is_refused_naming_the_input(base_url):
     with pytest.raises(BackendError) as info:
         OpenAIBackend(model="m", api_key="sk-test", base_url=base_url)
@@ -359,8 +399,13 @@ def test_connection_error_names_the_url_without_credentials_or_query():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    backend = OpenAIBackend(model="m", api_key="sk-test", base_url=f"http://proxyuser:pr0xyPassw0rd@127.0.0.1:{port}/v1?api-key=QueryKey123",
-                            max_retries=1, sleep=lambda s: None)
+    backend = OpenAIBackend(
+        model="m",
+        api_key="sk-test",
+        base_url=f"http://proxyuser:pr0xyPassw0rd@127.0.0.1:{port}/v1?api-key=QueryKey123",
+        max_retries=1,
+        sleep=lambda s: None,
+    )
     with pytest.raises(BackendError) as info:
         backend.propose(make_request())
     message = str(info.value)
@@ -375,12 +420,14 @@ class _ExplodingClient:
     base_url = "https://llm.example.com/v1"
     api_key = "sk-exploding-client-key-0123456789"
 
-    class chat:  # noqa: N801 - mirrors the SDK's attribute path
-        class completions:  # noqa: N801
-            class with_raw_response:  # noqa: N801
+    class chat:
+        class completions:
+            class with_raw_response:
                 @staticmethod
                 def create(**_):
-                    raise ValueError(f"Expecting value: line 1 column 1 (char 0) near {_ExplodingClient.api_key}")
+                    raise ValueError(
+                        f"Expecting value: line 1 column 1 (char 0) near {_ExplodingClient.api_key}"
+                    )
 
 
 def test_an_unforeseen_sdk_exception_is_a_backend_error_so_the_engine_falls_back():

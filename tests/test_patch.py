@@ -98,7 +98,10 @@ ROUND_TRIP_CASES = {
         {"u.py": "s = 'é\x0c\u2028'\nt = 1\n"},
         [edit("u.py", "t = 1", "t = 2")],
     ),
-    "bare CR inside a line": ({"progress.txt": "10%\r20%\r30%\ndone\n"}, [edit("progress.txt", "done", "finished")]),
+    "bare CR inside a line": (
+        {"progress.txt": "10%\r20%\r30%\ndone\n"},
+        [edit("progress.txt", "done", "finished")],
+    ),
     "empty existing file": ({"empty.py": ""}, [edit("empty.py", "", "x = 1\n")]),
     "delete all content": ({"gone.txt": "a\nb\n"}, [edit("gone.txt", "a\nb\n", "")]),
 }
@@ -137,7 +140,9 @@ def test_crlf_line_endings_are_preserved_and_edit_lines_use_crlf(tmp_path):
 
 def test_diff_shape_is_git_style(tmp_path):
     repo = make_repo(tmp_path, {"requirements.txt": "requests==2.31.0"})
-    patch = build_patch([edit("requirements.txt", "", "pandas==2.2.1\n"), edit("docs/new.md", "", "# New")], repo)
+    patch = build_patch(
+        [edit("requirements.txt", "", "pandas==2.2.1\n"), edit("docs/new.md", "", "# New")], repo
+    )
     assert patch.diff == (
         "diff --git a/requirements.txt b/requirements.txt\n"
         "--- a/requirements.txt\n"
@@ -244,7 +249,9 @@ def built(tmp_path):
 
 def test_apply_refuses_when_context_changed(built):
     repo, patch = built
-    (repo.root / "app.py").write_text("".join(f"line {i}\n" for i in range(1, 12)).replace("line 5\n", "line 5!\n"))
+    (repo.root / "app.py").write_text(
+        "".join(f"line {i}\n" for i in range(1, 12)).replace("line 5\n", "line 5!\n")
+    )
     with pytest.raises(ProposalError) as info:
         apply_patch(patch.diff, repo)
     assert info.value.code == "context_mismatch"
@@ -324,7 +331,9 @@ def test_split_lines_splits_on_newline_only():
 
 
 def _corpus() -> Path:
-    return Path(os.environ.get("CI_HEALER_CORPUS") or Path(__file__).resolve().parents[1].parent / "shared" / "corpus")
+    return Path(
+        os.environ.get("CI_HEALER_CORPUS") or Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+    )
 
 
 def test_parse_patch_reads_real_fix_diffs():
@@ -395,9 +404,17 @@ SPAM_FILTER = (
 
 LENIENT_CASES = {
     "trailing spaces lost in the quote": (
-        {"spam.py": SPAM_FILTER.replace("        lowered = text.lower()\n        return any", "        lowered = text.lower()  \n        return any")},
-        edit("spam.py", "        lowered = text.lower()\n        return any(w in lowered for w in self.words)\n",
-             "        lowered = text.casefold()\n        return any(w in lowered for w in self.words)\n"),
+        {
+            "spam.py": SPAM_FILTER.replace(
+                "        lowered = text.lower()\n        return any",
+                "        lowered = text.lower()  \n        return any",
+            )
+        },
+        edit(
+            "spam.py",
+            "        lowered = text.lower()\n        return any(w in lowered for w in self.words)\n",
+            "        lowered = text.casefold()\n        return any(w in lowered for w in self.words)\n",
+        ),
         "trailing_whitespace",
         (10, 11),
     ),
@@ -415,16 +432,21 @@ LENIENT_CASES = {
     ),
     "method quoted without its class indentation": (
         {"spam.py": SPAM_FILTER},
-        edit("spam.py", "def is_spam(self, text):\n    # any listed word makes the message spam\n    lowered = text.lower()\n",
-             "def is_spam(self, text):\n    # any listed word makes the message spam\n    lowered = text.casefold()\n"),
+        edit(
+            "spam.py",
+            "def is_spam(self, text):\n    # any listed word makes the message spam\n    lowered = text.lower()\n",
+            "def is_spam(self, text):\n    # any listed word makes the message spam\n    lowered = text.casefold()\n",
+        ),
         "indentation",
         (8, 10),
     ),
     "one misremembered comment line": (
         {"spam.py": SPAM_FILTER},
-        edit("spam.py",
-             "    def is_spam(self, text):\n        # a listed word makes it spam\n        lowered = text.lower()\n        return any(w in lowered for w in self.words)\n",
-             "    def is_spam(self, text):\n        # a listed word makes it spam\n        lowered = text.lower()\n        return any(w.lower() in lowered for w in self.words)\n"),
+        edit(
+            "spam.py",
+            "    def is_spam(self, text):\n        # a listed word makes it spam\n        lowered = text.lower()\n        return any(w in lowered for w in self.words)\n",
+            "    def is_spam(self, text):\n        # a listed word makes it spam\n        lowered = text.lower()\n        return any(w.lower() in lowered for w in self.words)\n",
+        ),
         "similarity",
         (8, 11),
     ),
@@ -432,13 +454,17 @@ LENIENT_CASES = {
 
 
 @pytest.mark.parametrize("files,the_edit,rule,lines", LENIENT_CASES.values(), ids=LENIENT_CASES.keys())
-def test_a_slightly_wrong_quote_matches_one_place_and_records_the_rule(tmp_path, files, the_edit, rule, lines):
+def test_a_slightly_wrong_quote_matches_one_place_and_records_the_rule(
+    tmp_path, files, the_edit, rule, lines
+):
     repo = make_repo(tmp_path, files)
     patch = build_patch([the_edit], repo)
     assert [(m.rule, m.start_line, m.end_line) for m in patch.matches] == [(rule, *lines)]
     assert apply_patch(patch.diff, repo) == {f.path: f.new_text for f in patch.files}
     for change in patch.files:  # the file keeps its own line endings, whatever the quote used
-        assert change.new_text.count("\r\n") == (change.new_text.count("\n") if "\r\n" in change.old_text else 0)
+        assert change.new_text.count("\r\n") == (
+            change.new_text.count("\n") if "\r\n" in change.old_text else 0
+        )
     if GIT is not None:
         assert git_apply_check(repo, patch.diff).returncode == 0
 
@@ -454,7 +480,16 @@ def test_whitespace_rule_keeps_the_lines_the_edit_does_not_change_byte_for_byte(
 def test_indentation_rule_reindents_added_lines_by_the_same_offset(tmp_path):
     text = "def f(x):\n    if x:\n        return 1\n    return 2\n"
     repo = make_repo(tmp_path, {"f.py": text})
-    patch = build_patch([edit("f.py", "if x:\n    return 1\n", "if x is None:\n    raise ValueError(x)\nif x:\n    return 1\n")], repo)
+    patch = build_patch(
+        [
+            edit(
+                "f.py",
+                "if x:\n    return 1\n",
+                "if x is None:\n    raise ValueError(x)\nif x:\n    return 1\n",
+            )
+        ],
+        repo,
+    )
     assert patch.files[0].new_text == (
         "def f(x):\n    if x is None:\n        raise ValueError(x)\n    if x:\n        return 1\n    return 2\n"
     )
@@ -478,7 +513,16 @@ def test_two_places_equal_ignoring_indentation_are_refused_as_ambiguous(tmp_path
     body = "    def area(self):\n        return self.w * self.h\n"
     repo = make_repo(tmp_path, {"shapes.py": "class A:\n" + body + "\n\nclass B:\n" + body})
     with pytest.raises(ProposalError) as info:
-        build_patch([edit("shapes.py", "def area(self):\n    return self.w * self.h\n", "def area(self):\n    return self.w * self.h * 1.0\n")], repo)
+        build_patch(
+            [
+                edit(
+                    "shapes.py",
+                    "def area(self):\n    return self.w * self.h\n",
+                    "def area(self):\n    return self.w * self.h * 1.0\n",
+                )
+            ],
+            repo,
+        )
     assert info.value.code == "original_ambiguous"
     assert "found 2 times when ignoring indentation" in str(info.value)
     assert "lines 2, 7" in str(info.value)
@@ -494,7 +538,9 @@ def test_two_equally_similar_places_are_refused_as_ambiguous(tmp_path):
     repo = make_repo(tmp_path, {"io.py": "class Json:\n" + method + "\n\nclass Yaml:\n" + method})
     misquote = method.replace("data = fh.read()", "data = fh.read().strip()")
     with pytest.raises(ProposalError) as info:
-        build_patch([edit("io.py", misquote, misquote.replace("self.parse(data)", "self.parse(data or '')"))], repo)
+        build_patch(
+            [edit("io.py", misquote, misquote.replace("self.parse(data)", "self.parse(data or '')"))], repo
+        )
     assert info.value.code == "original_ambiguous"
     assert "equally good" in str(info.value)
     assert info.value.failure is not None and info.value.failure.edit_index == 1
@@ -512,7 +558,13 @@ def test_not_found_reports_the_closest_lines_with_their_line_numbers(tmp_path):
     repo = make_repo(tmp_path, {"spam.py": SPAM_FILTER})
     quote = "    def is_spam(self, text):\n        lowered = text.lower()\n        return any(w in lowered for w in self.words)\n"
     with pytest.raises(ProposalError) as info:
-        build_patch([edit("spam.py", "import re\n", "import re\nimport sys\n"), edit("spam.py", quote, quote.replace("lower()", "casefold()"))], repo)
+        build_patch(
+            [
+                edit("spam.py", "import re\n", "import re\nimport sys\n"),
+                edit("spam.py", quote, quote.replace("lower()", "casefold()")),
+            ],
+            repo,
+        )
     failure = info.value.failure
     assert info.value.code == "original_not_found"
     assert str(info.value).startswith("edit 2: spam.py:")
@@ -524,7 +576,9 @@ def test_not_found_reports_the_closest_lines_with_their_line_numbers(tmp_path):
 
 
 def test_a_path_that_does_not_exist_reports_the_existing_paths_near_it(tmp_path):
-    repo = make_repo(tmp_path, {"src/spam/filter.py": SPAM_FILTER, "src/spam/__init__.py": "", "README.md": "x\n"})
+    repo = make_repo(
+        tmp_path, {"src/spam/filter.py": SPAM_FILTER, "src/spam/__init__.py": "", "README.md": "x\n"}
+    )
     with pytest.raises(ProposalError) as info:
         build_patch([edit("spam/filter.py", "lowered = text.lower()", "lowered = text.casefold()")], repo)
     assert info.value.code == "file_not_found"

@@ -61,7 +61,11 @@ def test_glob_match(pattern, path, expected):
         (".github/workflows/ci.yml", PolicyConfig(), ".github/**"),
         (".GitHub/Workflows/CI.yml", PolicyConfig(), ".github/**"),
         (".github/workflows/ci.yml", PolicyConfig(allowed_paths=[".github/workflows/ci.yml"]), None),
-        (".github/workflows/release.yml", PolicyConfig(allowed_paths=[".github/workflows/ci.yml"]), ".github/**"),
+        (
+            ".github/workflows/release.yml",
+            PolicyConfig(allowed_paths=[".github/workflows/ci.yml"]),
+            ".github/**",
+        ),
         ("docker/Dockerfile", PolicyConfig(), "Dockerfile*"),
         ("src/app.py", PolicyConfig(), None),
         ("src/app.py", PolicyConfig(protected_paths=["src/**"]), "src/**"),
@@ -95,7 +99,9 @@ def test_too_large(tmp_path):
 
 def test_line_too_long(tmp_path):
     repo = make_repo(tmp_path, {"a.py": "x = 1\n"})
-    patch = build_patch([FileEdit(file_path="a.py", original="x = 1", replacement="x = '" + "a" * 120 + "'")], repo)
+    patch = build_patch(
+        [FileEdit(file_path="a.py", original="x = 1", replacement="x = '" + "a" * 120 + "'")], repo
+    )
     violations = check_patch(patch, repo, PolicyConfig(max_line_length=100))
     assert [v.code for v in violations] == ["line_too_long"]
     assert "100" in violations[0].message
@@ -114,11 +120,19 @@ def test_tampered_digest_is_a_violation(tmp_path):
 PY_TEST = "import pytest\n\n\ndef test_total():\n    assert total([1, 2]) == 3\n\n\ndef test_empty():\n    assert total([]) == 0\n"
 JS_TEST = "describe('sum', () => {\n  it('adds', () => {\n    expect(sum(1, 2)).toBe(3);\n  });\n});\n"
 GO_TEST = 'package calc\n\nfunc TestAdd(t *testing.T) {\n\tif Add(1, 2) != 3 {\n\t\tt.Fatal("bad")\n\t}\n}\n'
-JAVA_TEST = "class CalcTest {\n    @Test\n    void adds() {\n        assertEquals(3, Calc.add(1, 2));\n    }\n}\n"
-RUST_TEST = "#[cfg(test)]\nmod tests {\n    #[test]\n    fn adds() {\n        assert_eq!(add(1, 2), 3);\n    }\n}\n"
+JAVA_TEST = (
+    "class CalcTest {\n    @Test\n    void adds() {\n        assertEquals(3, Calc.add(1, 2));\n    }\n}\n"
+)
+RUST_TEST = (
+    "#[cfg(test)]\nmod tests {\n    #[test]\n    fn adds() {\n        assert_eq!(add(1, 2), 3);\n    }\n}\n"
+)
 UNITTEST = "class T(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(f(), 3)\n"
-WORKFLOW = "jobs:\n  test:\n    runs-on: ubuntu-latest\n    timeout-minutes: 10\n    steps:\n      - run: pytest\n"
-PYPROJECT = '[tool.coverage.report]\nfail_under = 90\n\n[tool.pytest.ini_options]\naddopts = "--cov-fail-under=90"\n'
+WORKFLOW = (
+    "jobs:\n  test:\n    runs-on: ubuntu-latest\n    timeout-minutes: 10\n    steps:\n      - run: pytest\n"
+)
+PYPROJECT = (
+    '[tool.coverage.report]\nfail_under = 90\n\n[tool.pytest.ini_options]\naddopts = "--cov-fail-under=90"\n'
+)
 
 CHEAT_CASES = {
     "pytest skip marker": (
@@ -159,10 +173,22 @@ CHEAT_CASES = {
     "jest it.skip": ("src/sum.test.js", JS_TEST, "  it('adds'", "  it.skip('adds'", "skip_test"),
     "jasmine xit": ("src/sum.test.js", JS_TEST, "  it('adds'", "  xit('adds'", "skip_test"),
     "describe.skip": ("src/sum.test.js", JS_TEST, "describe('sum'", "describe.skip('sum'", "skip_test"),
-    "test.only hides other tests": ("src/sum.test.js", JS_TEST, "  it('adds'", "  it.only('adds'", "skip_test"),
+    "test.only hides other tests": (
+        "src/sum.test.js",
+        JS_TEST,
+        "  it('adds'",
+        "  it.only('adds'",
+        "skip_test",
+    ),
     "go t.Skip": ("calc_test.go", GO_TEST, "\tif Add", '\tt.Skip("flaky")\n\tif Add', "skip_test"),
     "rust ignore": ("src/lib.rs", RUST_TEST, "    #[test]\n", "    #[test]\n    #[ignore]\n", "skip_test"),
-    "junit Ignore": ("src/test/CalcTest.java", JAVA_TEST, "    @Test\n", "    @Test\n    @Ignore\n", "skip_test"),
+    "junit Ignore": (
+        "src/test/CalcTest.java",
+        JAVA_TEST,
+        "    @Test\n",
+        "    @Test\n    @Ignore\n",
+        "skip_test",
+    ),
     "junit5 Disabled": (
         "src/test/CalcTest.java",
         JAVA_TEST,
@@ -256,7 +282,13 @@ CHEAT_CASES = {
         "continue_on_error",
     ),
     "noqa": ("src/app.py", "import os\n", "import os", "import os  # noqa: F401", "lint_disable"),
-    "type ignore": ("src/app.py", "x: int = f()\n", "x: int = f()", "x: int = f()  # type: ignore", "lint_disable"),
+    "type ignore": (
+        "src/app.py",
+        "x: int = f()\n",
+        "x: int = f()",
+        "x: int = f()  # type: ignore",
+        "lint_disable",
+    ),
     "eslint-disable": (
         "src/a.js",
         "const x = 1;\n",
@@ -279,7 +311,13 @@ CHEAT_CASES = {
         '@SuppressWarnings("unchecked")\nclass A {}',
         "lint_disable",
     ),
-    "rust allow": ("src/lib.rs", "fn f() {}\n", "fn f() {}", "#[allow(dead_code)]\nfn f() {}", "lint_disable"),
+    "rust allow": (
+        "src/lib.rs",
+        "fn f() {}\n",
+        "fn f() {}",
+        "#[allow(dead_code)]\nfn f() {}",
+        "lint_disable",
+    ),
     "ruff ignore list in pyproject": (
         "pyproject.toml",
         '[tool.ruff.lint]\nselect = ["E"]\n',
@@ -287,7 +325,13 @@ CHEAT_CASES = {
         'select = ["E"]\nignore = ["E501"]\n',
         "lint_disable",
     ),
-    "fail_under lowered": ("pyproject.toml", PYPROJECT, "fail_under = 90", "fail_under = 80", "loosen_threshold"),
+    "fail_under lowered": (
+        "pyproject.toml",
+        PYPROJECT,
+        "fail_under = 90",
+        "fail_under = 80",
+        "loosen_threshold",
+    ),
     "--cov-fail-under lowered": (
         "pyproject.toml",
         PYPROJECT,
@@ -369,15 +413,30 @@ def test_cheat_is_detected_with_path_and_line(tmp_path, path, old, original, rep
 
 HONEST_CASES = {
     "real source fix": ("src/calc.py", "def total(xs):\n    return sum(xs) + 1\n", "sum(xs) + 1", "sum(xs)"),
-    "new test added": ("tests/test_calc.py", PY_TEST, "", "\n\ndef test_one():\n    assert total([1]) == 1\n"),
+    "new test added": (
+        "tests/test_calc.py",
+        PY_TEST,
+        "",
+        "\n\ndef test_one():\n    assert total([1]) == 1\n",
+    ),
     "expected value corrected": (
         "tests/test_calc.py",
         PY_TEST,
         "assert total([1, 2]) == 3",
         "assert total([1, 2]) == 4",
     ),
-    "test renamed keeps its assertion": ("tests/test_calc.py", PY_TEST, "def test_empty():", "def test_empty_list():"),
-    "js default with || true in source": ("src/opts.js", "const on = opts.on;\n", "opts.on", "opts.on || true"),
+    "test renamed keeps its assertion": (
+        "tests/test_calc.py",
+        PY_TEST,
+        "def test_empty():",
+        "def test_empty_list():",
+    ),
+    "js default with || true in source": (
+        "src/opts.js",
+        "const on = opts.on;\n",
+        "opts.on",
+        "opts.on || true",
+    ),
     "timeout lowered": (".github/workflows/ci.yml", WORKFLOW, "timeout-minutes: 10", "timeout-minutes: 5"),
     "coverage minimum raised": ("pyproject.toml", PYPROJECT, "fail_under = 90", "fail_under = 95"),
     "tolerance tightened": (
@@ -432,7 +491,9 @@ def test_cheats_are_capped_per_file(tmp_path):
 
 
 def _corpus() -> Path:
-    return Path(os.environ.get("CI_HEALER_CORPUS") or Path(__file__).resolve().parents[1].parent / "shared" / "corpus")
+    return Path(
+        os.environ.get("CI_HEALER_CORPUS") or Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+    )
 
 
 _TEST_FILE = re.compile(r"(?:^|/)(?:tests?|it|spec)/|Tests?\.\w+$|_test\.\w+$|(?:^|/)test_")
@@ -494,9 +555,17 @@ SPAM_FAILURE = [
 ]
 
 CHANGED_ASSERTIONS = {
-    "operator flipped": ("    assert match == is_spam\n", "    assert match != is_spam\n", "changes the comparison (== → !=)"),
+    "operator flipped": (
+        "    assert match == is_spam\n",
+        "    assert match != is_spam\n",
+        "changes the comparison (== → !=)",
+    ),
     "comparison replaced by True": ("    assert match == is_spam\n", "    assert True\n", "always true"),
-    "or True appended": ("    assert match == is_spam\n", "    assert match == is_spam or True\n", "always true"),
+    "or True appended": (
+        "    assert match == is_spam\n",
+        "    assert match == is_spam or True\n",
+        "always true",
+    ),
     "expected value changed": (
         "    assert SpamFilter(['a']).score('a a') == 2\n",
         "    assert SpamFilter(['a']).score('a a') == 1\n",
@@ -511,10 +580,16 @@ CHANGED_ASSERTIONS = {
 }
 
 
-@pytest.mark.parametrize("original,replacement,why", CHANGED_ASSERTIONS.values(), ids=CHANGED_ASSERTIONS.keys())
+@pytest.mark.parametrize(
+    "original,replacement,why", CHANGED_ASSERTIONS.values(), ids=CHANGED_ASSERTIONS.keys()
+)
 def test_a_changed_assertion_of_the_failing_test_is_a_cheat(tmp_path, original, replacement, why):
     patch = patch_of(tmp_path, "tests/test_spam.py", SPAM_TEST, original, replacement)
-    cheats = [c for c in detect_cheats(patch, blocks=SPAM_FAILURE) if c.code in ("change_assertion", "weaken_assertion")]
+    cheats = [
+        c
+        for c in detect_cheats(patch, blocks=SPAM_FAILURE)
+        if c.code in ("change_assertion", "weaken_assertion")
+    ]
     assert cheats, "the rewritten assertion was not flagged"
     assert any(why in c.message for c in cheats), [c.message for c in cheats]
     changed = [c for c in cheats if c.code == "change_assertion"]
@@ -523,9 +598,14 @@ def test_a_changed_assertion_of_the_failing_test_is_a_cheat(tmp_path, original, 
 
 
 def test_operator_flip_is_named_with_its_test(tmp_path):
-    patch = patch_of(tmp_path, "tests/test_spam.py", SPAM_TEST, "assert match == is_spam", "assert match != is_spam")
+    patch = patch_of(
+        tmp_path, "tests/test_spam.py", SPAM_TEST, "assert match == is_spam", "assert match != is_spam"
+    )
     (cheat,) = [c for c in detect_cheats(patch, blocks=SPAM_FAILURE) if c.code == "change_assertion"]
-    assert cheat.message == "tests/test_spam.py: changes the comparison (== → !=) in the failing test test_is_spam"
+    assert (
+        cheat.message
+        == "tests/test_spam.py: changes the comparison (== → !=) in the failing test test_is_spam"
+    )
     assert cheat.line == "assert match == is_spam → assert match != is_spam"
 
 
@@ -533,24 +613,40 @@ def test_operator_flip_is_named_with_its_test(tmp_path):
     "blocks",
     [
         None,  # callers that do not know the failure (the apply step) keep the old rules
-        [Block(start_line=1, end_line=1, reason="x", text="FAILED tests/test_other.py::test_other - assert 1 == 2")],
+        [
+            Block(
+                start_line=1,
+                end_line=1,
+                reason="x",
+                text="FAILED tests/test_other.py::test_other - assert 1 == 2",
+            )
+        ],
     ],
     ids=["no failure given", "failure names another test"],
 )
 def test_a_changed_assertion_outside_the_failing_test_is_not_flagged(tmp_path, blocks):
-    patch = patch_of(tmp_path, "tests/test_spam.py", SPAM_TEST, "assert match == is_spam", "assert match != is_spam")
+    patch = patch_of(
+        tmp_path, "tests/test_spam.py", SPAM_TEST, "assert match == is_spam", "assert match != is_spam"
+    )
     assert [c.code for c in detect_cheats(patch, blocks=blocks)] == []
 
 
 def test_a_reformatted_or_recommented_assertion_is_not_a_cheat(tmp_path):
     patch = patch_of(
-        tmp_path, "tests/test_spam.py", SPAM_TEST, "    assert match == is_spam\n", "    assert match == is_spam  # spam words\n"
+        tmp_path,
+        "tests/test_spam.py",
+        SPAM_TEST,
+        "    assert match == is_spam\n",
+        "    assert match == is_spam  # spam words\n",
     )
     assert detect_cheats(patch, blocks=SPAM_FAILURE) == []
 
 
 def test_fixing_the_code_under_test_is_not_a_changed_assertion(tmp_path):
-    repo = make_repo(tmp_path, {"tests/test_spam.py": SPAM_TEST, "spam.py": "def is_spam(t):\n    return 'buy' in t.upper()\n"})
+    repo = make_repo(
+        tmp_path,
+        {"tests/test_spam.py": SPAM_TEST, "spam.py": "def is_spam(t):\n    return 'buy' in t.upper()\n"},
+    )
     patch = build_patch([FileEdit(file_path="spam.py", original="t.upper()", replacement="t.lower()")], repo)
     assert detect_cheats(patch, blocks=SPAM_FAILURE) == []
 
@@ -570,8 +666,8 @@ def _hunk_texts(fix: Path) -> list[FileChange]:
         files.append(FileChange(path=pf.path, old_text="".join(old), new_text="".join(new)))
     return files
 
-@pytest.mark.slow
 
+@pytest.mark.slow
 def test_real_fixes_change_assertions_of_the_failing_test_rarely_and_only_in_tests():
     """BugSwarm fail→pass fixes against their own failure blocks: developers do update expected
     values (5 of 90 fixes, measured), always in a test file; a human must judge those (high)."""
@@ -583,7 +679,11 @@ def test_real_fixes_change_assertions_of_the_failing_test_rarely_and_only_in_tes
     total = flagged = 0
     for fix in sorted(folder.glob("*/fix.diff")):
         blocks = extract((fix.parent / "log.txt").read_bytes(), max_tokens=1500).blocks
-        cheats = [c for c in detect_cheats(Patch(diff="", digest="", files=_hunk_texts(fix)), blocks=blocks) if c.code == "change_assertion"]
+        cheats = [
+            c
+            for c in detect_cheats(Patch(diff="", digest="", files=_hunk_texts(fix)), blocks=blocks)
+            if c.code == "change_assertion"
+        ]
         total += 1
         flagged += bool(cheats)
         for cheat in cheats:

@@ -64,7 +64,10 @@ TOKEN_SHAPES = [
     ("anthropic_key", "sk-ant-api03-" + "aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1eF3hJ5kL7nP9r"),
     ("aws_access_key_id", "AKIAIOSFODNN7EXAMPLE"),
     ("aws_access_key_id", "ASIAY34FZKBOKMUTVV7A"),
-    ("jwt", "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"),
+    (
+        "jwt",
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
+    ),
     ("private_key", PRIVATE_KEY),
     ("slack_token", "xoxb-2048137512-9876543210-AbCdEfGhIjKlMnOpQrStUvWx"),
     ("slack_webhook", "https://hooks.slack.com/services/T0000AAAA/B1111BBBB/abcdefghijklmnopqrstuvwx"),
@@ -73,7 +76,9 @@ TOKEN_SHAPES = [
 ]
 
 
-@pytest.mark.parametrize(("kind", "secret"), TOKEN_SHAPES, ids=[f"{k}-{i}" for i, (k, _) in enumerate(TOKEN_SHAPES)])
+@pytest.mark.parametrize(
+    ("kind", "secret"), TOKEN_SHAPES, ids=[f"{k}-{i}" for i, (k, _) in enumerate(TOKEN_SHAPES)]
+)
 def test_each_token_shape_is_replaced_and_counted(kind: str, secret: str) -> None:
     text = f"step output: {secret} (end)\nnext line"
     redacted, counts = Redactor().redact(text)
@@ -84,16 +89,48 @@ def test_each_token_shape_is_replaced_and_counted(kind: str, secret: str) -> Non
 
 LABELLED = [
     # (text, kind, secret, what must stay)
-    ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "aws_secret_access_key",
-     "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "aws_secret_access_key = "),
-    ('"AWS_SECRET_ACCESS_KEY": "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY"', "aws_secret_access_key",
-     "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY", '"AWS_SECRET_ACCESS_KEY": "'),
-    ("> Authorization: Bearer abc.def-123_ghi~jkl", "authorization_header", "abc.def-123_ghi~jkl", "> Authorization: Bearer "),
-    ("authorization: Basic dXNlcjpwYXNzd29yZDEyMw==", "authorization_header", "dXNlcjpwYXNzd29yZDEyMw==", "authorization: Basic "),
-    ("http.extraheader=AUTHORIZATION: basic eC1hY2Nlc3MtdG9rZW46Z2hzX3h4eA==", "authorization_header",
-     "eC1hY2Nlc3MtdG9rZW46Z2hzX3h4eA==", "AUTHORIZATION: basic "),
-    ("using Bearer 4f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c", "bearer_token", "4f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c", "using Bearer "),
-    ("git clone https://deploy:s3cr3t-pa55@git.example.com/o/r.git", "url_credentials", "s3cr3t-pa55", "https://deploy:"),
+    (
+        "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "aws_secret_access_key",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "aws_secret_access_key = ",
+    ),
+    (
+        '"AWS_SECRET_ACCESS_KEY": "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY"',
+        "aws_secret_access_key",
+        "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY",
+        '"AWS_SECRET_ACCESS_KEY": "',
+    ),
+    (
+        "> Authorization: Bearer abc.def-123_ghi~jkl",
+        "authorization_header",
+        "abc.def-123_ghi~jkl",
+        "> Authorization: Bearer ",
+    ),
+    (
+        "authorization: Basic dXNlcjpwYXNzd29yZDEyMw==",
+        "authorization_header",
+        "dXNlcjpwYXNzd29yZDEyMw==",
+        "authorization: Basic ",
+    ),
+    (
+        "http.extraheader=AUTHORIZATION: basic eC1hY2Nlc3MtdG9rZW46Z2hzX3h4eA==",
+        "authorization_header",
+        "eC1hY2Nlc3MtdG9rZW46Z2hzX3h4eA==",
+        "AUTHORIZATION: basic ",
+    ),
+    (
+        "using Bearer 4f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c",
+        "bearer_token",
+        "4f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c",
+        "using Bearer ",
+    ),
+    (
+        "git clone https://deploy:s3cr3t-pa55@git.example.com/o/r.git",
+        "url_credentials",
+        "s3cr3t-pa55",
+        "https://deploy:",
+    ),
 ]
 
 
@@ -201,7 +238,9 @@ ADVERSARIAL = [
 ]
 
 
-@pytest.mark.parametrize("text", ADVERSARIAL, ids=["jwt-prefix", "pem-begins", "url-no-at", "auth-dashes", "sk-long"])
+@pytest.mark.parametrize(
+    "text", ADVERSARIAL, ids=["jwt-prefix", "pem-begins", "url-no-at", "auth-dashes", "sk-long"]
+)
 def test_adversarial_inputs_take_linear_time(text: str) -> None:
     start = time.perf_counter()
     Redactor(["literal-secret-value"]).redact(text)
@@ -232,12 +271,23 @@ def _b64(text: str) -> str:
 
 # The secret at offsets 0, 1 and 2 of a base64 group, with and without bytes after it: a Basic
 # credential (RFC 7617) is base64("user:" + token), git's http.extraheader uses "x-access-token:".
-B64_WRAPPINGS = [("", ""), ("u", ""), ("us", ""), ("user:", ""), ("x-access-token:", ""), ("", ":x"), ("a", "bc"), ("ab", "c")]
+B64_WRAPPINGS = [
+    ("", ""),
+    ("u", ""),
+    ("us", ""),
+    ("user:", ""),
+    ("x-access-token:", ""),
+    ("", ":x"),
+    ("a", "bc"),
+    ("ab", "c"),
+]
 
 
 @pytest.mark.parametrize("secret", [RUN_TOKEN, API_KEY], ids=["token", "key"])
 @pytest.mark.parametrize(("prefix", "suffix"), B64_WRAPPINGS)
-def test_literal_inside_a_longer_base64_string_is_redacted_at_every_offset(secret: str, prefix: str, suffix: str) -> None:
+def test_literal_inside_a_longer_base64_string_is_redacted_at_every_offset(
+    secret: str, prefix: str, suffix: str
+) -> None:
     encoded = _b64(prefix + secret + suffix)
     for alphabet in (encoded, encoded.replace("+", "-").replace("/", "_")):
         text = f"git -c http.extraheader='AUTHORISATION {alphabet}' fetch"
@@ -257,7 +307,8 @@ def test_literal_in_hex_json_and_url_encodings_is_redacted(secret: str) -> None:
         "json": json.dumps({"token": secret}),
         "json-slash": json.dumps({"token": secret}).replace("/", "\\/"),
         "url": "https://example.com/cb?token=" + quote(secret, safe=""),
-        "url-lower": "https://example.com/cb?token=" + re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), quote(secret, safe="")),
+        "url-lower": "https://example.com/cb?token="
+        + re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), quote(secret, safe="")),
         "form": "token=" + quote_plus(secret),
         "markdown": secret.replace("_", "\\_").replace("-", "\\-").replace("*", "\\*"),
     }

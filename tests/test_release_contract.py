@@ -26,13 +26,12 @@ import tomllib
 from pathlib import Path
 
 import pytest
-
-from tests import prereq
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from ci_healer import __version__
+from tests import prereq
 from tests.e2e import harness
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,10 +82,14 @@ def test_the_release_check_names_each_disagreement(tmp_path):
         shutil.copy(ROOT / name, tmp_path / name)
     assert release.check(f"v{__version__}", tmp_path) == __version__
     action = tmp_path / "action.yml"
-    action.write_text(action.read_text(encoding="utf-8").replace(f":{__version__}", ":9.9.9"), encoding="utf-8")
+    action.write_text(
+        action.read_text(encoding="utf-8").replace(f":{__version__}", ":9.9.9"), encoding="utf-8"
+    )
     with pytest.raises(release.ReleaseError, match=r"action.yml image tag 9\.9\.9 != pyproject.toml version"):
         release.check(None, tmp_path)
-    with pytest.raises(release.ReleaseError, match=rf"tag v9\.9\.9 != pyproject.toml version {re.escape(__version__)}"):
+    with pytest.raises(
+        release.ReleaseError, match=rf"tag v9\.9\.9 != pyproject.toml version {re.escape(__version__)}"
+    ):
         release.check("v9.9.9", tmp_path)
     with pytest.raises(release.ReleaseError, match="is not vMAJOR.MINOR.PATCH"):
         release.check(f"v{__version__}-rc.1", tmp_path)
@@ -100,7 +103,9 @@ def test_the_release_check_wants_the_newest_changelog_section_to_be_the_version(
     (tmp_path / "CHANGELOG.md").write_text(older, encoding="utf-8")
     with pytest.raises(release.ReleaseError, match=r"newest section \[0\.9\.0\]"):
         release.check(None, tmp_path)
-    (tmp_path / "CHANGELOG.md").write_text(text.replace(f"## [{__version__}] - ", f"## [{__version__}] ", 1), encoding="utf-8")
+    (tmp_path / "CHANGELOG.md").write_text(
+        text.replace(f"## [{__version__}] - ", f"## [{__version__}] ", 1), encoding="utf-8"
+    )
     with pytest.raises(release.ReleaseError, match="is not '## \\[X.Y.Z\\] - YYYY-MM-DD'"):
         release.check(None, tmp_path)
 
@@ -196,7 +201,10 @@ def parse_lock(path: Path) -> dict[str, tuple[str, list[str]]]:
         head = block.split("\\", 1)[0].strip()
         m = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", head)
         assert m, f"{path.name}: {head!r} is not pinned with =="
-        entries[canonicalize_name(m.group(1))] = (m.group(2), re.findall(r"--hash=sha256:([0-9a-f]{64})", block))
+        entries[canonicalize_name(m.group(1))] = (
+            m.group(2),
+            re.findall(r"--hash=sha256:([0-9a-f]{64})", block),
+        )
     return entries
 
 
@@ -221,18 +229,24 @@ def test_the_lock_covers_every_declared_dependency_at_an_allowed_version(name, r
     for spec in map(Requirement, requirements):
         pinned = entries.get(canonicalize_name(spec.name))
         assert pinned is not None, f"{name} does not pin {spec.name}"
-        assert spec.specifier.contains(pinned[0], prereleases=True), f"{name}: {spec.name}=={pinned[0]} violates {spec}"
+        assert spec.specifier.contains(pinned[0], prereleases=True), (
+            f"{name}: {spec.name}=={pinned[0]} violates {spec}"
+        )
 
 
 def test_the_runtime_lock_holds_no_test_dependency():
     runtime = {canonicalize_name(Requirement(r).name) for r in PYPROJECT["project"]["dependencies"]}
-    test_only = {canonicalize_name(Requirement(r).name) for r in PYPROJECT["project"]["optional-dependencies"]["test"]}
+    test_only = {
+        canonicalize_name(Requirement(r).name) for r in PYPROJECT["project"]["optional-dependencies"]["test"]
+    }
     locked = set(parse_lock(ROOT / "requirements.txt"))
     assert not (locked & (test_only - runtime)), sorted(locked & (test_only - runtime))
 
 
 def test_lock_parser_rejects_an_unhashed_or_unpinned_line(tmp_path):
-    (tmp_path / "r.txt").write_text("jinja2==3.1.6 \\\n    --hash=sha256:" + "a" * 64 + "\nunidiff==1.0.1\n", encoding="utf-8")
+    (tmp_path / "r.txt").write_text(
+        "jinja2==3.1.6 \\\n    --hash=sha256:" + "a" * 64 + "\nunidiff==1.0.1\n", encoding="utf-8"
+    )
     assert parse_lock(tmp_path / "r.txt") == {"jinja2": ("3.1.6", ["a" * 64]), "unidiff": ("1.0.1", [])}
     (tmp_path / "r.txt").write_text("jinja2>=3\n", encoding="utf-8")
     with pytest.raises(AssertionError, match="is not pinned"):
@@ -251,7 +265,12 @@ offline_env = prereq.offline_env
 
 
 def test_the_repository_has_its_workflows():
-    assert {p.name for p in OWN_WORKFLOWS} >= {"ci.yml", "release.yml", "ci-healer-analyze.yml", "ci-healer-apply.yml"}
+    assert {p.name for p in OWN_WORKFLOWS} >= {
+        "ci.yml",
+        "release.yml",
+        "ci-healer-analyze.yml",
+        "ci-healer-apply.yml",
+    }
     assert DEPENDABOT.is_file()
 
 
@@ -322,7 +341,12 @@ def test_release_workflow_builds_pushes_attests_and_publishes_on_a_version_tag()
     assert workflow["on"]["push"] == {"tags": ["v*.*.*"]}
     assert "version" in workflow["on"]["workflow_dispatch"]["inputs"]
     [job] = workflow["jobs"].values()
-    assert job["permissions"] == {"contents": "write", "packages": "write", "id-token": "write", "attestations": "write"}
+    assert job["permissions"] == {
+        "contents": "write",
+        "packages": "write",
+        "id-token": "write",
+        "attestations": "write",
+    }
     uses = [step["uses"].split("@")[0] for step in job["steps"] if "uses" in step]
     assert uses == ["actions/checkout", "docker/setup-buildx-action", "docker/login-action",
                     "docker/build-push-action", "actions/attest-build-provenance"]  # fmt: skip
@@ -364,11 +388,15 @@ def test_dependabot_watches_the_lock_the_base_image_and_the_actions():
     assert all(update["directory"] == "/" for update in config["updates"])
     # Dependabot's pip ecosystem reads only *.txt / *.in files (named requirements* unless every line
     # is a requirement): the locks the Dockerfile installs must be such files, at that directory.
-    locks = re.findall(r"pip\b[^\n]*\binstall\b[^\n]*-r\s+(\S+)", (ROOT / "Dockerfile").read_text(encoding="utf-8"))
+    locks = re.findall(
+        r"pip\b[^\n]*\binstall\b[^\n]*-r\s+(\S+)", (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    )
     for lock in (Path(p).name for p in locks):
         assert re.fullmatch(r"requirements[\w.-]*\.txt", lock) and (ROOT / lock).is_file(), lock
     docker = ecosystems["docker"]
-    assert any(rule["dependency-name"] == "python" for rule in docker.get("ignore", [])), "Python minor bumps change the locks"
+    assert any(rule["dependency-name"] == "python" for rule in docker.get("ignore", [])), (
+        "Python minor bumps change the locks"
+    )
 
 
 # ------------------------------------------------------------------------------------ documents

@@ -15,8 +15,8 @@ import pytest
 from ci_healer import cli
 from ci_healer.ledger import LedgerReader, ProposalRecord, clear_cache
 from ci_healer.render import COMMENT_MARKER, read_diff
-from ci_healer.tokens import estimate_tokens
 from ci_healer.report import build_report, parse_since, progress_bar, render_csv, render_json, render_markdown
+from ci_healer.tokens import estimate_tokens
 from tests.fakegithub.fixtures import standard_fake  # noqa: F401
 from tests.integration.conftest import TOKEN, Harness
 from tests.test_ledger import Story, play
@@ -42,16 +42,31 @@ def expected(story: Story) -> dict:
     waits = []
     for name in ("green-merged", "green-closed"):
         pr = story.prs[name]
-        [comment] = [c for c in state.comments.values() if c.issue_number == pr and c.user == "github-actions[bot]"
-                     and c.body.startswith("<!-- ci-healer:comment -->")]
+        [comment] = [
+            c
+            for c in state.comments.values()
+            if c.issue_number == pr
+            and c.user == "github-actions[bot]"
+            and c.body.startswith("<!-- ci-healer:comment -->")
+        ]
         [run] = [r for r in state.runs.values() if pr in (r.pull_requests or [])]
         # the fake dates a run 5 s before its first job started (tests/fakegithub/views.py)
         run_completed = min(j.started for j in state.jobs.values() if j.run_id == run.id) - 5
         waits.append(comment.updated - run_completed)
     return {
-        "proposals": 5, "approvable": 5, "approved": 3, "rejected": 1, "superseded": 0,
-        "approval_rate": 3 / 5, "applied": 3, "verified_green": 2, "verified_red": 1, "green_rate": 2 / 3,
-        "merged": 1, "merge_rate": 1 / 3, "median_seconds_to_green": float(statistics.median(waits)),
+        "proposals": 5,
+        "approvable": 5,
+        "approved": 3,
+        "rejected": 1,
+        "superseded": 0,
+        "approval_rate": 3 / 5,
+        "applied": 3,
+        "verified_green": 2,
+        "verified_red": 1,
+        "green_rate": 2 / 3,
+        "merged": 1,
+        "merge_rate": 1 / 3,
+        "median_seconds_to_green": float(statistics.median(waits)),
     }
 
 
@@ -66,7 +81,11 @@ def expected_tokens(story: Story) -> tuple[int, int]:
     edits = "".join(e.original + e.replacement for e in fix.files_to_modify)
     completion = 0
     for pr in story.prs.values():
-        [body] = [c.body for c in h.world.state.comments.values() if c.issue_number == pr and c.body.startswith(COMMENT_MARKER)]
+        [body] = [
+            c.body
+            for c in h.world.state.comments.values()
+            if c.issue_number == pr and c.body.startswith(COMMENT_MARKER)
+        ]
         completion += estimate_tokens(fix.root_cause + edits + (read_diff(body) or ""))
     return prompt, completion
 
@@ -83,7 +102,9 @@ def test_every_figure_matches_the_sequence(story: Story) -> None:
     assert (tokens.backend, tokens.proposals, tokens.without_usage, tokens.estimated) == ("fixed", 5, 0, True)
     assert (tokens.prompt_tokens, tokens.completion_tokens) == want_tokens
     # a period that ends before the first proposal holds none
-    empty = build_report(records, repository="o/r", since=SINCE, until=datetime(2025, 1, 1, 10, 1, tzinfo=UTC))
+    empty = build_report(
+        records, repository="o/r", since=SINCE, until=datetime(2025, 1, 1, 10, 1, tzinfo=UTC)
+    )
     assert empty.proposals == 0 and empty.approval_rate is None and empty.median_seconds_to_green is None
 
 
@@ -101,37 +122,71 @@ def test_cli_report_in_each_format(story: Story, fmt: str, monkeypatch, capsys) 
         data = json.loads(out)
         assert {k: data[k] for k in want} == pytest.approx(want)
         prompt, completion = expected_tokens(story)
-        assert data["tokens"] == [{"backend": "fixed", "proposals": 5, "prompt_tokens": prompt,
-                                   "completion_tokens": completion, "estimated": True, "without_usage": 0}]
+        assert data["tokens"] == [
+            {
+                "backend": "fixed",
+                "proposals": 5,
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "estimated": True,
+                "without_usage": 0,
+            }
+        ]
     elif fmt == "csv":
         rows = list(csv.DictReader(io.StringIO(out)))
         figures = {r["figure"]: r["value"] for r in rows if r["backend"] == ""}
         assert {k: float(figures[k]) for k in want} == pytest.approx(want)
         prompt, completion = expected_tokens(story)
         assert {(r["figure"], r["value"]) for r in rows if r["backend"] == "fixed"} == {
-            ("backend_proposals", "5"), ("prompt_tokens", str(prompt)), ("completion_tokens", str(completion)),
-            ("tokens_estimated", "true"), ("without_usage", "0")}
+            ("backend_proposals", "5"),
+            ("prompt_tokens", str(prompt)),
+            ("completion_tokens", str(completion)),
+            ("tokens_estimated", "true"),
+            ("without_usage", "0"),
+        }
     else:
         minutes = int(round(want["median_seconds_to_green"])) // 60
         prompt, completion = expected_tokens(story)
-        for line in ("| proposals | 5 |", "| approved | 3 |", "| rejected | 1 |", "| approval rate | 60 % |",
-                     "| applied (fix PRs) | 3 |", "| applied fixes that turned CI green | 2 (67 %) |",
-                     "| applied fixes that stayed red | 1 |", "| merged fix PRs | 1 (33 %) |",
-                     f"| median time from failure to green | {minutes} min |",
-                     f"| `fixed` | 5 | {prompt} (estimated) | {completion} (estimated) | 0 |"):
+        for line in (
+            "| proposals | 5 |",
+            "| approved | 3 |",
+            "| rejected | 1 |",
+            "| approval rate | 60 % |",
+            "| applied (fix PRs) | 3 |",
+            "| applied fixes that turned CI green | 2 (67 %) |",
+            "| applied fixes that stayed red | 1 |",
+            "| merged fix PRs | 1 (33 %) |",
+            f"| median time from failure to green | {minutes} min |",
+            f"| `fixed` | 5 | {prompt} (estimated) | {completion} (estimated) | 0 |",
+        ):
             assert line in out, line
 
 
-def record(pid: str, backend: str, prompt: int | None, completion: int | None, estimated: bool = False) -> ProposalRecord:
-    return ProposalRecord(proposal_id=pid, backend=backend, prompt_tokens=prompt, completion_tokens=completion,
-                          tokens_estimated=estimated, proposed_at=datetime(2025, 1, 5, tzinfo=UTC))
+def record(
+    pid: str, backend: str, prompt: int | None, completion: int | None, estimated: bool = False
+) -> ProposalRecord:
+    return ProposalRecord(
+        proposal_id=pid,
+        backend=backend,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        tokens_estimated=estimated,
+        proposed_at=datetime(2025, 1, 5, tzinfo=UTC),
+    )
 
 
 def test_tokens_are_summed_per_backend_and_estimates_flagged() -> None:
-    records = [record("1", "openai", 1000, 200), record("2", "openai", 500, 100, estimated=True),
-               record("3", "bedrock", 700, 50), record("4", "bedrock", None, None)]
+    records = [
+        record("1", "openai", 1000, 200),
+        record("2", "openai", 500, 100, estimated=True),
+        record("3", "bedrock", 700, 50),
+        record("4", "bedrock", None, None),
+    ]
     report = build_report(records, repository="o/r", since=SINCE, until=UNTIL)
-    got = {t.backend: (t.proposals, t.prompt_tokens, t.completion_tokens, t.estimated, t.without_usage) for t in report.tokens}
+    got = {
+        t.backend: (t.proposals, t.prompt_tokens, t.completion_tokens, t.estimated, t.without_usage)
+        for t in report.tokens
+    }
     assert got == {"openai": (2, 1500, 300, True, 0), "bedrock": (2, 700, 50, False, 1)}
     assert "| `openai` | 2 | 1500 (estimated) | 300 (estimated) | 0 |" in render_markdown(report)
     assert "tokens_estimated,openai,true" in render_csv(report)

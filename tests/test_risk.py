@@ -19,7 +19,9 @@ def build(tmp_path: Path, files: dict[str, str], edits: list[tuple[str, str, str
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(content)
     root.mkdir(exist_ok=True)
-    return build_patch([FileEdit(file_path=p, original=o, replacement=r) for p, o, r in edits], LocalRepo(root))
+    return build_patch(
+        [FileEdit(file_path=p, original=o, replacement=r) for p, o, r in edits], LocalRepo(root)
+    )
 
 
 def appended(tmp_path: Path, path: str, n: int) -> Patch:
@@ -35,10 +37,16 @@ def test_small_source_fix_is_low(tmp_path):
 
 
 def test_dependency_manifest_is_medium(tmp_path):
-    patch = build(tmp_path, {"requirements.txt": "requests==2.31.0\n"}, [("requirements.txt", "", "pandas==2.2.1\n")])
+    patch = build(
+        tmp_path, {"requirements.txt": "requests==2.31.0\n"}, [("requirements.txt", "", "pandas==2.2.1\n")]
+    )
     risk = assess(patch, confidence=0.91, violations=[], cheats=[])
     assert risk.level == "medium"
-    assert risk.reasons == ["changes a dependency manifest: requirements.txt", "1 changed line", "confidence 0.91"]
+    assert risk.reasons == [
+        "changes a dependency manifest: requirements.txt",
+        "1 changed line",
+        "confidence 0.91",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -92,7 +100,9 @@ def test_ci_and_protected_files_are_high(tmp_path, path, reason):
 
 
 def test_user_protected_pattern_is_high(tmp_path):
-    patch = build(tmp_path, {"db/migrations/0001.py": "x = 1\n"}, [("db/migrations/0001.py", "x = 1", "x = 2")])
+    patch = build(
+        tmp_path, {"db/migrations/0001.py": "x = 1\n"}, [("db/migrations/0001.py", "x = 1", "x = 2")]
+    )
     assert assess(patch, confidence=0.9, violations=[], cheats=[]).level == "low"
     risk = assess(patch, confidence=0.9, violations=[], cheats=[], protected_patterns=["db/migrations/**"])
     assert risk.level == "high"
@@ -108,12 +118,16 @@ def test_cheat_forces_high_and_is_named(tmp_path):
     cheats = detect_cheats(patch)
     risk = assess(patch, confidence=0.99, violations=[], cheats=cheats)
     assert risk.level == "high"
-    assert risk.reasons[0] == "skips or disables a test: tests/test_calc.py: @pytest.mark.skip(reason='flaky')"
+    assert (
+        risk.reasons[0] == "skips or disables a test: tests/test_calc.py: @pytest.mark.skip(reason='flaky')"
+    )
 
 
 def test_violation_forces_high():
     violation = Violation(
-        code="protected_path", path=".github/workflows/ci.yml", message=".github/workflows/ci.yml: protected file"
+        code="protected_path",
+        path=".github/workflows/ci.yml",
+        message=".github/workflows/ci.yml: protected file",
     )
     risk = assess(None, confidence=0.9, violations=[violation], cheats=[])
     assert risk.level == "high"
@@ -222,22 +236,41 @@ def test_a_similarity_match_is_medium_and_whitespace_matches_are_noted(tmp_path)
     from ci_healer.models import EditMatch, Finding
 
     patch = appended(tmp_path, "src/a.py", 1)
-    fuzzy = EditMatch(edit_index=1, file_path="src/a.py", rule="similarity", start_line=3, end_line=6, similarity=0.93)
-    spaces = EditMatch(edit_index=2, file_path="src/a.py", rule="trailing_whitespace", start_line=9, end_line=9)
+    fuzzy = EditMatch(
+        edit_index=1, file_path="src/a.py", rule="similarity", start_line=3, end_line=6, similarity=0.93
+    )
+    spaces = EditMatch(
+        edit_index=2, file_path="src/a.py", rule="trailing_whitespace", start_line=9, end_line=9
+    )
     risk = assess(patch, confidence=0.9, violations=[], cheats=[], matches=[fuzzy, spaces])
     assert risk.level == "medium"
-    assert risk.reasons[0].startswith("edit 1 (src/a.py, lines 3-6) matched the most similar lines (similarity 0.93)")
+    assert risk.reasons[0].startswith(
+        "edit 1 (src/a.py, lines 3-6) matched the most similar lines (similarity 0.93)"
+    )
     assert "edit 2 (src/a.py, line 9) matched ignoring trailing whitespace and line endings" in risk.reasons
 
-    high = Finding(code="new_file_kind", path="x.h", level="high", message="creates x.h, a `.h` file, but the repository has no file of that kind")
+    high = Finding(
+        code="new_file_kind",
+        path="x.h",
+        level="high",
+        message="creates x.h, a `.h` file, but the repository has no file of that kind",
+    )
     risk = assess(patch, confidence=0.9, violations=[], cheats=[], findings=[high])
     assert risk.level == "high"
-    assert risk.reasons[0] == "creates x.h, a `.h` file, but the repository has no file of that kind (new_file_kind)"
+    assert (
+        risk.reasons[0]
+        == "creates x.h, a `.h` file, but the repository has no file of that kind (new_file_kind)"
+    )
 
 
 def test_a_changed_assertion_is_named_in_the_reasons(tmp_path):
     patch = appended(tmp_path, "tests/test_a.py", 1)
-    cheat = Cheat(code="change_assertion", path="tests/test_a.py", line="assert a == b → assert a != b", message="m")
+    cheat = Cheat(
+        code="change_assertion", path="tests/test_a.py", line="assert a == b → assert a != b", message="m"
+    )
     risk = assess(patch, confidence=0.9, violations=[], cheats=[cheat])
     assert risk.level == "high"
-    assert risk.reasons[0] == "changes an assertion of the failing test: tests/test_a.py: assert a == b → assert a != b"
+    assert (
+        risk.reasons[0]
+        == "changes an assertion of the failing test: tests/test_a.py: assert a == b → assert a != b"
+    )

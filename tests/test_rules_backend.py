@@ -87,7 +87,9 @@ def example_blocks() -> list[Block]:
         from ci_healer.extract import extract
     except ImportError:  # extraction not available: a stand-in block of the last 50 lines
         lines = log.split("\n")
-        return [Block(start_line=len(lines) - 50, end_line=len(lines), reason="tail", text="\n".join(lines[-50:]))]
+        return [
+            Block(start_line=len(lines) - 50, end_line=len(lines), reason="tail", text="\n".join(lines[-50:]))
+        ]
     return extract((EXAMPLE / "job.log").read_bytes()).blocks
 
 
@@ -221,7 +223,11 @@ def test_own_package_from_request_is_refused_without_repo() -> None:
     [
         ("requirements.txt", "pyyaml>=6\n", "yaml"),
         ("requirements-dev.txt", "-r requirements.txt\nPyYAML==6.0.2  # config\n", "yaml"),
-        ("pyproject.toml", '[project]\nname = "acme"\n[project.optional-dependencies]\ntest = ["PyYAML"]\n', "yaml"),
+        (
+            "pyproject.toml",
+            '[project]\nname = "acme"\n[project.optional-dependencies]\ntest = ["PyYAML"]\n',
+            "yaml",
+        ),
         ("pyproject.toml", '[project]\nname = "acme"\n[dependency-groups]\ndev = ["pyyaml"]\n', "yaml"),
         ("pyproject.toml", '[tool.poetry.dependencies]\npython = "^3.11"\nPyYAML = "^6"\n', "yaml"),
         ("setup.py", "setup(install_requires=['PyYAML>=5', 'click'])\n", "yaml"),
@@ -272,27 +278,74 @@ line-length = 100
     "files, importer, target, section",
     [
         ({"requirements.txt": "click\n"}, "src/acme/loader.py", "requirements.txt", None),
-        ({"requirements.txt": "click\n", "pyproject.toml": '[project]\nname = "acme"\ndependencies = ["click"]\n'},
-         "src/acme/loader.py", "requirements.txt", None),
-        ({"pyproject.toml": PYPROJECT_MULTILINE}, "src/acme/loader.py", "pyproject.toml", ("project", "dependencies")),
-        ({"pyproject.toml": '[project]\nname = "acme"\ndependencies = []\n'}, "src/acme/loader.py", "pyproject.toml",
-         ("project", "dependencies")),
-        ({"pyproject.toml": "[project]\nname = 'acme'\ndependencies = ['click', 'rich']\n"}, "src/acme/loader.py",
-         "pyproject.toml", ("project", "dependencies")),
-        ({"pyproject.toml": '[project]\nname = "acme"\nversion = "1"\n\n[tool.x]\na = 1\n'}, "src/acme/loader.py",
-         "pyproject.toml", ("project", "dependencies")),
-        ({"requirements.txt": "click\n", "requirements-dev.txt": "pytest\n"}, "tests/test_loader.py",
-         "requirements-dev.txt", None),
-        ({"requirements.txt": "click\n", "requirements-dev.txt": "pytest\n"}, "src/acme/loader.py",
-         "requirements.txt", None),
-        ({"pyproject.toml": '[project]\nname = "acme"\ndependencies = ["click"]\n\n[project.optional-dependencies]\ntest = [\n  "pytest",\n]\n'},
-         "tests/test_loader.py", "pyproject.toml", ("project", "optional-dependencies", "test")),
-        ({"pyproject.toml": '[project]\nname = "acme"\ndynamic = ["dependencies"]\n\n[tool.setuptools.dynamic]\ndependencies = {file = ["deps/runtime.txt"]}\n',
-          "deps/runtime.txt": "click\n"}, "src/acme/loader.py", "deps/runtime.txt", None),
+        (
+            {
+                "requirements.txt": "click\n",
+                "pyproject.toml": '[project]\nname = "acme"\ndependencies = ["click"]\n',
+            },
+            "src/acme/loader.py",
+            "requirements.txt",
+            None,
+        ),
+        (
+            {"pyproject.toml": PYPROJECT_MULTILINE},
+            "src/acme/loader.py",
+            "pyproject.toml",
+            ("project", "dependencies"),
+        ),
+        (
+            {"pyproject.toml": '[project]\nname = "acme"\ndependencies = []\n'},
+            "src/acme/loader.py",
+            "pyproject.toml",
+            ("project", "dependencies"),
+        ),
+        (
+            {"pyproject.toml": "[project]\nname = 'acme'\ndependencies = ['click', 'rich']\n"},
+            "src/acme/loader.py",
+            "pyproject.toml",
+            ("project", "dependencies"),
+        ),
+        (
+            {"pyproject.toml": '[project]\nname = "acme"\nversion = "1"\n\n[tool.x]\na = 1\n'},
+            "src/acme/loader.py",
+            "pyproject.toml",
+            ("project", "dependencies"),
+        ),
+        (
+            {"requirements.txt": "click\n", "requirements-dev.txt": "pytest\n"},
+            "tests/test_loader.py",
+            "requirements-dev.txt",
+            None,
+        ),
+        (
+            {"requirements.txt": "click\n", "requirements-dev.txt": "pytest\n"},
+            "src/acme/loader.py",
+            "requirements.txt",
+            None,
+        ),
+        (
+            {
+                "pyproject.toml": '[project]\nname = "acme"\ndependencies = ["click"]\n\n[project.optional-dependencies]\ntest = [\n  "pytest",\n]\n'
+            },
+            "tests/test_loader.py",
+            "pyproject.toml",
+            ("project", "optional-dependencies", "test"),
+        ),
+        (
+            {
+                "pyproject.toml": '[project]\nname = "acme"\ndynamic = ["dependencies"]\n\n[tool.setuptools.dynamic]\ndependencies = {file = ["deps/runtime.txt"]}\n',
+                "deps/runtime.txt": "click\n",
+            },
+            "src/acme/loader.py",
+            "deps/runtime.txt",
+            None,
+        ),
         ({"requirements/base.txt": "click\n"}, "src/acme/loader.py", "requirements/base.txt", None),
     ],
 )
-def test_manifest_choice_and_edit(files: dict[str, str], importer: str, target: str, section: tuple[str, ...] | None) -> None:
+def test_manifest_choice_and_edit(
+    files: dict[str, str], importer: str, target: str, section: tuple[str, ...] | None
+) -> None:
     files = {**BASE, **files}
     proposal = RulesBackend(MemoryRepo(files)).propose(request(traceback_for("yaml", importer)))
     assert [e.file_path for e in proposal.files_to_modify] == [target]
@@ -306,7 +359,11 @@ def test_manifest_choice_and_edit(files: dict[str, str], importer: str, target: 
             value = value[key]
         assert "PyYAML" in value
         value.remove("PyYAML")
-        if value == [] and section == ("project", "dependencies") and "dependencies" not in before_data["project"]:
+        if (
+            value == []
+            and section == ("project", "dependencies")
+            and "dependencies" not in before_data["project"]
+        ):
             del after_data["project"]["dependencies"]
         assert after_data == before_data  # nothing else changed
     unchanged = {k: v for k, v in files.items() if k != target}
@@ -378,16 +435,34 @@ def test_minimal_edit_of_equal_texts_is_none() -> None:
 @pytest.mark.parametrize(
     "text, category, words",
     [
-        ("Error: Cannot find module 'express'\nRequire stack:\n- /home/runner/work/w/w/src/app.js", Category.DEPENDENCY, "`express`"),
+        (
+            "Error: Cannot find module 'express'\nRequire stack:\n- /home/runner/work/w/w/src/app.js",
+            Category.DEPENDENCY,
+            "`express`",
+        ),
         ("Error: Cannot find module '@babel/core/lib/x'", Category.DEPENDENCY, "`@babel/core`"),
         ("Error: Cannot find module './dist/index.js'", Category.TEST, "file module"),
-        ("ERROR: Could not find a version that satisfies the requirement torch==9.9.9", Category.DEPENDENCY, "`torch==9.9.9`"),
+        (
+            "ERROR: Could not find a version that satisfies the requirement torch==9.9.9",
+            Category.DEPENDENCY,
+            "`torch==9.9.9`",
+        ),
         ("E       fixture 'mocker' not found", Category.TEST, "`mocker`"),
-        ("main.go:4:2: no required module provides package github.com/x/y; to add it:", Category.DEPENDENCY, "github.com/x/y"),
-        ("/home/runner/work/_temp/abc.sh: line 2: poetry: command not found", Category.CONFIGURATION, "`poetry`"),
+        (
+            "main.go:4:2: no required module provides package github.com/x/y; to add it:",
+            Category.DEPENDENCY,
+            "github.com/x/y",
+        ),
+        (
+            "/home/runner/work/_temp/abc.sh: line 2: poetry: command not found",
+            Category.CONFIGURATION,
+            "`poetry`",
+        ),
     ],
 )
-def test_known_failures_get_a_specific_root_cause_without_patch(text: str, category: Category, words: str) -> None:
+def test_known_failures_get_a_specific_root_cause_without_patch(
+    text: str, category: Category, words: str
+) -> None:
     files = {**BASE, "package.json": "{}\n"}
     proposal = RulesBackend(MemoryRepo(files)).propose(request(text))
     assert proposal.files_to_modify == []
@@ -447,14 +522,23 @@ def test_corpus_logs_get_a_grounded_root_cause() -> None:
     assert len(rows) >= 50
     backend = RulesBackend(None)
     for row in rows:
-        raw = (CORPUS / row["path"]).read_bytes() if (CORPUS / row["path"]).is_file() else (
-            CORPUS / row["source"] / row["case_id"] / "log.txt"
-        ).read_bytes()
+        raw = (
+            (CORPUS / row["path"]).read_bytes()
+            if (CORPUS / row["path"]).is_file()
+            else (CORPUS / row["source"] / row["case_id"] / "log.txt").read_bytes()
+        )
         if extract is not None:
             blocks = extract(raw).blocks
         else:
             lines = raw.decode("utf-8", "replace").split("\n")
-            blocks = [Block(start_line=max(1, len(lines) - 49), end_line=len(lines), reason="tail", text="\n".join(lines[-50:]))]
+            blocks = [
+                Block(
+                    start_line=max(1, len(lines) - 49),
+                    end_line=len(lines),
+                    reason="tail",
+                    text="\n".join(lines[-50:]),
+                )
+            ]
         req = ProposalRequest(
             repository=row.get("repository") or row["case_id"],
             blocks=blocks,
@@ -473,17 +557,27 @@ def test_corpus_logs_get_a_grounded_root_cause() -> None:
 def test_missing_module_rule_does_not_override_a_failing_test() -> None:
     """Import errors of optional modules beside a failing unit test: the test is the root cause."""
     blocks = [
-        Block(start_line=1, end_line=3, reason="python-traceback", text=(
-            "ERROR: Could not import module: demo.plugins.remote\n"
-            '  File "/home/travis/build/a/demo/venv/lib/python3.6/site-packages/demo/plugins/remote.py", line 4, in <module>\n'
-            "ModuleNotFoundError: No module named 'remoteq'"
-        )),
-        Block(start_line=9, end_line=12, reason="python-traceback", text=(
-            "FAIL: test_copy (demo.core.TestCopy)\n"
-            '  File "/home/travis/build/a/demo/venv/lib/python3.6/site-packages/demo/core.py", line 12, in test_copy\n'
-            "    self.assertEqual(a, b)\n"
-            "AssertionError: 0 != 1"
-        )),
+        Block(
+            start_line=1,
+            end_line=3,
+            reason="python-traceback",
+            text=(
+                "ERROR: Could not import module: demo.plugins.remote\n"
+                '  File "/home/travis/build/a/demo/venv/lib/python3.6/site-packages/demo/plugins/remote.py", line 4, in <module>\n'
+                "ModuleNotFoundError: No module named 'remoteq'"
+            ),
+        ),
+        Block(
+            start_line=9,
+            end_line=12,
+            reason="python-traceback",
+            text=(
+                "FAIL: test_copy (demo.core.TestCopy)\n"
+                '  File "/home/travis/build/a/demo/venv/lib/python3.6/site-packages/demo/core.py", line 12, in test_copy\n'
+                "    self.assertEqual(a, b)\n"
+                "AssertionError: 0 != 1"
+            ),
+        ),
     ]
     repo = MemoryRepo({"demo/__init__.py": "", "demo/core.py": "x = 1\n" * 20, "requirements.txt": "click\n"})
     req = ProposalRequest(
@@ -532,10 +626,10 @@ VENV_LOG = """\
 
 
 def test_a_failing_test_in_an_installed_package_is_not_blamed_on_an_optional_import() -> None:
-    from ci_healer.engine import analyze
-    from ci_healer.context import gather
-    from ci_healer.extract import extract
     from ci_healer.classify import classify
+    from ci_healer.context import gather
+    from ci_healer.engine import analyze
+    from ci_healer.extract import extract
 
     repo = MemoryRepo(
         {

@@ -28,4 +28,6 @@ def test_every_item_names_a_test_and_every_named_test_exists() -> None:
         assert refs or "TODO" in text, f"item {number} names no test"
         for path, name in refs:
             source = (ROOT / path).read_text(encoding="utf-8")
-            assert re.search(rf"^\s*def {name}\(", source, re.MULTILINE), f"item {number}: {path}::{name} does not exist"
+            assert re.search(rf"^\s*def {name}\(", source, re.MULTILINE), (
+                f"item {number}: {path}::{name} does not exist"
+            )

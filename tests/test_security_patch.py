@@ -10,7 +10,14 @@ import pytest
 from ci_healer.dependencies import CONFUSION, check_dependencies, missing_names
 from ci_healer.models import Block, ContextFile, FileChange, FileEdit, Patch, Proposal
 from ci_healer.patch import ProposalError, build_patch, diff_digest
-from ci_healer.policy import PolicyConfig, check_edits_paths, check_patch, check_unseen_files, detect_cheats, review_patch
+from ci_healer.policy import (
+    PolicyConfig,
+    check_edits_paths,
+    check_patch,
+    check_unseen_files,
+    detect_cheats,
+    review_patch,
+)
 from ci_healer.repo import LocalRepo
 from ci_healer.risk import assess
 
@@ -156,9 +163,7 @@ def test_symlink_and_submodule_targets_are_rejected(linked_repo, path, code):
             build_patch(edits, linked_repo)
         assert info.value.code == "path_rejected"
     # A patch computed elsewhere that names the path is rejected by check_patch too.
-    forged_diff = (
-        f"diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n@@ -1 +1 @@\n-DEBUG = False\n+DEBUG = True\n"
-    )
+    forged_diff = f"diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n@@ -1 +1 @@\n-DEBUG = False\n+DEBUG = True\n"
     forged = Patch(
         diff=forged_diff,
         digest=diff_digest(forged_diff),
@@ -177,7 +182,9 @@ def test_symlink_and_submodule_targets_are_rejected(linked_repo, path, code):
 
 
 def test_regular_file_next_to_symlinks_is_fine(linked_repo):
-    patch = build_patch([FileEdit(file_path="real/config.py", original="False", replacement="True")], linked_repo)
+    patch = build_patch(
+        [FileEdit(file_path="real/config.py", original="False", replacement="True")], linked_repo
+    )
     assert check_patch(patch, linked_repo, PolicyConfig()) == []
 
 
@@ -230,7 +237,9 @@ def test_dependency_manifests_are_allowed():
 
 
 def test_workflow_edit_withheld_then_allowed_when_the_input_names_it(tmp_path):
-    repo = make_repo(tmp_path, {".github/workflows/ci.yml": WORKFLOW, ".github/workflows/release.yml": WORKFLOW})
+    repo = make_repo(
+        tmp_path, {".github/workflows/ci.yml": WORKFLOW, ".github/workflows/release.yml": WORKFLOW}
+    )
     edit = FileEdit(
         file_path=".github/workflows/ci.yml",
         original="      - run: pytest -q\n",
@@ -254,7 +263,9 @@ def test_workflow_edit_withheld_then_allowed_when_the_input_names_it(tmp_path):
 
 
 def test_prompt_injection_shaped_proposal_is_withheld_as_protected_path(tmp_path):
-    repo = make_repo(tmp_path, {".github/workflows/ci.yml": WORKFLOW, "requirements.txt": "requests==2.31.0\n"})
+    repo = make_repo(
+        tmp_path, {".github/workflows/ci.yml": WORKFLOW, "requirements.txt": "requests==2.31.0\n"}
+    )
     before = snapshot(repo.root)
     raw = (
         '{"root_cause": "The runner needs a setup script.", "category": "configuration", "confidence": 0.97,'
@@ -307,7 +318,11 @@ def test_mode_changing_diff_is_rejected(tmp_path, header):
     patch = Patch(
         diff=diff,
         digest=diff_digest(diff),
-        files=[FileChange(path="a.py", old_text="x = 1\n", new_text="x = 2\n", added=["x = 2"], removed=["x = 1"])],
+        files=[
+            FileChange(
+                path="a.py", old_text="x = 1\n", new_text="x = 2\n", added=["x = 2"], removed=["x = 1"]
+            )
+        ],
     )
     assert "mode_change" in codes(check_patch(patch, repo, PolicyConfig()))
 
@@ -323,7 +338,9 @@ def test_executable_file_edit_keeps_its_mode(tmp_path):
 def test_oversized_patch_is_rejected(tmp_path):
     files = {f"m{i}.py": "x = 1\n" for i in range(4)}
     repo = make_repo(tmp_path, files)
-    patch = build_patch([FileEdit(file_path=p, original="", replacement="y = 2\n" * 3300) for p in files], repo)
+    patch = build_patch(
+        [FileEdit(file_path=p, original="", replacement="y = 2\n" * 3300) for p in files], repo
+    )
     assert len(patch.diff.encode()) > 64_000
     assert codes(check_patch(patch, repo, PolicyConfig())) == {"too_large"}
 
@@ -390,59 +407,144 @@ def added_to(tmp_path, path: str, old: str, original: str, replacement: str) -> 
 
 DEPENDENCY_CASES = {
     # (manifest, old text, original, replacement, failure text, expected level or None, fragment)
-    "the import name yaml": ("requirements.txt", REQUIREMENTS, "", "yaml\n", PY_FAILURE, "high", "not the PyPI distribution that provides it, which is `PyYAML`"),
-    "a pinned import name": ("requirements.txt", REQUIREMENTS, "", "yaml==6.0.1\n", PY_FAILURE, "high", "PyYAML"),
-    "a name that does not provide the import": ("requirements.txt", REQUIREMENTS, "", "yamlfix\n", PY_FAILURE, "high", "does not provide the failing import `yaml`"),
+    "the import name yaml": (
+        "requirements.txt",
+        REQUIREMENTS,
+        "",
+        "yaml\n",
+        PY_FAILURE,
+        "high",
+        "not the PyPI distribution that provides it, which is `PyYAML`",
+    ),
+    "a pinned import name": (
+        "requirements.txt",
+        REQUIREMENTS,
+        "",
+        "yaml==6.0.1\n",
+        PY_FAILURE,
+        "high",
+        "PyYAML",
+    ),
+    "a name that does not provide the import": (
+        "requirements.txt",
+        REQUIREMENTS,
+        "",
+        "yamlfix\n",
+        PY_FAILURE,
+        "high",
+        "does not provide the failing import `yaml`",
+    ),
     "an unknown module's own name": (
-        "requirements.txt", REQUIREMENTS, "", "frobnicate\n",
-        "E   ModuleNotFoundError: No module named 'frobnicate'", "high", "cannot verify",
+        "requirements.txt",
+        REQUIREMENTS,
+        "",
+        "frobnicate\n",
+        "E   ModuleNotFoundError: No module named 'frobnicate'",
+        "high",
+        "cannot verify",
     ),
     "the import name in pyproject": (
-        "pyproject.toml", '[project]\nname = "t"\ndependencies = [\n    "click>=8.1",\n]\n',
-        '    "click>=8.1",\n', '    "click>=8.1",\n    "yaml>=6",\n', PY_FAILURE, "high", "PyYAML",
+        "pyproject.toml",
+        '[project]\nname = "t"\ndependencies = [\n    "click>=8.1",\n]\n',
+        '    "click>=8.1",\n',
+        '    "click>=8.1",\n    "yaml>=6",\n',
+        PY_FAILURE,
+        "high",
+        "PyYAML",
     ),
-    "the right distribution PyYAML": ("requirements.txt", REQUIREMENTS, "", "PyYAML>=6.0\n", PY_FAILURE, None, ""),
+    "the right distribution PyYAML": (
+        "requirements.txt",
+        REQUIREMENTS,
+        "",
+        "PyYAML>=6.0\n",
+        PY_FAILURE,
+        None,
+        "",
+    ),
     "PyYAML in pyproject": (
-        "pyproject.toml", '[project]\nname = "t"\ndependencies = [\n    "click>=8.1",\n]\n',
-        '    "click>=8.1",\n', '    "click>=8.1",\n    "PyYAML>=6",\n', PY_FAILURE, None, "",
+        "pyproject.toml",
+        '[project]\nname = "t"\ndependencies = [\n    "click>=8.1",\n]\n',
+        '    "click>=8.1",\n',
+        '    "click>=8.1",\n    "PyYAML>=6",\n',
+        PY_FAILURE,
+        None,
+        "",
     ),
-    "a version bump is not a new name": ("requirements.txt", REQUIREMENTS, "click>=8.1,<9", "click>=8.1.7,<9", PY_FAILURE, None, ""),
+    "a version bump is not a new name": (
+        "requirements.txt",
+        REQUIREMENTS,
+        "click>=8.1,<9",
+        "click>=8.1.7,<9",
+        PY_FAILURE,
+        None,
+        "",
+    ),
     "npm: the missing module": (
-        "package.json", '{\n  "dependencies": {\n    "express": "^4.19.2"\n  }\n}\n',
-        '    "express": "^4.19.2"\n', '    "express": "^4.19.2",\n    "lodash": "^4.17.21"\n',
-        "Error: Cannot find module 'lodash/merge'\nRequire stack:\n- /home/runner/work/app/app/src/index.js", None, "",
+        "package.json",
+        '{\n  "dependencies": {\n    "express": "^4.19.2"\n  }\n}\n',
+        '    "express": "^4.19.2"\n',
+        '    "express": "^4.19.2",\n    "lodash": "^4.17.21"\n',
+        "Error: Cannot find module 'lodash/merge'\nRequire stack:\n- /home/runner/work/app/app/src/index.js",
+        None,
+        "",
     ),
     "npm: a look-alike name": (
-        "package.json", '{\n  "dependencies": {\n    "express": "^4.19.2"\n  }\n}\n',
-        '    "express": "^4.19.2"\n', '    "express": "^4.19.2",\n    "lodash.js": "^1.0.0"\n',
-        "Error: Cannot find module 'lodash'", "high", "is not the failing module `lodash`",
+        "package.json",
+        '{\n  "dependencies": {\n    "express": "^4.19.2"\n  }\n}\n',
+        '    "express": "^4.19.2"\n',
+        '    "express": "^4.19.2",\n    "lodash.js": "^1.0.0"\n',
+        "Error: Cannot find module 'lodash'",
+        "high",
+        "is not the failing module `lodash`",
     ),
     "npm: types for a missing declaration file": (
-        "package.json", '{\n  "devDependencies": {\n    "typescript": "^5.4.0"\n  }\n}\n',
-        '    "typescript": "^5.4.0"\n', '    "typescript": "^5.4.0",\n    "@types/lodash": "^4.17.0"\n',
-        "src/a.ts(1,20): error TS7016: Could not find a declaration file for module 'lodash'.", None, "",
+        "package.json",
+        '{\n  "devDependencies": {\n    "typescript": "^5.4.0"\n  }\n}\n',
+        '    "typescript": "^5.4.0"\n',
+        '    "typescript": "^5.4.0",\n    "@types/lodash": "^4.17.0"\n',
+        "src/a.ts(1,20): error TS7016: Could not find a declaration file for module 'lodash'.",
+        None,
+        "",
     ),
     "go: the module of the missing package": (
-        "go.mod", "module example.com/app\n\ngo 1.22\n", "", "\nrequire github.com/stretchr/testify v1.9.0\n",
-        "app_test.go:6:2: no required module provides package github.com/stretchr/testify/assert; to add it:", None, "",
+        "go.mod",
+        "module example.com/app\n\ngo 1.22\n",
+        "",
+        "\nrequire github.com/stretchr/testify v1.9.0\n",
+        "app_test.go:6:2: no required module provides package github.com/stretchr/testify/assert; to add it:",
+        None,
+        "",
     ),
     "go: another module": (
-        "go.mod", "module example.com/app\n\ngo 1.22\n", "", "\nrequire github.com/stretchr/testify-assert v1.0.0\n",
+        "go.mod",
+        "module example.com/app\n\ngo 1.22\n",
+        "",
+        "\nrequire github.com/stretchr/testify-assert v1.0.0\n",
         "app_test.go:6:2: no required module provides package github.com/stretchr/testify/assert; to add it:",
-        "high", "does not provide the failing package",
+        "high",
+        "does not provide the failing package",
     ),
     "maven: an artifact cannot be verified": (
-        "pom.xml", "<project>\n  <dependencies>\n  </dependencies>\n</project>\n", "  <dependencies>\n",
+        "pom.xml",
+        "<project>\n  <dependencies>\n  </dependencies>\n</project>\n",
+        "  <dependencies>\n",
         "  <dependencies>\n    <dependency>\n      <groupId>org.apache.commons</groupId>\n      <artifactId>commons-lang3</artifactId>\n"
         "      <version>3.14.0</version>\n    </dependency>\n",
         "[ERROR] /home/runner/work/a/a/src/main/java/A.java:[3,33] package org.apache.commons.lang3 does not exist",
-        "high", "cannot verify that `org.apache.commons:commons-lang3`",
+        "high",
+        "cannot verify that `org.apache.commons:commons-lang3`",
     ),
 }
 
 
-@pytest.mark.parametrize("path,old,original,replacement,failure,level,fragment", DEPENDENCY_CASES.values(), ids=DEPENDENCY_CASES.keys())
-def test_a_dependency_the_patch_adds_is_checked_against_the_missing_import(tmp_path, path, old, original, replacement, failure, level, fragment):
+@pytest.mark.parametrize(
+    "path,old,original,replacement,failure,level,fragment",
+    DEPENDENCY_CASES.values(),
+    ids=DEPENDENCY_CASES.keys(),
+)
+def test_a_dependency_the_patch_adds_is_checked_against_the_missing_import(
+    tmp_path, path, old, original, replacement, failure, level, fragment
+):
     patch = added_to(tmp_path, path, old, original, replacement)
     findings = check_dependencies(patch.files, failure_text=failure)
     risk = assess(patch, confidence=0.9, violations=[], cheats=[], findings=findings)
@@ -479,7 +581,12 @@ def test_missing_names_reads_each_ecosystem_s_message():
 
 SHOWN = [ContextFile(path="src/app.py", start_line=1, end_line=5, text="", reason="named-in-log")]
 APP = "".join(f"line{i} = {i}\n" for i in range(1, 31))
-TREE = {"src/app.py": APP, "src/util.py": "x = 1\n", "tests/test_app.py": "def test_a():\n    pass\n", "README.md": "# app\n"}
+TREE = {
+    "src/app.py": APP,
+    "src/util.py": "x = 1\n",
+    "tests/test_app.py": "def test_a():\n    pass\n",
+    "README.md": "# app\n",
+}
 
 
 def unseen(tmp_path, edits, *, manifests=()):
@@ -489,8 +596,14 @@ def unseen(tmp_path, edits, *, manifests=()):
 
 
 UNSEEN_CASES = {
-    "a shown line": ([FileEdit(file_path="src/app.py", original="line3 = 3\n", replacement="line3 = 33\n")], []),
-    "a file not shown": ([FileEdit(file_path="src/util.py", original="x = 1", replacement="x = 2")], [("unseen_file", "medium")]),
+    "a shown line": (
+        [FileEdit(file_path="src/app.py", original="line3 = 3\n", replacement="line3 = 33\n")],
+        [],
+    ),
+    "a file not shown": (
+        [FileEdit(file_path="src/util.py", original="x = 1", replacement="x = 2")],
+        [("unseen_file", "medium")],
+    ),
     "lines outside the shown window": (
         [FileEdit(file_path="src/app.py", original="line20 = 20\n", replacement="line20 = 0\n")],
         [("unseen_lines", "medium")],
@@ -525,7 +638,9 @@ def test_changes_the_model_was_not_shown_are_findings(tmp_path, edits, expected)
 def test_appending_to_a_listed_manifest_is_not_an_unseen_edit(tmp_path):
     repo = make_repo(tmp_path, {**TREE, "requirements.txt": "click\n"})
     patch = build_patch([FileEdit(file_path="requirements.txt", original="", replacement="rich\n")], repo)
-    listed = check_unseen_files(patch, context_files=SHOWN, repo_paths=repo.list_paths(), manifests=["requirements.txt"])
+    listed = check_unseen_files(
+        patch, context_files=SHOWN, repo_paths=repo.list_paths(), manifests=["requirements.txt"]
+    )
     unlisted = check_unseen_files(patch, context_files=SHOWN, repo_paths=repo.list_paths(), manifests=[])
     assert listed == []
     assert [f.code for f in unlisted] == ["unseen_file"]
@@ -534,15 +649,24 @@ def test_appending_to_a_listed_manifest_is_not_an_unseen_edit(tmp_path):
 def test_review_findings_set_the_badge_and_say_which_check_fired(tmp_path):
     repo = make_repo(tmp_path, TREE)
     patch = build_patch(
-        [FileEdit(file_path="src/util.py", original="x = 1", replacement="x = 2"), FileEdit(file_path="src/app.h", original="", replacement="int f(void);\n")],
+        [
+            FileEdit(file_path="src/util.py", original="x = 1", replacement="x = 2"),
+            FileEdit(file_path="src/app.h", original="", replacement="int f(void);\n"),
+        ],
         repo,
     )
     findings = review_patch(
-        patch, blocks=[Block(start_line=1, end_line=1, reason="x", text="boom")], context_files=SHOWN, repo_paths=repo.list_paths()
+        patch,
+        blocks=[Block(start_line=1, end_line=1, reason="x", text="boom")],
+        context_files=SHOWN,
+        repo_paths=repo.list_paths(),
     )
     risk = assess(patch, confidence=0.9, violations=[], cheats=[], findings=findings)
     assert risk.level == "high"
-    assert risk.reasons[0] == "creates src/app.h, a `.h` file, but the repository has no file of that kind (new_file_kind)"
+    assert (
+        risk.reasons[0]
+        == "creates src/app.h, a `.h` file, but the repository has no file of that kind (new_file_kind)"
+    )
     assert "edits src/util.py, a file the model was not shown (unseen_file)" in risk.reasons
 
 
@@ -563,13 +687,20 @@ def test_a_model_that_adds_the_import_name_gets_a_high_badge_that_says_why(tmp_p
 
         def propose(self, request):
             edit = FileEdit(file_path="requirements.txt", original="", replacement="yaml\n")
-            return Proposal(root_cause="yaml is missing", category=Category.DEPENDENCY, confidence=0.9, files_to_modify=[edit])
+            return Proposal(
+                root_cause="yaml is missing",
+                category=Category.DEPENDENCY,
+                confidence=0.9,
+                files_to_modify=[edit],
+            )
 
     analysis = analyze(example / "job.log", repo=repo, backend=Model())
     assert analysis.status == "proposed"
     assert analysis.risk.level == "high"
     assert [f.code for f in analysis.findings] == ["unverified_dependency"]
-    body = render_comment(analysis, RenderMeta(proposal_id="1-abc", head_sha="d" * 40, repository="octo/tidyconf"))
+    body = render_comment(
+        analysis, RenderMeta(proposal_id="1-abc", head_sha="d" * 40, repository="octo/tidyconf")
+    )
     assert "dependency-confusion risk" in body and "PyYAML" in body
 
 
@@ -593,7 +724,16 @@ def test_a_misquoted_workflow_edit_is_still_withheld(tmp_path):
 def test_a_lenient_match_is_checked_and_digested_as_its_final_diff(tmp_path):
     """Items 8 and 12: the digest and the added-line checks see the re-indented result."""
     repo = make_repo(tmp_path, {"src/app.py": "def f():\n    if x:\n        return 1\n"})
-    patch = build_patch([FileEdit(file_path="src/app.py", original="if x:\n    return 1\n", replacement="if x:\n    return '\u202e1'\n")], repo)
+    patch = build_patch(
+        [
+            FileEdit(
+                file_path="src/app.py",
+                original="if x:\n    return 1\n",
+                replacement="if x:\n    return '\u202e1'\n",
+            )
+        ],
+        repo,
+    )
     assert patch.matches[0].rule == "indentation"
     assert patch.digest == diff_digest(patch.diff)
     assert "+        return '\u202e1'\n" in patch.diff

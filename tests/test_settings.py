@@ -15,7 +15,12 @@ BASE = {
 
 
 def test_hyphenated_and_underscored_inputs_are_both_read() -> None:
-    env = {**BASE, "INPUT_GITHUB-TOKEN": "ghs_" + "a" * 36, "INPUT_MAX_ATTEMPTS": "4", "INPUT_DRY-RUN": "true"}
+    env = {
+        **BASE,
+        "INPUT_GITHUB-TOKEN": "ghs_" + "a" * 36,
+        "INPUT_MAX_ATTEMPTS": "4",
+        "INPUT_DRY-RUN": "true",
+    }
     settings = ActionSettings.from_environ(env)
     assert settings.github_token.get_secret_value() == "ghs_" + "a" * 36
     assert settings.max_attempts == 4 and settings.dry_run is True
@@ -72,11 +77,15 @@ def test_llm_timeout_defaults_to_60_seconds_and_reaches_the_backend_settings() -
 
 @pytest.mark.parametrize("value", ["0", "-5", "soon", "nan", "86400"])
 def test_bad_llm_timeout_names_the_input_and_the_range(value: str) -> None:
-    with pytest.raises(SettingsError, match=r"input llm-timeout must be a number of seconds above 0 and at most 3600"):
+    with pytest.raises(
+        SettingsError, match=r"input llm-timeout must be a number of seconds above 0 and at most 3600"
+    ):
         ActionSettings.from_environ({**BASE, "GITHUB_TOKEN": "t" * 10, "INPUT_LLM-TIMEOUT": value})
 
 
-@pytest.mark.parametrize("url", ["localhost:11434/v1", "models.github.ai/inference", "ftp://llm.example.com/v1", "http://"])
+@pytest.mark.parametrize(
+    "url", ["localhost:11434/v1", "models.github.ai/inference", "ftp://llm.example.com/v1", "http://"]
+)
 def test_base_url_without_http_scheme_is_refused_naming_the_input(url: str) -> None:
     with pytest.raises(SettingsError) as info:
         ActionSettings.from_environ({**BASE, "GITHUB_TOKEN": "t" * 10, "INPUT_OPENAI-BASE-URL": url})
@@ -86,13 +95,26 @@ def test_base_url_without_http_scheme_is_refused_naming_the_input(url: str) -> N
 
 def test_refused_base_url_shows_no_credentials_of_it() -> None:
     with pytest.raises(SettingsError) as info:
-        ActionSettings.from_environ({**BASE, "GITHUB_TOKEN": "t" * 10, "INPUT_OPENAI-BASE-URL": "user:s3cretPass@llm.internal/v1?key=QueryKey9"})
+        ActionSettings.from_environ(
+            {
+                **BASE,
+                "GITHUB_TOKEN": "t" * 10,
+                "INPUT_OPENAI-BASE-URL": "user:s3cretPass@llm.internal/v1?key=QueryKey9",
+            }
+        )
     assert "s3cretPass" not in str(info.value) and "QueryKey9" not in str(info.value)
 
 
-@pytest.mark.parametrize("url", ["https://api.openai.com/v1", "http://localhost:11434/v1", "https://models.github.ai/inference"])
+@pytest.mark.parametrize(
+    "url", ["https://api.openai.com/v1", "http://localhost:11434/v1", "https://models.github.ai/inference"]
+)
 def test_full_base_urls_are_accepted(url: str) -> None:
-    assert ActionSettings.from_environ({**BASE, "GITHUB_TOKEN": "t" * 10, "INPUT_OPENAI-BASE-URL": url}).backend.openai_base_url == url
+    assert (
+        ActionSettings.from_environ(
+            {**BASE, "GITHUB_TOKEN": "t" * 10, "INPUT_OPENAI-BASE-URL": url}
+        ).backend.openai_base_url
+        == url
+    )
 
 
 def test_an_approval_label_given_empty_disables_labels() -> None:

@@ -73,7 +73,9 @@ def test_commands_outside_the_allow_list_are_refused() -> None:
 def test_outputs_use_a_heredoc_delimiter_that_the_value_cannot_close(tmp_path: Path) -> None:
     output = tmp_path / "out"
     summary = tmp_path / "summary"
-    runner = Runner(stream=io.StringIO(), environ={"GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary)})
+    runner = Runner(
+        stream=io.StringIO(), environ={"GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary)}
+    )
     value = "line one\nEOF\nrisk<<x\nghadelimiter_fake"
     runner.set_output("root-cause", value)
     runner.append_summary("## ci-healer")
@@ -116,7 +118,13 @@ def test_every_outward_text_is_redacted_of_masked_secrets(tmp_path: Path) -> Non
     masks = [line for line in stdout.splitlines() if line.startswith("::add-mask::")]
     assert masks == [f"::add-mask::{TOKEN}", f"::add-mask::{KEY}"]  # the runner must still learn them
     rest = "\n".join(line for line in stdout.splitlines() if not line.startswith("::add-mask::"))
-    written = rest + output.read_text() + summary.read_text() + "".join(runner.summary) + "".join(runner.outputs.values())
+    written = (
+        rest
+        + output.read_text()
+        + summary.read_text()
+        + "".join(runner.summary)
+        + "".join(runner.outputs.values())
+    )
     for secret in (TOKEN, KEY, TOKEN[4:], base64.b64encode(TOKEN.encode()).decode()[4:30]):
         assert secret not in written
     assert written.count("[REDACTED:literal_secret]") >= 7

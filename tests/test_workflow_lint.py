@@ -20,9 +20,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests import prereq
-import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = sorted((ROOT / "examples" / "workflows").glob("*.yml"))
@@ -64,7 +64,11 @@ def run_actionlint(files: list[Path], cwd: Path) -> tuple[int, list[dict]]:
     # shellcheck/pyflakes integrations off: the result must not depend on what else is installed.
     proc = subprocess.run(
         [exe, "-no-color", "-shellcheck=", "-pyflakes=", "-format", "{{json .}}", *map(str, files)],
-        cwd=cwd, capture_output=True, text=True, timeout=120, check=False,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode in (0, 1), f"actionlint crashed ({proc.returncode}): {proc.stderr}"
     return proc.returncode, json.loads(proc.stdout or "[]")
@@ -82,7 +86,9 @@ def test_actionlint_catches_an_injectable_run_step(tmp_path):
     (tmp_path / "bad.yml").write_text(BAD_WORKFLOW, encoding="utf-8")
     code, findings = run_actionlint([tmp_path / "bad.yml"], tmp_path)
     assert code == 1
-    assert any("github.event.comment.body" in f["message"] and "untrusted" in f["message"] for f in findings), findings
+    assert any(
+        "github.event.comment.body" in f["message"] and "untrusted" in f["message"] for f in findings
+    ), findings
 
 
 # ------------------------------------------------------------------------------------ zizmor
@@ -94,7 +100,12 @@ def run_zizmor(files: list[Path], cwd: Path, *extra: str) -> list[dict]:
     exe = tool("zizmor", "zizmor")
     proc = subprocess.run(
         [exe, "--offline", "--persona", "pedantic", "--format", "json", *extra, *map(str, files)],
-        cwd=cwd, capture_output=True, text=True, timeout=120, check=False, env=offline_env(),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=offline_env(),
     )
     # zizmor exits 0 when clean, 10-14 with findings (by highest severity), 1-2 on errors.
     assert proc.returncode == 0 or proc.returncode >= 10, f"zizmor failed ({proc.returncode}): {proc.stderr}"
@@ -147,7 +158,9 @@ def test_every_zizmor_suppression_gives_a_reason():
         if (ident, (path, line)) in shown:
             continue  # reported by the test above
         source = (ROOT / path).read_text(encoding="utf-8").splitlines()[line - 1]
-        inline = re.search(rf"#\s*zizmor:\s*ignore\[[^\]]*\b{re.escape(ident)}\b[^\]]*\]\s*(?:--|:)?\s*(.*)$", source)
+        inline = re.search(
+            rf"#\s*zizmor:\s*ignore\[[^\]]*\b{re.escape(ident)}\b[^\]]*\]\s*(?:--|:)?\s*(.*)$", source
+        )
         if inline and len(inline.group(1).strip()) >= MIN_REASON:
             continue
         comment = " ".join(re.findall(r"#\s*(.*)", rules.get(ident, "")))
@@ -243,14 +256,25 @@ def test_example_jobs_are_serialised_and_never_cancelled_half_way(path):
     for job_id, job in load(path)["jobs"].items():
         concurrency = job.get("concurrency") or load(path).get("concurrency")
         assert isinstance(concurrency, dict), f"{path.name} job {job_id} has no concurrency group"
-        assert concurrency.get("cancel-in-progress") is False, f"{path.name} job {job_id} may be cancelled half-way"
-        assert re.search(r"issue\.number|pull_request\.number|run-id|workflow_run\.head_(branch|sha)", concurrency["group"])
+        assert concurrency.get("cancel-in-progress") is False, (
+            f"{path.name} job {job_id} may be cancelled half-way"
+        )
+        assert re.search(
+            r"issue\.number|pull_request\.number|run-id|workflow_run\.head_(branch|sha)", concurrency["group"]
+        )
 
 
 def test_analyze_example_does_not_let_a_fork_run_verify_a_fix():
     """SECURITY.md item 20: a run on an ai-fix/ branch reaches the job only from this repository."""
-    condition = " ".join(load(ROOT / "examples" / "workflows" / "ci-healer-analyze.yml")["jobs"]["analyze"]["if"].split())
-    verify_clause = re.search(r"\(startsWith\(github\.event\.workflow_run\.head_branch, 'ai-fix/'\) && ([^)]*)\)", condition)
+    condition = " ".join(
+        load(ROOT / "examples" / "workflows" / "ci-healer-analyze.yml")["jobs"]["analyze"]["if"].split()
+    )
+    verify_clause = re.search(
+        r"\(startsWith\(github\.event\.workflow_run\.head_branch, 'ai-fix/'\) && ([^)]*)\)", condition
+    )
     assert verify_clause, condition
-    assert "github.event.workflow_run.head_repository.full_name == github.event.repository.full_name" in verify_clause.group(1)
+    assert (
+        "github.event.workflow_run.head_repository.full_name == github.event.repository.full_name"
+        in verify_clause.group(1)
+    )
     assert "!startsWith(github.event.workflow_run.head_branch, 'ai-fix/')" in condition

@@ -64,8 +64,12 @@ def run(
         payload = dict(event) if event is not None else load_event(settings.event_path)
         activity = route(settings.event_name, payload, settings, bot_login=github.bot_login)
     except EventError as err:
-        return _die(runner, "the event payload cannot be used", str(err),
-                    "ci-healer reads the event GitHub delivers (GITHUB_EVENT_PATH); run it from the example workflows.")
+        return _die(
+            runner,
+            "the event payload cannot be used",
+            str(err),
+            "ci-healer reads the event GitHub delivers (GITHUB_EVENT_PATH); run it from the example workflows.",
+        )
     ctx = Context(settings=settings, gh=github, runner=runner, backend_factory=backend_factory)
     if isinstance(activity, Skip):
         runner.notice(f"ci-healer skipped: {activity.reason}")
@@ -81,7 +85,7 @@ def run(
             return run_apply(ctx, activity)
         if isinstance(activity, Reject):
             return run_reject(ctx, activity)
-    except Exception as err:  # noqa: BLE001 - last resort: a precise message instead of a traceback
+    except Exception as err:
         return fail(ctx, f"internal error ({type(err).__name__})", None, hint=str(err)[:500])
     return EXIT_OK  # pragma: no cover - route returns one of the handled types
 
@@ -93,7 +97,9 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     try:
         settings = ActionSettings.from_environ(env)
     except SettingsError as err:
-        return _die(runner, "invalid settings", str(err), "Fix the input named above in the workflow's `with:` block.")
+        return _die(
+            runner, "invalid settings", str(err), "Fix the input named above in the workflow's `with:` block."
+        )
     gh = make_github(token=settings.github_token.get_secret_value(), api_url=settings.api_url)
     client = GitHubClient(gh, settings.repository, bot_login=settings.bot_login)
 

@@ -82,9 +82,13 @@ MAX_CHANGE_PATCH_BYTES = 200_000
 """Patch text of the failing change read at most (UTF-8 bytes); later files keep only their path."""
 GREEN_RUNS_LISTED = 10
 """Successful runs listed per branch when looking for the last green one (one page)."""
-_RUNNER_CATEGORIES = frozenset({Category.INFRASTRUCTURE, Category.TIMEOUT, Category.OUT_OF_MEMORY, Category.UNKNOWN})
+_RUNNER_CATEGORIES = frozenset(
+    {Category.INFRASTRUCTURE, Category.TIMEOUT, Category.OUT_OF_MEMORY, Category.UNKNOWN}
+)
 ANNOTATION_MESSAGE_LIMIT = 60_000
-_FILE_LINE = re.compile(r"(?<![\w./-])((?:[\w.-]+/)*[\w.-]+\.[A-Za-z0-9]{1,8})(?::|\", line |\(|, line )(\d{1,7})\b")
+_FILE_LINE = re.compile(
+    r"(?<![\w./-])((?:[\w.-]+/)*[\w.-]+\.[A-Za-z0-9]{1,8})(?::|\", line |\(|, line )(\d{1,7})\b"
+)
 
 
 @dataclass
@@ -124,10 +128,16 @@ def annotations_for(analysis: Analysis, repo: RepoSource | None, *, limit: int =
             if path not in paths or line < 1 or (path, line) in seen:
                 continue
             seen.add((path, line))
-            out.append({
-                "path": path, "start_line": line, "end_line": line, "annotation_level": "warning",
-                "title": f"ci-healer: {analysis.category.value}", "message": message,
-            })
+            out.append(
+                {
+                    "path": path,
+                    "start_line": line,
+                    "end_line": line,
+                    "annotation_level": "warning",
+                    "title": f"ci-healer: {analysis.category.value}",
+                    "message": message,
+                }
+            )
             if len(out) >= limit:
                 return out
     return out
@@ -150,19 +160,33 @@ def _shift(found: Triage, lines: int) -> Triage:
     """Add ``lines`` (dropped from the head of the log) to every block's line numbers."""
     if not lines:
         return found
-    blocks = [b.model_copy(update={"start_line": b.start_line + lines, "end_line": b.end_line + lines}) for b in found.blocks]
-    return Triage(blocks, found.classification, found.redactions, found.lines_total + lines, found.tokens, found.green_dropped)
+    blocks = [
+        b.model_copy(update={"start_line": b.start_line + lines, "end_line": b.end_line + lines})
+        for b in found.blocks
+    ]
+    return Triage(
+        blocks,
+        found.classification,
+        found.redactions,
+        found.lines_total + lines,
+        found.tokens,
+        found.green_dropped,
+    )
 
 
 def _options(ctx: Context) -> AnalyzeOptions:
     return AnalyzeOptions(
         max_tokens=ctx.settings.max_block_tokens,
         secrets=ctx.secrets,
-        policy=PolicyConfig(protected_paths=ctx.settings.protected_paths, allowed_paths=ctx.settings.allowed_paths),
+        policy=PolicyConfig(
+            protected_paths=ctx.settings.protected_paths, allowed_paths=ctx.settings.allowed_paths
+        ),
     )
 
 
-def _green_run(ctx: Context, run: WorkflowRunData, branches: list[tuple[str, str | None]], notes: list[str]) -> RunInfo | None:
+def _green_run(
+    ctx: Context, run: WorkflowRunData, branches: list[tuple[str, str | None]], notes: list[str]
+) -> RunInfo | None:
     """The newest successful run of ``run``'s workflow older than ``run`` on the first of
     ``branches`` (``(branch, head repository or None for any)``) that has one."""
     if run.workflow_id is None:
@@ -175,9 +199,13 @@ def _green_run(ctx: Context, run: WorkflowRunData, branches: list[tuple[str, str
             ctx.runner.warning(f"could not list the successful runs of the workflow on {branch}: {err}")
             continue
         for green in found:
-            if green.id < run.id and (head_repo is None or (green.head_repository or "").lower() == head_repo.lower()):
+            if green.id < run.id and (
+                head_repo is None or (green.head_repository or "").lower() == head_repo.lower()
+            ):
                 return green
-    notes.append("no earlier successful run of this workflow was found, so the failed logs were read as they are")
+    notes.append(
+        "no earlier successful run of this workflow was found, so the failed logs were read as they are"
+    )
     return None
 
 
@@ -197,8 +225,16 @@ def _read_job(ctx: Context, job: JobInfo, green_job: JobInfo | None, options: An
     try:
         log = ctx.gh.download_log(job.id, max_bytes=cap)
     except GitHubError as err:
-        ctx.runner.warning(f"log of job {job.name} could not be read: {'the logs expired' if err.status == 410 else err}")
-        reason = "the logs expired" if err.status == 410 else "the log was not found" if err.status == 404 else f"HTTP {err.status or 'no answer'}"
+        ctx.runner.warning(
+            f"log of job {job.name} could not be read: {'the logs expired' if err.status == 410 else err}"
+        )
+        reason = (
+            "the logs expired"
+            if err.status == 410
+            else "the log was not found"
+            if err.status == 404
+            else f"HTTP {err.status or 'no answer'}"
+        )
         return JobRead(job, note=f"log not read: {reason}")
     green: bytes | None = None
     if green_job is not None:
@@ -206,9 +242,13 @@ def _read_job(ctx: Context, job: JobInfo, green_job: JobInfo | None, options: An
             green = ctx.gh.download_log(green_job.id, max_bytes=cap).data
         except GitHubError as err:
             reason = "it expired" if err.status == 410 else str(err)
-            ctx.runner.notice(f"the green log of job {job.name} could not be read ({reason}); its failed log is read as it is")
+            ctx.runner.notice(
+                f"the green log of job {job.name} could not be read ({reason}); its failed log is read as it is"
+            )
     if log.truncated:
-        ctx.runner.notice(f"the log of job {job.name} was {log.total_bytes} bytes; its first {log.skipped_lines} lines were skipped (max-log-bytes)")
+        ctx.runner.notice(
+            f"the log of job {job.name} was {log.total_bytes} bytes; its first {log.skipped_lines} lines were skipped (max-log-bytes)"
+        )
     found = triage(log.data, options=options, green=green)
     return JobRead(job, log, _shift(found, log.skipped_lines), green_dropped=found.green_dropped)
 
@@ -226,12 +266,19 @@ def _groups(reads: list[JobRead]) -> list[list[JobRead]]:
     def rank(group: list[JobRead]) -> tuple:
         first = group[0].found
         assert first is not None
-        return (not first.blocks, first.classification.category in _RUNNER_CATEGORIES, -len(group), order[id(group[0])])
+        return (
+            not first.blocks,
+            first.classification.category in _RUNNER_CATEGORIES,
+            -len(group),
+            order[id(group[0])],
+        )
 
     return sorted(by.values(), key=rank)
 
 
-def _change(ctx: Context, run: WorkflowRunData, pr: PullInfo | None, green: RunInfo | None, notes: list[str]) -> FailingChange | None:
+def _change(
+    ctx: Context, run: WorkflowRunData, pr: PullInfo | None, green: RunInfo | None, notes: list[str]
+) -> FailingChange | None:
     """The failing change: the PR's files, else the comparison from the green run's head SHA."""
     caps = {"max_files": MAX_CHANGED_FILES, "max_patch_bytes": MAX_CHANGE_PATCH_BYTES}
     if pr is not None:
@@ -242,27 +289,37 @@ def _change(ctx: Context, run: WorkflowRunData, pr: PullInfo | None, green: RunI
             return None
         return _failing_change("pull_request", read, notes, number=pr.number, head_sha=run.head_sha)
     if green is None:
-        notes.append("the failing change is unknown (no pull request and no earlier green commit to compare with)")
+        notes.append(
+            "the failing change is unknown (no pull request and no earlier green commit to compare with)"
+        )
         return None
     if green.head_sha == run.head_sha:
-        notes.append(f"commit {run.head_sha[:12]} passed in green run {green.id}: the failure may be flaky, and there is no change to show")
+        notes.append(
+            f"commit {run.head_sha[:12]} passed in green run {green.id}: the failure may be flaky, and there is no change to show"
+        )
         return None
     try:
         cmp = ctx.gh.compare_commits(green.head_sha, run.head_sha, **caps)
     except GitHubError as err:
         if err.status == 404:
-            notes.append(f"the last green commit {green.head_sha[:12]} and the head {run.head_sha[:12]} could not be compared "
-                         "(GitHub found no common history: a force-push?), so the failing change is left out")
+            notes.append(
+                f"the last green commit {green.head_sha[:12]} and the head {run.head_sha[:12]} could not be compared "
+                "(GitHub found no common history: a force-push?), so the failing change is left out"
+            )
         else:
             ctx.runner.warning(f"the failing change could not be read: {err}")
         return None
     base = green.head_sha
     if cmp.status == "diverged":
-        notes.append(f"the last green commit {green.head_sha[:12]} is not an ancestor of the head (a force-push?): "
-                     f"the change is the one since their merge base {cmp.merge_base_sha[:12]}")
+        notes.append(
+            f"the last green commit {green.head_sha[:12]} is not an ancestor of the head (a force-push?): "
+            f"the change is the one since their merge base {cmp.merge_base_sha[:12]}"
+        )
         base = cmp.merge_base_sha or base
     elif cmp.status in ("behind", "identical"):
-        notes.append(f"the head {run.head_sha[:12]} adds nothing to the last green commit {green.head_sha[:12]} ({cmp.status})")
+        notes.append(
+            f"the head {run.head_sha[:12]} adds nothing to the last green commit {green.head_sha[:12]} ({cmp.status})"
+        )
         return None
     return _failing_change("push", cmp.change, notes, base_sha=base, head_sha=run.head_sha)
 
@@ -272,14 +329,24 @@ def _failing_change(kind: str, read: ChangeFiles, notes: list[str], **fields) ->
     if read.files_capped:
         own.append(f"only the first {len(read.files)} of {read.total_files} changed files were read")
     if read.patches_dropped:
-        own.append(f"the patches of {read.patches_dropped} files were left out ({MAX_CHANGE_PATCH_BYTES} bytes of patch text are read at most)")
-    what = f"pull request #{fields['number']}" if kind == "pull_request" else f"the commits since {fields['base_sha'][:12]}"
-    notes.append(f"the failing change ({what}, {read.total_files} changed files) ranks first in the context sent to the model")
+        own.append(
+            f"the patches of {read.patches_dropped} files were left out ({MAX_CHANGE_PATCH_BYTES} bytes of patch text are read at most)"
+        )
+    what = (
+        f"pull request #{fields['number']}"
+        if kind == "pull_request"
+        else f"the commits since {fields['base_sha'][:12]}"
+    )
+    notes.append(
+        f"the failing change ({what}, {read.total_files} changed files) ranks first in the context sent to the model"
+    )
     notes.extend(f"failing change: {n}" for n in own)
     return FailingChange(kind=kind, files=read.files, total_files=read.total_files, notes=own, **fields)
 
 
-def analyze_triage(ctx: Context, found: Triage, repo: RepoSource | None, change: FailingChange | None) -> Analysis:
+def analyze_triage(
+    ctx: Context, found: Triage, repo: RepoSource | None, change: FailingChange | None
+) -> Analysis:
     """The engine's analysis of the primary failure ``found`` with the run's settings and backend.
 
     Used by :func:`run_analyze` and by ``ci-healer analyze --run``. A repository that cannot be
@@ -297,7 +364,9 @@ def analyze_triage(ctx: Context, found: Triage, repo: RepoSource | None, change:
 
 def _job_url(ctx: Context, job: JobInfo) -> str | None:
     s = ctx.settings
-    return job.html_url if job.html_url and job.html_url.startswith(f"{s.server_url}/{s.repository}/") else None
+    return (
+        job.html_url if job.html_url and job.html_url.startswith(f"{s.server_url}/{s.repository}/") else None
+    )
 
 
 _LOG_TIME = re.compile(rb"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.\d+)?Z ")
@@ -328,28 +397,53 @@ def step_anchor(log: LogDownload, line: int, steps: Sequence[StepInfo]) -> tuple
         return None
     at = datetime.strptime(stamp.group(1).decode(), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
     second = timedelta(seconds=1)
-    near = [st for st in steps if st.started_at and st.completed_at and st.started_at - second <= at <= st.completed_at + second]
+    near = [
+        st
+        for st in steps
+        if st.started_at and st.completed_at and st.started_at - second <= at <= st.completed_at + second
+    ]
     named = [st for st in near if st.name == mark.group(1).decode("utf-8", "replace").strip()]
     # a marker starts a step: the step that ends in the marker's second is the one before it
-    inside = [st for st in near if st.started_at <= at and (at < st.completed_at or st.started_at == st.completed_at == at)]
+    inside = [
+        st
+        for st in near
+        if st.started_at <= at and (at < st.completed_at or st.started_at == st.completed_at == at)
+    ]
     step = named[0] if len(named) == 1 else inside[0] if not named and len(inside) == 1 else None
     return (step.number, idx - start + 1) if step is not None else None
 
 
-def _failed_jobs(ctx: Context, reads: list[JobRead], groups: list[list[JobRead]], skipped: list[JobInfo]) -> tuple[FailedJob, ...]:
+def _failed_jobs(
+    ctx: Context, reads: list[JobRead], groups: list[list[JobRead]], skipped: list[JobInfo]
+) -> tuple[FailedJob, ...]:
     number = {id(r): n for n, group in enumerate(groups, 1) for r in group}
     out = []
     for r in reads:
         found = r.found
         url = _job_url(ctx, r.job)
-        anchor = step_anchor(r.log, found.blocks[0].start_line, r.job.steps) if url and r.log and found and found.blocks else None
-        out.append(FailedJob(
-            name=r.job.name, url=f"{url}#step:{anchor[0]}:{anchor[1]}" if url and anchor else url,
-            category=found.classification.category.value if found is not None else None,
-            group=number.get(id(r)), line=found.blocks[0].start_line if found is not None and found.blocks else None,
-            note=r.note,
-        ))
-    out += [FailedJob(name=j.name, url=_job_url(ctx, j), note=f"log not read: at most {MAX_JOBS_READ} failed jobs are read") for j in skipped]
+        anchor = (
+            step_anchor(r.log, found.blocks[0].start_line, r.job.steps)
+            if url and r.log and found and found.blocks
+            else None
+        )
+        out.append(
+            FailedJob(
+                name=r.job.name,
+                url=f"{url}#step:{anchor[0]}:{anchor[1]}" if url and anchor else url,
+                category=found.classification.category.value if found is not None else None,
+                group=number.get(id(r)),
+                line=found.blocks[0].start_line if found is not None and found.blocks else None,
+                note=r.note,
+            )
+        )
+    out += [
+        FailedJob(
+            name=j.name,
+            url=_job_url(ctx, j),
+            note=f"log not read: at most {MAX_JOBS_READ} failed jobs are read",
+        )
+        for j in skipped
+    ]
     return tuple(out)
 
 
@@ -429,14 +523,25 @@ def gather_inputs(ctx: Context, run: WorkflowRunData) -> RunInputs | AnalyzeOutc
     reads = [_read_job(ctx, job, green_jobs.get(job.name), options) for job in jobs[:MAX_JOBS_READ]]
     skipped = jobs[MAX_JOBS_READ:]
     if skipped:
-        ctx.runner.notice(f"{len(skipped)} more failed jobs were not read (at most {MAX_JOBS_READ}): " + ", ".join(j.name for j in skipped))
+        ctx.runner.notice(
+            f"{len(skipped)} more failed jobs were not read (at most {MAX_JOBS_READ}): "
+            + ", ".join(j.name for j in skipped)
+        )
     groups = _groups(reads)
     if not groups:
-        return AnalyzeOutcome(fail(ctx, "no log of a failed job could be read", None,
-                                   hint="Grant `actions: read` to the job, and re-run it before the logs expire."))
+        return AnalyzeOutcome(
+            fail(
+                ctx,
+                "no log of a failed job could be read",
+                None,
+                hint="Grant `actions: read` to the job, and re-run it before the logs expire.",
+            )
+        )
     compared = [r for r in reads if r.green_dropped is not None]
     if green is not None and not compared:
-        notes.append(f"green run {green.id} has no readable log of a job named like the failed ones, so the failed logs were read as they are")
+        notes.append(
+            f"green run {green.id} has no readable log of a job named like the failed ones, so the failed logs were read as they are"
+        )
     change = _change(ctx, run, pr, green, notes)
     for note in notes:
         ctx.runner.notice(note)
@@ -453,7 +558,13 @@ def run_analyze(ctx: Context, run: WorkflowRunData, *, status_note: str | None =
     if isinstance(gathered, AnalyzeOutcome):
         return gathered
     pr, head_repo, green, notes = gathered.pr, gathered.head_repo, gathered.green, gathered.notes
-    reads, skipped, groups, compared, change = gathered.reads, gathered.skipped, gathered.groups, gathered.compared, gathered.change
+    reads, skipped, groups, compared, change = (
+        gathered.reads,
+        gathered.skipped,
+        gathered.groups,
+        gathered.compared,
+        gathered.change,
+    )
     primary = gathered.primary
     assert primary.found is not None
     job = primary.job
@@ -483,17 +594,29 @@ def run_analyze(ctx: Context, run: WorkflowRunData, *, status_note: str | None =
         fork=fork,
         verification=status_note,
         failed_jobs=_failed_jobs(ctx, reads, groups, skipped),
-        green_run=GreenRun(run_id=green.id, url=green.html_url or None, jobs=len(compared),
-                           dropped=sum(r.green_dropped or 0 for r in compared)) if green is not None and compared else None,
+        green_run=GreenRun(
+            run_id=green.id,
+            url=green.html_url or None,
+            jobs=len(compared),
+            dropped=sum(r.green_dropped or 0 for r in compared),
+        )
+        if green is not None and compared
+        else None,
         notes=tuple(notes),
     )
     out = AnalyzeOutcome(EXIT_OK, analysis=analysis, proposal_id=proposal_id, pr=pr)
     ctx.runner.append_summary(render_job_summary(analysis, meta))
-    for name, value in (("root-cause", analysis.root_cause), ("category", analysis.category.value),
-                        ("risk", analysis.risk.level), ("proposal-id", proposal_id)):
+    for name, value in (
+        ("root-cause", analysis.root_cause),
+        ("category", analysis.category.value),
+        ("risk", analysis.risk.level),
+        ("proposal-id", proposal_id),
+    ):
         ctx.runner.set_output(name, value)
     if s.dry_run:
-        ctx.runner.notice(f"dry run: analysis {analysis.status} ({analysis.risk.level} risk); nothing was posted")
+        ctx.runner.notice(
+            f"dry run: analysis {analysis.status} ({analysis.risk.level} risk); nothing was posted"
+        )
         return out
 
     errors: list[GitHubError] = []
@@ -501,13 +624,19 @@ def run_analyze(ctx: Context, run: WorkflowRunData, *, status_note: str | None =
     check = check.model_copy(update={"summary": with_ledger(check.summary, ledger)})
     try:
         out.check_run = gh.upsert_check_run(
-            head_sha=run.head_sha, title=check.title, summary=check.summary, text=check.text,
-            annotations=annotations_for(analysis, repo), existing_id=_existing_check_run(ctx, run.head_sha),
+            head_sha=run.head_sha,
+            title=check.title,
+            summary=check.summary,
+            text=check.text,
+            annotations=annotations_for(analysis, repo),
+            existing_id=_existing_check_run(ctx, run.head_sha),
             details_url=meta.log_url,
         )
     except GitHubError as err:
         if err.status == 403:
-            ctx.runner.warning(f"the check run was not created: {err}. Add `permissions: checks: write` to the job.")
+            ctx.runner.warning(
+                f"the check run was not created: {err}. Add `permissions: checks: write` to the job."
+            )
         else:
             errors.append(err)
     if pr is not None:
@@ -516,27 +645,47 @@ def run_analyze(ctx: Context, run: WorkflowRunData, *, status_note: str | None =
             out.comment, _ = gh.upsert_comment(pr.number, body, COMMENT_MARKER)
         except GitHubError as err:
             if err.status == 403:
-                ctx.runner.warning(f"the PR comment was not posted: {err}. Add `permissions: pull-requests: write` to the job.")
+                ctx.runner.warning(
+                    f"the PR comment was not posted: {err}. Add `permissions: pull-requests: write` to the job."
+                )
             else:
                 errors.append(err)
     else:
-        ctx.runner.notice("the run has no open pull request: the proposal is in the check run; approve it with a workflow_dispatch run-id")
+        ctx.runner.notice(
+            "the run has no open pull request: the proposal is in the check run; approve it with a workflow_dispatch run-id"
+        )
     if errors:
         out.exit_code = fail(ctx, "posting the analysis failed", errors[0])
         return out
-    ctx.runner.notice(f"ci-healer: {analysis.status.replace('_', ' ')}, {analysis.risk.level} risk, proposal {proposal_id}")
+    ctx.runner.notice(
+        f"ci-healer: {analysis.status.replace('_', ' ')}, {analysis.risk.level} risk, proposal {proposal_id}"
+    )
     if analysis.status == "proposed":
-        notify(ctx, "proposed", proposal_id=proposal_id, risk=analysis.risk.level, root_cause=analysis.root_cause,
-               comment_url=out.comment.html_url if out.comment else None, run_id=run.id)
+        notify(
+            ctx,
+            "proposed",
+            proposal_id=proposal_id,
+            risk=analysis.risk.level,
+            root_cause=analysis.root_cause,
+            comment_url=out.comment.html_url if out.comment else None,
+            run_id=run.id,
+        )
     return out
 
 
 def _run_info(ctx: Context, run: WorkflowRunData) -> RunInfo:
     return RunInfo(
-        id=run.id, run_attempt=run.run_attempt, head_sha=run.head_sha, head_branch=run.head_branch,
+        id=run.id,
+        run_attempt=run.run_attempt,
+        head_sha=run.head_sha,
+        head_branch=run.head_branch,
         head_repository=run.head_repository.full_name if run.head_repository else ctx.settings.repository,
-        repository=ctx.settings.repository, event=run.event, conclusion=run.conclusion, workflow_id=run.workflow_id,
-        html_url=run.html_url, pull_requests=[p.number for p in run.pull_requests],
+        repository=ctx.settings.repository,
+        event=run.event,
+        conclusion=run.conclusion,
+        workflow_id=run.workflow_id,
+        html_url=run.html_url,
+        pull_requests=[p.number for p in run.pull_requests],
     )
 
 
@@ -552,6 +701,13 @@ def fail(ctx: Context, what: str, err: GitHubError | None, *, hint: str | None =
             hint = "GitHub refused the request as invalid; the message above says which field."
         elif err.status >= 500 or err.status == 0:
             hint = "GitHub did not answer after retries; re-run the job later."
-    ctx.runner.append_summary(render_md("action_error.md.j2", what=ctx.escape(what), detail=ctx.escape(detail), hint=ctx.escape(hint or "")))
+    ctx.runner.append_summary(
+        render_md(
+            "action_error.md.j2",
+            what=ctx.escape(what),
+            detail=ctx.escape(detail),
+            hint=ctx.escape(hint or ""),
+        )
+    )
     ctx.runner.error(f"ci-healer: {what}" + (f": {detail}" if detail else ""))
     return EXIT_FAILURE

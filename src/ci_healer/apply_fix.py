@@ -112,7 +112,10 @@ def _react(ctx: Context, comment_id: int | None, content: str) -> None:
 def check_approver(ctx: Context, login: str, is_bot: bool) -> str:
     """The approver's collaborator permission; raises :class:`Refused` unless it allows writing."""
     if is_bot and login not in ctx.settings.allowed_bots:
-        raise Refused(f"{inline_code(login)} is a bot, and bots may not approve fixes unless listed in `allowed-bots`.", code="bot")
+        raise Refused(
+            f"{inline_code(login)} is a bot, and bots may not approve fixes unless listed in `allowed-bots`.",
+            code="bot",
+        )
     permission = ctx.gh.permission(login)
     if permission not in WRITE_PERMISSIONS:
         raise Refused(
@@ -122,7 +125,9 @@ def check_approver(ctx: Context, login: str, is_bot: bool) -> str:
     return permission
 
 
-def _find_check_run(ctx: Context, head_sha: str, *, run_id: int | None = None) -> tuple[CheckRunInfo, ProposalMetadata] | None:
+def _find_check_run(
+    ctx: Context, head_sha: str, *, run_id: int | None = None
+) -> tuple[CheckRunInfo, ProposalMetadata] | None:
     for cr in ctx.gh.list_check_runs(head_sha):
         meta = read_metadata(cr.summary)
         if meta is not None and (run_id is None or meta.run_id == run_id):
@@ -130,7 +135,9 @@ def _find_check_run(ctx: Context, head_sha: str, *, run_id: int | None = None) -
     return None
 
 
-def _proposal_from(body: str, comment: CommentInfo | None, check_run: CheckRunInfo | None, wanted: str | None) -> _Proposal:
+def _proposal_from(
+    body: str, comment: CommentInfo | None, check_run: CheckRunInfo | None, wanted: str | None
+) -> _Proposal:
     meta = read_metadata(body)
     if meta is None:
         raise Refused("there is no ci-healer proposal here to apply.", code="no_proposal")
@@ -140,10 +147,14 @@ def _proposal_from(body: str, comment: CommentInfo | None, check_run: CheckRunIn
             code="unknown_proposal",
         )
     if meta.status != "proposed" or not meta.patch_shown or not meta.digest:
-        why = {"no_patch": "it has no patch", "withheld": "its patch was withheld by policy", "failed": "the analysis failed"}.get(
-            meta.status, "its patch is not shown (too large, or rejected)"
+        why = {
+            "no_patch": "it has no patch",
+            "withheld": "its patch was withheld by policy",
+            "failed": "the analysis failed",
+        }.get(meta.status, "its patch is not shown (too large, or rejected)")
+        raise Refused(
+            f"proposal {inline_code(meta.proposal_id)} cannot be applied: {why}.", code="not_approvable"
         )
-        raise Refused(f"proposal {inline_code(meta.proposal_id)} cannot be applied: {why}.", code="not_approvable")
     diff = read_diff(body)
     if diff is None or diff_digest(diff) != meta.digest:
         raise Refused(
@@ -156,7 +167,11 @@ def _proposal_from(body: str, comment: CommentInfo | None, check_run: CheckRunIn
 
 def _section(body: str, heading: str) -> str:
     """The markdown of ``### heading`` in ci-healer's own (already escaped) body, one paragraph."""
-    m = re.search(r"^### " + re.escape(heading) + r"[^\n]*\n\n(.*?)(?:\n\n|\n###|\Z)", body, flags=re.DOTALL | re.MULTILINE)
+    m = re.search(
+        r"^### " + re.escape(heading) + r"[^\n]*\n\n(.*?)(?:\n\n|\n###|\Z)",
+        body,
+        flags=re.DOTALL | re.MULTILINE,
+    )
     return m.group(1).strip()[:2000] if m else ""
 
 
@@ -194,7 +209,12 @@ def suggestions(diff: str, commentable: dict[str, set[int]]) -> list[dict] | Non
             if not src or any(n not in lines_ok for n in src):
                 return None
             new_text = "".join(ln.value for ln in span if not ln.is_removed)
-            comment = {"path": pf.path, "line": max(src), "side": "RIGHT", "body": fence(new_text, "suggestion")}
+            comment = {
+                "path": pf.path,
+                "line": max(src),
+                "side": "RIGHT",
+                "body": fence(new_text, "suggestion"),
+            }
             if min(src) != max(src):
                 comment.update(start_line=min(src), start_side="RIGHT")
             comments.append(comment)
@@ -209,13 +229,25 @@ def _offer_to_fork(ctx: Context, pr: PullInfo, proposal: _Proposal) -> None:
         found = None
     if found:
         ctx.gh.create_review(
-            pr.number, commit_sha=proposal.meta.head_sha, comments=found,
+            pr.number,
+            commit_sha=proposal.meta.head_sha,
+            comments=found,
             body=f"ci-healer: proposal {inline_code(proposal.meta.proposal_id)} as suggestions (fork pull request: nothing was pushed).",
         )
-        reply(ctx, pr.number, "💡", f"this pull request comes from a fork, so nothing was pushed; proposal {inline_code(proposal.meta.proposal_id)} was posted as review suggestions.")
+        reply(
+            ctx,
+            pr.number,
+            "💡",
+            f"this pull request comes from a fork, so nothing was pushed; proposal {inline_code(proposal.meta.proposal_id)} was posted as review suggestions.",
+        )
         return
-    reply(ctx, pr.number, "💡", f"this pull request comes from a fork, so nothing was pushed; apply proposal {inline_code(proposal.meta.proposal_id)} yourself:",
-          render_md("action_fork_patch.md.j2", fence=fence(proposal.diff, "diff")).strip())
+    reply(
+        ctx,
+        pr.number,
+        "💡",
+        f"this pull request comes from a fork, so nothing was pushed; apply proposal {inline_code(proposal.meta.proposal_id)} yourself:",
+        render_md("action_fork_patch.md.j2", fence=fence(proposal.diff, "diff")).strip(),
+    )
 
 
 # ------------------------------------------------------------------------------------ the flow
@@ -265,10 +297,17 @@ def _api_failure(ctx: Context, act: Apply, err: GitHubError | RepoError) -> int:
     if permission:
         what_next = f"the workflow must grant `{permission}`."
     elif status >= 500 or status == 0:
-        what_next = "GitHub did not answer; approve again (or re-run this job) to finish: nothing is applied twice."
+        what_next = (
+            "GitHub did not answer; approve again (or re-run this job) to finish: nothing is applied twice."
+        )
     else:
         what_next = "see the job summary of this run."
-    reply(ctx, act.pr_number, "⚠️", f"not applied: a GitHub API call failed ({ctx.escape(str(err))}); {what_next}")
+    reply(
+        ctx,
+        act.pr_number,
+        "⚠️",
+        f"not applied: a GitHub API call failed ({ctx.escape(str(err))}); {what_next}",
+    )
     if gh_err is not None:
         return fail(ctx, "applying the fix failed", gh_err)
     return fail(ctx, "applying the fix failed: the repository could not be read", None, hint=str(err)[:500])
@@ -366,10 +405,14 @@ def _apply(ctx: Context, act: Apply) -> int:
                 raise
             run = None
         if run is None or run.repository.lower() != s.repository.lower():
-            raise Refused(f"run {act.run_id} is not a workflow run of {inline_code(s.repository)}.", code="unknown_run")
+            raise Refused(
+                f"run {act.run_id} is not a workflow run of {inline_code(s.repository)}.", code="unknown_run"
+            )
         found = _find_check_run(ctx, run.head_sha, run_id=run.id)
         if found is None:
-            raise Refused(f"run {act.run_id} has no ci-healer proposal in its check runs.", code="no_proposal")
+            raise Refused(
+                f"run {act.run_id} has no ci-healer proposal in its check runs.", code="no_proposal"
+            )
         check = found[0]
         proposal = _proposal_from(found[0].summary, None, found[0], act.proposal_id)
         pr = gh.find_pull_for_run(run)
@@ -390,10 +433,13 @@ def _apply(ctx: Context, act: Apply) -> int:
     try:
         patch = patch_from_diff(proposal.diff, repo)
     except ProposalError as err:
-        raise Refused(f"the patch no longer applies ({err.code}): {ctx.escape(str(err))}", code="does_not_apply") from None
+        raise Refused(
+            f"the patch no longer applies ({err.code}): {ctx.escape(str(err))}", code="does_not_apply"
+        ) from None
     new_files = {f.path: f.new_text for f in patch.files}
-    violations = check_patch(patch, repo,
-                             PolicyConfig(protected_paths=s.protected_paths, allowed_paths=s.allowed_paths))
+    violations = check_patch(
+        patch, repo, PolicyConfig(protected_paths=s.protected_paths, allowed_paths=s.allowed_paths)
+    )
     if violations:
         codes = ", ".join(sorted({inline_code(v.code) for v in violations}))
         raise Refused(f"the patch breaks the safety policy ({codes}).", code="policy")
@@ -418,7 +464,10 @@ def _apply(ctx: Context, act: Apply) -> int:
     files: dict[str, tuple[str, str]] = {}
     for path, text in new_files.items():
         entry = repo.entry(path)
-        files[path] = (entry.mode if entry is not None and entry.mode in (MODE_FILE, MODE_EXECUTABLE) else MODE_FILE, text)
+        files[path] = (
+            entry.mode if entry is not None and entry.mode in (MODE_FILE, MODE_EXECUTABLE) else MODE_FILE,
+            text,
+        )
     if repo.tree_sha is None:  # pragma: no cover - patch_from_diff always reads the tree
         repo.list_paths()
     # The steps below are a recoverable sequence (SECURITY.md item 21): blobs and the tree are
@@ -429,7 +478,8 @@ def _apply(ctx: Context, act: Apply) -> int:
     existing = gh.branch_sha(branch)
     if existing is None:
         commit_sha = gh.create_commit(
-            tree_sha=tree_sha, parent_sha=meta.head_sha,
+            tree_sha=tree_sha,
+            parent_sha=meta.head_sha,
             message=f"ci-healer: apply proposal {meta.proposal_id}\n\nApproved by {act.actor}. Patch digest {meta.digest}.",
         )
         gh.create_ref(ref, commit_sha)
@@ -445,12 +495,18 @@ def _apply(ctx: Context, act: Apply) -> int:
         if done is not None and done.user == gh.bot_login:
             fix_meta = read_fix_metadata(done.body)
             if fix_meta is not None:
-                _set_origin_status(ctx, fix_meta, _applied_status(ctx, fix_meta_actor(done.body) or act.actor, done.number, branch))
+                _set_origin_status(
+                    ctx,
+                    fix_meta,
+                    _applied_status(ctx, fix_meta_actor(done.body) or act.actor, done.number, branch),
+                )
             raise Refused(
                 f"this proposal was already applied: branch {inline_code(branch)}, fix pull request <{ctx.pr_url(done.number)}>.",
                 code="already_applied",
             )
-        ctx.runner.notice(f"branch {branch} already holds ci-healer's commit {commit_sha[:12]}: finishing the pull request")
+        ctx.runner.notice(
+            f"branch {branch} already holds ci-healer's commit {commit_sha[:12]}: finishing the pull request"
+        )
 
     # where the fix came from, and which attempt this is
     parent = read_fix_metadata(pr.body) if pr is not None and pr.user == gh.bot_login else None
@@ -459,7 +515,9 @@ def _apply(ctx: Context, act: Apply) -> int:
     fix_meta = FixMetadata(
         proposal_id=meta.proposal_id,
         origin_pr=parent.origin_pr if parent else (pr.number if pr else None),
-        origin_comment_id=parent.origin_comment_id if parent else (proposal.comment.id if proposal.comment else None),
+        origin_comment_id=parent.origin_comment_id
+        if parent
+        else (proposal.comment.id if proposal.comment else None),
         origin_check_run_id=parent.origin_check_run_id if parent else (check.id if check else None),
         origin_run_id=parent.origin_run_id if parent else meta.run_id,
         base_sha=meta.head_sha,
@@ -479,7 +537,12 @@ def _apply(ctx: Context, act: Apply) -> int:
         approver=inline_code(act.actor),
         run_url=ctx.run_url(run_id),
     )
-    fix_pr = gh.create_pull(title=f"ci-healer: fix for run {run_id} ({meta.digest[:8]})", body=body, head=branch, base=failing_branch)
+    fix_pr = gh.create_pull(
+        title=f"ci-healer: fix for run {run_id} ({meta.digest[:8]})",
+        body=body,
+        head=branch,
+        base=failing_branch,
+    )
     fix_url = ctx.pr_url(fix_pr.number)
     ci_note = _dispatch(ctx, run_id, branch)
     if ci_note:
@@ -487,11 +550,21 @@ def _apply(ctx: Context, act: Apply) -> int:
     ctx.runner.set_output("fix-branch", branch)
     ctx.runner.set_output("fix-pr-url", fix_url)
     _set_origin_status(ctx, fix_meta, _applied_status(ctx, act.actor, fix_pr.number, branch))
-    ctx.runner.append_summary(f"### ci-healer applied proposal {inline_code(meta.proposal_id)}\n\nFix pull request: <{fix_url}>\n")
+    ctx.runner.append_summary(
+        f"### ci-healer applied proposal {inline_code(meta.proposal_id)}\n\nFix pull request: <{fix_url}>\n"
+    )
     ctx.runner.notice(f"fix pull request opened: {fix_url}")
-    notify(ctx, "applied", proposal_id=meta.proposal_id, risk=fields_from_body(proposal.body, None).risk,
-           root_cause=_section(proposal.body, "Root cause"), message=f"approved by {act.actor}",
-           run_id=run_id, fix_pr_number=fix_pr.number, attempt=fix_meta.attempt)
+    notify(
+        ctx,
+        "applied",
+        proposal_id=meta.proposal_id,
+        risk=fields_from_body(proposal.body, None).risk,
+        root_cause=_section(proposal.body, "Root cause"),
+        message=f"approved by {act.actor}",
+        run_id=run_id,
+        fix_pr_number=fix_pr.number,
+        attempt=fix_meta.attempt,
+    )
     return EXIT_OK
 
 
@@ -510,13 +583,18 @@ def _dispatch(ctx: Context, run_id: int, branch: str) -> str:
 
     A dispatch is never repeated after a failure: a repeated dispatch starts a second workflow run,
     and there is nothing to look up to know whether the first one was carried out."""
-    app_hint = ("Pushes and pull requests made with the run token start no workflow runs. To get CI on fix pull requests, "
-                "pass a GitHub App installation token as `github-token`, or add a `workflow_dispatch` trigger to the workflow.")
+    app_hint = (
+        "Pushes and pull requests made with the run token start no workflow runs. To get CI on fix pull requests, "
+        "pass a GitHub App installation token as `github-token`, or add a `workflow_dispatch` trigger to the workflow."
+    )
     try:
         workflow_id = ctx.gh.get_run(run_id).workflow_id
     except GitHubError as err:
         ctx.runner.warning(f"could not start CI on {branch}: {err}")
-        return f"CI was not started on this branch: the failed run could not be read ({ctx.escape(str(err))}). " + app_hint
+        return (
+            f"CI was not started on this branch: the failed run could not be read ({ctx.escape(str(err))}). "
+            + app_hint
+        )
     if workflow_id is None:
         return app_hint
     try:
@@ -525,11 +603,19 @@ def _dispatch(ctx: Context, run_id: int, branch: str) -> str:
     except GitHubError as err:
         ctx.runner.warning(f"could not start CI on {branch}: {err}")
         if err.status == 422:
-            return "The failed workflow has no `workflow_dispatch` trigger, so CI was not started on this branch. " + app_hint
+            return (
+                "The failed workflow has no `workflow_dispatch` trigger, so CI was not started on this branch. "
+                + app_hint
+            )
         if err.status == 403:
-            return f"CI was not started on this branch: the token lacks `{err.permission or 'actions: write'}`. " + app_hint
-        return ("CI may not have started on this branch: GitHub did not answer the dispatch, and ci-healer does not repeat it "
-                "(a second dispatch would start a second run). If no run appears, close and reopen this pull request.")
+            return (
+                f"CI was not started on this branch: the token lacks `{err.permission or 'actions: write'}`. "
+                + app_hint
+            )
+        return (
+            "CI may not have started on this branch: GitHub did not answer the dispatch, and ci-healer does not repeat it "
+            "(a second dispatch would start a second run). If no run appears, close and reopen this pull request."
+        )
 
 
 def _set_origin_status(ctx: Context, fix: FixMetadata, status: str) -> None:
@@ -564,21 +650,31 @@ def run_reject(ctx: Context, act: Reject) -> int:
         if comment is None or meta is None:
             raise Refused("there is no ci-healer proposal on this pull request.", code="no_proposal")
         if act.proposal_id is not None and act.proposal_id != meta.proposal_id:
-            raise Refused(f"proposal {inline_code(act.proposal_id)} is not the current proposal.", code="unknown_proposal")
+            raise Refused(
+                f"proposal {inline_code(act.proposal_id)} is not the current proposal.",
+                code="unknown_proposal",
+            )
         if not ctx.settings.dry_run:
             status = f"🚫 Rejected by {inline_code(act.actor)}; this proposal can no longer be applied."
             ctx.gh.update_comment(comment.id, set_status(withdraw(comment.body), status))
             for cr in ctx.gh.list_check_runs(meta.head_sha):
                 copy = read_metadata(cr.summary)
                 if copy is not None and copy.proposal_id == meta.proposal_id:
-                    ctx.gh.update_check_summary(cr.id, title=cr.title, summary=set_status(withdraw(cr.summary), status))
+                    ctx.gh.update_check_summary(
+                        cr.id, title=cr.title, summary=set_status(withdraw(cr.summary), status)
+                    )
     except Refused as refusal:
         reply(ctx, act.pr_number, "⛔", f"not rejected: {refusal}")
         _react(ctx, act.comment_id, "confused")
         return EXIT_OK
     except GitHubError as err:
         _react(ctx, act.comment_id, "confused")
-        reply(ctx, act.pr_number, "⚠️", f"not rejected: a GitHub API call failed ({ctx.escape(str(err))}); comment the command again to retry.")
+        reply(
+            ctx,
+            act.pr_number,
+            "⚠️",
+            f"not rejected: a GitHub API call failed ({ctx.escape(str(err))}); comment the command again to retry.",
+        )
         return fail(ctx, "rejecting the proposal failed", err)
     _react(ctx, act.comment_id, "+1")
     ctx.runner.notice(f"proposal {meta.proposal_id} rejected by {act.actor}")

@@ -63,103 +63,175 @@ C = Category
 
 RULES: tuple[Rule, ...] = (
     # 1. Runner-level events (GitHub Actions messages: "Usage limits" and runner docs).
-    _r("job-timeout", C.TIMEOUT,
-       r"has exceeded the maximum execution time|The job running on runner .{0,200} has exceeded"
-       r"|exceeded the maximum execution time|The job has exceeded the maximum execution time"
-       r"|No output has been received in the last \d+ ?m|Build timed out \(after \d+ minutes\)"),
-    _r("runner-lost", C.INFRASTRUCTURE,
-       r"The runner has received a shutdown signal|lost communication with the server"
-       r"|The hosted runner encountered an error|runner .{0,100} did not connect|The self-hosted runner .{0,80} lost",
-       flaky=True),
-    _r("out-of-memory", C.OUT_OF_MEMORY,
-       r"JavaScript heap out of memory|java\.lang\.OutOfMemoryError|\bOutOfMemoryError\b|^\s*MemoryError\b"
-       r"|Cannot allocate memory|exit(?:ed with)? code 137\b|\bsignal: killed\b|Killed signal terminated program"
-       r"|^\s*(?:\S+: line \d+: +\d+ )?Killed\b|fatal error: runtime: out of memory|std::bad_alloc|oom-kill|OOMKilled"
-       r"|GC overhead limit exceeded|Java heap space"),
+    _r(
+        "job-timeout",
+        C.TIMEOUT,
+        r"has exceeded the maximum execution time|The job running on runner .{0,200} has exceeded"
+        r"|exceeded the maximum execution time|The job has exceeded the maximum execution time"
+        r"|No output has been received in the last \d+ ?m|Build timed out \(after \d+ minutes\)",
+    ),
+    _r(
+        "runner-lost",
+        C.INFRASTRUCTURE,
+        r"The runner has received a shutdown signal|lost communication with the server"
+        r"|The hosted runner encountered an error|runner .{0,100} did not connect|The self-hosted runner .{0,80} lost",
+        flaky=True,
+    ),
+    _r(
+        "out-of-memory",
+        C.OUT_OF_MEMORY,
+        r"JavaScript heap out of memory|java\.lang\.OutOfMemoryError|\bOutOfMemoryError\b|^\s*MemoryError\b"
+        r"|Cannot allocate memory|exit(?:ed with)? code 137\b|\bsignal: killed\b|Killed signal terminated program"
+        r"|^\s*(?:\S+: line \d+: +\d+ )?Killed\b|fatal error: runtime: out of memory|std::bad_alloc|oom-kill|OOMKilled"
+        r"|GC overhead limit exceeded|Java heap space",
+    ),
     # 2. Workflow / configuration.
-    _r("workflow-config", C.CONFIGURATION,
-       r"Invalid workflow file|The workflow is not valid|Unable to resolve action|Can't find 'action\.ya?ml'"
-       r"|Unrecognized named-value|Input required and not supplied|Unexpected value '"
-       r"|\byaml(?:\.\w+)?\.(?:scanner|parser)\.\w+Error|YAMLException|yaml: line \d+"
-       r"|mapping values are not allowed here|could not find expected ':'"
-       r"|Unknown lifecycle phase|Could not find or load main class org\.gradle\.wrapper"
-       r"|Could not find (?:a )?(?:valid )?gradle wrapper|The (?:parameters?|goal) .{0,120} (?:are|is) missing or invalid"
-       r"|Invalid configuration|Configuration error|\bconfig(?:uration)? file .{0,80} (?:not found|invalid)"
-       r"|: command not found$|ERROR: Invalid requirement|Unsupported class file major version"
-       r"|error: the lock file .{0,80} needs to be updated|npm ERR! code EUSAGE"),
+    _r(
+        "workflow-config",
+        C.CONFIGURATION,
+        r"Invalid workflow file|The workflow is not valid|Unable to resolve action|Can't find 'action\.ya?ml'"
+        r"|Unrecognized named-value|Input required and not supplied|Unexpected value '"
+        r"|\byaml(?:\.\w+)?\.(?:scanner|parser)\.\w+Error|YAMLException|yaml: line \d+"
+        r"|mapping values are not allowed here|could not find expected ':'"
+        r"|Unknown lifecycle phase|Could not find or load main class org\.gradle\.wrapper"
+        r"|Could not find (?:a )?(?:valid )?gradle wrapper|The (?:parameters?|goal) .{0,120} (?:are|is) missing or invalid"
+        r"|Invalid configuration|Configuration error|\bconfig(?:uration)? file .{0,80} (?:not found|invalid)"
+        r"|: command not found$|ERROR: Invalid requirement|Unsupported class file major version"
+        r"|error: the lock file .{0,80} needs to be updated|npm ERR! code EUSAGE",
+    ),
     # 3. The build tool names the failed goal or task.
-    _r("maven-dependency-resolution", C.DEPENDENCY,
-       r"Could not resolve dependencies for project|Non-resolvable (?:parent|import) POM|Could not find artifact"
-       r"|Failure to find \S+ in |Failed to execute goal on project \S+: Could not resolve"
-       r"|Plugin \S+ or one of its dependencies could not be resolved: (?!.*Could not transfer)"),
-    _r("maven-compiler-plugin", C.COMPILE, r"Failed to execute goal \S*(?:maven-compiler-plugin|kotlin-maven-plugin|scala-maven-plugin)"),
-    _r("maven-test-plugin", C.TEST, r"Failed to execute goal \S*(?:maven-surefire-plugin|maven-failsafe-plugin|scalatest-maven-plugin)|There are test failures"),
-    _r("maven-lint-plugin", C.LINT,
-       r"Failed to execute goal \S*(?:checkstyle|license-maven-plugin|apache-rat|maven-pmd-plugin|findbugs|spotbugs"
-       r"|clirr|japicmp|animal-sniffer|maven-javadoc-plugin|revapi|forbiddenapis|errorprone)"),
-    _r("maven-format-plugin", C.FORMAT, r"Failed to execute goal \S*(?:spotless|fmt-maven-plugin|formatter-maven-plugin|prettier-maven)"),
+    _r(
+        "maven-dependency-resolution",
+        C.DEPENDENCY,
+        r"Could not resolve dependencies for project|Non-resolvable (?:parent|import) POM|Could not find artifact"
+        r"|Failure to find \S+ in |Failed to execute goal on project \S+: Could not resolve"
+        r"|Plugin \S+ or one of its dependencies could not be resolved: (?!.*Could not transfer)",
+    ),
+    _r(
+        "maven-compiler-plugin",
+        C.COMPILE,
+        r"Failed to execute goal \S*(?:maven-compiler-plugin|kotlin-maven-plugin|scala-maven-plugin)",
+    ),
+    _r(
+        "maven-test-plugin",
+        C.TEST,
+        r"Failed to execute goal \S*(?:maven-surefire-plugin|maven-failsafe-plugin|scalatest-maven-plugin)|There are test failures",
+    ),
+    _r(
+        "maven-lint-plugin",
+        C.LINT,
+        r"Failed to execute goal \S*(?:checkstyle|license-maven-plugin|apache-rat|maven-pmd-plugin|findbugs|spotbugs"
+        r"|clirr|japicmp|animal-sniffer|maven-javadoc-plugin|revapi|forbiddenapis|errorprone)",
+    ),
+    _r(
+        "maven-format-plugin",
+        C.FORMAT,
+        r"Failed to execute goal \S*(?:spotless|fmt-maven-plugin|formatter-maven-plugin|prettier-maven)",
+    ),
     _r("maven-enforcer", C.DEPENDENCY, r"Failed to execute goal \S*maven-enforcer-plugin"),
     _r("gradle-compile-task", C.COMPILE, r"Execution failed for task '[^']*:compile\w*'"),
-    _r("gradle-test-task", C.TEST, r"Execution failed for task '[^']*:(?:test|\w*Test|check\w*Test|connected\w*Test)'|There were failing tests"),
-    _r("gradle-lint-task", C.LINT, r"Execution failed for task '[^']*:(?:checkstyle|pmd|spotbugs|findbugs|detekt|lint|ktlintCheck|javadoc|license)\w*'"),
+    _r(
+        "gradle-test-task",
+        C.TEST,
+        r"Execution failed for task '[^']*:(?:test|\w*Test|check\w*Test|connected\w*Test)'|There were failing tests",
+    ),
+    _r(
+        "gradle-lint-task",
+        C.LINT,
+        r"Execution failed for task '[^']*:(?:checkstyle|pmd|spotbugs|findbugs|detekt|lint|ktlintCheck|javadoc|license)\w*'",
+    ),
     _r("gradle-format-task", C.FORMAT, r"Execution failed for task '[^']*:spotless\w*'"),
-    _r("gradle-dependency", C.DEPENDENCY, r"Could not resolve all (?:files|dependencies|artifacts) for configuration|Could not find \S+:\S+:\S+\.\s*$"),
+    _r(
+        "gradle-dependency",
+        C.DEPENDENCY,
+        r"Could not resolve all (?:files|dependencies|artifacts) for configuration|Could not find \S+:\S+:\S+\.\s*$",
+    ),
     # 4. Dependency resolution in other ecosystems.
-    _r("dependency-missing", C.DEPENDENCY,
-       r"ModuleNotFoundError|ImportError: No module named|No matching distribution found|Could not find a version that satisfies"
-       r"|ResolutionImpossible|version solving failed|npm ERR! 404|npm ERR! code E404|npm ERR! code ERESOLVE|\bERESOLVE\b"
-       r"|Cannot find module '[^']+'(?! or its corresponding type)|Error: Cannot find module|cannot find package \"|no required module provides package"
-       r"|missing go\.sum entry|no matching package named|failed to select a version for|Unable to locate package"
-       r"|Could not find gem|Bundler could not find|Gem::MissingSpecError|couldn't find a package|No matching version found"
-       r"|error: failed to download|Package .{1,80} was not found in the pkg-config search path|Could not resolve dependency"
-       r"|npm ERR! notarget|Cannot find module .{1,80} or its corresponding type declarations|Unable to find a match"),
+    _r(
+        "dependency-missing",
+        C.DEPENDENCY,
+        r"ModuleNotFoundError|ImportError: No module named|No matching distribution found|Could not find a version that satisfies"
+        r"|ResolutionImpossible|version solving failed|npm ERR! 404|npm ERR! code E404|npm ERR! code ERESOLVE|\bERESOLVE\b"
+        r"|Cannot find module '[^']+'(?! or its corresponding type)|Error: Cannot find module|cannot find package \"|no required module provides package"
+        r"|missing go\.sum entry|no matching package named|failed to select a version for|Unable to locate package"
+        r"|Could not find gem|Bundler could not find|Gem::MissingSpecError|couldn't find a package|No matching version found"
+        r"|error: failed to download|Package .{1,80} was not found in the pkg-config search path|Could not resolve dependency"
+        r"|npm ERR! notarget|Cannot find module .{1,80} or its corresponding type declarations|Unable to find a match",
+    ),
     # 5. Transient infrastructure.
-    _r("network", C.INFRASTRUCTURE,
-       r"Connection reset by peer|\bECONNRESET\b|\bETIMEDOUT\b|\bEAI_AGAIN\b|Could not resolve host|Temporary failure in name resolution"
-       r"|Name or service not known|TLS handshake timeout|i/o timeout|Connection timed out|Read timed out"
-       r"|The remote end hung up unexpectedly|\bRPC failed\b|fatal: unable to access|Could not read from remote repository"
-       r"|\b50[234] (?:Bad Gateway|Service Unavailable|Gateway Time-?out)\b|status(?: code)?:? 50[0234]\b|HTTP(?:/\d(?:\.\d)?)? 50[0234]\b"
-       r"|Received status code 50[0234]|429 Too Many Requests|toomanyrequests|API rate limit exceeded|socket hang up"
-       r"|Failed to connect to \S+ port \d+|SSL_ERROR_SYSCALL|Network is unreachable",
-       flaky=True),
+    _r(
+        "network",
+        C.INFRASTRUCTURE,
+        r"Connection reset by peer|\bECONNRESET\b|\bETIMEDOUT\b|\bEAI_AGAIN\b|Could not resolve host|Temporary failure in name resolution"
+        r"|Name or service not known|TLS handshake timeout|i/o timeout|Connection timed out|Read timed out"
+        r"|The remote end hung up unexpectedly|\bRPC failed\b|fatal: unable to access|Could not read from remote repository"
+        r"|\b50[234] (?:Bad Gateway|Service Unavailable|Gateway Time-?out)\b|status(?: code)?:? 50[0234]\b|HTTP(?:/\d(?:\.\d)?)? 50[0234]\b"
+        r"|Received status code 50[0234]|429 Too Many Requests|toomanyrequests|API rate limit exceeded|socket hang up"
+        r"|Failed to connect to \S+ port \d+|SSL_ERROR_SYSCALL|Network is unreachable",
+        flaky=True,
+    ),
     # 6. Code problems.
-    _r("compile-error", C.COMPILE,
-       r"\berror TS\d{3,5}\b|\berror\[E\d{4}\]|COMPILATION ERROR|Compilation failure|\bcannot find symbol\b"
-       r"|\.(?:c|cc|cpp|cxx|h|hpp|m|mm|kt|scala|swift|go|cs|rs):\d+(?::\d+)?:\s*(?:fatal )?error\b|\.java:\d+: error: "
-       r"|\berror CS\d{4}\b|^e: \S+\.kts?:|^(?:E\s+)?\s*SyntaxError: |IndentationError: |\bundefined reference to\b"
-       r"|^# \S+\n\S+\.go:\d+:\d+: |error: could not compile|\bBUILD FAILED\b.{0,40}compil|\[ERROR\] .*\.java:\[\d+,\d+\] (?!\(\w+\) \w+: )"
-       r"|^(?:\S+/)?\S+\.go:\d+:\d+: (?:undefined|cannot use|syntax error|imported and not used|declared and not used|missing return)"),
-    _r("type-check", C.TYPE_CHECK,
-       r"^\S+\.pyi?:\d+(?::\d+)?: error: .*\[[a-z-]+\]$|^Found \d+ errors? in \d+ files? \(checked|\(report[A-Z]\w+\)$"
-       r"|^\s*\d+ errors?, \d+ warnings?, \d+ (?:informations|notes)|\bmypy\b.{0,80}\berror\b|\bpyright\b.{0,80}\berror"
-       r"|^\S+\.py:\d+:\d+ - error: "),
-    _r("format-check", C.FORMAT,
-       r"would reformat|would be reformatted|Oh no! 💥 💔 💥|Code style issues found in .{0,40}Forgot to run Prettier"
-       r"|\[warn\] Code style issues|Run Prettier|prettier --write|gofmt -[ld]|^Diff in \S+ at line \d+|rustfmt"
-       r"|The following files had format violations|Imports are incorrectly sorted|clang-format|ktlint.*Format"
-       r"|files? would be (?:re)?formatted|\bblack --check\b.{0,80}\bfailed|needs formatting|is not formatted"),
-    _r("lint", C.LINT,
-       r"^\S+\.py:\d+:\d+: [EFWCNB]\d{3}\b|^\S+:\d+:\d+: [A-Z]{1,3}\d{3,4} |^Found \d+ errors?\.(?: \[\*\] \d+ fixable)?$"
-       r"|✖ \d+ problems? \(\d+ errors?|\d+ errors? and \d+ warnings? potentially fixable"
-       r"|\bcheckstyle\b.{0,120}\b(?:violation|error)|\.java:\[\d+(?:,\d+)?\] \(\w+\) \w+: |\.java:\d+:\d+: (?:error|warning): |You have \d+ Checkstyle violations?|Your code has been rated at"
-       r"|^\S+\.py:\d+:\d+: [CRWEF]\d{4}: |^In \S+ line \d+:$|\bSC\d{4}\b|^\S+\.go:\d+:\d+: .* \(\w+\)$"
-       r"|clippy::|\boffenses? detected\b|Some files do not have the expected license header|Missing header in"
-       r"|PMD Failure|\bBugInstance\b|\bspotbugs\b.{0,60}\bbugs?\b"
-       r"| MD\d{3}/[a-z-]+ |\.rst:\d*: (?:WARNING|ERROR|SEVERE):|Warning, treated as error|\bjavadoc: error\b|\bdoclint\b"
-       r"|API (?:compatibility|incompatibility)|\bclirr\b|\brevapi\b|\bvet: "),
-    _r("test-failure", C.TEST,
-       r"^(?:FAILED|ERROR) \S+::\S+|^=+ .*\b\d+ (?:failed|errors?)\b.* =+$|^FAIL: test\w*|^ERROR: test\w*"
-       r"|^FAILED \(.*(?:failures|errors)=\d+|Tests run: \d+, Failures: [1-9]|Tests run: \d+, Failures: \d+, Errors: [1-9]"
-       r"|^Tests:\s+\d+ failed|^\s*● |^--- FAIL: |^FAIL\s+\S+\s+[\d.]+s$|test result: FAILED|\d+ examples?, [1-9]\d* failures?"
-       r"|^\s*\d+ failing$|Failed tests?:|Tests in error:|\bAssertionError\b|\bAssertionFailedError\b|\bComparisonFailure\b"
-       r"|\bassert(?:Equals|True|False|That)\b.{0,80}(?:failed|expected)|^E\s{3}\S|\d+ tests? failed|tests? failed\b"
-       r"|FAILURE\s+\S*test|Coverage failure: total of \d+ is less than fail-under|Required test coverage of \S+ not reached|\bTEST FAILED\b|Test Suites: \d+ failed|\bexpected:<.*> but was:<"),
+    _r(
+        "compile-error",
+        C.COMPILE,
+        r"\berror TS\d{3,5}\b|\berror\[E\d{4}\]|COMPILATION ERROR|Compilation failure|\bcannot find symbol\b"
+        r"|\.(?:c|cc|cpp|cxx|h|hpp|m|mm|kt|scala|swift|go|cs|rs):\d+(?::\d+)?:\s*(?:fatal )?error\b|\.java:\d+: error: "
+        r"|\berror CS\d{4}\b|^e: \S+\.kts?:|^(?:E\s+)?\s*SyntaxError: |IndentationError: |\bundefined reference to\b"
+        r"|^# \S+\n\S+\.go:\d+:\d+: |error: could not compile|\bBUILD FAILED\b.{0,40}compil|\[ERROR\] .*\.java:\[\d+,\d+\] (?!\(\w+\) \w+: )"
+        r"|^(?:\S+/)?\S+\.go:\d+:\d+: (?:undefined|cannot use|syntax error|imported and not used|declared and not used|missing return)",
+    ),
+    _r(
+        "type-check",
+        C.TYPE_CHECK,
+        r"^\S+\.pyi?:\d+(?::\d+)?: error: .*\[[a-z-]+\]$|^Found \d+ errors? in \d+ files? \(checked|\(report[A-Z]\w+\)$"
+        r"|^\s*\d+ errors?, \d+ warnings?, \d+ (?:informations|notes)|\bmypy\b.{0,80}\berror\b|\bpyright\b.{0,80}\berror"
+        r"|^\S+\.py:\d+:\d+ - error: ",
+    ),
+    _r(
+        "format-check",
+        C.FORMAT,
+        r"would reformat|would be reformatted|Oh no! 💥 💔 💥|Code style issues found in .{0,40}Forgot to run Prettier"
+        r"|\[warn\] Code style issues|Run Prettier|prettier --write|gofmt -[ld]|^Diff in \S+ at line \d+|rustfmt"
+        r"|The following files had format violations|Imports are incorrectly sorted|clang-format|ktlint.*Format"
+        r"|files? would be (?:re)?formatted|\bblack --check\b.{0,80}\bfailed|needs formatting|is not formatted",
+    ),
+    _r(
+        "lint",
+        C.LINT,
+        r"^\S+\.py:\d+:\d+: [EFWCNB]\d{3}\b|^\S+:\d+:\d+: [A-Z]{1,3}\d{3,4} |^Found \d+ errors?\.(?: \[\*\] \d+ fixable)?$"
+        r"|✖ \d+ problems? \(\d+ errors?|\d+ errors? and \d+ warnings? potentially fixable"
+        r"|\bcheckstyle\b.{0,120}\b(?:violation|error)|\.java:\[\d+(?:,\d+)?\] \(\w+\) \w+: |\.java:\d+:\d+: (?:error|warning): |You have \d+ Checkstyle violations?|Your code has been rated at"
+        r"|^\S+\.py:\d+:\d+: [CRWEF]\d{4}: |^In \S+ line \d+:$|\bSC\d{4}\b|^\S+\.go:\d+:\d+: .* \(\w+\)$"
+        r"|clippy::|\boffenses? detected\b|Some files do not have the expected license header|Missing header in"
+        r"|PMD Failure|\bBugInstance\b|\bspotbugs\b.{0,60}\bbugs?\b"
+        r"| MD\d{3}/[a-z-]+ |\.rst:\d*: (?:WARNING|ERROR|SEVERE):|Warning, treated as error|\bjavadoc: error\b|\bdoclint\b"
+        r"|API (?:compatibility|incompatibility)|\bclirr\b|\brevapi\b|\bvet: ",
+    ),
+    _r(
+        "test-failure",
+        C.TEST,
+        r"^(?:FAILED|ERROR) \S+::\S+|^=+ .*\b\d+ (?:failed|errors?)\b.* =+$|^FAIL: test\w*|^ERROR: test\w*"
+        r"|^FAILED \(.*(?:failures|errors)=\d+|Tests run: \d+, Failures: [1-9]|Tests run: \d+, Failures: \d+, Errors: [1-9]"
+        r"|^Tests:\s+\d+ failed|^\s*● |^--- FAIL: |^FAIL\s+\S+\s+[\d.]+s$|test result: FAILED|\d+ examples?, [1-9]\d* failures?"
+        r"|^\s*\d+ failing$|Failed tests?:|Tests in error:|\bAssertionError\b|\bAssertionFailedError\b|\bComparisonFailure\b"
+        r"|\bassert(?:Equals|True|False|That)\b.{0,80}(?:failed|expected)|^E\s{3}\S|\d+ tests? failed|tests? failed\b"
+        r"|FAILURE\s+\S*test|Coverage failure: total of \d+ is less than fail-under|Required test coverage of \S+ not reached|\bTEST FAILED\b|Test Suites: \d+ failed|\bexpected:<.*> but was:<",
+    ),
     # 7. Last resorts.
-    _r("timed-out", C.TIMEOUT, r"\btimed out\b|\btimeout exceeded\b|\bdeadline exceeded\b|Timeout of \d+ ?ms exceeded", _I),
+    _r(
+        "timed-out",
+        C.TIMEOUT,
+        r"\btimed out\b|\btimeout exceeded\b|\bdeadline exceeded\b|Timeout of \d+ ?ms exceeded",
+        _I,
+    ),
 )
 
 _GLOBAL_RULES = frozenset(
-    rule.name for rule in RULES if rule.name.startswith(("job-timeout", "runner-lost", "out-of-memory", "workflow-config", "maven-", "gradle-"))
+    rule.name
+    for rule in RULES
+    if rule.name.startswith(
+        ("job-timeout", "runner-lost", "out-of-memory", "workflow-config", "maven-", "gradle-")
+    )
 )
 """Rules that decide wherever they occur: runner events, configuration, the build tool's verdict."""
 
@@ -186,10 +258,21 @@ def failing_test_shown(text: str) -> bool:
     kept = "\n".join(line for line in _ANSI_RE.sub("", text).split("\n") if not dependency.search(line))
     return bool(_FAILING_TEST.search(kept))
 
+
 _REASON_HINTS: tuple[tuple[str, Category], ...] = (
-    ("pytest", C.TEST), ("jest", C.TEST), ("junit", C.TEST), ("go-test", C.TEST), ("test", C.TEST),
-    ("tsc", C.COMPILE), ("cargo", C.COMPILE), ("compiler", C.COMPILE), ("compile", C.COMPILE),
-    ("npm-err", C.DEPENDENCY), ("mypy", C.TYPE_CHECK), ("lint", C.LINT), ("format", C.FORMAT),
+    ("pytest", C.TEST),
+    ("jest", C.TEST),
+    ("junit", C.TEST),
+    ("go-test", C.TEST),
+    ("test", C.TEST),
+    ("tsc", C.COMPILE),
+    ("cargo", C.COMPILE),
+    ("compiler", C.COMPILE),
+    ("compile", C.COMPILE),
+    ("npm-err", C.DEPENDENCY),
+    ("mypy", C.TYPE_CHECK),
+    ("lint", C.LINT),
+    ("format", C.FORMAT),
 )
 
 
@@ -238,7 +321,9 @@ def classify(blocks: Sequence[Block]) -> Classification:
                 category = hint
                 signals.append(f"reason:{block.reason}")
                 break
-    return Classification(category=category, flaky_suspect=flaky, fingerprint=fingerprint(blocks), signals=signals)
+    return Classification(
+        category=category, flaky_suspect=flaky, fingerprint=fingerprint(blocks), signals=signals
+    )
 
 
 def _reason_hint(reason: str) -> Category | None:
@@ -265,7 +350,11 @@ _SUBSTITUTIONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\b\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?\b", "<time>", 0),
         (r"\bstart=\d+,finish=\d+,duration=\d+", "<travis-time>", 0),
         # Temporary and workspace paths (keep the repository-relative remainder).
-        (r"(?:/home/runner/work|/Users/runner/work|/__w|/home/travis/build|/home/circleci|/builds)/[^/\s]+/[^/\s]+/", "", 0),
+        (
+            r"(?:/home/runner/work|/Users/runner/work|/__w|/home/travis/build|/home/circleci|/builds)/[^/\s]+/[^/\s]+/",
+            "",
+            0,
+        ),
         (r"[A-Za-z]:\\a\\[^\\\s]+\\[^\\\s]+\\", "", 0),
         (r"/github/workspace/", "", 0),
         (r"(?:/tmp|/var/folders|/private/var/folders|/var/tmp)/\S*", "<tmp>", 0),
@@ -278,12 +367,20 @@ _SUBSTITUTIONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\b(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{7,64}\b", "<hex>", 0),
         (r"\b(?=[0-9A-F]*[0-9])(?=[0-9A-F]*[A-F])[0-9A-F]{12,64}\b", "<hex>", 0),
         (r"\b(?:\d{1,3}\.){3}\d{1,3}\b", "<ip>", 0),
-        (r"(\blocalhost|<ip>|\[::1?\]|\b[\w.-]+\.(?:com|org|net|io|local|internal)):\d{2,5}\b", r"\1:<port>", 0),
+        (
+            r"(\blocalhost|<ip>|\[::1?\]|\b[\w.-]+\.(?:com|org|net|io|local|internal)):\d{2,5}\b",
+            r"\1:<port>",
+            0,
+        ),
         (r"\bport \d{2,5}\b", "port <port>", re.IGNORECASE),
         (r"\b(pid|process|thread|worker|job)[ =:#]*\d+\b", r"\1 <id>", re.IGNORECASE),
         (r"\[gw\d+\]", "", 0),
         # Durations.
-        (r"\b\d+(?:\.\d+)?\s*(?:ms|msec|millis|milliseconds|s|sec|secs|seconds|m|min|mins|minutes|h|hr|hours|µs|us|ns)\b", "<dur>", re.IGNORECASE),
+        (
+            r"\b\d+(?:\.\d+)?\s*(?:ms|msec|millis|milliseconds|s|sec|secs|seconds|m|min|mins|minutes|h|hr|hours|µs|us|ns)\b",
+            "<dur>",
+            re.IGNORECASE,
+        ),
         (r"\bTime elapsed: \S+", "Time elapsed: <dur>", 0),
         # Line and column numbers.
         (r"(\.[A-Za-z]\w{0,9})(?::\d+)+\b", r"\1", 0),

@@ -57,43 +57,89 @@ def build_parser() -> argparse.ArgumentParser:
     ex = sub.add_parser("extract", help="print the failure blocks of one or more job logs")
     ex.add_argument("logs", nargs="+", metavar="LOG", help="log file(s); '-' reads standard input")
     ex.add_argument("--format", choices=("text", "json"), default="text")
-    ex.add_argument("--max-tokens", type=_positive_int, default=1500, help="token budget of the blocks (default 1500)")
+    ex.add_argument(
+        "--max-tokens", type=_positive_int, default=1500, help="token budget of the blocks (default 1500)"
+    )
 
     an = sub.add_parser("analyze", help="analyze a failed job log or workflow run: root cause, risk and diff")
     source = an.add_mutually_exclusive_group(required=True)
     source.add_argument("--log", help="the failed job log; '-' reads standard input")
-    source.add_argument("--run", metavar="RUN",
-                        help="a failed workflow run: https://github.com/OWNER/NAME/actions/runs/ID[/attempts/N|/job/JOBID] or OWNER/NAME/ID")
-    an.add_argument("--repo", help="the repository at the failing commit (a local folder); without it no diff is made "
-                                   "(with --run: default the current folder when it is a checkout at the head SHA, else the API)")
-    an.add_argument("--backend", choices=("auto", "rules", "openai", "bedrock", "github-models"), default="auto",
-                    help="auto = openai or bedrock when their credentials are set, else the offline rules; "
-                         "github-models = GitHub Models with the GitHub token")
+    source.add_argument(
+        "--run",
+        metavar="RUN",
+        help="a failed workflow run: https://github.com/OWNER/NAME/actions/runs/ID[/attempts/N|/job/JOBID] or OWNER/NAME/ID",
+    )
+    an.add_argument(
+        "--repo",
+        help="the repository at the failing commit (a local folder); without it no diff is made "
+        "(with --run: default the current folder when it is a checkout at the head SHA, else the API)",
+    )
+    an.add_argument(
+        "--backend",
+        choices=("auto", "rules", "openai", "bedrock", "github-models"),
+        default="auto",
+        help="auto = openai or bedrock when their credentials are set, else the offline rules; "
+        "github-models = GitHub Models with the GitHub token",
+    )
     an.add_argument("--format", choices=("markdown", "json", "diff"), default="markdown")
     an.add_argument("--model", help="model id (openai or bedrock)")
-    an.add_argument("--openai-base-url", default=os.environ.get("OPENAI_BASE_URL"),
-                    help="OpenAI-compatible endpoint (Azure OpenAI, GitHub Models, Ollama, vLLM)")
+    an.add_argument(
+        "--openai-base-url",
+        default=os.environ.get("OPENAI_BASE_URL"),
+        help="OpenAI-compatible endpoint (Azure OpenAI, GitHub Models, Ollama, vLLM)",
+    )
     an.add_argument("--aws-region", default=None)
-    an.add_argument("--max-tokens", type=_positive_int, default=1500, help="token budget of the failure blocks")
+    an.add_argument(
+        "--max-tokens", type=_positive_int, default=1500, help="token budget of the failure blocks"
+    )
     an.add_argument("--max-prompt-tokens", type=_positive_int, default=6000)
-    an.add_argument("--llm-timeout", type=_seconds, default=60.0, metavar="SECONDS",
-                    help="seconds one openai/bedrock request may take (default 60)")
-    an.add_argument("--protected-path", action="append", default=[], metavar="GLOB", help="add to the deny list")
-    an.add_argument("--allowed-path", action="append", default=[], metavar="GLOB", help="lift a default deny-list entry")
-    an.add_argument("--api-url", default=os.environ.get("GITHUB_API_URL"),
-                    help="REST API base for --run (or GITHUB_API_URL); GitHub Enterprise Server: https://HOST/api/v3")
-    an.add_argument("--apply", action="store_true", help="with --run: apply the diff to the local work tree after a y/N prompt")
-    an.add_argument("--yes", action="store_true", help="with --apply: apply without asking (needed without a terminal)")
+    an.add_argument(
+        "--llm-timeout",
+        type=_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="seconds one openai/bedrock request may take (default 60)",
+    )
+    an.add_argument(
+        "--protected-path", action="append", default=[], metavar="GLOB", help="add to the deny list"
+    )
+    an.add_argument(
+        "--allowed-path", action="append", default=[], metavar="GLOB", help="lift a default deny-list entry"
+    )
+    an.add_argument(
+        "--api-url",
+        default=os.environ.get("GITHUB_API_URL"),
+        help="REST API base for --run (or GITHUB_API_URL); GitHub Enterprise Server: https://HOST/api/v3",
+    )
+    an.add_argument(
+        "--apply",
+        action="store_true",
+        help="with --run: apply the diff to the local work tree after a y/N prompt",
+    )
+    an.add_argument(
+        "--yes", action="store_true", help="with --apply: apply without asking (needed without a terminal)"
+    )
 
-    rp = sub.add_parser("report", help="figures of ci-healer's proposals in a repository (reads GITHUB_TOKEN)")
+    rp = sub.add_parser(
+        "report", help="figures of ci-healer's proposals in a repository (reads GITHUB_TOKEN)"
+    )
     rp.add_argument("--repo", required=True, metavar="OWNER/NAME", help="the repository to report on")
-    rp.add_argument("--since", default="30d", help="start of the period: 30d, 12h, 2w or a date (default 30d)")
+    rp.add_argument(
+        "--since", default="30d", help="start of the period: 30d, 12h, 2w or a date (default 30d)"
+    )
     rp.add_argument("--format", choices=("markdown", "json", "csv"), default="markdown")
-    rp.add_argument("--max-pulls", type=_positive_int, default=100, help="newest pull requests to read (default 100)")
-    rp.add_argument("--bot-login", default="github-actions[bot]",
-                    help="login ci-healer posts as (the bot-login input of the Action)")
+    rp.add_argument(
+        "--max-pulls", type=_positive_int, default=100, help="newest pull requests to read (default 100)"
+    )
+    rp.add_argument(
+        "--bot-login",
+        default="github-actions[bot]",
+        help="login ci-healer posts as (the bot-login input of the Action)",
+    )
 
-    sub.add_parser("action", help="run as the GitHub Action (reads GITHUB_EVENT_NAME, GITHUB_EVENT_PATH, INPUT_*)")
+    sub.add_parser(
+        "action", help="run as the GitHub Action (reads GITHUB_EVENT_NAME, GITHUB_EVENT_PATH, INPUT_*)"
+    )
     return parser
 
 
@@ -125,7 +171,9 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         else:
             if several:
                 print(f"==> {path} <==")
-            print(f"{len(result.blocks)} block(s), {result.tokens} tokens (estimated), {result.lines_total} lines")
+            print(
+                f"{len(result.blocks)} block(s), {result.tokens} tokens (estimated), {result.lines_total} lines"
+            )
             for block in result.blocks:
                 print(f"--- lines {block.start_line}-{block.end_line} ({block.reason})")
                 print(block.text.rstrip("\n"))
@@ -136,7 +184,10 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     if args.run is not None:
         return _cmd_analyze_run(args)
     if args.apply or args.yes:
-        print("ci-healer: --apply and --yes need --run (with --log, pipe --format diff to git apply)", file=sys.stderr)
+        print(
+            "ci-healer: --apply and --yes need --run (with --log, pipe --format diff to git apply)",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     from ci_healer.backends import BackendError, BackendSettings, make_backend
     from ci_healer.engine import AnalyzeOptions, analyze
@@ -192,7 +243,10 @@ def _print_analysis(analysis, fmt: str) -> None:
         if analysis.diff:
             sys.stdout.write(analysis.diff)
         else:
-            print(f"ci-healer: no diff ({analysis.status}): {analysis.message or analysis.root_cause}", file=sys.stderr)
+            print(
+                f"ci-healer: no diff ({analysis.status}): {analysis.message or analysis.root_cause}",
+                file=sys.stderr,
+            )
     else:
         sys.stdout.write(render_cli_markdown(analysis))
 
@@ -220,7 +274,15 @@ def _cmd_analyze_run(args: argparse.Namespace) -> int:
     ``--format``, and with ``--apply`` apply its diff (see :mod:`ci_healer.run_source`)."""
     from ci_healer.backends import BackendError, BackendSettings
     from ci_healer.repo import RepoError
-    from ci_healer.run_source import ApplyRefused, RunRefError, analyze_run_ref, apply_diff, parse_run_ref, resolve_token, stderr_is_tty
+    from ci_healer.run_source import (
+        ApplyRefused,
+        RunRefError,
+        analyze_run_ref,
+        apply_diff,
+        parse_run_ref,
+        resolve_token,
+        stderr_is_tty,
+    )
 
     try:
         ref = parse_run_ref(args.run, api_url=args.api_url, server_url=os.environ.get("GITHUB_SERVER_URL"))
@@ -233,14 +295,25 @@ def _cmd_analyze_run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     key = os.environ.get("OPENAI_API_KEY")
     backend = BackendSettings(
-        backend=args.backend, model=args.model, openai_base_url=args.openai_base_url,
-        openai_api_key=SecretStr(key) if key else None, aws_region=args.aws_region,
-        max_prompt_tokens=args.max_prompt_tokens, timeout_s=args.llm_timeout,
+        backend=args.backend,
+        model=args.model,
+        openai_base_url=args.openai_base_url,
+        openai_api_key=SecretStr(key) if key else None,
+        aws_region=args.aws_region,
+        max_prompt_tokens=args.max_prompt_tokens,
+        timeout_s=args.llm_timeout,
     )
     try:
         result = analyze_run_ref(
-            ref, token=token, backend=backend, repo_folder=args.repo, cwd=os.getcwd(), stderr=sys.stderr,
-            progress=stderr_is_tty(sys.stderr), protected_paths=args.protected_path, allowed_paths=args.allowed_path,
+            ref,
+            token=token,
+            backend=backend,
+            repo_folder=args.repo,
+            cwd=os.getcwd(),
+            stderr=sys.stderr,
+            progress=stderr_is_tty(sys.stderr),
+            protected_paths=args.protected_path,
+            allowed_paths=args.allowed_path,
             max_block_tokens=args.max_tokens,
         )
     except (BackendError, RepoError) as err:
@@ -257,15 +330,28 @@ def _cmd_analyze_run(args: argparse.Namespace) -> int:
         print(f"ci-healer: nothing to apply ({analysis.status})", file=sys.stderr)
         return status
     if result.local_folder is None:
-        print(f"ci-healer: --apply needs a local checkout at {result.head_sha[:12]}: run it there or pass --repo DIR", file=sys.stderr)
+        print(
+            f"ci-healer: --apply needs a local checkout at {result.head_sha[:12]}: run it there or pass --repo DIR",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     try:
-        applied = apply_diff(analysis.diff, result.local_folder, assume_yes=args.yes, interactive=sys.stdin.isatty(),
-                             confirm=_confirm, usage_code=EXIT_USAGE, failed_code=EXIT_ANALYSIS_FAILED)
+        applied = apply_diff(
+            analysis.diff,
+            result.local_folder,
+            assume_yes=args.yes,
+            interactive=sys.stdin.isatty(),
+            confirm=_confirm,
+            usage_code=EXIT_USAGE,
+            failed_code=EXIT_ANALYSIS_FAILED,
+        )
     except ApplyRefused as err:
         print(f"ci-healer: {err}", file=sys.stderr)
         return err.code
-    print(f"ci-healer: {'applied to ' + str(result.local_folder) if applied else 'not applied'}", file=sys.stderr)
+    print(
+        f"ci-healer: {'applied to ' + str(result.local_folder) if applied else 'not applied'}",
+        file=sys.stderr,
+    )
     return status
 
 
@@ -284,11 +370,17 @@ def _cmd_report(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     token = os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
     if not token:
-        print("ci-healer: set GITHUB_TOKEN to a token that can read the repository's pull requests and checks", file=sys.stderr)
+        print(
+            "ci-healer: set GITHUB_TOKEN to a token that can read the repository's pull requests and checks",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     api_url = (os.environ.get("GITHUB_API_URL") or "https://api.github.com").rstrip("/")
-    client = GitHubClient(make_github(token=token, api_url=api_url, seconds_between_writes=None), args.repo,
-                          bot_login=args.bot_login)
+    client = GitHubClient(
+        make_github(token=token, api_url=api_url, seconds_between_writes=None),
+        args.repo,
+        bot_login=args.bot_login,
+    )
     update, close = progress_bar()
     try:
         records = LedgerReader(client, max_pulls=args.max_pulls, progress=update).records()
@@ -312,7 +404,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ci-healer`` console script; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"extract": _cmd_extract, "analyze": _cmd_analyze, "report": _cmd_report, "action": _cmd_action}
+    handlers = {
+        "extract": _cmd_extract,
+        "analyze": _cmd_analyze,
+        "report": _cmd_report,
+        "action": _cmd_action,
+    }
     try:
         return handlers[args.command](args)
     except BrokenPipeError:

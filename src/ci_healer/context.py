@@ -180,18 +180,24 @@ _PY_FRAME = re.compile(r'File "(?P<path>[^"]+)", line (?P<line>\d+)')
 _JAVA_FRAME = re.compile(
     r"\bat\s+(?P<qual>[\w$.]+)\.(?P<method>[\w$<>-]+)\((?P<file>[\w$-]+\.(?:java|kt|kts|scala|groovy|clj)):(?P<line>\d+)\)"
 )
-_MAVEN = re.compile(rf"(?P<path>{_PATH}):\[(?P<line>\d+)(?:,\d+)?\]")  # Maven/Checkstyle path:[N,col], path:[N]
+_MAVEN = re.compile(
+    rf"(?P<path>{_PATH}):\[(?P<line>\d+)(?:,\d+)?\]"
+)  # Maven/Checkstyle path:[N,col], path:[N]
 # Python warnings and mypy notes: "<path>, line N" / "(<path>, line N)".
 _COMMA_LINE = re.compile(rf"(?P<path>{_PATH}), line (?P<line>\d+)\b")
 # Paths without a line: license-maven-plugin "Missing header in: <path>", Maven's "(<module>/pom.xml)".
 _NO_LINE_ID = re.compile(rf"Missing header in: (?P<path>\S+)|\((?P<ppath>{_PATH})\)(?!\w)")
 # Any other path with a folder, no line: the weakest mention, ranked after every other reference.
-_BARE = re.compile(rf"(?<![\w.@$~+/\\-])(?P<path>(?:[A-Za-z]:)?[\w.@$~+-]*(?:[/\\][\w.@$~+-]+)+\.[A-Za-z][A-Za-z0-9]{{0,9}})(?![\w/\\(:-])")
+_BARE = re.compile(
+    r"(?<![\w.@$~+/\\-])(?P<path>(?:[A-Za-z]:)?[\w.@$~+-]*(?:[/\\][\w.@$~+-]+)+\.[A-Za-z][A-Za-z0-9]{0,9})(?![\w/\\(:-])"
+)
 _URLISH = re.compile(r"(?:://|\bjar:|@)\S*$")
 
 # A qualified JVM class name anywhere in a message (javac "in class x.y.Foo", clirr, revapi):
 # the weakest mention, like a bare path.
-_JVM_MENTION = re.compile(r"(?<![\w$.\\/-])[a-z][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)+\.[A-Z][\w]*(?:\$[\w$]+)?(?![\w(])")
+_JVM_MENTION = re.compile(
+    r"(?<![\w$.\\/-])[a-z][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)+\.[A-Z][\w]*(?:\$[\w$]+)?(?![\w(])"
+)
 
 # javac / scalac: an import of a package no dependency provides ("package x.y does not exist",
 # "object x is not a member of package y"): the module's build file (pom.xml, build.gradle,
@@ -206,13 +212,21 @@ _JUNIT_DESC = re.compile(rf"\b[\w$\[\]-]+\((?P<fqn>{_JVM_FQN})\)")
 # Surefire "Tests run: ... <<< FAILURE! - in x.y.FooTest" and the "Running x.y.FooTest" it belongs to.
 _SUREFIRE_IN = re.compile(rf"<<< (?:FAILURE|ERROR)!.*? - in (?P<fqn>{_JVM_FQN})")
 _SUREFIRE_RUNNING = re.compile(rf"^(?:\[INFO\] )?Running (?P<fqn>{_JVM_FQN})\s*$")
-_SUREFIRE_BAD_RUN = re.compile(r"Tests run: \d+, Failures: (?:[1-9]|\d+, Errors: [1-9])|<<< (?:FAILURE|ERROR)!")
+_SUREFIRE_BAD_RUN = re.compile(
+    r"Tests run: \d+, Failures: (?:[1-9]|\d+, Errors: [1-9])|<<< (?:FAILURE|ERROR)!"
+)
 # Surefire summary sections "Failed tests:" / "Tests in error:" / "[ERROR] Failures:": "  FooTest.method:42 msg".
-_SUREFIRE_SECTION = re.compile(r"^(?:\[ERROR\] )?(?:Failed tests|Tests in error|Failures|Errors|Tests with failures):")
-_SUREFIRE_ENTRY = re.compile(r"^(?:\[ERROR\])?\s+(?:Run \d+: )?(?P<cls>[A-Z][\w$]*)\.(?P<method>[\w$\[\]-]+?)(?::(?P<line>\d+))?(?:\s|$|»)")
+_SUREFIRE_SECTION = re.compile(
+    r"^(?:\[ERROR\] )?(?:Failed tests|Tests in error|Failures|Errors|Tests with failures):"
+)
+_SUREFIRE_ENTRY = re.compile(
+    r"^(?:\[ERROR\])?\s+(?:Run \d+: )?(?P<cls>[A-Z][\w$]*)\.(?P<method>[\w$\[\]-]+?)(?::(?P<line>\d+))?(?:\s|$|»)"
+)
 # unittest / nose ids "FAIL: test_x (pkg.tests.test_mod.TestC)", "ERROR: Failure: ... (pkg.mod)",
 # unittest's "Failed to import test module: pkg.tests.test_x", nose "FAIL: Doctest: pkg.mod.func".
-_PY_TEST_ID = re.compile(r"^(?:FAIL|ERROR): \w+ \((?P<dotted>[A-Za-z_][\w.]*)\)|^(?:FAIL|ERROR): Doctest: (?P<doc>[A-Za-z_][\w.]*)")
+_PY_TEST_ID = re.compile(
+    r"^(?:FAIL|ERROR): \w+ \((?P<dotted>[A-Za-z_][\w.]*)\)|^(?:FAIL|ERROR): Doctest: (?P<doc>[A-Za-z_][\w.]*)"
+)
 _PY_IMPORT_NAME = re.compile(
     r"Failed to import test module: (?P<a>[A-Za-z_][\w.]*)|cannot import name '?\w+'? from '(?P<b>[A-Za-z_][\w.]*)'"
 )
@@ -226,7 +240,9 @@ compiler noise printed while the suite runs)."""
 _PAREN = re.compile(rf"(?P<path>{_PATH})\((?P<line>\d+)(?:,\d+)?\)")
 _COLON = re.compile(rf"(?P<path>{_PATH}):(?P<line>\d+)\b(?!\.\d)")
 _PYTEST_ID = re.compile(rf"(?P<path>{_PATH})::\w")
-_IMPORT_TEST_MODULE = re.compile(r"(?:ImportError while importing test module|ERROR collecting) '?(?P<path>[^'\s]+\.py)")
+_IMPORT_TEST_MODULE = re.compile(
+    r"(?:ImportError while importing test module|ERROR collecting) '?(?P<path>[^'\s]+\.py)"
+)
 _PYTEST_TB_TAIL = re.compile(r"^:\s*(?:$|in\s+\S|[\w.]*(?:Error|Exception|Exit|Failed|Warning|Interrupt)\b)")
 
 _IGNORED_PARTS = frozenset(
@@ -264,7 +280,9 @@ _WORKSPACE_PREFIXES = (
 )
 
 
-_SOURCE_ROOT = re.compile(r"(?:^|/)src/(?:main|test|[\w-]+)/(?:java|kotlin|scala|groovy)$|(?:^|/)(?:java|kotlin)$")
+_SOURCE_ROOT = re.compile(
+    r"(?:^|/)src/(?:main|test|[\w-]+)/(?:java|kotlin|scala|groovy)$|(?:^|/)(?:java|kotlin)$"
+)
 _NOT_MODULES = frozenset({"setup", "conftest", "noxfile", "fabfile", "tasks", "manage", "dodo"})
 
 
@@ -310,7 +328,7 @@ class _PathIndex:
     def resolve_java(self, package: tuple[str, ...], filename: str) -> str | None:
         want = list(package) + [filename]
         cands = self.by_name.get(filename, [])
-        exact = [c for c in cands if c.split("/")[-len(want):] == want]
+        exact = [c for c in cands if c.split("/")[-len(want) :] == want]
         if exact:
             # Prefer the conventional source roots (src/main/java, src/test/kotlin, ...) over copies.
             def rank(c: str) -> tuple[bool, int, str]:
@@ -357,7 +375,7 @@ class _PathIndex:
                 return None
             unit = m.group("a") or m.group("b")
             root = _JVM_PACKAGE_ROOT.search(folder + "/")
-            package = tuple(p for p in folder[root.end():].split("/") if p) if root else ()
+            package = tuple(p for p in folder[root.end() :].split("/") if p) if root else ()
             found = self.resolve_java(package, f"{unit}.{ext}") if package else None
             return found if found and found != path else None
         if ext != "py":
@@ -372,7 +390,9 @@ class _PathIndex:
         near = "/".join([*parts, unit])
         if near in self.paths and near != path:
             return near
-        cands = [c for c in self.by_name.get(unit, ()) if not any(_TEST_DIR.match(p) for p in c.split("/")[:-1])]
+        cands = [
+            c for c in self.by_name.get(unit, ()) if not any(_TEST_DIR.match(p) for p in c.split("/")[:-1])
+        ]
         return cands[0] if len(cands) == 1 else None
 
     def resolve_module(self, dotted: str) -> str | None:
@@ -450,7 +470,7 @@ def _split_path(raw: str) -> list[str] | None:
     """Normalise a path as printed in a log to repository-relative components, or ``None``."""
     s = raw.strip().strip("'\"`")
     if s.startswith("file://"):
-        s = s[len("file://"):]
+        s = s[len("file://") :]
     s = s.replace("\\", "/")
     s = re.sub(r"^[A-Za-z]:(?=/)", "", s)  # Windows drive
     if s.startswith(("<", "node:", "internal/")):  # <frozen ...>, Node core modules
@@ -458,7 +478,7 @@ def _split_path(raw: str) -> list[str] | None:
     for prefix in _WORKSPACE_PREFIXES:
         m = prefix.match(s)
         if m:
-            s = s[m.end():]
+            s = s[m.end() :]
             break
     else:
         if _SYSTEM_ROOTS.match(s):
@@ -508,7 +528,7 @@ def _block_refs(text: str) -> list[_Ref]:
                     add(m.span(), _Ref("error", m.group("path"), int(m.group("line"))))
         for m in _COLON.finditer(line):
             if free(m.span()):
-                kind = "tb" if _PYTEST_TB_TAIL.match(line[m.end():]) else "error"
+                kind = "tb" if _PYTEST_TB_TAIL.match(line[m.end() :]) else "error"
                 add(m.span(), _Ref(kind, m.group("path"), int(m.group("line"))))
         for pattern in (_PYTEST_ID, _IMPORT_TEST_MODULE):
             for m in pattern.finditer(line):
@@ -527,7 +547,10 @@ def _block_refs(text: str) -> list[_Ref]:
         elif in_section:
             m = _SUREFIRE_ENTRY.match(line)
             if m and free(m.span()):
-                add(m.span(), _Ref("id", m.group("cls"), int(m.group("line")) if m.group("line") else None, name="jvm"))
+                add(
+                    m.span(),
+                    _Ref("id", m.group("cls"), int(m.group("line")) if m.group("line") else None, name="jvm"),
+                )
         m = _SUREFIRE_RUNNING.match(line)
         if m:
             running = m.group("fqn")
@@ -549,11 +572,15 @@ def _block_refs(text: str) -> list[_Ref]:
             if free(m.span()) and not _URLISH.search(line[: m.start()]):
                 add(m.span(), _Ref("bare", m.group("path"), None))
         progress = _SUREFIRE_RUNNING.match(line) or "Tests run:" in line  # passing classes too
-        for m in () if progress else _JVM_MENTION.finditer(line):  # "is not public in org.acme.core.Parser", clirr
+        for m in (
+            () if progress else _JVM_MENTION.finditer(line)
+        ):  # "is not public in org.acme.core.Parser", clirr
             if free(m.span()) and not _URLISH.search(line[: m.start()]):
                 add(m.span(), _Ref("bare", m.group(0), None, name="jvm"))
         if _MISSING_PACKAGE.search(line):
-            found = [(at, replace(ref, needs_build_file=True) if ref.kind == "error" else ref) for at, ref in found]
+            found = [
+                (at, replace(ref, needs_build_file=True) if ref.kind == "error" else ref) for at, ref in found
+            ]
         refs.extend(ref for _, ref in sorted(found, key=lambda item: item[0]))
     if running:  # the suite stopped inside this class (crash, timeout, fork exit)
         refs.append(_Ref("bare", running, None, name="jvm"))
@@ -597,7 +624,7 @@ def _references(blocks: Sequence[Block], repo: RepoSource) -> list[tuple[str, in
             return next((root + rel for root in roots if root + rel in index.paths), None)
         if "node" not in own:
             own["node"] = _npm_packages(repo, paths)
-        folder = own["node"].get(kind[len("node:"):])  # type: ignore[union-attr]
+        folder = own["node"].get(kind[len("node:") :])  # type: ignore[union-attr]
         if folder is None:
             return None
         rel = "/".join(([folder] if folder else []) + parts)
@@ -713,7 +740,9 @@ def _maven_modules(repo: RepoSource, manifests: Sequence[str], blocks: Sequence[
     """
     names = list(
         dict.fromkeys(
-            next(g for g in m.groups() if g) for block in blocks for m in _MAVEN_PROJECT.finditer(_clean(block.text))
+            next(g for g in m.groups() if g)
+            for block in blocks
+            for m in _MAVEN_PROJECT.finditer(_clean(block.text))
         )
     )
     if not names:
@@ -732,7 +761,9 @@ def _maven_modules(repo: RepoSource, manifests: Sequence[str], blocks: Sequence[
     return list(dict.fromkeys(p for p in found if p))
 
 
-def _relevant_manifests(repo: RepoSource, named: Sequence[str], limit: int = 4, blocks: Sequence[Block] = ()) -> list[str]:
+def _relevant_manifests(
+    repo: RepoSource, named: Sequence[str], limit: int = 4, blocks: Sequence[Block] = ()
+) -> list[str]:
     """Manifests of the Maven modules the blocks name, the root manifests, then the nearest
     manifests above each named file, at most ``limit``."""
     manifests = find_manifests(repo)
@@ -844,7 +875,9 @@ def gather(
                 return
         windows.append(_Window(path, start, end, anchor, reason))
 
-    changed = list(dict.fromkeys(p.strip().lstrip("/").removeprefix("./") for p in changed_files if p.strip()))
+    changed = list(
+        dict.fromkeys(p.strip().lstrip("/").removeprefix("./") for p in changed_files if p.strip())
+    )
     changed_set = set(changed)
     for path, line in refs:  # named by the log and changed by the failing change: first
         if path in changed_set:

@@ -31,7 +31,13 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from ci_healer.models import FileChange, Finding
-from ci_healer.pypi_names import IMPORT_TO_DISTRIBUTIONS, KNOWN_SAME_NAME, distribution_candidates, is_known, normalise
+from ci_healer.pypi_names import (
+    IMPORT_TO_DISTRIBUTIONS,
+    KNOWN_SAME_NAME,
+    distribution_candidates,
+    is_known,
+    normalise,
+)
 
 CONFUSION = "unverified package name: dependency-confusion risk"
 
@@ -48,7 +54,9 @@ _GO_MISSING = re.compile(
     r"|missing go\.sum entry for module providing package ([^\s;:(]+)|cannot find module providing package ([^\s;:]+)"
 )
 _JAVA_MISSING = re.compile(r"package ([a-z_][\w]*(?:\.[\w]+)+) does not exist")
-_GO_REQUIRE_LINE = re.compile(r"^\s*(?:require\s+)?([A-Za-z0-9][\w.\-~]*(?:/[\w.\-~]+)+)\s+v[\w.\-+]+", re.MULTILINE)
+_GO_REQUIRE_LINE = re.compile(
+    r"^\s*(?:require\s+)?([A-Za-z0-9][\w.\-~]*(?:/[\w.\-~]+)+)\s+v[\w.\-+]+", re.MULTILINE
+)
 _GRADLE_DEP = re.compile(
     r"\b(?:implementation|api|compileOnly|runtimeOnly|testImplementation|testRuntimeOnly|annotationProcessor|kapt|compile|testCompile)"
     r"\s*\(?\s*[\"']([\w.\-]+):([\w.\-]+)(?::[^\"']*)?[\"']"
@@ -87,7 +95,9 @@ def missing_names(failure_text: str) -> Missing:
             npm.append(name)
     go = [next(g for g in groups if g).rstrip(".") for groups in _GO_MISSING.findall(failure_text)]
     java = _JAVA_MISSING.findall(failure_text)
-    return Missing(python=py, npm=tuple(dict.fromkeys(npm)), go=tuple(dict.fromkeys(go)), java=tuple(dict.fromkeys(java)))
+    return Missing(
+        python=py, npm=tuple(dict.fromkeys(npm)), go=tuple(dict.fromkeys(go)), java=tuple(dict.fromkeys(java))
+    )
 
 
 # ------------------------------------------------------------------------------- declared names
@@ -97,7 +107,9 @@ def ecosystem(path: str) -> str | None:
     """``python``, ``npm``, ``go`` or ``maven`` for a manifest this module reads, else ``None``."""
     name = PurePosixPath(path).name.lower()
     parent = PurePosixPath(path).parent.name.lower()
-    if re.match(r"^(?:requirements|constraints)[^/]*\.(?:txt|in)$", name) or (parent == "requirements" and name.endswith((".txt", ".in"))):
+    if re.match(r"^(?:requirements|constraints)[^/]*\.(?:txt|in)$", name) or (
+        parent == "requirements" and name.endswith((".txt", ".in"))
+    ):
         return "python"
     if name in ("pyproject.toml", "setup.py", "setup.cfg", "pipfile"):
         return "python"
@@ -141,7 +153,11 @@ def _python_names(path: str, text: str) -> set[str]:
         found += _toml_requirements(project.get("dependencies"))
         for values in (project.get("optional-dependencies") or {}).values():
             found += _toml_requirements(values)
-        for values in (data.get("dependency-groups") or {}).values() if isinstance(data.get("dependency-groups"), dict) else ():
+        for values in (
+            (data.get("dependency-groups") or {}).values()
+            if isinstance(data.get("dependency-groups"), dict)
+            else ()
+        ):
             found += _toml_requirements(values)
         tool = data.get("tool") if isinstance(data.get("tool"), dict) else {}
         poetry = tool.get("poetry") if isinstance(tool.get("poetry"), dict) else {}
@@ -154,7 +170,9 @@ def _python_names(path: str, text: str) -> set[str]:
             found += _toml_requirements(data.get(section))
     else:  # setup.py / setup.cfg: quoted or listed requirement strings
         found += _QUOTED_REQ.findall(text)
-        for m in re.finditer(r"^(?:install_requires|tests_require)\s*=[ \t]*((?:\n[ \t]+\S.*)+)", text, re.MULTILINE):
+        for m in re.finditer(
+            r"^(?:install_requires|tests_require)\s*=[ \t]*((?:\n[ \t]+\S.*)+)", text, re.MULTILINE
+        ):
             for line in m.group(1).split("\n"):
                 req = _REQ_NAME.match(line)
                 if req:
@@ -210,9 +228,9 @@ def added_dependencies(change: FileChange) -> list[str]:
 
 # ------------------------------------------------------------------------------------- verdicts
 
-_KNOWN_DISTRIBUTIONS = frozenset(normalise(d) for ds in IMPORT_TO_DISTRIBUTIONS.values() for d in ds) | frozenset(
-    normalise(n) for n in KNOWN_SAME_NAME
-)
+_KNOWN_DISTRIBUTIONS = frozenset(
+    normalise(d) for ds in IMPORT_TO_DISTRIBUTIONS.values() for d in ds
+) | frozenset(normalise(n) for n in KNOWN_SAME_NAME)
 
 
 def _python_verdict(dist: str, missing: Sequence[str], own: set[str]) -> str | None:
@@ -268,7 +286,11 @@ def _maven_verdict(coordinate: str, missing: Sequence[str]) -> str:
     if missing:
         near = [p for p in missing if p.startswith(group) or group.startswith(".".join(p.split(".")[:2]))]
         names = ", ".join(f"`{m}`" for m in (near or missing))
-        how = "its group id shares a prefix with the package" if near else "nothing ties its group id to the package"
+        how = (
+            "its group id shares a prefix with the package"
+            if near
+            else "nothing ties its group id to the package"
+        )
         return f"{CONFUSION}: ci-healer cannot verify that `{coordinate}` provides the missing package {names} ({how})"
     return f"{CONFUSION}: ci-healer cannot verify the artifact `{coordinate}` (the failure names no missing package)"
 
@@ -311,5 +333,12 @@ def check_dependencies(
                     )
                 )
                 continue
-            findings.append(Finding(code="unverified_dependency", path=change.path, level="high", message=f"{change.path}: {verdict}"))
+            findings.append(
+                Finding(
+                    code="unverified_dependency",
+                    path=change.path,
+                    level="high",
+                    message=f"{change.path}: {verdict}",
+                )
+            )
     return findings

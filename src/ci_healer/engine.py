@@ -94,7 +94,13 @@ def changed_lines(change: FailingChange) -> dict[str, list[int]]:
             patched = PatchSet(f"--- a/{f.path}\n+++ b/{f.path}\n{f.patch}\n")
         except UnidiffParseError:
             continue
-        lines = [ln.target_line_no for pf in patched for hunk in pf for ln in hunk if ln.is_added and ln.target_line_no]
+        lines = [
+            ln.target_line_no
+            for pf in patched
+            for hunk in pf
+            for ln in hunk
+            if ln.is_added and ln.target_line_no
+        ]
         if lines:
             out[f.path] = lines
     return out
@@ -137,8 +143,12 @@ def build_request(
     if repo is not None:
         paths = [f.path for f in change.files if f.status != "removed"] if change is not None else []
         files = repo_context.gather(
-            blocks, repo, category=classification.category, max_bytes=context_bytes,
-            changed_files=paths, changed_lines=changed_lines(change) if change is not None else None,
+            blocks,
+            repo,
+            category=classification.category,
+            max_bytes=context_bytes,
+            changed_files=paths,
+            changed_lines=changed_lines(change) if change is not None else None,
         )
         manifests = repo_context.find_manifests(repo)
         packages = repo_context.project_packages(repo)
@@ -162,7 +172,11 @@ def _secrets_in_edits(redactor: Redactor, edits: Sequence[FileEdit]) -> list[Vio
         if counts.total:
             kinds = ", ".join(sorted(counts.counts))
             found.append(
-                Violation(code="secret_in_patch", path=edit.file_path, message=f"the proposed edit contains a secret ({kinds})")
+                Violation(
+                    code="secret_in_patch",
+                    path=edit.file_path,
+                    message=f"the proposed edit contains a secret ({kinds})",
+                )
             )
     return found
 
@@ -267,7 +281,9 @@ def analyze(
         proposal = backend.propose(request)
     except BackendError as err:
         fallback = RulesBackend(repo).propose(request)
-        risk = assess(None, confidence=0.0, violations=(), cheats=(), confidence_threshold=options.confidence_threshold)
+        risk = assess(
+            None, confidence=0.0, violations=(), cheats=(), confidence_threshold=options.confidence_threshold
+        )
         return Analysis(
             root_cause=fallback.root_cause,
             category=classification.category,
@@ -282,7 +298,9 @@ def analyze(
     redactions = redactions.merge(cause_counts)
     base["redactions"] = redactions
     proposal = proposal.model_copy(update={"root_cause": root_cause})
-    return _finish(proposal, repo=repo, redactor=redactor, options=options, base=base, request=request, backend=backend)
+    return _finish(
+        proposal, repo=repo, redactor=redactor, options=options, base=base, request=request, backend=backend
+    )
 
 
 def _tree_paths(repo: RepoSource) -> list[str] | None:
@@ -294,7 +312,11 @@ def _tree_paths(repo: RepoSource) -> list[str] | None:
 
 
 def _repair_round(
-    backend: RepairingBackend, request: ProposalRequest, proposal: Proposal, err: ProposalError, redactor: Redactor
+    backend: RepairingBackend,
+    request: ProposalRequest,
+    proposal: Proposal,
+    err: ProposalError,
+    redactor: Redactor,
 ) -> tuple[Proposal, Redactions]:
     """Ask ``backend`` once for corrected edits; the failure report is redacted like the request."""
     assert err.failure is not None
@@ -330,10 +352,17 @@ def _finish(
     edits = list(proposal.files_to_modify)
     # What the analysis reports never carries a secret, even one the model put into an edit.
     shown_edits = [
-        edit.model_copy(update={"original": redactor.redact(edit.original)[0], "replacement": redactor.redact(edit.replacement)[0]})
+        edit.model_copy(
+            update={
+                "original": redactor.redact(edit.original)[0],
+                "replacement": redactor.redact(edit.replacement)[0],
+            }
+        )
         for edit in edits
     ]
-    common = dict(root_cause=proposal.root_cause, category=proposal.category, confidence=proposal.confidence, **base)
+    common = dict(
+        root_cause=proposal.root_cause, category=proposal.category, confidence=proposal.confidence, **base
+    )
 
     def without_patch(status: str, message: str, violations: Sequence[Violation] = ()) -> Analysis:
         risk = assess(
@@ -343,14 +372,25 @@ def _finish(
             cheats=(),
             confidence_threshold=options.confidence_threshold,
         )
-        return Analysis(risk=risk, files_to_modify=shown_edits, status=status, message=message, violations=list(violations), **common)
+        return Analysis(
+            risk=risk,
+            files_to_modify=shown_edits,
+            status=status,
+            message=message,
+            violations=list(violations),
+            **common,
+        )
 
     if not edits:
         if first_failure:
-            return without_patch("no_patch", f"{first_failure}; after one repair round, no patch was proposed")
+            return without_patch(
+                "no_patch", f"{first_failure}; after one repair round, no patch was proposed"
+            )
         return without_patch("no_patch", "no patch proposed: root cause only")
     if repo is None:
-        return without_patch("no_patch", "no repository given, so the proposed edits cannot be turned into a diff")
+        return without_patch(
+            "no_patch", "no repository given, so the proposed edits cannot be turned into a diff"
+        )
 
     violations = check_edits_paths(edits, options.policy, repo=repo) + _secrets_in_edits(redactor, edits)
     if violations:
@@ -367,10 +407,19 @@ def _finish(
             repaired, counts = _repair_round(backend, request, proposal, err, redactor)
         except BackendError as repair_err:
             common["repair_rounds"] = 1
-            return without_patch("failed", f"{reason}; the repair round failed ({repair_err.code}): {repair_err}")
+            return without_patch(
+                "failed", f"{reason}; the repair round failed ({repair_err.code}): {repair_err}"
+            )
         again = {**base, "repair_rounds": 1, "redactions": base["redactions"].merge(counts)}
         return _finish(
-            repaired, repo=repo, redactor=redactor, options=options, base=again, request=request, backend=backend, first_failure=reason
+            repaired,
+            repo=repo,
+            redactor=redactor,
+            options=options,
+            base=again,
+            request=request,
+            backend=backend,
+            first_failure=reason,
         )
 
     violations = check_patch(patch, repo, options.policy)

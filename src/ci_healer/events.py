@@ -241,7 +241,9 @@ def _is_bot(user: _User) -> bool:
     return user.type == "Bot" or user.login.endswith("[bot]")
 
 
-def route(event_name: str, payload: dict[str, Any], settings: Any, *, bot_login: str = DEFAULT_BOT_LOGIN) -> Activity:
+def route(
+    event_name: str, payload: dict[str, Any], settings: Any, *, bot_login: str = DEFAULT_BOT_LOGIN
+) -> Activity:
     """Decide what to do for event ``event_name`` with ``payload``.
 
     ``settings`` supplies ``approval_command`` and ``approval_label`` (an
@@ -260,7 +262,11 @@ def route(event_name: str, payload: dict[str, Any], settings: Any, *, bot_login:
             if on_fix_branch:
                 return Verify(run)
             author = run.head_commit.author if run.head_commit else None
-            if author is not None and bot_login and bot_login in (author.name, author.email.split("+", 1)[-1].split("@", 1)[0]):
+            if (
+                author is not None
+                and bot_login
+                and bot_login in (author.name, author.email.split("+", 1)[-1].split("@", 1)[0])
+            ):
                 return Skip("the failing commit was authored by ci-healer itself; skipped to avoid a loop")
             return Analyze(run)
         if run.conclusion == "success" and on_fix_branch:
@@ -270,18 +276,29 @@ def route(event_name: str, payload: dict[str, Any], settings: Any, *, bot_login:
     if event_name == "issue_comment":
         ev = _parse(IssueCommentPayload, payload, event_name)
         if ev.action != "created":
-            return Skip(f"issue_comment {ev.action}: only newly created comments can approve (edits are ignored)")
+            return Skip(
+                f"issue_comment {ev.action}: only newly created comments can approve (edits are ignored)"
+            )
         if ev.issue.pull_request is None:
             return Skip("the comment is on an issue, not a pull request")
         if ev.comment.user.login == bot_login:
             return Skip("the comment is ci-healer's own")
         approve, pid = _command(ev.comment.body, approval_command)
         if approve:
-            return Apply("comment", ev.comment.user.login, _is_bot(ev.comment.user), pr_number=ev.issue.number, comment_id=ev.comment.id,
-                         proposal_id=pid, requested_at=ev.comment.created_at or None)
+            return Apply(
+                "comment",
+                ev.comment.user.login,
+                _is_bot(ev.comment.user),
+                pr_number=ev.issue.number,
+                comment_id=ev.comment.id,
+                proposal_id=pid,
+                requested_at=ev.comment.created_at or None,
+            )
         reject, pid = _command(ev.comment.body, REJECT_COMMAND)
         if reject:
-            return Reject(ev.comment.user.login, _is_bot(ev.comment.user), ev.issue.number, ev.comment.id, pid)
+            return Reject(
+                ev.comment.user.login, _is_bot(ev.comment.user), ev.issue.number, ev.comment.id, pid
+            )
         return Skip("the comment is not an approval or rejection command")
 
     if event_name in ("pull_request", "pull_request_target"):
@@ -290,8 +307,14 @@ def route(event_name: str, payload: dict[str, Any], settings: Any, *, bot_login:
             return Skip(f"{event_name} {ev.action}: ci-healer acts on the approval label only")
         if not approval_label or ev.label is None or ev.label.name != approval_label:
             return Skip("the added label is not the approval label")
-        return Apply("label", ev.sender.login, _is_bot(ev.sender), pr_number=ev.pull_request.number, label=ev.label.name,
-                     requested_at=ev.pull_request.updated_at or None)
+        return Apply(
+            "label",
+            ev.sender.login,
+            _is_bot(ev.sender),
+            pr_number=ev.pull_request.number,
+            label=ev.label.name,
+            requested_at=ev.pull_request.updated_at or None,
+        )
 
     if event_name == "workflow_dispatch":
         ev = _parse(WorkflowDispatchPayload, payload, event_name)
@@ -300,7 +323,9 @@ def route(event_name: str, payload: dict[str, Any], settings: Any, *, bot_login:
             return Skip("workflow_dispatch without a run-id input: nothing to apply")
         text = str(raw).strip()
         if not text.isdigit() or int(text) < 1:
-            raise EventError(f"workflow_dispatch event: input run-id must be a workflow run id (digits), not {text[:40]!r}")
+            raise EventError(
+                f"workflow_dispatch event: input run-id must be a workflow run id (digits), not {text[:40]!r}"
+            )
         return Apply("dispatch", ev.sender.login, _is_bot(ev.sender), run_id=int(text))
 
     return Skip(f"event {event_name!r} is not one ci-healer handles")

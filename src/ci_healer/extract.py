@@ -96,11 +96,13 @@ def _raw_search(pattern: object) -> object:
 
         def search(data: bytes, pos: int, endpos: int) -> tuple[int, int]:
             return match(anchor, data, pos, endpos)[0]
+
         return search
 
     def fallback(data: bytes, pos: int, endpos: int) -> tuple[int, int]:
         m = pattern.search(data, pos, endpos)  # type: ignore[attr-defined]
         return m.span() if m is not None else (-1, -1)
+
     return fallback
 
 
@@ -155,8 +157,10 @@ class Rule(NamedTuple):
         ``re`` retries an alternation holding ``^`` branches at every position of the line; splitting
         the anchored branches off makes classifying a line several times faster, same result.
         """
-        return bool((self.anchored is not None and self.anchored.match(text))
-                    or (self.floating is not None and self.floating.search(text)))
+        return bool(
+            (self.anchored is not None and self.anchored.match(text))
+            or (self.floating is not None and self.floating.search(text))
+        )
 
 
 def _top_level_alternatives(pattern: str) -> list[str]:
@@ -175,7 +179,7 @@ def _top_level_alternatives(pattern: str) -> list[str]:
             in_class = c != "]"
         elif c == "[":
             in_class = True
-            if pattern[i + 1:i + 2] == "]":
+            if pattern[i + 1 : i + 2] == "]":
                 i += 1
         elif c == "(":
             depth += 1
@@ -189,19 +193,37 @@ def _top_level_alternatives(pattern: str) -> list[str]:
     return parts
 
 
-def _r(reason: str, pattern: str, score: int, before: int = 2, after: int = 6, *, exit: bool = False, flags: int = 0) -> Rule:
+def _r(
+    reason: str,
+    pattern: str,
+    score: int,
+    before: int = 2,
+    after: int = 6,
+    *,
+    exit: bool = False,
+    flags: int = 0,
+) -> Rule:
     parts = _top_level_alternatives(pattern)
     anchored = [p[1:] for p in parts if p.startswith("^")]
     floating = [p for p in parts if not p.startswith("^")]
-    return Rule(reason, re.compile(pattern, flags), score, before, after, exit,
-                re.compile("|".join(f"(?:{p})" for p in anchored), flags) if anchored else None,
-                re.compile("|".join(f"(?:{p})" for p in floating), flags) if floating else None)
+    return Rule(
+        reason,
+        re.compile(pattern, flags),
+        score,
+        before,
+        after,
+        exit,
+        re.compile("|".join(f"(?:{p})" for p in anchored), flags) if anchored else None,
+        re.compile("|".join(f"(?:{p})" for p in floating), flags) if floating else None,
+    )
 
 
 _I = re.IGNORECASE
 STEP_TAIL_LINES = 150
-_PASSING_TEST = (r"^\s*ok \d+\b|^\s*--- PASS:|^ok\s+\S+\s+(?:[\d.]+s|\(cached\))|"
-                 r"^\S+::\S+ PASSED\b|^\s*(?:\u2713|\u2714|\u221a)\s")
+_PASSING_TEST = (
+    r"^\s*ok \d+\b|^\s*--- PASS:|^ok\s+\S+\s+(?:[\d.]+s|\(cached\))|"
+    r"^\S+::\S+ PASSED\b|^\s*(?:\u2713|\u2714|\u221a)\s"
+)
 """A passing test's line: TAP ``ok 3 name``, Go ``--- PASS: T`` and ``ok  pkg 0.1s``, pytest's
 ``path::test PASSED``, mocha/jest/XCTest ``✓ name``."""
 
@@ -216,48 +238,102 @@ RULES: tuple[Rule, ...] = (
     # ``PASSED``, mocha/jest/XCTest ``✓ name``): a test name holding
     # ``error``/``duplicate``/``does not`` is not a failure signal.
     _r("ignore", _PASSING_TEST, 0, 0, 0),
-    _r("ignore", r"\b(?:0|no) (?:errors?|failures?|failed)\b(?!.*\b[1-9]\d* (?:errors?|failures?|failed)\b)"
-       r"|Failures: 0, Errors: 0|\b0 failing\b|-Werror|--fail|error_?reporting|errorprone|"
-       r"^\s*(?:Downloading|Downloaded|Installing|Collecting|Requirement already|Unpacking|Setting up|"
-       r"Get:\d+|Selecting previously|Preparing to unpack|remote:|Receiving objects|Resolving deltas|"
-       r"Fetched|Hit:\d+|Ign:\d+)\b|^\s*\[INFO\] (?!.*(?:FAIL|ERROR|BUILD FAILURE))|"
-       r"^\s*(?:npm )?WARN |allow_failures|fast_finish|^\s*[+$] |^\s*\+\+ |^Using worker:", 0, 0, 0, flags=_I),
+    _r(
+        "ignore",
+        r"\b(?:0|no) (?:errors?|failures?|failed)\b(?!.*\b[1-9]\d* (?:errors?|failures?|failed)\b)"
+        r"|Failures: 0, Errors: 0|\b0 failing\b|-Werror|--fail|error_?reporting|errorprone|"
+        r"^\s*(?:Downloading|Downloaded|Installing|Collecting|Requirement already|Unpacking|Setting up|"
+        r"Get:\d+|Selecting previously|Preparing to unpack|remote:|Receiving objects|Resolving deltas|"
+        r"Fetched|Hit:\d+|Ign:\d+)\b|^\s*\[INFO\] (?!.*(?:FAIL|ERROR|BUILD FAILURE))|"
+        r"^\s*(?:npm )?WARN |allow_failures|fast_finish|^\s*[+$] |^\s*\+\+ |^Using worker:",
+        0,
+        0,
+        0,
+        flags=_I,
+    ),
     # --- Echoes: step exits and tool trailers ----------------------------------------------------
-    _r("exit-code", r"^The command \".*\" (?:exited|failed) with [1-9]|^The command \".*\" failed \d+ times\.|^\" (?:exited|failed) with [1-9]|"
-       r"^Process completed with exit code [1-9]|"
-       r"^Error: Process completed with exit code|^(?:ERROR: )?script returned exit code [1-9]|"
-       r"^Build step '.*' marked build as failure|^ERROR: Build step failed|^Error: The operation was canceled|"
-       r"^##\[error\]Process completed", 2, STEP_TAIL_LINES, 0, exit=True),
+    _r(
+        "exit-code",
+        r"^The command \".*\" (?:exited|failed) with [1-9]|^The command \".*\" failed \d+ times\.|^\" (?:exited|failed) with [1-9]|"
+        r"^Process completed with exit code [1-9]|"
+        r"^Error: Process completed with exit code|^(?:ERROR: )?script returned exit code [1-9]|"
+        r"^Build step '.*' marked build as failure|^ERROR: Build step failed|^Error: The operation was canceled|"
+        r"^##\[error\]Process completed",
+        2,
+        STEP_TAIL_LINES,
+        0,
+        exit=True,
+    ),
     _r("echo", r"^Done\. Your build exited with [1-9]|^Finished: FAILURE", 1, 0, 0),
-    _r("make-error", r"^(?:g?make(?:\[\d+\])?|ninja): \*\*\* .*Error \d+|^ninja: build stopped", 2, 12, 0, exit=True),
+    _r(
+        "make-error",
+        r"^(?:g?make(?:\[\d+\])?|ninja): \*\*\* .*Error \d+|^ninja: build stopped",
+        2,
+        12,
+        0,
+        exit=True,
+    ),
     # A failure echoed by the tools around the failing one: npm's lifecycle trailer (``code
     # ELIFECYCLE``, ``errno 1``, ``pkg@1.0.0 test: `jest` ``, ``Exit status 1``, ``Failed at the
     # ... script``), lerna's ``exited 1 in 'pkg'``: they rank below the error they repeat.
-    _r("echo", r"^npm ERR! (?:code ELIFECYCLE|errno \d+$|Exit status \d+|Failed at the \S+ \S+ script|"
-       r"This is probably not a problem with npm|\S+@\S+ \S+: `|Test failed\.  See above)|^lerna ERR! .* exited \d+ in |"
-       # npm 2-6's support boilerplate after a failed script (platform, argv, "Tell the author", npm-debug.log)
-       r"^npm ERR! (?:(?:Linux|Darwin|Windows_NT) \d|argv |node v\d|npm  v\d|cwd |This is most likely a problem with|"
-       r"not with npm itself|Tell the author|You can get (?:information|their info)|Or if that isn't available|"
-       r"There is likely additional logging|Please include the following file|\s+npm (?:bugs|owner ls) |\s+/\S+npm-debug\.log$|\s*$)|"
-       r"npm ERR! A complete log of this run|npm ERR! +/\S+/_logs/|^\[ERROR\] -> \[Help \d\]|"
-       r"^\[ERROR\] (?:Re-run Maven|To see the full stack trace|For more information about the errors|"
-       r"\[Help \d\]|Failed to execute goal .*-> \[Help)|^\[ERROR\]\s*$|"
-       r"^(?:Command|Error: Command) failed with exit code|^error Command failed with exit code|"
-       r"^info Visit https://yarnpkg|^Exited with code|^ERROR: Job failed|^Run with --(?:stacktrace|info|debug|scan)|"
-       r"^\* Try:|^> Run with --|^Get more help at|^BUILD FAILED in|^The job exceeded", 1, 2, 2, flags=_I),
+    _r(
+        "echo",
+        r"^npm ERR! (?:code ELIFECYCLE|errno \d+$|Exit status \d+|Failed at the \S+ \S+ script|"
+        r"This is probably not a problem with npm|\S+@\S+ \S+: `|Test failed\.  See above)|^lerna ERR! .* exited \d+ in |"
+        # npm 2-6's support boilerplate after a failed script (platform, argv, "Tell the author", npm-debug.log)
+        r"^npm ERR! (?:(?:Linux|Darwin|Windows_NT) \d|argv |node v\d|npm  v\d|cwd |This is most likely a problem with|"
+        r"not with npm itself|Tell the author|You can get (?:information|their info)|Or if that isn't available|"
+        r"There is likely additional logging|Please include the following file|\s+npm (?:bugs|owner ls) |\s+/\S+npm-debug\.log$|\s*$)|"
+        r"npm ERR! A complete log of this run|npm ERR! +/\S+/_logs/|^\[ERROR\] -> \[Help \d\]|"
+        r"^\[ERROR\] (?:Re-run Maven|To see the full stack trace|For more information about the errors|"
+        r"\[Help \d\]|Failed to execute goal .*-> \[Help)|^\[ERROR\]\s*$|"
+        r"^(?:Command|Error: Command) failed with exit code|^error Command failed with exit code|"
+        r"^info Visit https://yarnpkg|^Exited with code|^ERROR: Job failed|^Run with --(?:stacktrace|info|debug|scan)|"
+        r"^\* Try:|^> Run with --|^Get more help at|^BUILD FAILED in|^The job exceeded",
+        1,
+        2,
+        2,
+        flags=_I,
+    ),
     _r("maven-error", r"^\[ERROR\] Failed to execute goal", 3, 2, 4),
     # --- Python ----------------------------------------------------------------------------------
     _r("python-traceback", r"^\s*Traceback \(most recent call last\):", 10, 2, 30),
-    _r("pytest-failure", r"^E {2,}\S|^_{3,} .+ _{3,}$|^(?:FAILED|ERROR) \S+::\S+|^={3,} FAILURES ={3,}|"
-       r"^={3,} ERRORS ={3,}|ERROR collecting|^(?:FAIL|ERROR): \w+ \(", 9, 3, 12),
-    _r("python-exception", r"^\s*(?:\w+\.)*\w*(?:Error|Exception|Exit|Interrupt|Failure)(?:: .*)?$", 8, 12, 3),
-    _r("lint-error", r"^\S+?:\d+:(?:\d+:)? (?:[EFWCRBDNSUI]\d{2,4}|[CWEFR]:|error|[A-Z]{1,4}\d{3,4}) ", 8, 2, 6),
+    _r(
+        "pytest-failure",
+        r"^E {2,}\S|^_{3,} .+ _{3,}$|^(?:FAILED|ERROR) \S+::\S+|^={3,} FAILURES ={3,}|"
+        r"^={3,} ERRORS ={3,}|ERROR collecting|^(?:FAIL|ERROR): \w+ \(",
+        9,
+        3,
+        12,
+    ),
+    _r(
+        "python-exception", r"^\s*(?:\w+\.)*\w*(?:Error|Exception|Exit|Interrupt|Failure)(?:: .*)?$", 8, 12, 3
+    ),
+    _r(
+        "lint-error",
+        r"^\S+?:\d+:(?:\d+:)? (?:[EFWCRBDNSUI]\d{2,4}|[CWEFR]:|error|[A-Z]{1,4}\d{3,4}) ",
+        8,
+        2,
+        6,
+    ),
     _r("mypy-error", r"^\S+\.pyi?:\d+: error: ", 8, 2, 6),
     # --- JavaScript / TypeScript -----------------------------------------------------------------
     _r("tsc-error", r"error TS\d+:", 9, 2, 6),
-    _r("jest-failure", r"^\s*(?:\u25cf|\u2715|\u2717|\u00d7) |^\s*\d+ failing\b|^\s*FAIL \S+\.(?:[jt]sx?|mjs|cjs)\b", 9, 2, 20),
-    _r("npm-err", r"^npm ERR! (?:code|errno|syscall|path|404|ERESOLVE|peer|notarget|missing|Cannot|Could not|Failed|"
-       r"Test failed|\w+@\S+ \w+: )|^npm ERR!|^error (?:An unexpected|Couldn't|\S+@\S+:)|^ERR_PNPM", 6, 2, 10),
+    _r(
+        "jest-failure",
+        r"^\s*(?:\u25cf|\u2715|\u2717|\u00d7) |^\s*\d+ failing\b|^\s*FAIL \S+\.(?:[jt]sx?|mjs|cjs)\b",
+        9,
+        2,
+        20,
+    ),
+    _r(
+        "npm-err",
+        r"^npm ERR! (?:code|errno|syscall|path|404|ERESOLVE|peer|notarget|missing|Cannot|Could not|Failed|"
+        r"Test failed|\w+@\S+ \w+: )|^npm ERR!|^error (?:An unexpected|Couldn't|\S+@\S+:)|^ERR_PNPM",
+        6,
+        2,
+        10,
+    ),
     _r("eslint", r"^\s+\d+:\d+\s+(?:error|warning)\s", 8, 3, 6),
     # --- Go --------------------------------------------------------------------------------------
     _r("go-test-fail", r"^\s*--- FAIL:", 10, 2, 15),
@@ -268,47 +344,129 @@ RULES: tuple[Rule, ...] = (
     _r("rust-panic", r"panicked at ", 10, 2, 10),
     _r("cargo-test-failed", r"^test result: FAILED|^test \S+ \.\.\. FAILED", 5, 2, 4),
     # --- JVM -------------------------------------------------------------------------------------
-    _r("compiler-error", r"^\[ERROR\] .*\.(?:java|kt|scala|groovy):(?:\[\d+|\d+)|^\[ERROR\] COMPILATION ERROR|"
-       r"^\S+\.(?:java|kt|scala|groovy):\d+: error:|^e: \S+\.kt", 10, 2, 8),
-    _r("junit-failure", r"<<< (?:FAILURE|ERROR)!|^Tests in error:|^Failed tests:|^\s*Tests run: \d+, Failures: \d+, Errors: \d+.*FAIL|"
-       r"^\S+ > \S+ FAILED$|^There (?:was|were) \d+ (?:failures?|errors?):|^FAILURES!$|^Tests run: \d+,\s+Failures: [1-9]|"
-       # ScalaTest / sbt: ``[info] - name *** FAILED ***``; PHP's run-tests: ``FAIL name [dir/test.phpt]``
-       r"\*\*\* FAILED \*\*\*|^FAIL .+ \[\S+\.phpt\]$", 9, 2, 20),
-    _r("gradle-failure", r"^\* What went wrong:|^FAILURE: Build failed|^BUILD FAILED$|^> Task \S+ FAILED", 7, 1, 10),
+    _r(
+        "compiler-error",
+        r"^\[ERROR\] .*\.(?:java|kt|scala|groovy):(?:\[\d+|\d+)|^\[ERROR\] COMPILATION ERROR|"
+        r"^\S+\.(?:java|kt|scala|groovy):\d+: error:|^e: \S+\.kt",
+        10,
+        2,
+        8,
+    ),
+    _r(
+        "junit-failure",
+        r"<<< (?:FAILURE|ERROR)!|^Tests in error:|^Failed tests:|^\s*Tests run: \d+, Failures: \d+, Errors: \d+.*FAIL|"
+        r"^\S+ > \S+ FAILED$|^There (?:was|were) \d+ (?:failures?|errors?):|^FAILURES!$|^Tests run: \d+,\s+Failures: [1-9]|"
+        # ScalaTest / sbt: ``[info] - name *** FAILED ***``; PHP's run-tests: ``FAIL name [dir/test.phpt]``
+        r"\*\*\* FAILED \*\*\*|^FAIL .+ \[\S+\.phpt\]$",
+        9,
+        2,
+        20,
+    ),
+    _r(
+        "gradle-failure",
+        r"^\* What went wrong:|^FAILURE: Build failed|^BUILD FAILED$|^> Task \S+ FAILED",
+        7,
+        1,
+        10,
+    ),
     _r("maven-error", r"^\[ERROR\] (?!Tests run:)", 7, 1, 4),
-    _r("java-exception", r"^(?:Exception in thread|Caused by: )|^\s*(?:[a-z]\w*\.)+[A-Z]\w*(?:Exception|Error)\b", 8, 2, 10),
+    _r(
+        "java-exception",
+        r"^(?:Exception in thread|Caused by: )|^\s*(?:[a-z]\w*\.)+[A-Z]\w*(?:Exception|Error)\b",
+        8,
+        2,
+        10,
+    ),
     # --- C / C++ / native ------------------------------------------------------------------------
-    _r("compiler-error", r"^\S+?:\d+(?::\d+)?: (?:fatal )?error:|^\S+\(\d+\): (?:fatal )?error|: error: |"
-       r"^clang: error:|^collect2: error", 10, 2, 8),
-    _r("linker-error", r"undefined reference to|undefined symbols? for architecture|ld: .*not found|"
-       r"cannot find -l", 10, 2, 6, flags=_I),
+    _r(
+        "compiler-error",
+        r"^\S+?:\d+(?::\d+)?: (?:fatal )?error:|^\S+\(\d+\): (?:fatal )?error|: error: |"
+        r"^clang: error:|^collect2: error",
+        10,
+        2,
+        8,
+    ),
+    _r(
+        "linker-error",
+        r"undefined reference to|undefined symbols? for architecture|ld: .*not found|"
+        r"cannot find -l",
+        10,
+        2,
+        6,
+        flags=_I,
+    ),
     # --- Ruby / PHP / Elixir / misc -------------------------------------------------------------
-    _r("rspec-failure", r"^\s*Failure/Error:|^Failures:$|^rspec \./\S+:\d+|^\s*\d+\) \S.*|^\d+ examples?, [1-9]\d* failures?", 8, 2, 12),
+    _r(
+        "rspec-failure",
+        r"^\s*Failure/Error:|^Failures:$|^rspec \./\S+:\d+|^\s*\d+\) \S.*|^\d+ examples?, [1-9]\d* failures?",
+        8,
+        2,
+        12,
+    ),
     _r("php-error", r"PHP (?:Fatal|Parse) error|^(?:Fatal|Parse) error: |^\s*\d+\)\s+\S+::\S+", 9, 2, 10),
     _r("elixir-error", r"^\*\* \(\w+", 9, 1, 10),
-    _r("shell-error", r"command not found|No such file or directory|Permission denied|: not found$|"
-       r"is not installed|not recognized as an internal or external command|Segmentation fault|Killed\b|"
-       r"Out of memory|OOMKilled|timed out|ETIMEDOUT|ECONNRESET|ENOSPC|No space left on device", 7, 3, 4, flags=_I),
-    _r("swift-error", r"\u274c|\u2717|: error: |XCTAssert\w* failed|Testing failed:|\*\* (?:TEST|BUILD) FAILED \*\*", 9, 2, 10),
+    _r(
+        "shell-error",
+        r"command not found|No such file or directory|Permission denied|: not found$|"
+        r"is not installed|not recognized as an internal or external command|Segmentation fault|Killed\b|"
+        r"Out of memory|OOMKilled|timed out|ETIMEDOUT|ECONNRESET|ENOSPC|No space left on device",
+        7,
+        3,
+        4,
+        flags=_I,
+    ),
+    _r(
+        "swift-error",
+        r"\u274c|\u2717|: error: |XCTAssert\w* failed|Testing failed:|\*\* (?:TEST|BUILD) FAILED \*\*",
+        9,
+        2,
+        10,
+    ),
     _r("gha-error", r"^##\[error\]|^::error", 6, 4, 2),
     _r("compiler-error", r"^\[error\] \S+\.\w+:\d+", 10, 2, 6),
     _r("test-failure", r"^\s*\[-\] |^\s*not ok \d+|^\s*\d+\) \S", 8, 2, 12),
     # --- Generic -----------------------------------------------------------------------------------
-    _r("error", r"^\s*(?:\[error\]|error|fatal|failure|failed|fail|ERR!)\b|\b(?:errors?|fatal|failures?|failed)\b|"
-       r"\bexception\b|\babort(?:ed|ing)?\b", 5, 3, 6, flags=_I),
+    _r(
+        "error",
+        r"^\s*(?:\[error\]|error|fatal|failure|failed|fail|ERR!)\b|\b(?:errors?|fatal|failures?|failed)\b|"
+        r"\bexception\b|\babort(?:ed|ing)?\b",
+        5,
+        3,
+        6,
+        flags=_I,
+    ),
     _r("diag-warning", r"^\S+?:\d+(?::\d+)?:? (?:.*\s)?(?:\w*warning|note):", 4, 2, 6, flags=_I),
-    _r("lint-violation", r"^\S+?:\d+(?::\d+)?:? |^\s+\S+?:\d+:\d+: \S|^\[(?:WARN|WARNING)\] \S+?:\[?\d+|\bline \d+, column \d+|\(severity: \d\)|too wide|is unused|"
-       r"^\s*\d+\. \[?L?\d*\]? ?\d{3} https?://|^> links|would reformat|would be reformatted|\bnot in order\b|duplicate",
-       4, 2, 6, flags=_I),
-    _r("weak", r"\b(?:cannot|can't|could not|couldn't|unable to|missing|invalid|not found|undefined|denied|"
-       r"not defined|unsupported|not supported|conflict|does not|did not|doesn't|didn't|must|should|please|unknown|"
-       r"expected|assert\w*)\b", 2, 2, 4, flags=_I),
+    _r(
+        "lint-violation",
+        r"^\S+?:\d+(?::\d+)?:? |^\s+\S+?:\d+:\d+: \S|^\[(?:WARN|WARNING)\] \S+?:\[?\d+|\bline \d+, column \d+|\(severity: \d\)|too wide|is unused|"
+        r"^\s*\d+\. \[?L?\d*\]? ?\d{3} https?://|^> links|would reformat|would be reformatted|\bnot in order\b|duplicate",
+        4,
+        2,
+        6,
+        flags=_I,
+    ),
+    _r(
+        "weak",
+        r"\b(?:cannot|can't|could not|couldn't|unable to|missing|invalid|not found|undefined|denied|"
+        r"not defined|unsupported|not supported|conflict|does not|did not|doesn't|didn't|must|should|please|unknown|"
+        r"expected|assert\w*)\b",
+        2,
+        2,
+        4,
+        flags=_I,
+    ),
 )
 
 _GHA_ERROR_RULE = next(r for r in RULES if r.reason == "gha-error")
 STEP_START = Rule("step-start", re.compile(r"^\$ \S|^Run \S"), 0, 0, 0)
 """A Travis command echo (``$ make test``) or a GitHub Actions step header (``##[group]Run ...``)."""
-STEP_END = Rule("step-end", re.compile(r"^(?:Post job cleanup\.|Cleaning up orphan processes|\[Pipeline\] (?:\}|// stage))"), 0, 0, 0)
+STEP_END = Rule(
+    "step-end",
+    re.compile(r"^(?:Post job cleanup\.|Cleaning up orphan processes|\[Pipeline\] (?:\}|// stage))"),
+    0,
+    0,
+    0,
+)
 """A line that starts what follows a step: GitHub Actions' post-job phase (``Post job cleanup.``,
 ``Cleaning up orphan processes``) or the close of a Jenkins pipeline block (``[Pipeline] }``,
 ``[Pipeline] // stage``). No block holds both this line and the one before it."""
@@ -319,7 +477,9 @@ STEP_BOOST = 6
 step whose start is in the log counts (without one the step's extent is a guess: no boost)."""
 STEP_FALLBACK_LINES = 300
 """Without a visible step start, the failing step is taken as this many lines before its exit line."""
-_CONTINUATION = re.compile(r"^(?!\s*(?:--- PASS|ok |PASS|=== RUN|\[INFO\]|\u2713|\u2714))(?:\s+\S|Caused by|\[error\] |E |\s*\.\.\.)")
+_CONTINUATION = re.compile(
+    r"^(?!\s*(?:--- PASS|ok |PASS|=== RUN|\[INFO\]|\u2713|\u2714))(?:\s+\S|Caused by|\[error\] |E |\s*\.\.\.)"
+)
 MAX_CONTINUATION = 40
 
 
@@ -349,7 +509,7 @@ class _RuleSet:
                     if "(?!" in part or "(?=" in part or "(?<" in part:
                         raise ValueError(part)
                     rset.Add(prefix + part)
-                except Exception:  # noqa: BLE001 - any pattern RE2 rejects is run by re
+                except Exception:
                     self.slow.append((index, re.compile(part, rule.pattern.flags)))
                 else:
                     self.owner.append(index)
@@ -533,7 +693,7 @@ class _Extractor:
         if raw[:1] in TIMESTAMP_FIRST_BYTES:
             m = TIMESTAMP_BYTES.match(raw)
             if m is not None:
-                cache, key = self._cache_stamped, raw[m.end():]
+                cache, key = self._cache_stamped, raw[m.end() :]
         found = cache.get(key)
         if found is None:
             text, marker = clean_line(raw)
@@ -558,7 +718,11 @@ class _Extractor:
         if self.candidates:
             last = self._last
             assert last is not None
-            if cand.start <= last.end + 1 and cand.end > last.end and (cand.end - last.start) < MAX_BLOCK_LINES * 2:
+            if (
+                cand.start <= last.end + 1
+                and cand.end > last.end
+                and (cand.end - last.start) < MAX_BLOCK_LINES * 2
+            ):
                 skip = last.end - cand.start + 1
                 last.lines.extend(cand.lines[skip:])
                 last.end = cand.end
@@ -641,7 +805,9 @@ class _Extractor:
             lo = max(first_available, sig.line - STEP_TAIL_LINES, step_start or 1)
             offset, moved = _walk_back(buf, sig.offset, sig.line - lo)
             raw = _lines_from(buf, offset, moved + 1)
-            self._remember_exit(_StepExit(step_start, sig.line, sig.line - moved, [_defer_clean(r) for r in raw]))
+            self._remember_exit(
+                _StepExit(step_start, sig.line, sig.line - moved, [_defer_clean(r) for r in raw])
+            )
         # Merge the windows of this batch's signals into blocks, then capture each block once.
         groups: list[tuple[int, int, list[_Signal]]] = []
         for sig in signals:
@@ -668,7 +834,11 @@ class _Extractor:
             raw = _lines_from(buf, offset, hi - cand.start + 1 + MAX_CONTINUATION)
             keep = hi - cand.start + 1
             if best.rule.after:  # stack traces and indented details run on past the fixed window
-                while keep < len(raw) and keep < MAX_BLOCK_LINES and _CONTINUATION.match(clean_line(raw[keep]).text):
+                while (
+                    keep < len(raw)
+                    and keep < MAX_BLOCK_LINES
+                    and _CONTINUATION.match(clean_line(raw[keep]).text)
+                ):
                     keep += 1
             raw = raw[:keep]
             cand.end = cand.start + len(raw) - 1
@@ -703,11 +873,13 @@ _TAIL_LINE_BYTES = 4096
 
 # --- Rendering -------------------------------------------------------------------------------------
 
-_FRAME = re.compile(r"^\s*(?:at [\w$.<>/]+[\s(]|at \S+ \(|at async |File \".*\", line \d+|"
-                    r"\S+\.go:\d+ \+0x[0-9a-f]+$|#\d+ 0x[0-9a-f]+ in |"
-                    r"(?:created by )?[\w.*/()\-]+\.[\w*()\-]+\((?:[0-9a-fx{}, .]|\.\.\.)*\)(?: in goroutine \d+)?$)|"
-                    r"^  (?:[\w\-/.*+<>=!?]+\(|\((?:let\*?|if|or|and|progn|prog1|condition-case|unwind-protect|"
-                    r"save-\w+|with-\S+|cond|when|unless|while|dolist|funcall|apply|closure|lambda) |#\[|#<subr )")
+_FRAME = re.compile(
+    r"^\s*(?:at [\w$.<>/]+[\s(]|at \S+ \(|at async |File \".*\", line \d+|"
+    r"\S+\.go:\d+ \+0x[0-9a-f]+$|#\d+ 0x[0-9a-f]+ in |"
+    r"(?:created by )?[\w.*/()\-]+\.[\w*()\-]+\((?:[0-9a-fx{}, .]|\.\.\.)*\)(?: in goroutine \d+)?$)|"
+    r"^  (?:[\w\-/.*+<>=!?]+\(|\((?:let\*?|if|or|and|progn|prog1|condition-case|unwind-protect|"
+    r"save-\w+|with-\S+|cond|when|unless|while|dolist|funcall|apply|closure|lambda) |#\[|#<subr )"
+)
 """A stack frame line: JVM/.NET/JavaScript ``at ...``, Python ``File "...", line N``, a Go
 goroutine frame's function line (``main.(*T).Run(0xc000, {0x1, 0x2})``, ``created by ...``) or file
 line (``/src/x.go:12 +0x1d``), a sanitizer frame (``#3 0x4f2a in f``), or a frame of an Emacs Lisp
@@ -725,7 +897,8 @@ _LIBRARY_FRAME = re.compile(
     r"org\.apache\.maven|org\.codehaus\.plexus|org\.eclipse\.sisu|com\.google\.inject|org\.gradle|"
     r"worker\.org\.gradle|org\.springframework|org\.mockito|net\.bytebuddy|groovy|org\.codehaus\.groovy|"
     r"System|Microsoft|NUnit|Xunit|node:|internal/|process\.|Module\.|Object\.<anonymous>)[.\s:(/]|"
-    r"site-packages/|dist-packages/|/lib/python\d|/usr/lib/|/runtime/|/pkg/mod/")
+    r"site-packages/|dist-packages/|/lib/python\d|/usr/lib/|/runtime/|/pkg/mod/"
+)
 """Frames of runtimes, build tools and test frameworks: never where a project's bug is."""
 SIMILAR_RUN = 4
 """A run of at least this many consecutive lines equal up to their digits keeps its first and last."""
@@ -738,12 +911,15 @@ PREFIX_KEEP_HEAD = 2
 _DIGITS = re.compile(r"\d+")
 _MIN_DEDUPE_CHARS = 24
 """Only lines at least this long are replaced by a ``[same as line N]`` reference."""
-_LEVEL = re.compile(r"^(?:\[(?:ERROR|INFO|WARNING|WARN|DEBUG|error|info|warn|warning)\] ?|(?:ERROR|WARNING|FATAL|error|warning): ?)")
+_LEVEL = re.compile(
+    r"^(?:\[(?:ERROR|INFO|WARNING|WARN|DEBUG|error|info|warn|warning)\] ?|(?:ERROR|WARNING|FATAL|error|warning): ?)"
+)
 """A log-level prefix (Maven ``[ERROR] ``, ``ERROR: ``) that does not change what a line says."""
 _MAVEN_TRAILER = re.compile(
     r"^\[(?:ERROR|INFO)\]\s*$|^\[ERROR\] (?:-> \[Help \d+\]$|To see the full stack trace of the errors|"
     r"Re-run Maven using the -X switch|For more information about the errors and possible solutions|"
-    r"After correcting the problems, you can resume the build|\s+mvn <(?:goals|args)> -rf )")
+    r"After correcting the problems, you can resume the build|\s+mvn <(?:goals|args)> -rf )"
+)
 """Maven's fixed closing advice (``-e``/``-X`` switches, the ``[Help 1]`` preamble, ``-rf`` resume)."""
 TRAILER_RUN = 3
 _USAGE = re.compile(r"^\s*(?:[Uu]sage|USAGE): \S")
@@ -813,11 +989,14 @@ def _norm(text: str) -> str:
 
 
 _TEST_CLASS = re.compile(
-    r"(?:^\s*(?:Running|Tests run:.*? in) |[(\s]|^\s*at )((?:[a-z_]\w*\.)+)[A-Z]\w*(?:Tests?|IT|Spec|TestCase)\b")
+    r"(?:^\s*(?:Running|Tests run:.*? in) |[(\s]|^\s*at )((?:[a-z_]\w*\.)+)[A-Z]\w*(?:Tests?|IT|Spec|TestCase)\b"
+)
 """A JVM test class named in the log: surefire ``Running org.x.FooTest`` / ``Tests run: ... in
 org.x.FooTest``, a failure header ``testBar(org.x.FooTest)``, a frame ``at org.x.FooTest.testBar(``."""
-_WORKSPACE = re.compile(r"/home/travis/build/[^/\s]+/[^/\s]+/|/home/runner/work/[^/\s]+/[^/\s]+/|"
-                        r"/builds/workspace/[^/\s]+/|/github/workspace/|[A-Z]:\\a\\[^\\\s]+\\")
+_WORKSPACE = re.compile(
+    r"/home/travis/build/[^/\s]+/[^/\s]+/|/home/runner/work/[^/\s]+/[^/\s]+/|"
+    r"/builds/workspace/[^/\s]+/|/github/workspace/|[A-Z]:\\a\\[^\\\s]+\\"
+)
 """A CI job's checkout folder (Travis, GitHub Actions on Linux and Windows, Jenkins, containers)."""
 _DEPENDENCY_DIR = re.compile(r"node_modules|site-packages|dist-packages|/vendor/|/\.gradle/|/\.m2/|/pkg/mod/")
 PACKAGE_DEPTH = 3
@@ -849,8 +1028,9 @@ def _is_project_frame(text: str, packages: tuple[str, ...]) -> bool:
     return bool(_WORKSPACE.search(text)) and not _DEPENDENCY_DIR.search(text)
 
 
-def _fold_frames(first_line: int, lines: list[str], i: int, j: int, seen: dict[str, int],
-                 packages: tuple[str, ...] = ()) -> list[_Unit]:
+def _fold_frames(
+    first_line: int, lines: list[str], i: int, j: int, seen: dict[str, int], packages: tuple[str, ...] = ()
+) -> list[_Unit]:
     """Fold the stack frames ``lines[i:j]``: head, project frames, tail; the rest become markers.
 
     Project frames are first those :func:`_is_project_frame` finds (the log says they are the
@@ -908,7 +1088,7 @@ def _pair_run_end(lines: list[str], i: int) -> tuple[int, int]:
     for size in RECORD_LINES:
         if i + size * PAIR_RUN > n:
             break
-        keys = [_pair_key(t) for t in lines[i:i + size]]
+        keys = [_pair_key(t) for t in lines[i : i + size]]
         if not all(keys) or len(set(keys)) == 1:
             continue
         j = i + size
@@ -929,8 +1109,10 @@ def _record_name(lines: list[str]) -> str:
     return ""
 
 
-_PASSING_LINE = re.compile(_PASSING_TEST + r"|^\s*(?:\[INFO\] )?Tests run: \d+, Failures: 0, Errors: 0\b|"
-                           r"^\s*PASS\s+\S|^\s*\S+ \.\.\. ok$|^test \S+ \.\.\. ok$")
+_PASSING_LINE = re.compile(
+    _PASSING_TEST + r"|^\s*(?:\[INFO\] )?Tests run: \d+, Failures: 0, Errors: 0\b|"
+    r"^\s*PASS\s+\S|^\s*\S+ \.\.\. ok$|^test \S+ \.\.\. ok$"
+)
 """A passing test's line (:data:`_PASSING_TEST`), surefire's ``Tests run: 5, Failures: 0, Errors: 0``,
 jest's ``PASS src/a.test.js``, unittest's ``test_x (m.T) ... ok``, cargo's ``test x ... ok``."""
 PASSING_RUN = 4
@@ -958,7 +1140,9 @@ def _record_message(lines: list[str], lo: int, hi: int) -> str:
     return ""
 
 
-def _fold_numbered(first_line: int, lines: list[str], i: int, seen: dict[str, int]) -> tuple[int, list[_Unit]]:
+def _fold_numbered(
+    first_line: int, lines: list[str], i: int, seen: dict[str, int]
+) -> tuple[int, list[_Unit]]:
     """Fold a list of numbered failure records that all say the same thing.
 
     Test runners list failures as ``1) name`` / message / details, ``2) name`` / ...; when a
@@ -995,11 +1179,12 @@ def _fold_numbered(first_line: int, lines: list[str], i: int, seen: dict[str, in
     last_lo, last_hi = records[same - 1]
 
     def shown(lo: int, hi: int) -> list[_Unit]:  # a kept record, folded like any other lines
-        return [u._replace(lo=u.lo + lo, hi=u.hi + lo)
-                for u in fold_units(first_line + lo, lines[lo:hi], seen)]
+        return [
+            u._replace(lo=u.lo + lo, hi=u.hi + lo) for u in fold_units(first_line + lo, lines[lo:hi], seen)
+        ]
 
     units = shown(first_lo, first_hi)
-    folded = records[1:same - 1]
+    folded = records[1 : same - 1]
     names: list[str] = []
     size = 0
     for lo, _ in folded:
@@ -1012,9 +1197,15 @@ def _fold_numbered(first_line: int, lines: list[str], i: int, seen: dict[str, in
     a, b = folded[0][0], folded[-1][1] - 1
     first_no = int(_NUMBERED.match(lines[a]).group(2))  # type: ignore[union-attr]
     listed = ", ".join(names) + (f", ... and {rest} more" if rest else "")
-    units.append(_Unit(a, b, f"{indent}[lines {first_line + a}-{first_line + b}: {len(folded)} more failures "
-                             f"{first_no}) to {first_no + len(folded) - 1}) with the message of {number}) (paths and numbers aside): {listed}]",
-                       whole=True))
+    units.append(
+        _Unit(
+            a,
+            b,
+            f"{indent}[lines {first_line + a}-{first_line + b}: {len(folded)} more failures "
+            f"{first_no}) to {first_no + len(folded) - 1}) with the message of {number}) (paths and numbers aside): {listed}]",
+            whole=True,
+        )
+    )
     units.extend(shown(last_lo, last_hi))
     return last_hi, units
 
@@ -1022,7 +1213,8 @@ def _fold_numbered(first_line: int, lines: list[str], i: int, seen: dict[str, in
 _DIAGNOSTIC = re.compile(
     r"^(?:\[ERROR\] ?)?\s*(?P<file>[\w./\\~+@-]*[\w+-]\.[A-Za-z]{1,6})(?P<pos>:\[\d+,\d+\]|\(\d+,\d+\)|:\d+(?::\d+)?)"
     r"(?::| -)?\s+(?P<err>(?:fatal )?error(?: TS\d+|\[E\d+\])?: ?)?(?P<msg>\S.*)$|"
-    r"^(?:\[ERROR\] ?)?error\[E\d+\]: (?P<rmsg>\S.*)$")
+    r"^(?:\[ERROR\] ?)?error\[E\d+\]: (?P<rmsg>\S.*)$"
+)
 """The head of one compiler diagnostic: Maven's ``[ERROR] /src/a/B.java:[12,5] cannot find symbol``
 (or ``... error: ...``), javac's ``a/B.java:12: error: ...``, gcc/clang's ``a.c:3:9: error: 'x' was
 not declared ...``, tsc's ``a.ts(3,9): error TS2304: Cannot find name 'x'.`` and
@@ -1034,7 +1226,8 @@ lines ``x_test.go:12: ...`` do not, and are test output, not diagnostics). A war
 _DIAGNOSTIC_NOT = re.compile(r"^(?:warning|note|info)\b", re.IGNORECASE)
 _DIAGNOSTIC_MORE = re.compile(
     r"^(?:\[ERROR\] ?)?(?:\s|$)|^(?:\[ERROR\] ?)?(?:symbol|location|required|found|reason|where|note)\b|"
-    r"^\d+ +\||^(?:\[ERROR\] ?)?.{0,20}$")
+    r"^\d+ +\||^(?:\[ERROR\] ?)?.{0,20}$"
+)
 """A line that goes on a diagnostic: indented (source line, caret, ``symbol:`` / ``location:``,
 rustc's ``--> file`` and ``|`` gutter, its numbered source line ``70 | ...``), javac's unindented detail words, or a short fragment of
 a wrapped message (``[ERROR] int)``)."""
@@ -1065,7 +1258,9 @@ def _diagnostic_head(text: str) -> re.Match[str] | None:
     if m.group("rmsg") or m.group("err"):
         return m
     pos = m.group("pos")
-    if (pos.startswith(":[") and text.startswith("[ERROR]")) or (m.group("file").endswith(".go") and pos.count(":") == 2):
+    if (pos.startswith(":[") and text.startswith("[ERROR]")) or (
+        m.group("file").endswith(".go") and pos.count(":") == 2
+    ):
         return m
     return None
 
@@ -1093,11 +1288,11 @@ def _diagnostic_place(lines: list[str], lo: int, hi: int, m: re.Match[str]) -> t
     short ``kind:`` label (Go's ``undefined: x``); the file's last two path parts."""
     file, pos = m.group("file"), m.group("pos")
     if file is None:  # rustc: the place is on the ``--> file:line:col`` line
-        arrow = next((re.search(r"--> (\S+?):(\d+)", t) for t in lines[lo + 1:hi] if "-->" in t), None)
+        arrow = next((re.search(r"--> (\S+?):(\d+)", t) for t in lines[lo + 1 : hi] if "-->" in t), None)
         file, pos = (arrow.group(1), ":" + arrow.group(2)) if arrow else ("", "")
     line = _DIGITS.search(pos or "")
     subject = ""
-    for t in lines[lo + 1:hi]:
+    for t in lines[lo + 1 : hi]:
         s = re.match(r"^(?:\[ERROR\] ?)?\s*symbol:\s+(\S.*)$", t)
         if s:
             subject = " ".join(s.group(1).split())
@@ -1106,7 +1301,9 @@ def _diagnostic_place(lines: list[str], lo: int, hi: int, m: re.Match[str]) -> t
         msg = m.group("msg") or m.group("rmsg")
         q = _QUOTED.search(msg)
         k = _KIND_PREFIX.match(msg)
-        subject = q.group()[1:-1] if q else msg[k.end() - 1:].strip() if k and len(msg) - k.end() < 40 else ""
+        subject = (
+            q.group()[1:-1] if q else msg[k.end() - 1 :].strip() if k and len(msg) - k.end() < 40 else ""
+        )
     return subject[:60], "/".join(file.replace("\\", "/").split("/")[-2:]), line.group() if line else ""
 
 
@@ -1118,10 +1315,17 @@ def _places_text(places: list[tuple[str, str, str]], share: int) -> str:
         lines_of = merged.setdefault((subject, file), [])
         if line and line not in lines_of:
             lines_of.append(line)
-    items = [(f"{subject} in " if subject else "") + file
-             + (":" + ",".join(nums[:DIAGNOSTIC_LINES_LISTED]) if nums else "")
-             + (f" and {len(nums) - DIAGNOSTIC_LINES_LISTED} more lines" if len(nums) > DIAGNOSTIC_LINES_LISTED else "")
-             for (subject, file), nums in merged.items()]
+    items = [
+        (f"{subject} in " if subject else "")
+        + file
+        + (":" + ",".join(nums[:DIAGNOSTIC_LINES_LISTED]) if nums else "")
+        + (
+            f" and {len(nums) - DIAGNOSTIC_LINES_LISTED} more lines"
+            if len(nums) > DIAGNOSTIC_LINES_LISTED
+            else ""
+        )
+        for (subject, file), nums in merged.items()
+    ]
     listed: list[str] = []
     size = 0
     for item in items:
@@ -1133,7 +1337,9 @@ def _places_text(places: list[tuple[str, str, str]], share: int) -> str:
     return ", ".join(listed) + (f", ... and {rest} more" if rest else "")
 
 
-def _fold_diagnostics(first_line: int, lines: list[str], i: int, seen: dict[str, int]) -> tuple[int, list[_Unit]]:
+def _fold_diagnostics(
+    first_line: int, lines: list[str], i: int, seen: dict[str, int]
+) -> tuple[int, list[_Unit]]:
     """Fold a list of compiler diagnostics (``lines[i]`` is a :func:`_diagnostic_head`).
 
     A compiler that meets one broken name or type prints an error for every use of it: 31
@@ -1159,8 +1365,12 @@ def _fold_diagnostics(first_line: int, lines: list[str], i: int, seen: dict[str,
         if m is None:
             break
         j = k + 1
-        while j < n and j - k < DIAGNOSTIC_RECORD_LINES and _diagnostic_head(lines[j]) is None \
-                and (_DIAGNOSTIC_MORE.match(lines[j]) or (j + 1 < n and _CARET.match(lines[j + 1]))):
+        while (
+            j < n
+            and j - k < DIAGNOSTIC_RECORD_LINES
+            and _diagnostic_head(lines[j]) is None
+            and (_DIAGNOSTIC_MORE.match(lines[j]) or (j + 1 < n and _CARET.match(lines[j + 1])))
+        ):
             j += 1  # (an unindented source line is javac's when a caret line follows it)
         heads.append((k, m))
         if j >= n or j - k >= DIAGNOSTIC_RECORD_LINES:
@@ -1171,9 +1381,10 @@ def _fold_diagnostics(first_line: int, lines: list[str], i: int, seen: dict[str,
     ends = [h for h, _ in heads[1:]]
     folded = list(zip(heads[DIAGNOSTIC_KEEP_HEAD:-1], ends[DIAGNOSTIC_KEEP_HEAD:]))
     places = [_diagnostic_place(lines, lo, hi, m) for (lo, m), hi in zip(heads, [*ends, heads[-1][0] + 1])]
-    if ((len({_DIGITS.sub("0", m.group("msg") or m.group("rmsg")) for _, m in heads}) == 1
-         and len({subject for subject, _, _ in places}) == 1)
-            or len({lines[h].rstrip()[-SUFFIX_CHARS:] for h, _ in heads}) == 1):
+    if (
+        len({_DIGITS.sub("0", m.group("msg") or m.group("rmsg")) for _, m in heads}) == 1
+        and len({subject for subject, _, _ in places}) == 1
+    ) or len({lines[h].rstrip()[-SUFFIX_CHARS:] for h, _ in heads}) == 1:
         # one message about one subject repeated (numbers aside), or one long ending (a network
         # error for every import): the cheaper similar-lines and same-ending folds say it
         return heads[-1][0] + 1, []
@@ -1187,9 +1398,10 @@ def _fold_diagnostics(first_line: int, lines: list[str], i: int, seen: dict[str,
         what = f'{len(folded)} more "{next(iter(groups))}" errors: {parts[0]}'
     else:
         what = f"{len(folded)} more compiler errors: " + "; ".join(
-            f'{len(places)} "{kind}": {part}' for (kind, places), part in zip(groups.items(), parts))
+            f'{len(places)} "{kind}": {part}' for (kind, places), part in zip(groups.items(), parts)
+        )
     marker = f"[lines {first_line + a}-{first_line + b}: {what}]"
-    if len(marker) >= sum(len(t) + 1 for t in lines[a:b + 1]):
+    if len(marker) >= sum(len(t) + 1 for t in lines[a : b + 1]):
         return heads[-1][0] + 1, []
     units = [u._replace(lo=u.lo + i, hi=u.hi + i) for u in fold_units(first_line + i, lines[i:a], seen)]
     units.append(_Unit(a, b, marker, whole=True))
@@ -1221,7 +1433,9 @@ def fold_units(first_line: int, lines: list[str], seen: dict[str, int] | None = 
         if j - i > 1 and key:
             reps = j - i - 1
             out.append(_Unit(i, i, text))
-            out.append(_Unit(i + 1, j - 1, f"  [previous line repeated {reps} time{'s' if reps > 1 else ''}]"))
+            out.append(
+                _Unit(i + 1, j - 1, f"  [previous line repeated {reps} time{'s' if reps > 1 else ''}]")
+            )
             seen.setdefault(key, number)
             i = j
             continue
@@ -1231,19 +1445,31 @@ def fold_units(first_line: int, lines: list[str], seen: dict[str, int] | None = 
             while j < n and _MAVEN_TRAILER.match(lines[j]):
                 j += 1
             if j - i >= TRAILER_RUN:
-                out.append(_Unit(i, j - 1, f"[lines {number}-{first_line + j - 1}: Maven's standard advice "
-                                           "(-e/-X switches, [Help] articles, -rf resume)]"))
+                out.append(
+                    _Unit(
+                        i,
+                        j - 1,
+                        f"[lines {number}-{first_line + j - 1}: Maven's standard advice "
+                        "(-e/-X switches, [Help] articles, -rf resume)]",
+                    )
+                )
                 i = j
                 continue
         # a command-line usage text (a CLI printing its help after a bad argument)
         if _USAGE.match(text):
             j = _usage_end(lines, i)
             if j - i - 1 >= USAGE_RUN:
-                options = list(dict.fromkeys(_OPTION.findall("\n".join(lines[i + 1:j]))))
+                options = list(dict.fromkeys(_OPTION.findall("\n".join(lines[i + 1 : j]))))
                 names = ", ".join(options[:6]) + (", ..." if len(options) > 6 else "")
                 out.append(_Unit(i, i, text))
-                out.append(_Unit(i + 1, j - 1, f"  [{j - i - 1} more lines of usage text"
-                                               + (f": options {names}]" if names else "]")))
+                out.append(
+                    _Unit(
+                        i + 1,
+                        j - 1,
+                        f"  [{j - i - 1} more lines of usage text"
+                        + (f": options {names}]" if names else "]"),
+                    )
+                )
                 seen.setdefault(key, number)
                 i = j
                 continue
@@ -1253,7 +1479,9 @@ def fold_units(first_line: int, lines: list[str], seen: dict[str, int] | None = 
             while j < n and _PASSING_LINE.match(lines[j]):
                 j += 1
             if j - i >= PASSING_RUN:
-                out.append(_Unit(i, j - 1, f"[lines {number}-{first_line + j - 1}: {j - i} passing-test lines]"))
+                out.append(
+                    _Unit(i, j - 1, f"[lines {number}-{first_line + j - 1}: {j - i} passing-test lines]")
+                )
                 i = j
                 continue
         # numbered failure records of one kind (PHPUnit, mocha, RSpec: ``3) Test::name`` / message)
@@ -1276,12 +1504,20 @@ def fold_units(first_line: int, lines: list[str], seen: dict[str, int] | None = 
         # runs of records (``Running X`` / ``Tests run: ... - in X``, ``--- FAIL: T`` / message)
         j, size = _pair_run_end(lines, i)
         if size:
-            names = list(dict.fromkeys(_record_name(lines[k:k + size]) for k in range(i + size, j - size, size)))
+            names = list(
+                dict.fromkeys(_record_name(lines[k : k + size]) for k in range(i + size, j - size, size))
+            )
             listed = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
             out.extend(_Unit(i + d, i + d, lines[i + d]) for d in range(size))
             what = "pairs" if size == 2 else f"groups of {size}"
-            out.append(_Unit(i + size, j - size - 1, f"  [{(j - i) // size - 2} more {what} of lines like the {size} above"
-                                                     + (f": {listed}]" if listed else "]")))
+            out.append(
+                _Unit(
+                    i + size,
+                    j - size - 1,
+                    f"  [{(j - i) // size - 2} more {what} of lines like the {size} above"
+                    + (f": {listed}]" if listed else "]"),
+                )
+            )
             out.extend(_Unit(k, k, lines[k]) for k in range(j - size, j))
             seen.setdefault(key, number)
             i = j
@@ -1293,9 +1529,12 @@ def fold_units(first_line: int, lines: list[str], seen: dict[str, int] | None = 
             if src >= first_line:
                 while i + k < n and src - first_line + k < i and norms[i + k] == norms[src - first_line + k]:
                     k += 1
-            marker = (f"[same as line {src}]" if k == 1
-                      else f"[lines {number}-{number + k - 1}: same as lines {src}-{src + k - 1}]")
-            if len(marker) < sum(len(t) + 1 for t in lines[i:i + k]):
+            marker = (
+                f"[same as line {src}]"
+                if k == 1
+                else f"[lines {number}-{number + k - 1}: same as lines {src}-{src + k - 1}]"
+            )
+            if len(marker) < sum(len(t) + 1 for t in lines[i : i + k]):
                 out.append(_Unit(i, i + k - 1, marker, src))
                 i += k
                 continue
@@ -1319,7 +1558,9 @@ def fold_units(first_line: int, lines: list[str], seen: dict[str, int] | None = 
                     j += 1
                 if j - i >= SIMILAR_RUN:
                     out.append(_Unit(i, i, text))
-                    out.append(_Unit(i + 1, j - 2, f"  [{j - i - 2} similar lines differing only in numbers]"))
+                    out.append(
+                        _Unit(i + 1, j - 2, f"  [{j - i - 2} similar lines differing only in numbers]")
+                    )
                     out.append(_Unit(j - 1, j - 1, lines[j - 1]))
                     seen.setdefault(key, number)
                     i = j
@@ -1330,10 +1571,15 @@ def fold_units(first_line: int, lines: list[str], seen: dict[str, int] | None = 
             while j < n and _DIGITS.sub("0", lines[j][:PREFIX_CHARS]) == prefix:
                 j += 1
             if j - i >= PREFIX_RUN:
-                head = lines[i:i + PREFIX_KEEP_HEAD]
+                head = lines[i : i + PREFIX_KEEP_HEAD]
                 out.extend(_Unit(i + d, i + d, t) for d, t in enumerate(head))
-                out.append(_Unit(i + PREFIX_KEEP_HEAD, j - 2,
-                                 f"  [{j - i - PREFIX_KEEP_HEAD - 1} more lines starting {prefix.strip()!r}]"))
+                out.append(
+                    _Unit(
+                        i + PREFIX_KEEP_HEAD,
+                        j - 2,
+                        f"  [{j - i - PREFIX_KEEP_HEAD - 1} more lines starting {prefix.strip()!r}]",
+                    )
+                )
                 out.append(_Unit(j - 1, j - 1, lines[j - 1]))
                 seen.setdefault(key, number)
                 i = j
@@ -1345,9 +1591,14 @@ def fold_units(first_line: int, lines: list[str], seen: dict[str, int] | None = 
             while j < n and lines[j].endswith(suffix):
                 j += 1
             if j - i >= PREFIX_RUN:
-                out.extend(_Unit(i + d, i + d, t) for d, t in enumerate(lines[i:i + PREFIX_KEEP_HEAD]))
-                out.append(_Unit(i + PREFIX_KEEP_HEAD, j - 2,
-                                 f"  [{j - i - PREFIX_KEEP_HEAD - 1} more lines ending {suffix.strip()!r}]"))
+                out.extend(_Unit(i + d, i + d, t) for d, t in enumerate(lines[i : i + PREFIX_KEEP_HEAD]))
+                out.append(
+                    _Unit(
+                        i + PREFIX_KEEP_HEAD,
+                        j - 2,
+                        f"  [{j - i - PREFIX_KEEP_HEAD - 1} more lines ending {suffix.strip()!r}]",
+                    )
+                )
                 out.append(_Unit(j - 1, j - 1, lines[j - 1]))
                 seen.setdefault(key, number)
                 i = j
@@ -1443,7 +1694,9 @@ class _Plan:
         self.reason: dict[int, tuple[int, str]] = {}
         self.truncated: dict[int, int] = {}  # last shown line -> lines left out after it
         self.texts: set[str] = set()
-        self.unit: dict[int, tuple[int, int, int, int, bool]] = {}  # line -> (first, last, cost, same_as, frames)
+        self.unit: dict[
+            int, tuple[int, int, int, int, bool]
+        ] = {}  # line -> (first, last, cost, same_as, frames)
         numbers = sorted(pool)
         start = 0
         for k in range(1, len(numbers) + 1):
@@ -1451,7 +1704,7 @@ class _Plan:
                 first = numbers[start]
                 texts = [pool[n] for n in numbers[start:k]]
                 for u in fold_units(first, texts):
-                    frames = u.whole or (u.hi > u.lo and all(_FRAME.match(t) for t in texts[u.lo:u.hi + 1]))
+                    frames = u.whole or (u.hi > u.lo and all(_FRAME.match(t) for t in texts[u.lo : u.hi + 1]))
                     entry = (first + u.lo, first + u.hi, estimate_tokens(u.text) + 1, u.same_as, frames)
                     for n in range(first + u.lo, first + u.hi + 1):
                         self.unit[n] = entry
@@ -1485,18 +1738,27 @@ class _Plan:
             if number not in self.pool or (max_lines is not None and plain >= max_lines):
                 break
             lo, hi, c, src, frames = self.unit[number]
-            if ((lo < low or hi > high) and not frames) or (src and any(m not in self.text for m in range(src, src + hi - lo + 1))):
+            if ((lo < low or hi > high) and not frames) or (
+                src and any(m not in self.text for m in range(src, src + hi - lo + 1))
+            ):
                 # outside the window, or a reference to lines not chosen: the line comes alone
                 lo = hi = number
                 c = estimate_tokens(self.pool[number]) + 1
-            if lo == hi and len(self.pool[number]) >= _MIN_DEDUPE_CHARS and _norm(self.pool[number]) in self.texts:
+            if (
+                lo == hi
+                and len(self.pool[number]) >= _MIN_DEDUPE_CHARS
+                and _norm(self.pool[number]) in self.texts
+            ):
                 c = 7  # folded into a ``[same as line N]`` reference
             if spent + c > cap or self.used + c > self.budget:
                 break
             span = range(lo, hi + 1) if number == lo else range(hi, lo - 1, -1)
             if max_lines is not None:
-                plain += (1 if frames and hi > lo and not _FRAME.match(self.pool[lo]) else
-                          sum(1 for m in span if m not in self.text and not _FRAME.match(self.pool[m])))
+                plain += (
+                    1
+                    if frames and hi > lo and not _FRAME.match(self.pool[lo])
+                    else sum(1 for m in span if m not in self.text and not _FRAME.match(self.pool[m]))
+                )
                 if plain > max_lines:
                     break
             for m in span:
@@ -1560,12 +1822,12 @@ def _clip_to_steps(state: _Extractor, barriers: list[int]) -> None:
         start = max(cand.start, barriers[k - 1]) if k else cand.start
         end = min(cand.end, barriers[k] - 1) if k < len(barriers) else cand.end
         if (start, end) != (cand.start, cand.end):
-            cand.lines = cand.lines[start - cand.start:end - cand.start + 1]
+            cand.lines = cand.lines[start - cand.start : end - cand.start + 1]
             cand.start, cand.end = start, end
     for ex in [*state.first_exits, *state.last_exits]:
         k = bisect.bisect_right(barriers, ex.exit_line)
         if k and barriers[k - 1] > ex.start:
-            ex.lines = ex.lines[barriers[k - 1] - ex.start:]
+            ex.lines = ex.lines[barriers[k - 1] - ex.start :]
             ex.start = barriers[k - 1]
 
 
@@ -1618,7 +1880,9 @@ def _select(state: _Extractor, max_tokens: int) -> list[Block]:
             signal(cand)
         for cand in strong:  # a stack trace printed again and again folds to a few markers
             if cand.signal_line in plan.text:
-                plan.add(list(range(cand.end + 1, cand.end + RUN_ON_LINES)), plan.budget, TRACE_RUN_ON, cand.end)
+                plan.add(
+                    list(range(cand.end + 1, cand.end + RUN_ON_LINES)), plan.budget, TRACE_RUN_ON, cand.end
+                )
         for ex in exits:
             tail(ex, plan.budget)
         for cand in ranked:
@@ -1630,7 +1894,9 @@ def _select(state: _Extractor, max_tokens: int) -> list[Block]:
                 plan.add(list(range(a_hi + 1, b_lo)), plan.budget, joins=a_hi)
         for cand in ranked:  # let blocks run on past their window, strongest first
             if cand.signal_line in plan.text:
-                plan.add(list(range(cand.end + 1, cand.end + RUN_ON_LINES)), plan.budget, MAX_BLOCK_LINES, cand.end)
+                plan.add(
+                    list(range(cand.end + 1, cand.end + RUN_ON_LINES)), plan.budget, MAX_BLOCK_LINES, cand.end
+                )
 
     phases()
     for _ in range(REFILL_ROUNDS):  # folding made the text smaller than estimated: use the room
@@ -1707,5 +1973,6 @@ def extract(source: LogSource, *, max_tokens: int = DEFAULT_MAX_TOKENS) -> Extra
         if any(lo <= cand.signal_line <= hi for lo, hi in state.failed_steps):
             cand.score += STEP_BOOST
     blocks = _select(state, max_tokens)
-    return Extraction(blocks=blocks, lines_total=state.lines_total,
-                      tokens=sum(estimate_tokens(b.text) for b in blocks))
+    return Extraction(
+        blocks=blocks, lines_total=state.lines_total, tokens=sum(estimate_tokens(b.text) for b in blocks)
+    )

@@ -91,7 +91,13 @@ def set_status(body: str, status_markdown: str) -> str:
         return body
     head, _, rest = body.partition("\n")
     meta_line, _, rest = rest.partition("\n")
-    rest = re.sub(re.escape(STATUS_OPEN) + r".*?" + re.escape(STATUS_CLOSE) + r"\n\n?", "", rest, count=1, flags=re.DOTALL)
+    rest = re.sub(
+        re.escape(STATUS_OPEN) + r".*?" + re.escape(STATUS_CLOSE) + r"\n\n?",
+        "",
+        rest,
+        count=1,
+        flags=re.DOTALL,
+    )
     block = f"{STATUS_OPEN}\n{status_markdown.strip()}\n{STATUS_CLOSE}\n\n"
     return f"{head}\n{meta_line}\n{block}{rest}"
 
@@ -105,7 +111,9 @@ def withdraw(body: str) -> str:
     from ci_healer.ledger import read_ledger, with_ledger  # the ledger module reads this one
 
     rest = body.split("\n", 2)[2] if body.count("\n") >= 2 else ""
-    return with_ledger(embed_metadata(meta.model_copy(update={"patch_shown": False})) + rest, read_ledger(body))
+    return with_ledger(
+        embed_metadata(meta.model_copy(update={"patch_shown": False})) + rest, read_ledger(body)
+    )
 
 
 class FixMetadata(BaseModel):

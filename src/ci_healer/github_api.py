@@ -121,7 +121,11 @@ def _message(err: GithubException) -> str:
         if isinstance(errors, list) and errors:
             details = []
             for item in errors[:3]:
-                details.append(str(item.get("message") or item.get("code") or item) if isinstance(item, dict) else str(item))
+                details.append(
+                    str(item.get("message") or item.get("code") or item)
+                    if isinstance(item, dict)
+                    else str(item)
+                )
             msg = f"{msg} ({'; '.join(details)})"
         return msg[:500] or "no message"
     return str(data)[:500] if data else "no message"
@@ -162,7 +166,10 @@ class WriteSafeRetry(GithubRetry):
     """
 
     def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("allowed_methods", frozenset({"DELETE", "GET", "HEAD", "OPTIONS", "PUT", "TRACE", "PATCH", "POST"}))
+        kwargs.setdefault(
+            "allowed_methods",
+            frozenset({"DELETE", "GET", "HEAD", "OPTIONS", "PUT", "TRACE", "PATCH", "POST"}),
+        )
         kwargs.setdefault("status_forcelist", [*range(500, 600), 429])
         super().__init__(**kwargs)
 
@@ -172,10 +179,22 @@ class WriteSafeRetry(GithubRetry):
             return False
         return super().is_retry(method, status_code, has_retry_after)
 
-    def increment(self, method: str | None = None, url: str | None = None, response: Any = None, error: Exception | None = None,
-                  _pool: Any = None, _stacktrace: Any = None) -> Any:  # type: ignore[override]
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: Any = None,
+        error: Exception | None = None,
+        _pool: Any = None,
+        _stacktrace: Any = None,
+    ) -> Any:  # type: ignore[override]
         """A read error (the request was sent, the answer lost) on a ``POST`` is raised, not retried."""
-        if error is not None and response is None and (method or "").upper() in NON_IDEMPOTENT_METHODS and self._is_read_error(error):
+        if (
+            error is not None
+            and response is None
+            and (method or "").upper() in NON_IDEMPOTENT_METHODS
+            and self._is_read_error(error)
+        ):
             raise error.with_traceback(_stacktrace)
         return super().increment(method, url, response, error, _pool, _stacktrace)
 
@@ -212,10 +231,20 @@ def make_github(
     second apart, GitHub's advice for avoiding secondary rate limits ("Best practices for using the
     REST API": wait at least one second between mutating requests); reads are not paced (an
     analysis makes about a dozen, serially), so the action's own overhead stays near one second."""
-    retry = WriteSafeRetry(total=retries, backoff_factor=backoff, secondary_rate_wait=secondary_rate_wait, max_rate_limit_wait=300)
+    retry = WriteSafeRetry(
+        total=retries,
+        backoff_factor=backoff,
+        secondary_rate_wait=secondary_rate_wait,
+        max_rate_limit_wait=300,
+    )
     return Github(
-        auth=Auth.Token(token), base_url=api_url, retry=retry, timeout=timeout, per_page=100,
-        seconds_between_requests=seconds_between_requests, seconds_between_writes=seconds_between_writes,
+        auth=Auth.Token(token),
+        base_url=api_url,
+        retry=retry,
+        timeout=timeout,
+        per_page=100,
+        seconds_between_requests=seconds_between_requests,
+        seconds_between_writes=seconds_between_writes,
     )
 
 
@@ -352,13 +381,21 @@ def _steps(job: WorkflowJob) -> list[StepInfo]:
     """The steps of a job as the jobs list gave them (read from the listed attributes: PyGithub's
     ``raw_data`` would fetch each job again); a step without a number is left out."""
     return [
-        StepInfo(number=st.number, name=st.name or "", conclusion=st.conclusion, started_at=st.started_at, completed_at=st.completed_at)
+        StepInfo(
+            number=st.number,
+            name=st.name or "",
+            conclusion=st.conclusion,
+            started_at=st.started_at,
+            completed_at=st.completed_at,
+        )
         for st in job.steps or []
         if isinstance(st.number, int)
     ]
 
 
-def _changed_files(items: Iterable[Any], *, max_files: int, max_patch_bytes: int) -> tuple[list[ChangedFile], int]:
+def _changed_files(
+    items: Iterable[Any], *, max_files: int, max_patch_bytes: int
+) -> tuple[list[ChangedFile], int]:
     """``ChangedFile`` values from GitHub's diff-entry objects (dicts), the first ``max_files``;
     patches are kept until ``max_patch_bytes`` (UTF-8) are used. Returns ``(files, patches_dropped)``."""
     files: list[ChangedFile] = []
@@ -369,8 +406,14 @@ def _changed_files(items: Iterable[Any], *, max_files: int, max_patch_bytes: int
         if patch and used + size > max_patch_bytes:
             patch, dropped = "", dropped + 1
         used += len(patch.encode("utf-8", "surrogatepass"))
-        files.append(ChangedFile(path=str(item.get("filename") or ""), status=str(item.get("status") or "modified"),
-                                 patch=patch, previous_path=item.get("previous_filename")))
+        files.append(
+            ChangedFile(
+                path=str(item.get("filename") or ""),
+                status=str(item.get("status") or "modified"),
+                patch=patch,
+                previous_path=item.get("previous_filename"),
+            )
+        )
         if len(files) >= max_files:  # stop before PaginatedList asks for the next page
             break
     return files, dropped
@@ -435,7 +478,9 @@ class GitHubRepoSource:
             try:
                 tree = call("read tree", lambda: self._repo.get_git_tree(self.sha, recursive=True))
             except GitHubError as err:
-                raise RepoReadError(f"cannot read the repository tree at {self.sha[:12]}: {err}", err) from None
+                raise RepoReadError(
+                    f"cannot read the repository tree at {self.sha[:12]}: {err}", err
+                ) from None
             self.tree_sha = tree.sha
             self._truncated = bool(tree.raw_data.get("truncated"))
             self._entries = {e.path: (e.mode, e.sha, e.size) for e in tree.tree}
@@ -465,7 +510,11 @@ class GitHubRepoSource:
             return self._texts[path]
         found = self._load().get(path)
         text: str | None = None
-        if found is not None and found[0] in (MODE_FILE, "100755") and (found[2] or 0) <= self._max_file_bytes:
+        if (
+            found is not None
+            and found[0] in (MODE_FILE, "100755")
+            and (found[2] or 0) <= self._max_file_bytes
+        ):
             try:
                 blob = call("read contents", lambda: self._repo.get_git_blob(found[1]))
             except GitHubError as err:
@@ -479,7 +528,9 @@ class GitHubRepoSource:
 
     def list_paths(self) -> list[str]:
         """See :meth:`RepoSource.list_paths`: blobs and symlinks, sorted."""
-        return sorted(p for p, (mode, _, _) in self._load().items() if mode not in (MODE_TREE, MODE_SUBMODULE))
+        return sorted(
+            p for p, (mode, _, _) in self._load().items() if mode not in (MODE_TREE, MODE_SUBMODULE)
+        )
 
 
 # ------------------------------------------------------------------------------------ client
@@ -519,7 +570,9 @@ class GitHubClient:
         try:
             found = find()
         except GitHubError as err:
-            raise GitHubError(what, first.status, f"{first}; looking for what it may have created failed too: {err}") from None
+            raise GitHubError(
+                what, first.status, f"{first}; looking for what it may have created failed too: {err}"
+            ) from None
         if found is not None:
             return found
         return call(what, post)
@@ -546,7 +599,9 @@ class GitHubClient:
             conclusion=raw.get("conclusion"),
             workflow_id=raw.get("workflow_id"),
             html_url=raw.get("html_url") or "",
-            pull_requests=[p["number"] for p in raw.get("pull_requests") or [] if isinstance(p, dict) and "number" in p],
+            pull_requests=[
+                p["number"] for p in raw.get("pull_requests") or [] if isinstance(p, dict) and "number" in p
+            ],
         )
 
     def list_jobs(self, run_id: int, attempt: int) -> list[JobInfo]:
@@ -555,7 +610,10 @@ class GitHubClient:
 
         def fetch() -> list[JobInfo]:
             pages = PaginatedList(WorkflowJob, self.gh.requester, url, None, list_item="jobs")
-            return [JobInfo(id=j.id, name=j.name, conclusion=j.conclusion, html_url=j.html_url, steps=_steps(j)) for j in pages]
+            return [
+                JobInfo(id=j.id, name=j.name, conclusion=j.conclusion, html_url=j.html_url, steps=_steps(j))
+                for j in pages
+            ]
 
         return call("list jobs", fetch)
 
@@ -567,12 +625,19 @@ class GitHubClient:
         ``n`` of ``data`` is line ``n + skipped_lines`` of the whole log. Memory stays below
         ``max_bytes + chunk_size``. A 410 means the logs expired (retention period).
         """
-        job = WorkflowJob(self.gh.requester, {}, {"url": f"{self.repo.url}/actions/jobs/{job_id}", "id": job_id}, completed=True)
+        job = WorkflowJob(
+            self.gh.requester,
+            {},
+            {"url": f"{self.repo.url}/actions/jobs/{job_id}", "id": job_id},
+            completed=True,
+        )
         location = call("download job log", job.logs_url)
         try:
             with requests.get(location, stream=True, timeout=60) as response:
                 if response.status_code != 200:
-                    raise GitHubError("download job log", response.status_code, "the log blob could not be read")
+                    raise GitHubError(
+                        "download job log", response.status_code, "the log blob could not be read"
+                    )
                 return _tail(response.iter_content(chunk_size=chunk_size), max_bytes)
         except requests.exceptions.RequestException as err:
             raise GitHubError("download job log", 0, f"{type(err).__name__}: {err}") from None
@@ -623,7 +688,10 @@ class GitHubClient:
             owner = run.head_repository.split("/")[0]
             found = call(
                 "list pull requests",
-                lambda: [self._pull_info(p) for p in self.repo.get_pulls(state="open", head=f"{owner}:{run.head_branch}")],
+                lambda: [
+                    self._pull_info(p)
+                    for p in self.repo.get_pulls(state="open", head=f"{owner}:{run.head_branch}")
+                ],
             )
             for pr in found:
                 if pr.head_sha == run.head_sha:
@@ -633,7 +701,10 @@ class GitHubClient:
     def find_pull_by_branch(self, branch: str, *, state: str = "all") -> PullInfo | None:
         """The newest PR whose head is ``owner:branch`` of this repository."""
         owner = self.repository.split("/")[0]
-        found = call("list pull requests", lambda: [self._pull_info(p) for p in self.repo.get_pulls(state=state, head=f"{owner}:{branch}")])
+        found = call(
+            "list pull requests",
+            lambda: [self._pull_info(p) for p in self.repo.get_pulls(state=state, head=f"{owner}:{branch}")],
+        )
         return self.get_pull(found[0].number) if found else None
 
     def create_pull(self, *, title: str, body: str, head: str, base: str) -> PullInfo:
@@ -649,7 +720,11 @@ class GitHubClient:
         try:
             return self._create(
                 "create pull request",
-                lambda: self._pull_info(self.repo.create_pull(title=title, body=body, head=head, base=base, maintainer_can_modify=False)),
+                lambda: self._pull_info(
+                    self.repo.create_pull(
+                        title=title, body=body, head=head, base=base, maintainer_can_modify=False
+                    )
+                ),
                 find,
             )
         except GitHubError as err:
@@ -673,7 +748,9 @@ class GitHubClient:
                     try:
                         for pf in PatchSet(f"--- a/{f.filename}\n+++ b/{f.filename}\n{f.patch}\n"):
                             for hunk in pf:
-                                lines.update(ln.target_line_no for ln in hunk if ln.target_line_no is not None)
+                                lines.update(
+                                    ln.target_line_no for ln in hunk if ln.target_line_no is not None
+                                )
                     except UnidiffParseError:  # unparseable patch text: no line of that file is commentable
                         lines = set()
                 out[f.filename] = lines
@@ -681,14 +758,21 @@ class GitHubClient:
         call("list pull request files", fetch)
         return out
 
-    def create_review(self, number: int, *, commit_sha: str, body: str, comments: list[dict[str, Any]]) -> None:
+    def create_review(
+        self, number: int, *, commit_sha: str, body: str, comments: list[dict[str, Any]]
+    ) -> None:
         """A ``COMMENT`` review on PR ``number`` with line ``comments`` (suggestions)."""
 
         def post() -> None:
             self.gh.requester.requestJsonAndCheck(
                 "POST",
                 f"{self.repo.url}/pulls/{number}/reviews",
-                input={"commit_id": commit_sha, "body": fit_body(body), "event": "COMMENT", "comments": comments},
+                input={
+                    "commit_id": commit_sha,
+                    "body": fit_body(body),
+                    "event": "COMMENT",
+                    "comments": comments,
+                },
             )
 
         self._create("create review", post, None)
@@ -708,8 +792,14 @@ class GitHubClient:
 
         def fetch() -> list[CommentInfo]:
             return [
-                CommentInfo(id=c.id, user=c.user.login if c.user else "", body=c.body or "", html_url=c.html_url or "",
-                            created_at=_iso(c.created_at), updated_at=_iso(c.updated_at))
+                CommentInfo(
+                    id=c.id,
+                    user=c.user.login if c.user else "",
+                    body=c.body or "",
+                    html_url=c.html_url or "",
+                    created_at=_iso(c.created_at),
+                    updated_at=_iso(c.updated_at),
+                )
                 for c in self.repo.get_issue(number).get_comments()
             ]
 
@@ -733,7 +823,9 @@ class GitHubClient:
 
         def post() -> CommentInfo:
             c = self.repo.get_issue(number).create_comment(body)
-            return CommentInfo(id=c.id, user=c.user.login if c.user else "", body=c.body or "", html_url=c.html_url or "")
+            return CommentInfo(
+                id=c.id, user=c.user.login if c.user else "", body=c.body or "", html_url=c.html_url or ""
+            )
 
         def find() -> CommentInfo | None:
             if marker is not None:
@@ -751,16 +843,28 @@ class GitHubClient:
         """Replace the body of comment ``comment_id``."""
 
         def edit() -> None:
-            self.gh.requester.requestJsonAndCheck("PATCH", f"{self.repo.url}/issues/comments/{comment_id}", input={"body": fit_body(body)})
+            self.gh.requester.requestJsonAndCheck(
+                "PATCH", f"{self.repo.url}/issues/comments/{comment_id}", input={"body": fit_body(body)}
+            )
 
         call("update comment", edit)
 
     def get_comment(self, comment_id: int) -> CommentInfo:
         """Comment ``comment_id`` as it is now."""
-        _, data = call("read comment", lambda: self.gh.requester.requestJsonAndCheck("GET", f"{self.repo.url}/issues/comments/{comment_id}"))
-        return CommentInfo(id=data["id"], user=(data.get("user") or {}).get("login") or "", body=data.get("body") or "",
-                           html_url=data.get("html_url") or "", created_at=data.get("created_at") or "",
-                           updated_at=data.get("updated_at") or "")
+        _, data = call(
+            "read comment",
+            lambda: self.gh.requester.requestJsonAndCheck(
+                "GET", f"{self.repo.url}/issues/comments/{comment_id}"
+            ),
+        )
+        return CommentInfo(
+            id=data["id"],
+            user=(data.get("user") or {}).get("login") or "",
+            body=data.get("body") or "",
+            html_url=data.get("html_url") or "",
+            created_at=data.get("created_at") or "",
+            updated_at=data.get("updated_at") or "",
+        )
 
     def upsert_comment(self, number: int, body: str, marker: str) -> tuple[CommentInfo, bool]:
         """Edit ci-healer's one comment on ``number`` in place, or create it. Returns
@@ -801,8 +905,13 @@ class GitHubClient:
         # attributes, not raw_data: raw_data makes PyGithub fetch each listed check run again
         out, app = cr.output, cr.app
         return CheckRunInfo(
-            id=cr.id, name=cr.name, head_sha=cr.head_sha, summary=(out.summary if out else None) or "",
-            title=(out.title if out else None) or "", text=(out.text if out else None) or "", html_url=cr.html_url or "",
+            id=cr.id,
+            name=cr.name,
+            head_sha=cr.head_sha,
+            summary=(out.summary if out else None) or "",
+            title=(out.title if out else None) or "",
+            text=(out.text if out else None) or "",
+            html_url=cr.html_url or "",
             app_slug=(app.slug if app else None) or "",
         )
 
@@ -837,7 +946,10 @@ class GitHubClient:
         """Create (or update ``existing_id``) the completed ``ci-healer`` check run with conclusion
         ``neutral``; annotations go in chunks of :data:`ANNOTATIONS_PER_REQUEST` (the first with
         the create/update, the rest in follow-up updates)."""
-        chunks = [annotations[i : i + ANNOTATIONS_PER_REQUEST] for i in range(0, len(annotations), ANNOTATIONS_PER_REQUEST)] or [[]]
+        chunks = [
+            annotations[i : i + ANNOTATIONS_PER_REQUEST]
+            for i in range(0, len(annotations), ANNOTATIONS_PER_REQUEST)
+        ] or [[]]
         summary, text = fit_body(summary), fit_body(text)
 
         def output(chunk: list[dict[str, Any]]) -> dict[str, Any]:
@@ -856,37 +968,56 @@ class GitHubClient:
                 if not found:
                     return None
                 cr = call("update check run", lambda: self.repo.get_check_run(found[0].id))
-                call("update check run", lambda: cr.edit(status="completed", conclusion="neutral", output=output(chunks[0]), **extra))
+                call(
+                    "update check run",
+                    lambda: cr.edit(
+                        status="completed", conclusion="neutral", output=output(chunks[0]), **extra
+                    ),
+                )
                 return cr
 
             cr = self._create(
                 "create check run",
                 lambda: self.repo.create_check_run(
-                    name=CHECK_RUN_NAME, head_sha=head_sha, status="completed", conclusion="neutral", output=output(chunks[0]), **extra
+                    name=CHECK_RUN_NAME,
+                    head_sha=head_sha,
+                    status="completed",
+                    conclusion="neutral",
+                    output=output(chunks[0]),
+                    **extra,
                 ),
                 find,
             )
         else:
             cr = call("update check run", lambda: self.repo.get_check_run(existing_id))
-            call("update check run", lambda: cr.edit(status="completed", conclusion="neutral", output=output(chunks[0]), **extra))
+            call(
+                "update check run",
+                lambda: cr.edit(status="completed", conclusion="neutral", output=output(chunks[0]), **extra),
+            )
         for chunk in chunks[1:]:
             call("update check run", lambda chunk=chunk: cr.edit(output=output(chunk)))
         return self._check_info(cr).model_copy(update={"summary": summary, "title": title, "text": text})
 
-    def update_check_summary(self, check_run_id: int, *, title: str, summary: str, text: str | None = None) -> None:
+    def update_check_summary(
+        self, check_run_id: int, *, title: str, summary: str, text: str | None = None
+    ) -> None:
         """Replace the output summary of an existing check run (annotations are kept)."""
         out: dict[str, Any] = {"title": title, "summary": fit_body(summary)}
         if text is not None:
             out["text"] = fit_body(text)
 
         def edit() -> None:
-            self.gh.requester.requestJsonAndCheck("PATCH", f"{self.repo.url}/check-runs/{check_run_id}", input={"output": out})
+            self.gh.requester.requestJsonAndCheck(
+                "PATCH", f"{self.repo.url}/check-runs/{check_run_id}", input={"output": out}
+            )
 
         call("update check run", edit)
 
     # ---- git data -----------------------------------------------------------------------------
 
-    def commit_files(self, *, parent_sha: str, base_tree_sha: str, files: dict[str, tuple[str, str]], message: str) -> str:
+    def commit_files(
+        self, *, parent_sha: str, base_tree_sha: str, files: dict[str, tuple[str, str]], message: str
+    ) -> str:
         """Create blobs, a tree on ``base_tree_sha`` and a commit whose only parent is
         ``parent_sha``; ``files`` maps path → ``(mode, text)``. Returns the commit SHA. No ref
         is touched."""
@@ -900,10 +1031,14 @@ class GitHubClient:
         repo = self.repo
         elements = []
         for path, (mode, text) in sorted(files.items()):
-            blob = self._create("create commit (blob)", lambda text=text: repo.create_git_blob(text, "utf-8"), lambda: None)
+            blob = self._create(
+                "create commit (blob)", lambda text=text: repo.create_git_blob(text, "utf-8"), lambda: None
+            )
             elements.append(InputGitTreeElement(path=path, mode=mode, type="blob", sha=blob.sha))
         base = call("create commit (tree)", lambda: repo.get_git_tree(base_tree_sha))
-        tree = self._create("create commit (tree)", lambda: repo.create_git_tree(elements, base), lambda: None)
+        tree = self._create(
+            "create commit (tree)", lambda: repo.create_git_tree(elements, base), lambda: None
+        )
         return str(tree.sha)
 
     def create_commit(self, *, tree_sha: str, parent_sha: str, message: str) -> str:
@@ -912,7 +1047,9 @@ class GitHubClient:
         repo = self.repo
         tree = call("create commit (tree)", lambda: repo.get_git_tree(tree_sha))
         parent = call("create commit", lambda: repo.get_git_commit(parent_sha))
-        commit = self._create("create commit", lambda: repo.create_git_commit(message, tree, [parent]), lambda: None)
+        commit = self._create(
+            "create commit", lambda: repo.create_git_commit(message, tree, [parent]), lambda: None
+        )
         return str(commit.sha)
 
     def get_commit_info(self, sha: str) -> tuple[str, list[str]]:
@@ -967,7 +1104,9 @@ class GitHubClient:
 
         def fetch() -> ChangeFiles:
             pages = PaginatedList(File, self.gh.requester, url, {"per_page": min(100, max(max_files, 1))})
-            files, dropped = _changed_files((p.raw_data for p in pages), max_files=max_files, max_patch_bytes=max_patch_bytes)
+            files, dropped = _changed_files(
+                (p.raw_data for p in pages), max_files=max_files, max_patch_bytes=max_patch_bytes
+            )
             total = len(files)
             if total >= max_files:
                 _, pr = self.gh.requester.requestJsonAndCheck("GET", f"{self.repo.url}/pulls/{number}")
@@ -986,10 +1125,13 @@ class GitHubClient:
             _, data = self.gh.requester.requestJsonAndCheck(
                 "GET", f"{self.repo.url}/compare/{base}...{head}", parameters={"per_page": 1}
             )
-            files, dropped = _changed_files(data.get("files") or [], max_files=max_files, max_patch_bytes=max_patch_bytes)
+            files, dropped = _changed_files(
+                data.get("files") or [], max_files=max_files, max_patch_bytes=max_patch_bytes
+            )
             total = max(len(data.get("files") or []), len(files))
             return Comparison(
-                status=str(data.get("status") or ""), ahead_by=int(data.get("ahead_by") or 0),
+                status=str(data.get("status") or ""),
+                ahead_by=int(data.get("ahead_by") or 0),
                 behind_by=int(data.get("behind_by") or 0),
                 merge_base_sha=str((data.get("merge_base_commit") or {}).get("sha") or ""),
                 change=ChangeFiles(files, total, dropped),
@@ -1003,18 +1145,31 @@ class GitHubClient:
         GitHub lists them). A branch that never ran, or was deleted before any run, gives ``[]``.
         Needs ``actions: read``."""
         url = f"{self.repo.url}/actions/workflows/{workflow_id}/runs"
-        params = {"status": "success", "branch": branch, "per_page": max(1, min(limit, 100)), "exclude_pull_requests": "true"}
+        params = {
+            "status": "success",
+            "branch": branch,
+            "per_page": max(1, min(limit, 100)),
+            "exclude_pull_requests": "true",
+        }
 
         def fetch() -> list[RunInfo]:
             out: list[RunInfo] = []
             for run in PaginatedList(WorkflowRun, self.gh.requester, url, params, list_item="workflow_runs"):
                 raw = run.raw_data
-                out.append(RunInfo(
-                    id=raw["id"], run_attempt=raw.get("run_attempt") or 1, head_sha=raw["head_sha"],
-                    head_branch=raw.get("head_branch"), head_repository=(raw.get("head_repository") or {}).get("full_name"),
-                    repository=self.repository, event=raw.get("event") or "", conclusion=raw.get("conclusion"),
-                    workflow_id=raw.get("workflow_id"), html_url=raw.get("html_url") or "",
-                ))
+                out.append(
+                    RunInfo(
+                        id=raw["id"],
+                        run_attempt=raw.get("run_attempt") or 1,
+                        head_sha=raw["head_sha"],
+                        head_branch=raw.get("head_branch"),
+                        head_repository=(raw.get("head_repository") or {}).get("full_name"),
+                        repository=self.repository,
+                        event=raw.get("event") or "",
+                        conclusion=raw.get("conclusion"),
+                        workflow_id=raw.get("workflow_id"),
+                        html_url=raw.get("html_url") or "",
+                    )
+                )
                 if len(out) >= limit:
                     break
             return out
@@ -1026,7 +1181,9 @@ class GitHubClient:
         has no ``workflow_dispatch`` trigger."""
 
         def post() -> None:
-            self.gh.requester.requestJsonAndCheck("POST", f"{self.repo.url}/actions/workflows/{workflow_id}/dispatches", input={"ref": ref})
+            self.gh.requester.requestJsonAndCheck(
+                "POST", f"{self.repo.url}/actions/workflows/{workflow_id}/dispatches", input={"ref": ref}
+            )
 
         # a repeated dispatch would start a second workflow run, and a dispatch leaves nothing to
         # look up by: after a 5xx it is not repeated (the caller says CI may not have started)
@@ -1072,6 +1229,7 @@ __all__ = [
     "ANNOTATIONS_PER_REQUEST",
     "CHECK_RUN_NAME",
     "DEFAULT_BOT_LOGIN",
+    "NON_IDEMPOTENT_METHODS",
     "WRITE_PERMISSIONS",
     "ChangeFiles",
     "CheckRunInfo",
@@ -1080,17 +1238,16 @@ __all__ = [
     "GitHubClient",
     "GitHubError",
     "GitHubRepoSource",
-    "NON_IDEMPOTENT_METHODS",
-    "RepoReadError",
-    "WriteSafeRetry",
     "JobInfo",
     "LogDownload",
     "PullInfo",
+    "RepoReadError",
     "RunInfo",
     "StepInfo",
+    "WriteSafeRetry",
     "call",
     "fit_body",
-    "may_have_been_done",
     "make_github",
+    "may_have_been_done",
     "validate_fix_ref",
 ]

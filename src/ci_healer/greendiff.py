@@ -171,7 +171,7 @@ def _strip_timestamp(raw: bytes) -> bytes:
     if raw[:1] in TIMESTAMP_FIRST_BYTES:
         m = TIMESTAMP_BYTES.match(raw)
         if m is not None:
-            return raw[m.end():]
+            return raw[m.end() :]
     return raw
 
 
@@ -197,7 +197,9 @@ def _normalised_key(line: Cleaned) -> int | None:
 class _Memo(Generic[T]):
     """A bounded memo of a function of a cleaned raw line, keyed by the line's exact digest."""
 
-    def __init__(self, function: Callable[[Cleaned], T], *, limit: int | None = None, spent: T | None = None) -> None:
+    def __init__(
+        self, function: Callable[[Cleaned], T], *, limit: int | None = None, spent: T | None = None
+    ) -> None:
         self.function = function
         self.cache: dict[int, T] = {}
         self.left = limit
@@ -221,9 +223,14 @@ class _Memo(Generic[T]):
 _KEEP, _BLANK, _PENDING = 0, 1, 2
 
 
-def drop_green_lines(failed: bytes, green: bytes, *, multiset: bool = True,
-                     max_normalised: int = MAX_NORMALISED,
-                     keep: Callable[[Cleaned], bool] = structural) -> GreenDiff:
+def drop_green_lines(
+    failed: bytes,
+    green: bytes,
+    *,
+    multiset: bool = True,
+    max_normalised: int = MAX_NORMALISED,
+    keep: Callable[[Cleaned], bool] = structural,
+) -> GreenDiff:
     """Blank every line of ``failed`` whose normalised text is also a line of ``green``.
 
     ``failed``: the raw log of the failed job; ``green``: the raw log of the same job in the
@@ -287,8 +294,16 @@ def drop_green_lines(failed: bytes, green: bytes, *, multiset: bool = True,
     return GreenDiff(bytes(out), dropped, total - dropped)
 
 
-def _match_normalised(failed: bytes, green: bytes, state: bytearray, exact: Counter[int],
-                      skipped: _Memo[bool], *, multiset: bool, limit: int) -> None:
+def _match_normalised(
+    failed: bytes,
+    green: bytes,
+    state: bytearray,
+    exact: Counter[int],
+    skipped: _Memo[bool],
+    *,
+    multiset: bool,
+    limit: int,
+) -> None:
     """Second level of :func:`drop_green_lines`: match the pending failed lines on normalised text.
 
     The green lines taken part are those an exact copy did not use up (multiset), or every

@@ -50,7 +50,9 @@ Risk = Literal["low", "medium", "high"]
 _META_OPEN = "<!-- ci-healer:metadata "
 _META_CLOSE = " -->"
 # The first row of the Risk | Category | Confidence | Backend table of templates/_sections.md.j2.
-_TABLE_ROW = re.compile(r"^\| \S+ \*\*(low|medium|high)\*\* \| ([^|\n]*) \| ([^|\n]*) \| ([^|\n]*) \|\s*$", re.MULTILINE)
+_TABLE_ROW = re.compile(
+    r"^\| \S+ \*\*(low|medium|high)\*\* \| ([^|\n]*) \| ([^|\n]*) \| ([^|\n]*) \|\s*$", re.MULTILINE
+)
 _APPROVED_BY = re.compile(r"^\*\*Approved by:\*\* `([^`\n]{1,100})`", re.MULTILINE)
 _STATUS_ACTOR = re.compile(r"(?:Approved|Rejected) by `([^`\n]{1,100})`")
 
@@ -85,7 +87,7 @@ class LedgerFields(BaseModel):
     merged_at: datetime | None = None
     closed_at: datetime | None = None
 
-    def merged_with(self, other: "LedgerFields | None") -> "LedgerFields":
+    def merged_with(self, other: LedgerFields | None) -> LedgerFields:
         """``self`` with every field that is unset here taken from ``other``."""
         if other is None:
             return self
@@ -275,7 +277,11 @@ class LedgerReader:
     def _pulls(self) -> list[Any]:
         return call(
             "list pull requests",
-            lambda: list(itertools.islice(self.gh.repo.get_pulls(state="all", sort="created", direction="desc"), self.max_pulls)),
+            lambda: list(
+                itertools.islice(
+                    self.gh.repo.get_pulls(state="all", sort="created", direction="desc"), self.max_pulls
+                )
+            ),
         )
 
     def _read(self) -> list[ProposalRecord]:
@@ -307,7 +313,11 @@ class LedgerReader:
         for proposal_id, values in fixes.items():
             rec = records.get(proposal_id) or ProposalRecord(proposal_id=proposal_id)
             ledger = LedgerFields.model_validate(values["ledger"]) if values.get("ledger") else None
-            update = {k: v for k, v in values.items() if k != "ledger" and v is not None and getattr(rec, k, None) is None}
+            update = {
+                k: v
+                for k, v in values.items()
+                if k != "ledger" and v is not None and getattr(rec, k, None) is None
+            }
             rec = rec.model_copy(update=update)
             records[proposal_id] = rec.model_copy(update=self._set_fields(rec, ledger))
         self._mark_superseded(records)
@@ -319,7 +329,11 @@ class LedgerReader:
     def _set_fields(rec: ProposalRecord, extra: LedgerFields | None) -> dict[str, Any]:
         if extra is None:
             return {}
-        return {k: v for k, v in extra.model_dump(exclude_defaults=True).items() if getattr(rec, k) in (None, False)}
+        return {
+            k: v
+            for k, v in extra.model_dump(exclude_defaults=True).items()
+            if getattr(rec, k) in (None, False)
+        }
 
     def _fix_values(self, pr: Any, fix: Any) -> dict[str, Any]:
         raw = pr.raw_data
@@ -346,8 +360,14 @@ class LedgerReader:
             "ledger": ledger.model_dump(exclude_defaults=True) if ledger else None,
         }
 
-    def _absorb(self, records: dict[str, ProposalRecord], body: str, at_created: datetime | None,
-                at_updated: datetime | None, **where: Any) -> None:
+    def _absorb(
+        self,
+        records: dict[str, ProposalRecord],
+        body: str,
+        at_created: datetime | None,
+        at_updated: datetime | None,
+        **where: Any,
+    ) -> None:
         meta = read_metadata(body)
         if meta is None:
             return
@@ -359,14 +379,26 @@ class LedgerReader:
             fields = fields.model_copy(update={"proposed_at": at_created})
         old = records.get(meta.proposal_id)
         base = {
-            "proposal_id": meta.proposal_id, "run_id": meta.run_id, "head_sha": meta.head_sha,
-            "fingerprint": meta.fingerprint, "status": meta.status,
+            "proposal_id": meta.proposal_id,
+            "run_id": meta.run_id,
+            "head_sha": meta.head_sha,
+            "fingerprint": meta.fingerprint,
+            "status": meta.status,
         }
-        rec = ProposalRecord.model_validate({**fields.model_dump(exclude_defaults=True), **base,
-                                             **{k: v for k, v in where.items() if v is not None}})
+        rec = ProposalRecord.model_validate(
+            {
+                **fields.model_dump(exclude_defaults=True),
+                **base,
+                **{k: v for k, v in where.items() if v is not None},
+            }
+        )
         if old is not None:
             # keep the earliest proposal time and anything only the other copy knows
-            merged = {k: v for k, v in old.model_dump(exclude_defaults=True).items() if getattr(rec, k) in (None, False, "")}
+            merged = {
+                k: v
+                for k, v in old.model_dump(exclude_defaults=True).items()
+                if getattr(rec, k) in (None, False, "")
+            }
             if old.proposed_at and rec.proposed_at and old.proposed_at < rec.proposed_at:
                 merged["proposed_at"] = old.proposed_at
             rec = rec.model_copy(update=merged)
@@ -380,8 +412,14 @@ class LedgerReader:
             return
         for c in comments:
             if (c.user.login if c.user else "") == bot and (c.body or "").startswith(COMMENT_MARKER):
-                self._absorb(records, c.body, _utc(c.created_at), _utc(c.updated_at), pr_number=number,
-                             comment_url=c.html_url)
+                self._absorb(
+                    records,
+                    c.body,
+                    _utc(c.created_at),
+                    _utc(c.updated_at),
+                    pr_number=number,
+                    comment_url=c.html_url,
+                )
 
     def _read_checks(self, sha: str, pr_number: int | None, records: dict[str, ProposalRecord]) -> None:
         try:
@@ -424,7 +462,9 @@ class LedgerReader:
 # ---- writing (called by the flows) ---------------------------------------------------------
 
 
-def analysis_fields(analysis: Any, *, model: str | None, seconds: float, now: datetime | None = None) -> LedgerFields:
+def analysis_fields(
+    analysis: Any, *, model: str | None, seconds: float, now: datetime | None = None
+) -> LedgerFields:
     """The ledger fields of a fresh ``analysis`` (:class:`ci_healer.models.Analysis`): category,
     risk, backend, ``model`` (the configured model id, ``None`` for the backend's default),
     ``seconds`` of analysis wall time, ``proposed_at`` = ``now``.
@@ -447,8 +487,11 @@ def analysis_fields(analysis: Any, *, model: str | None, seconds: float, now: da
     }
     if analysis.backend != "rules":
         edits = "".join(e.original + e.replacement for e in analysis.files_to_modify)
-        values.update(prompt_tokens=analysis.tokens, tokens_estimated=True,
-                      completion_tokens=estimate_tokens(analysis.root_cause + edits + analysis.diff))
+        values.update(
+            prompt_tokens=analysis.tokens,
+            tokens_estimated=True,
+            completion_tokens=estimate_tokens(analysis.root_cause + edits + analysis.diff),
+        )
     return LedgerFields.model_validate(values)
 
 

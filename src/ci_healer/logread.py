@@ -121,7 +121,7 @@ def clean_line(raw: bytes | str, *, max_chars: int = MAX_CLEAN_CHARS) -> CleanLi
         m = _GHA_MARKER.match(text)
         if m:
             marker = m.group(1).lower()
-            text = text[m.end():]
+            text = text[m.end() :]
     text = text.rstrip()
     if len(text) > max_chars:
         text = f"{text[:max_chars]} [+{len(text) - max_chars} chars]"

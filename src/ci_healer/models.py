@@ -135,7 +135,11 @@ class EditMatch(BaseModel):
         """One line for the comment: ``edit 2 (src/a.py, lines 4-6) matched ignoring indentation``."""
         where = self.file_path
         if self.start_line is not None:
-            where += f", line {self.start_line}" if self.end_line in (None, self.start_line) else f", lines {self.start_line}-{self.end_line}"
+            where += (
+                f", line {self.start_line}"
+                if self.end_line in (None, self.start_line)
+                else f", lines {self.start_line}-{self.end_line}"
+            )
         words = _MATCH_WORDS[self.rule]
         if self.similarity is not None:
             words += f" (similarity {self.similarity:.2f})"
@@ -204,7 +208,9 @@ class Finding(BaseModel):
 class Cheat(BaseModel):
     """A "cheating" change: the patch hides the failure instead of fixing it (forces high risk)."""
 
-    code: str = Field(description="skip_test, delete_test, weaken_assertion, change_assertion, continue_on_error, lint_disable, loosen_threshold, timeout_only")
+    code: str = Field(
+        description="skip_test, delete_test, weaken_assertion, change_assertion, continue_on_error, lint_disable, loosen_threshold, timeout_only"
+    )
     path: str
     line: str = Field(description="The offending added or removed line, for the comment.")
     message: str
@@ -227,7 +233,7 @@ class Redactions(BaseModel):
         """Sum over kinds."""
         return sum(self.counts.values())
 
-    def merge(self, other: "Redactions") -> "Redactions":
+    def merge(self, other: Redactions) -> Redactions:
         """Return a new object with per-kind counts summed."""
         merged = dict(self.counts)
         for kind, n in other.counts.items():
@@ -263,8 +269,12 @@ class Analysis(BaseModel):
     violations: list[Violation] = Field(default_factory=list)
     cheats: list[Cheat] = Field(default_factory=list)
     findings: list[Finding] = Field(default_factory=list)
-    edit_matches: list[EditMatch] = Field(default_factory=list, description="How each edit located its file text.")
-    repair_rounds: int = Field(default=0, ge=0, description="Patch-repair rounds asked of the backend (0 or 1).")
+    edit_matches: list[EditMatch] = Field(
+        default_factory=list, description="How each edit located its file text."
+    )
+    repair_rounds: int = Field(
+        default=0, ge=0, description="Patch-repair rounds asked of the backend (0 or 1)."
+    )
     lines_total: int = 0
     tokens: int = 0
 
@@ -322,6 +332,12 @@ class ProposalRequest(BaseModel):
     blocks: list[Block]
     classification: Classification
     files: list[ContextFile] = Field(default_factory=list)
-    manifests: list[str] = Field(default_factory=list, description="Dependency manifest paths present in the repository.")
-    project_packages: list[str] = Field(default_factory=list, description="Import names of the project's own packages.")
-    change: FailingChange | None = Field(default=None, description="The failing change (redacted), when it could be read.")
+    manifests: list[str] = Field(
+        default_factory=list, description="Dependency manifest paths present in the repository."
+    )
+    project_packages: list[str] = Field(
+        default_factory=list, description="Import names of the project's own packages."
+    )
+    change: FailingChange | None = Field(
+        default=None, description="The failing change (redacted), when it could be read."
+    )

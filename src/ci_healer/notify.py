@@ -113,11 +113,21 @@ class NotifyEvent(BaseModel):
             {"type": "section", "text": {"type": "mrkdwn", "text": f"*Root cause:* {cause}"}},
         ]
         if self.message:
-            blocks.append({"type": "context", "elements": [
-                {"type": "mrkdwn", "text": slack_escape(_redact(first_line(self.message), secrets))}]})
+            blocks.append(
+                {
+                    "type": "context",
+                    "elements": [
+                        {"type": "mrkdwn", "text": slack_escape(_redact(first_line(self.message), secrets))}
+                    ],
+                }
+            )
         links = [
             f"<{link}|{label}>"
-            for label, raw in (("comment", self.comment_url), ("run", self.run_url), ("fix PR", self.fix_pr_url))
+            for label, raw in (
+                ("comment", self.comment_url),
+                ("run", self.run_url),
+                ("fix PR", self.fix_pr_url),
+            )
             if (link := safe_link(raw))
         ]
         if links:
@@ -208,7 +218,9 @@ class Notifier:
             if 200 <= resp.status_code < 300:
                 return True
             reason = f"HTTP {resp.status_code}"
-        self.runner.warning(f"ci-healer: the {event.kind} notification was not delivered: {reason}; the job goes on")
+        self.runner.warning(
+            f"ci-healer: the {event.kind} notification was not delivered: {reason}; the job goes on"
+        )
         return False
 
 
@@ -218,16 +230,30 @@ def notifier_from_settings(settings: Any, runner: Runner) -> Notifier | None:
     hook = getattr(settings, "notify_webhook", None)
     if hook is None or not hook.get_secret_value():
         return None
-    return Notifier(hook.get_secret_value(), runner=runner, fmt=getattr(settings, "notify_format", "auto"),
-                    secrets=settings.secret_values())
+    return Notifier(
+        hook.get_secret_value(),
+        runner=runner,
+        fmt=getattr(settings, "notify_format", "auto"),
+        secrets=settings.secret_values(),
+    )
 
 
 _NOTIFIERS: dict[tuple[int, str], Notifier] = {}
 
 
-def notify(ctx: Any, kind: EventKind, *, proposal_id: str, risk: str | None = None, root_cause: str = "",
-           message: str = "", comment_url: str | None = None, run_id: int | None = None,
-           fix_pr_number: int | None = None, attempt: int | None = None) -> bool:
+def notify(
+    ctx: Any,
+    kind: EventKind,
+    *,
+    proposal_id: str,
+    risk: str | None = None,
+    root_cause: str = "",
+    message: str = "",
+    comment_url: str | None = None,
+    run_id: int | None = None,
+    fix_pr_number: int | None = None,
+    attempt: int | None = None,
+) -> bool:
     """Send one notification for a flow (``ctx`` is a :class:`ci_healer.flow.Context`).
 
     Does nothing (``False``) without a ``notify-webhook`` or in a dry run. Never raises: a webhook
@@ -244,12 +270,20 @@ def notify(ctx: Any, kind: EventKind, *, proposal_id: str, risk: str | None = No
         if notifier is None:
             notifier = _NOTIFIERS[key] = notifier_from_settings(settings, ctx.runner)
         event = NotifyEvent(
-            kind=kind, repository=settings.repository, proposal_id=proposal_id,
-            risk=risk if risk in ("low", "medium", "high") else None, root_cause=root_cause, message=message,
-            comment_url=comment_url, run_url=ctx.run_url(run_id) if run_id else None,
-            fix_pr_url=ctx.pr_url(fix_pr_number) if fix_pr_number else None, attempt=attempt,
+            kind=kind,
+            repository=settings.repository,
+            proposal_id=proposal_id,
+            risk=risk if risk in ("low", "medium", "high") else None,
+            root_cause=root_cause,
+            message=message,
+            comment_url=comment_url,
+            run_url=ctx.run_url(run_id) if run_id else None,
+            fix_pr_url=ctx.pr_url(fix_pr_number) if fix_pr_number else None,
+            attempt=attempt,
         )
         return notifier.send(event)
     except Exception as err:  # a notification must never fail the job
-        ctx.runner.warning(f"ci-healer: the {kind} notification was not sent ({type(err).__name__}); the job goes on")
+        ctx.runner.warning(
+            f"ci-healer: the {kind} notification was not sent ({type(err).__name__}); the job goes on"
+        )
         return False

@@ -206,7 +206,8 @@ def _apply_edit(path: str, text: str | None, edit: FileEdit, index: int = 1) -> 
         return text.replace(original, replacement, 1), match
     if count > 1:
         raise ProposalError(
-            "original_ambiguous", f"{path}: the original text was found {count} times (it must occur exactly once)"
+            "original_ambiguous",
+            f"{path}: the original text was found {count} times (it must occur exactly once)",
         )
     return _apply_lenient(path, text, edit, index)
 
@@ -341,7 +342,10 @@ def _similar_windows(norm: Sequence[str], orig: Sequence[str]) -> list[tuple[int
         scored: list[tuple[int, float, int, int]] = []
         for start, end in by_equal[equal]:
             matcher.set_seq1("\n".join(norm[start:end]))
-            if matcher.real_quick_ratio() < SIMILARITY_THRESHOLD or matcher.quick_ratio() < SIMILARITY_THRESHOLD:
+            if (
+                matcher.real_quick_ratio() < SIMILARITY_THRESHOLD
+                or matcher.quick_ratio() < SIMILARITY_THRESHOLD
+            ):
                 continue
             ratio = matcher.ratio()
             if ratio >= SIMILARITY_THRESHOLD:
@@ -368,14 +372,19 @@ def _line_map(window: Sequence[str], orig: Sequence[str]) -> tuple[dict[int, int
             equal.update({i1 + k: j1 + k for k in range(i2 - i1)})
         elif tag == "replace" and i2 - i1 == j2 - j1:
             for k in range(i2 - i1):
-                if difflib.SequenceMatcher(None, a[i1 + k], b[j1 + k], autojunk=False).ratio() >= PAIRED_LINE_SIMILARITY:
+                if (
+                    difflib.SequenceMatcher(None, a[i1 + k], b[j1 + k], autojunk=False).ratio()
+                    >= PAIRED_LINE_SIMILARITY
+                ):
                     paired[i1 + k] = j1 + k
     return equal, paired
 
 
 def _equal_lines(window: Sequence[str], orig: Sequence[str]) -> int:
     """How many quoted lines occur, in order, in the window (whitespace aside)."""
-    matcher = difflib.SequenceMatcher(None, [o.strip() for o in orig], [w.strip() for w in window], autojunk=False)
+    matcher = difflib.SequenceMatcher(
+        None, [o.strip() for o in orig], [w.strip() for w in window], autojunk=False
+    )
     return sum(block.size for block in matcher.get_matching_blocks())
 
 
@@ -397,7 +406,9 @@ def _merge(
     """
     orig, repl = quote.orig, quote.repl
     anchors = {**(paired or {}), **equal}
-    ops = difflib.SequenceMatcher(None, [o.rstrip() for o in orig], [r.rstrip() for r in repl], autojunk=False)
+    ops = difflib.SequenceMatcher(
+        None, [o.rstrip() for o in orig], [r.rstrip() for r in repl], autojunk=False
+    )
     hunks: list[tuple[int, int, list[str]]] = []
     for tag, i1, i2, j1, j2 in ops.get_opcodes():
         if tag == "equal":
@@ -422,13 +433,16 @@ def _merge(
                 at = len(window)
             else:
                 raise ProposalError(
-                    "original_not_found", f"{path}: the place of the inserted lines could not be located in the file"
+                    "original_not_found",
+                    f"{path}: the place of the inserted lines could not be located in the file",
                 )
             hunks.append((at, at, new_lines))
     hunks.sort(key=lambda h: (h[0], h[1]))
     for (_a1, a2, _), (b1, _b2, _) in zip(hunks, hunks[1:]):
         if b1 < a2:
-            raise ProposalError("original_not_found", f"{path}: the edit's changes overlap once located in the file")
+            raise ProposalError(
+                "original_not_found", f"{path}: the edit's changes overlap once located in the file"
+            )
     return hunks
 
 
@@ -482,13 +496,17 @@ def _apply_lenient(path: str, text: str, edit: FileEdit, index: int) -> tuple[st
                 shift = _indent_shift(norm[start : start + n], orig)
             hunks = _merge(path, norm[start : start + n], quote, {k: k for k in range(n)}, shift)
             new_text = _splice(lines, start, start + n, hunks, eol)
-            return new_text, EditMatch(edit_index=index, file_path=path, rule=rule, start_line=start + 1, end_line=start + n)  # type: ignore[arg-type]
+            return new_text, EditMatch(
+                edit_index=index, file_path=path, rule=rule, start_line=start + 1, end_line=start + n
+            )  # type: ignore[arg-type]
         if sum(1 for line in orig if line.strip()) >= SIMILARITY_MIN_LINES:
             scored = _similar_windows(norm, orig)
             if scored:
                 same, best, b1, b2 = scored[0]
                 rivals = [
-                    s for s in scored[1:] if (s[3] <= b1 or s[2] >= b2) and s[0] == same and s[1] >= best - SIMILARITY_MARGIN
+                    s
+                    for s in scored[1:]
+                    if (s[3] <= b1 or s[2] >= b2) and s[0] == same and s[1] >= best - SIMILARITY_MARGIN
                 ]
                 if rivals:
                     _, r, r1, r2 = rivals[0]
@@ -503,7 +521,12 @@ def _apply_lenient(path: str, text: str, edit: FileEdit, index: int) -> tuple[st
                 hunks = _merge(path, window, quote, equal, None, paired)
                 new_text = _splice(lines, b1, b2, hunks, eol)
                 match = EditMatch(
-                    edit_index=index, file_path=path, rule="similarity", start_line=b1 + 1, end_line=b2, similarity=round(best, 3)
+                    edit_index=index,
+                    file_path=path,
+                    rule="similarity",
+                    start_line=b1 + 1,
+                    end_line=b2,
+                    similarity=round(best, 3),
                 )
                 return new_text, match
     raise ProposalError(
@@ -514,7 +537,9 @@ def _apply_lenient(path: str, text: str, edit: FileEdit, index: int) -> tuple[st
 _RULE_WORDS = {"trailing_whitespace": "ignoring trailing whitespace", "indentation": "ignoring indentation"}
 
 
-def closest_lines(text: str, original: str, *, max_lines: int = CLOSEST_MAX_LINES) -> tuple[int, list[str]] | None:
+def closest_lines(
+    text: str, original: str, *, max_lines: int = CLOSEST_MAX_LINES
+) -> tuple[int, list[str]] | None:
     """The window of ``text`` most similar to ``original``: ``(1-indexed start line, lines)``.
 
     For the repair round (the model is shown where its quote probably belongs). Lines are cut at
@@ -613,7 +638,9 @@ def _changed_lines(old: str, new: str) -> tuple[list[str], list[str]]:
     return added, removed
 
 
-def _file_change(path: str, old: str, new: str, is_new: bool, added: list[str], removed: list[str]) -> FileChange:
+def _file_change(
+    path: str, old: str, new: str, is_new: bool, added: list[str], removed: list[str]
+) -> FileChange:
     return FileChange(
         path=path,
         old_text=old,
@@ -675,12 +702,18 @@ def build_patch(edits: Sequence[FileEdit], repo: RepoSource) -> Patch:
 _REPAIRABLE = {"original_not_found", "original_ambiguous", "file_not_found"}
 
 
-def _with_failure(err: ProposalError, index: int, path: str, edit: FileEdit, text: str | None, repo: RepoSource) -> ProposalError:
+def _with_failure(
+    err: ProposalError, index: int, path: str, edit: FileEdit, text: str | None, repo: RepoSource
+) -> ProposalError:
     """``err`` with its :class:`EditFailure` (edit number, closest lines, nearby paths) attached."""
     if err.code not in _REPAIRABLE:
         return err
     failure = EditFailure(
-        edit_index=index, file_path=path, code=err.code, message=f"edit {index}: {err}", original=edit.original[:4000]
+        edit_index=index,
+        file_path=path,
+        code=err.code,
+        message=f"edit {index}: {err}",
+        original=edit.original[:4000],
     )
     if err.code == "file_not_found":
         try:
@@ -706,13 +739,21 @@ def _check_roundtrip(
     if len(parsed) != 1 or parsed[0].path != path or parsed[0].is_new_file != is_new:
         raise ProposalError("invalid_diff", f"{path}: the rendered diff names the wrong file")
     got_added = [
-        _line_text(ln, nxt) for h in parsed[0].hunks for ln, nxt in _pairs(h) if ln.line_type == LINE_TYPE_ADDED
+        _line_text(ln, nxt)
+        for h in parsed[0].hunks
+        for ln, nxt in _pairs(h)
+        if ln.line_type == LINE_TYPE_ADDED
     ]
     got_removed = [
-        _line_text(ln, nxt) for h in parsed[0].hunks for ln, nxt in _pairs(h) if ln.line_type == LINE_TYPE_REMOVED
+        _line_text(ln, nxt)
+        for h in parsed[0].hunks
+        for ln, nxt in _pairs(h)
+        if ln.line_type == LINE_TYPE_REMOVED
     ]
     if got_added != added or got_removed != removed:
-        raise ProposalError("invalid_diff", f"{path}: the parsed diff's added/removed lines differ from the edit")
+        raise ProposalError(
+            "invalid_diff", f"{path}: the parsed diff's added/removed lines differ from the edit"
+        )
     if _apply_hunks(path, old, parsed[0].hunks) != new:
         raise ProposalError("invalid_diff", f"{path}: the rendered diff does not reproduce the edited file")
 
@@ -732,7 +773,9 @@ def _line_text(line, following) -> str:
 def _header_problem(info_lines: Sequence[str]) -> str | None:
     for raw in info_lines:
         line = raw.rstrip("\n")
-        if line.startswith(("old mode", "new mode", "deleted file mode", "rename ", "copy ", "similarity index")):
+        if line.startswith(
+            ("old mode", "new mode", "deleted file mode", "rename ", "copy ", "similarity index")
+        ):
             return f"unsupported header line {line!r} (mode changes, deletions, renames and copies are not applied)"
         if line.startswith("new file mode") and line != f"new file mode {NEW_FILE_MODE}":
             return f"unsupported header line {line!r} (new files must have mode {NEW_FILE_MODE})"
@@ -836,7 +879,9 @@ def apply_patch(diff: str, repo: RepoSource) -> dict[str, str]:
         old = _read_base(pf.path, repo)
         if pf.is_new_file:
             if old is not None or repo.entry(pf.path) is not None:
-                raise ProposalError("context_mismatch", f"{pf.path}: the diff creates a file that already exists")
+                raise ProposalError(
+                    "context_mismatch", f"{pf.path}: the diff creates a file that already exists"
+                )
             old = ""
         elif old is None:
             raise ProposalError(

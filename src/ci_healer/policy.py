@@ -58,7 +58,10 @@ DEFAULT_PROTECTED: tuple[str, ...] = (
 )
 
 _HFS_IGNORED = dict.fromkeys(
-    map(ord, "\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u206a\u206b\u206c\u206d\u206e\u206f\ufeff")
+    map(
+        ord,
+        "\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u206a\u206b\u206c\u206d\u206e\u206f\ufeff",
+    )
 )
 _ALLOWED_CONTROL = {"\t", "\r", "\n"}
 
@@ -199,7 +202,9 @@ def _path_violations(path: str, config: PolicyConfig) -> list[Violation]:
     if "\x00" in path:
         add("nul_byte", f"{path!r}: the path contains a NUL byte")
     if path.startswith(("/", "~")) or re.match(r"^[A-Za-z]:", path):
-        add("absolute_path", f"{path}: absolute paths are refused; use a path relative to the repository root")
+        add(
+            "absolute_path", f"{path}: absolute paths are refused; use a path relative to the repository root"
+        )
     if "\\" in path:
         add("backslash", f"{path}: backslashes are refused in paths (use '/')")
     parts = re.split(r"[/\\]", path)
@@ -236,11 +241,17 @@ def _entry_violations(path: str, repo: RepoSource) -> list[Violation]:
         if found.mode == MODE_SYMLINK:
             where = "is a symlink" if sub == path else f"goes through the symlink {sub}"
             return [
-                Violation(code="symlink", path=path, message=f"{path} {where}; symlinks are never edited or followed")
+                Violation(
+                    code="symlink",
+                    path=path,
+                    message=f"{path} {where}; symlinks are never edited or followed",
+                )
             ]
         if found.mode == MODE_SUBMODULE:
             where = "is a submodule" if sub == path else f"is inside the submodule {sub}"
-            return [Violation(code="submodule", path=path, message=f"{path} {where}; submodules are never edited")]
+            return [
+                Violation(code="submodule", path=path, message=f"{path} {where}; submodules are never edited")
+            ]
         if found.path != sub:
             return []
         if i < len(parts) and found.mode != MODE_TREE:
@@ -275,7 +286,9 @@ def check_edits_paths(
         if not _encodable(edit.replacement) or not _encodable(edit.original):
             found.append(
                 Violation(
-                    code="not_utf8", path=edit.file_path, message=f"{edit.file_path}: the edit text is not valid UTF-8"
+                    code="not_utf8",
+                    path=edit.file_path,
+                    message=f"{edit.file_path}: the edit text is not valid UTF-8",
                 )
             )
         if repo is not None and not any(v.code in _SHAPE_CODES for v in found if v.path == edit.file_path):
@@ -311,12 +324,16 @@ def check_patch(patch: Patch, repo: RepoSource, config: PolicyConfig) -> list[Vi
     if len(patch.files) > config.max_files:
         found.append(
             Violation(
-                code="too_many_files", message=f"the patch changes {len(patch.files)} files (limit {config.max_files})"
+                code="too_many_files",
+                message=f"the patch changes {len(patch.files)} files (limit {config.max_files})",
             )
         )
     if len(diff_bytes) > config.max_patch_bytes:
         found.append(
-            Violation(code="too_large", message=f"the diff is {len(diff_bytes)} bytes (limit {config.max_patch_bytes})")
+            Violation(
+                code="too_large",
+                message=f"the diff is {len(diff_bytes)} bytes (limit {config.max_patch_bytes})",
+            )
         )
     for match in _DIFF_HEADER_RE.finditer(patch.diff):
         head, rest = match.group(1), match.group(2).strip()
@@ -327,7 +344,8 @@ def check_patch(patch: Patch, repo: RepoSource, config: PolicyConfig) -> list[Vi
         else:
             found.append(
                 Violation(
-                    code="mode_change", message=f"the diff changes file modes or names ({head} {rest}".strip() + ")"
+                    code="mode_change",
+                    message=f"the diff changes file modes or names ({head} {rest}".strip() + ")",
                 )
             )
     for change in patch.files:
@@ -341,7 +359,9 @@ def check_patch(patch: Patch, repo: RepoSource, config: PolicyConfig) -> list[Vi
                 base = None
             if base is not None and base.path == path and change.is_new_file:
                 found.append(
-                    Violation(code="mode_change", path=path, message=f"{path}: marked as a new file but it exists")
+                    Violation(
+                        code="mode_change", path=path, message=f"{path}: marked as a new file but it exists"
+                    )
                 )
             if (
                 base is not None
@@ -349,16 +369,26 @@ def check_patch(patch: Patch, repo: RepoSource, config: PolicyConfig) -> list[Vi
                 and base.mode not in (MODE_FILE, "100755", MODE_SYMLINK, MODE_SUBMODULE)
             ):
                 found.append(
-                    Violation(code="mode_change", path=path, message=f"{path}: not a regular file (mode {base.mode})")
+                    Violation(
+                        code="mode_change",
+                        path=path,
+                        message=f"{path}: not a regular file (mode {base.mode})",
+                    )
                 )
         for label, text in (("old", change.old_text), ("new", change.new_text)):
             if not _encodable(text):
                 found.append(
-                    Violation(code="not_utf8", path=path, message=f"{path}: the {label} text is not valid UTF-8")
+                    Violation(
+                        code="not_utf8", path=path, message=f"{path}: the {label} text is not valid UTF-8"
+                    )
                 )
             elif "\x00" in text:
                 found.append(
-                    Violation(code="binary", path=path, message=f"{path}: the {label} text contains NUL bytes (binary)")
+                    Violation(
+                        code="binary",
+                        path=path,
+                        message=f"{path}: the {label} text contains NUL bytes (binary)",
+                    )
                 )
         long_lines = [n for n, line in enumerate(change.added, 1) if len(line) > config.max_line_length]
         if long_lines:
@@ -423,7 +453,10 @@ _TRIVIAL_ASSERT_RE = re.compile(
 )
 
 _CONTINUE_PATTERNS: tuple[tuple[str, str], ...] = (
-    (r"continue-on-error\s*:\s*(?:true\b|\$\{\{\s*true\s*\}\})", "lets the CI step fail silently (continue-on-error)"),
+    (
+        r"continue-on-error\s*:\s*(?:true\b|\$\{\{\s*true\s*\}\})",
+        "lets the CI step fail silently (continue-on-error)",
+    ),
     (r"\ballow_failure\s*:\s*true\b", "lets the CI job fail silently (allow_failure)"),
 )
 _SHELL_CONTINUE_PATTERNS: tuple[tuple[str, str], ...] = (
@@ -460,12 +493,19 @@ _SHELL_NAMES = {"makefile", "gnumakefile", "justfile", "jenkinsfile", "taskfile"
 def _is_shell_like(path: str) -> bool:
     """Files whose lines are CI commands or shell: workflow YAML, scripts, Makefiles, package.json."""
     name = PurePosixPath(path).name.lower()
-    return PurePosixPath(name).suffix in _SHELL_SUFFIXES or name in _SHELL_NAMES or name.startswith("dockerfile")
+    return (
+        PurePosixPath(name).suffix in _SHELL_SUFFIXES or name in _SHELL_NAMES or name.startswith("dockerfile")
+    )
 
 
 def _is_lint_config(path: str) -> bool:
     name = PurePosixPath(path).name.lower()
-    return PurePosixPath(name).suffix in _CONFIG_SUFFIXES or name in {".flake8", ".pylintrc", "pylintrc", ".ruff.toml"}
+    return PurePosixPath(name).suffix in _CONFIG_SUFFIXES or name in {
+        ".flake8",
+        ".pylintrc",
+        "pylintrc",
+        ".ruff.toml",
+    }
 
 
 _THRESHOLDS: tuple[tuple[str, str, int], ...] = (
@@ -595,7 +635,9 @@ def detect_cheats(patch: Patch, *, blocks: Sequence[Block] | None = None) -> lis
                 if re.search(pattern, line):
                     add("skip_test", path, line, f"{path}: {why}")
                     break
-            continue_patterns = _CONTINUE_PATTERNS + (_SHELL_CONTINUE_PATTERNS if _is_shell_like(path) else ())
+            continue_patterns = _CONTINUE_PATTERNS + (
+                _SHELL_CONTINUE_PATTERNS if _is_shell_like(path) else ()
+            )
             for pattern, why in continue_patterns:
                 if re.search(pattern, line):
                     add("continue_on_error", path, line, f"{path}: {why}")
@@ -620,7 +662,9 @@ def detect_cheats(patch: Patch, *, blocks: Sequence[Block] | None = None) -> lis
                 add("delete_test", path, line, f"{path}: removes the test {name}")
         # Weakened assertions: more assertion lines removed than added.
         removed_asserts = [line for line in removed if _ASSERT_RE.search(line)]
-        added_asserts = [line for line in added if _ASSERT_RE.search(line) and not _TRIVIAL_ASSERT_RE.search(line)]
+        added_asserts = [
+            line for line in added if _ASSERT_RE.search(line) and not _TRIVIAL_ASSERT_RE.search(line)
+        ]
         if len(removed_asserts) > len(added_asserts):
             for line in removed_asserts[len(added_asserts) :]:
                 add("weaken_assertion", path, line, f"{path}: removes an assertion")
@@ -631,11 +675,20 @@ def detect_cheats(patch: Patch, *, blocks: Sequence[Block] | None = None) -> lis
             if label in before:
                 old_value = before[label][0]
                 if (new_value - old_value) * direction > 0:
-                    add("loosen_threshold", path, line, f"{path}: {label} changed from {old_value:g} to {new_value:g}")
+                    add(
+                        "loosen_threshold",
+                        path,
+                        line,
+                        f"{path}: {label} changed from {old_value:g} to {new_value:g}",
+                    )
             elif label in _ADDED_TOLERANCE:
                 add("loosen_threshold", path, line, f"{path}: adds a {label} tolerance of {new_value:g}")
         for label, (old_value, line) in before.items():
-            if label not in after and label in ("coverage fail_under", "--cov-fail-under", "coverage threshold"):
+            if label not in after and label in (
+                "coverage fail_under",
+                "--cov-fail-under",
+                "coverage threshold",
+            ):
                 add("loosen_threshold", path, line, f"{path}: removes the {label} minimum of {old_value:g}")
     cheats.extend(_timeout_only(patch))
     if blocks is not None:
@@ -653,7 +706,6 @@ def detect_cheats(patch: Patch, *, blocks: Sequence[Block] | None = None) -> lis
     return unique
 
 
-
 # ------------------------------------------------------------------------- changed assertions
 #
 # A weak model "fixes" a failing test by rewriting its assertion: ``assert match == is_spam`` →
@@ -662,12 +714,16 @@ def detect_cheats(patch: Patch, *, blocks: Sequence[Block] | None = None) -> lis
 # removed-assertion rule above cannot see it; here removed and added assertion lines of one
 # changed region are paired in order, in tests the failure names.
 
-_OPERATORS_RE = re.compile(r"\bis\s+not\b|\bnot\s+in\b|\bis\b|\bin\b|==|!=|<=|>=|(?<![-=<>])<(?![<=])|(?<![-=<>])>(?![>=])")
+_OPERATORS_RE = re.compile(
+    r"\bis\s+not\b|\bnot\s+in\b|\bis\b|\bin\b|==|!=|<=|>=|(?<![-=<>])<(?![<=])|(?<![-=<>])>(?![>=])"
+)
 _NEGATED_CALL_RE = re.compile(
     r"\b(assert(?:Not\w*|False|IsNone|IsNot\w*|Equal|True|Is\w*|In|Greater\w*|Less\w*|Almost\w*|Raises\w*|\w*))\s*\(|"
     r"\.(not\.)?(to\w+)\s*\(|\b(require|assert)\.(\w+)\s*\("
 )
-_LITERAL_RE = re.compile(r"""(?<![\w.])-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?\b|"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|\b(?:True|False|None|true|false|null|nil)\b""")
+_LITERAL_RE = re.compile(
+    r"""(?<![\w.])-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?\b|"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|\b(?:True|False|None|true|false|null|nil)\b"""
+)
 _ALWAYS_TRUE_RE = re.compile(r"\bor\s+(?:True|1)\b|\|\|\s*true\b")
 
 
@@ -692,7 +748,9 @@ def describe_assertion_change(old: str, new: str) -> str | None:
     old_calls, old_ops, old_lits = _assertion_shape(old)
     new_calls, new_ops, new_lits = _assertion_shape(new)
     if old_calls != new_calls:
-        return f"changes the assertion ({', '.join(old_calls) or 'assert'} → {', '.join(new_calls) or 'assert'})"
+        return (
+            f"changes the assertion ({', '.join(old_calls) or 'assert'} → {', '.join(new_calls) or 'assert'})"
+        )
     if old_ops != new_ops:
         return f"changes the comparison ({' '.join(old_ops) or 'none'} → {' '.join(new_ops) or 'none'})"
     if old_lits != new_lits:
@@ -827,14 +885,24 @@ def check_unseen_files(
         path = change.path
         if change.is_new_file:
             findings.append(
-                Finding(code="new_file", path=path, level="medium", message=f"creates the new file {path}, which the model could not have been shown")
+                Finding(
+                    code="new_file",
+                    path=path,
+                    level="medium",
+                    message=f"creates the new file {path}, which the model could not have been shown",
+                )
             )
             parent = PurePosixPath(path).parent.as_posix()
             if repo_paths is None:
                 continue
             if parent not in (".", "") and parent not in folders:
                 findings.append(
-                    Finding(code="new_folder", path=path, level="high", message=f"creates {path} in the folder {parent}/, which does not exist in the repository")
+                    Finding(
+                        code="new_folder",
+                        path=path,
+                        level="high",
+                        message=f"creates {path} in the folder {parent}/, which does not exist in the repository",
+                    )
                 )
             key, words = _file_kind(path)
             if key not in kinds:
@@ -851,10 +919,17 @@ def check_unseen_files(
             if path in listed and not change.removed:
                 continue
             findings.append(
-                Finding(code="unseen_file", path=path, level="medium", message=f"edits {path}, a file the model was not shown")
+                Finding(
+                    code="unseen_file",
+                    path=path,
+                    level="medium",
+                    message=f"edits {path}, a file the model was not shown",
+                )
             )
             continue
-        outside = [n for n in _changed_old_lines(change) if not any(a - 1 <= n <= b + 1 for a, b in windows[path])]
+        outside = [
+            n for n in _changed_old_lines(change) if not any(a - 1 <= n <= b + 1 for a, b in windows[path])
+        ]
         if outside:
             shown = ", ".join(f"{a}-{b}" for a, b in windows[path])
             findings.append(
@@ -885,5 +960,7 @@ def review_patch(
     """
     failure_text = "\n".join(b.text for b in blocks)
     found = check_dependencies(patch.files, failure_text=failure_text, project_packages=project_packages)
-    found += check_unseen_files(patch, context_files=context_files, repo_paths=repo_paths, manifests=manifests)
+    found += check_unseen_files(
+        patch, context_files=context_files, repo_paths=repo_paths, manifests=manifests
+    )
     return found

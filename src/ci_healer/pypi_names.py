@@ -37,7 +37,12 @@ IMPORT_TO_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "toml": ("toml",),
     "tomli_w": ("tomli-w",),
     # images, science, ML
-    "cv2": ("opencv-python", "opencv-python-headless", "opencv-contrib-python", "opencv-contrib-python-headless"),
+    "cv2": (
+        "opencv-python",
+        "opencv-python-headless",
+        "opencv-contrib-python",
+        "opencv-contrib-python-headless",
+    ),
     "PIL": ("Pillow", "PIL"),
     "sklearn": ("scikit-learn",),
     "skimage": ("scikit-image",),
@@ -128,43 +133,191 @@ IMPORT_TO_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
 """Import name (or dotted prefix) → distributions that provide it, canonical first."""
 
 KNOWN_SAME_NAME: frozenset[str] = frozenset(
-    """
-    aiohttp alembic anyio arrow asyncpg babel bcrypt black boto3 botocore cachetools celery certifi
-    cffi chardet click colorama coverage cryptography cython dask django docutils fastapi filelock
-    flake8 flask freezegun gevent greenlet gunicorn h5py httpx hypothesis idna isort jsonschema
-    keras kombu matplotlib mock more_itertools msgpack mypy nltk networkx nose numba numpy openai
-    openpyxl orjson packaging pandas paramiko pexpect pika platformdirs pluggy polars psutil
-    pyarrow pydantic pygments pylint pymongo pyparsing pytest pytz redis regex requests responses
-    rich scipy scrapy seaborn selenium sentry_sdk shapely simplejson six sphinx sqlparse starlette
-    statsmodels sympy tabulate tenacity tensorflow toolz torch tornado tqdm transformers twisted
-    typer ujson urllib3 uvicorn virtualenv werkzeug wheel xlrd xmltodict yarl
-    """.split()
+    [
+        "aiohttp",
+        "alembic",
+        "anyio",
+        "arrow",
+        "asyncpg",
+        "babel",
+        "bcrypt",
+        "black",
+        "boto3",
+        "botocore",
+        "cachetools",
+        "celery",
+        "certifi",
+        "cffi",
+        "chardet",
+        "click",
+        "colorama",
+        "coverage",
+        "cryptography",
+        "cython",
+        "dask",
+        "django",
+        "docutils",
+        "fastapi",
+        "filelock",
+        "flake8",
+        "flask",
+        "freezegun",
+        "gevent",
+        "greenlet",
+        "gunicorn",
+        "h5py",
+        "httpx",
+        "hypothesis",
+        "idna",
+        "isort",
+        "jsonschema",
+        "keras",
+        "kombu",
+        "matplotlib",
+        "mock",
+        "more_itertools",
+        "msgpack",
+        "mypy",
+        "nltk",
+        "networkx",
+        "nose",
+        "numba",
+        "numpy",
+        "openai",
+        "openpyxl",
+        "orjson",
+        "packaging",
+        "pandas",
+        "paramiko",
+        "pexpect",
+        "pika",
+        "platformdirs",
+        "pluggy",
+        "polars",
+        "psutil",
+        "pyarrow",
+        "pydantic",
+        "pygments",
+        "pylint",
+        "pymongo",
+        "pyparsing",
+        "pytest",
+        "pytz",
+        "redis",
+        "regex",
+        "requests",
+        "responses",
+        "rich",
+        "scipy",
+        "scrapy",
+        "seaborn",
+        "selenium",
+        "sentry_sdk",
+        "shapely",
+        "simplejson",
+        "six",
+        "sphinx",
+        "sqlparse",
+        "starlette",
+        "statsmodels",
+        "sympy",
+        "tabulate",
+        "tenacity",
+        "tensorflow",
+        "toolz",
+        "torch",
+        "tornado",
+        "tqdm",
+        "transformers",
+        "twisted",
+        "typer",
+        "ujson",
+        "urllib3",
+        "uvicorn",
+        "virtualenv",
+        "werkzeug",
+        "wheel",
+        "xlrd",
+        "xmltodict",
+        "yarl",
+    ]
 )
 """Import names whose PyPI distribution is spelled the same (a patch for them is certain)."""
 
 PYTHON2_ONLY_MODULES: frozenset[str] = frozenset(
-    """
-    ConfigParser Queue SocketServer StringIO Tkinter UserDict UserList UserString __builtin__
-    anydbm commands cPickle cStringIO cookielib copy_reg dbhash dummy_thread exceptions
-    htmlentitydefs httplib md5 mimetools new robotparser sets sha thread urllib2 urlparse
-    xmlrpclib HTMLParser BaseHTTPServer SimpleHTTPServer CGIHTTPServer Cookie
-    """.split()
+    [
+        "ConfigParser",
+        "Queue",
+        "SocketServer",
+        "StringIO",
+        "Tkinter",
+        "UserDict",
+        "UserList",
+        "UserString",
+        "__builtin__",
+        "anydbm",
+        "commands",
+        "cPickle",
+        "cStringIO",
+        "cookielib",
+        "copy_reg",
+        "dbhash",
+        "dummy_thread",
+        "exceptions",
+        "htmlentitydefs",
+        "httplib",
+        "md5",
+        "mimetools",
+        "new",
+        "robotparser",
+        "sets",
+        "sha",
+        "thread",
+        "urllib2",
+        "urlparse",
+        "xmlrpclib",
+        "HTMLParser",
+        "BaseHTTPServer",
+        "SimpleHTTPServer",
+        "CGIHTTPServer",
+        "Cookie",
+    ]
 )
 """Python 2 standard-library modules renamed or removed in Python 3 (never a PyPI dependency)."""
 
 REMOVED_FROM_STDLIB: dict[str, str] = {
-    **{name: "3.12" for name in ("distutils", "imp", "asynchat", "asyncore", "smtpd")},
-    **{
-        name: "3.13"
-        for name in (
-            "aifc audioop cgi cgitb chunk crypt imghdr lib2to3 mailcap msilib nis nntplib "
-            "ossaudiodev pipes sndhdr spwd sunau telnetlib uu xdrlib"
-        ).split()
-    },
+    **dict.fromkeys(("distutils", "imp", "asynchat", "asyncore", "smtpd"), "3.12"),
+    **dict.fromkeys(
+        [
+            "aifc",
+            "audioop",
+            "cgi",
+            "cgitb",
+            "chunk",
+            "crypt",
+            "imghdr",
+            "lib2to3",
+            "mailcap",
+            "msilib",
+            "nis",
+            "nntplib",
+            "ossaudiodev",
+            "pipes",
+            "sndhdr",
+            "spwd",
+            "sunau",
+            "telnetlib",
+            "uu",
+            "xdrlib",
+        ],
+        "3.13",
+    ),
 }
 """Standard-library modules removed by PEP 594 / PEP 632 → first Python version without them."""
 
-NAMESPACE_ONLY: frozenset[str] = frozenset({"google", "azure", "zope", "backports", "jaraco", "sphinxcontrib"})
+NAMESPACE_ONLY: frozenset[str] = frozenset(
+    {"google", "azure", "zope", "backports", "jaraco", "sphinxcontrib"}
+)
 """Namespace packages shared by many distributions: the bare name says nothing about which one."""
 
 _NORMALISE = re.compile(r"[-_.]+")

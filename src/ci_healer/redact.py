@@ -105,10 +105,20 @@ _E = r"(?![A-Za-z0-9_-])"
 
 _RULES: tuple[_Rule, ...] = (
     _Rule("github_token", _B + r"github_pat_[A-Za-z0-9_]{20,255}" + _E, anchors=("github_pat_",)),
-    _Rule("github_token", _B + r"gh[pousr]_[A-Za-z0-9]{36,251}" + _E, anchors=("ghp_", "gho_", "ghu_", "ghs_", "ghr_")),
-    _Rule("anthropic_key", _B + r"sk-ant-[A-Za-z0-9_-]{20,300}" + _E, accept=_has_digit, anchors=("sk-ant-",)),
+    _Rule(
+        "github_token",
+        _B + r"gh[pousr]_[A-Za-z0-9]{36,251}" + _E,
+        anchors=("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
+    ),
+    _Rule(
+        "anthropic_key", _B + r"sk-ant-[A-Za-z0-9_-]{20,300}" + _E, accept=_has_digit, anchors=("sk-ant-",)
+    ),
     _Rule("openai_key", _B + r"sk-[A-Za-z0-9_-]{20,300}" + _E, accept=_has_digit, anchors=("sk-",)),
-    _Rule("aws_access_key_id", r"(?<![A-Z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Z0-9])", anchors=("akia", "asia", "abia", "acca")),
+    _Rule(
+        "aws_access_key_id",
+        r"(?<![A-Z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Z0-9])",
+        anchors=("akia", "asia", "abia", "acca"),
+    ),
     _Rule(
         "aws_secret_access_key",
         r"(?i:aws_?secret_?access_?key|aws_?secret_?key|secretaccesskey)[\"']?\s{0,10}[:=]\s{0,10}[\"']?"
@@ -116,7 +126,9 @@ _RULES: tuple[_Rule, ...] = (
         value_group="v_aws_secret",
         anchors=("secret",),
     ),
-    _Rule("jwt", _B + r"eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{10,}" + _E, anchors=("eyj",)),
+    _Rule(
+        "jwt", _B + r"eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{10,}" + _E, anchors=("eyj",)
+    ),
     _Rule(
         "authorization_header",
         r"(?i:\b(?:proxy-)?authorization)[\"']?\s{0,10}[:=]\s{0,10}[\"']?"
@@ -132,7 +144,11 @@ _RULES: tuple[_Rule, ...] = (
         anchors=("bearer",),
     ),
     _Rule("slack_token", _B + r"xox[abposr]-[A-Za-z0-9-]{10,250}", anchors=("xox",)),
-    _Rule("slack_webhook", r"https://hooks\.slack\.com/services/[A-Za-z0-9/_-]{20,200}", anchors=("hooks.slack.com",)),
+    _Rule(
+        "slack_webhook",
+        r"https://hooks\.slack\.com/services/[A-Za-z0-9/_-]{20,200}",
+        anchors=("hooks.slack.com",),
+    ),
     _Rule("google_api_key", _B + r"AIza[A-Za-z0-9_-]{35}" + _E, anchors=("aiza",)),
     _Rule("npm_token", _B + r"npm_[A-Za-z0-9]{36}" + _E, anchors=("npm_",)),
     _Rule(
@@ -154,6 +170,7 @@ def _rules_for(text: str) -> tuple[int, ...]:
     """Indexes of the rules whose anchor occurs in ``text`` (a cheap linear prefilter)."""
     lowered = text.lower()
     return tuple(i for i, rule in enumerate(_RULES) if any(anchor in lowered for anchor in rule.anchors))
+
 
 _PEM_BEGIN_RE = re.compile(r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----")
 _PEM_END_RE = re.compile(r"-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----")

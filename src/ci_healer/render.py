@@ -158,9 +158,7 @@ class RenderMeta(BaseModel):
     job_id: int | None = Field(default=None, ge=1)
     job_name: str | None = None
     log_url: str | None = None
-    approval_command: str = Field(
-        default="/approve-fix", pattern=r"^/[a-z][a-z0-9-]{0,39}$"
-    )
+    approval_command: str = Field(default="/approve-fix", pattern=r"^/[a-z][a-z0-9-]{0,39}$")
     approval_label: str | None = Field(
         default="ci-healer:approve", pattern=r"^[A-Za-z0-9][A-Za-z0-9:._ -]{0,49}$"
     )
@@ -246,9 +244,7 @@ _LINE_START = set("#-+=")
 _ORDERED_ITEM = re.compile(r"^(\d{1,9})([.)])")
 _HTML = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
 # Bidirectional overrides and isolates ("Trojan Source"): removed from prose.
-_BIDI = dict.fromkeys(
-    map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f"), None
-)
+_BIDI = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f"), None)
 _TRAILING_URL_PUNCT = ".,;:!?)]}'\"*_~"
 
 
@@ -292,10 +288,7 @@ def _is_repository_url(url: str, repository: str | None, server_url: str) -> boo
         return False
     parts = urlsplit(url)
     base_parts = urlsplit(base)
-    if (
-        parts.scheme != base_parts.scheme
-        or parts.netloc.lower() != base_parts.netloc.lower()
-    ):
+    if parts.scheme != base_parts.scheme or parts.netloc.lower() != base_parts.netloc.lower():
         return False
     return not ("@" in parts.netloc or ".." in parts.path.split("/") or "\\" in url)
 
@@ -315,9 +308,7 @@ def _escape_line(line: str, repository: str | None, server_url: str) -> str:
         if match.group("url"):
             stripped = token.rstrip(_TRAILING_URL_PUNCT)
             # keep a closing parenthesis that balances one inside the URL
-            while token[len(stripped) :].startswith(")") and stripped.count(
-                "("
-            ) > stripped.count(")"):
+            while token[len(stripped) :].startswith(")") and stripped.count("(") > stripped.count(")"):
                 stripped += ")"
             token = stripped
             if not token:
@@ -338,9 +329,7 @@ def _escape_line(line: str, repository: str | None, server_url: str) -> str:
     return escaped
 
 
-def escape_prose(
-    text: str, *, repository: str | None, server_url: str = "https://github.com"
-) -> str:
+def escape_prose(text: str, *, repository: str | None, server_url: str = "https://github.com") -> str:
     """Make untrusted text (model prose, file paths, messages) render as plain text in GitHub markdown.
 
     Returns markdown whose rendering shows ``text``, with these guarantees (SECURITY.md item 4):
@@ -360,15 +349,8 @@ def escape_prose(
 
     Never raises for any ``str``.
     """
-    text = (
-        text.replace("\r\n", "\n")
-        .replace("\r", "\n")
-        .replace("\t", " ")
-        .translate(_BIDI)
-    )
-    text = "".join(
-        ch for ch in text if ch == "\n" or unicodedata.category(ch) not in ("Cc", "Cs")
-    )
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ").translate(_BIDI)
+    text = "".join(ch for ch in text if ch == "\n" or unicodedata.category(ch) not in ("Cc", "Cs"))
     lines: list[str] = []
     for raw in text.split("\n"):
         line = raw.strip()
@@ -423,20 +405,14 @@ def embed_metadata(meta: ProposalMetadata | Mapping[str, Any]) -> str:
     ``<``, ``>`` and ``&`` inside the JSON are written as ``\\u003c``-style escapes so the comment
     can never be closed early.
     """
-    model = (
-        meta
-        if isinstance(meta, ProposalMetadata)
-        else ProposalMetadata.model_validate(dict(meta))
-    )
+    model = meta if isinstance(meta, ProposalMetadata) else ProposalMetadata.model_validate(dict(meta))
     payload = json.dumps(
         model.model_dump(mode="json"),
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=True,
     )
-    payload = (
-        payload.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    )
+    payload = payload.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return f"{COMMENT_MARKER}\n{_METADATA_OPEN}{payload}{_METADATA_CLOSE}\n"
 
 
@@ -523,11 +499,7 @@ def read_diff(body: str) -> str | None:
             text = line.rstrip("\r\n")
             if text not in (_DIFF_MARKER, _DIFF_MARKER_NO_EOL):
                 continue
-            nxt = (
-                segments[index + 1]
-                if pos == len(seg.lines) - 1 and index + 1 < len(segments)
-                else None
-            )
+            nxt = segments[index + 1] if pos == len(seg.lines) - 1 and index + 1 < len(segments) else None
             found.append((text == _DIFF_MARKER_NO_EOL, nxt))
     if len(found) != 1:
         return None
@@ -536,9 +508,7 @@ def read_diff(body: str) -> str | None:
         return None
     opening = _FENCE_OPEN.match(seg.lines[0].rstrip("\r\n"))
     closing = seg.lines[-1].rstrip("\r\n")
-    if opening is None or not re.fullmatch(
-        rf" {{0,3}}`{{{len(opening.group(1))},}}[ \t]*", closing
-    ):
+    if opening is None or not re.fullmatch(rf" {{0,3}}`{{{len(opening.group(1))},}}[ \t]*", closing):
         return None  # unterminated fence
     content = "".join(seg.lines[1:-1])
     if no_eol:
@@ -560,9 +530,7 @@ def body_size(body: str) -> int:
 
 def _shorten_lines(lines: list[str], keep: int, max_line: int) -> list[str]:
     """Keep the first and last lines (``keep`` in all) with an omission notice in between."""
-    lines = [
-        ln if len(ln) <= max_line else ln[:max_line] + " …[line cut]" for ln in lines
-    ]
+    lines = [ln if len(ln) <= max_line else ln[:max_line] + " …[line cut]" for ln in lines]
     if len(lines) <= keep:
         return lines
     head = keep // 3
@@ -613,9 +581,7 @@ def abbreviate(body: str, limit: int = GITHUB_BODY_LIMIT) -> str:
             if seg.kind == "fence" and index != diff_index:
                 content = [ln.rstrip("\n") for ln in seg.lines[1:-1]]
                 text = _fence_of(_shorten_lines(content, keep, max_line), seg.info)
-                shrunk.append(
-                    _Segment("fence", tuple(text.splitlines(keepends=True)), seg.info)
-                )
+                shrunk.append(_Segment("fence", tuple(text.splitlines(keepends=True)), seg.info))
             else:
                 shrunk.append(seg)
         candidate = "".join("".join(s.lines) for s in shrunk)
@@ -643,9 +609,7 @@ def abbreviate(body: str, limit: int = GITHUB_BODY_LIMIT) -> str:
 
     # 3. the diff itself does not fit: replace it with a notice and mark the metadata
     if diff_index is not None:
-        too_large = (
-            "**The patch is too large to show here, so it cannot be approved.**\n"
-        )
+        too_large = "**The patch is too large to show here, so it cannot be approved.**\n"
         rebuilt = []
         for index, seg in enumerate(segments):
             if index == diff_index:
@@ -653,9 +617,7 @@ def abbreviate(body: str, limit: int = GITHUB_BODY_LIMIT) -> str:
             else:
                 rebuilt.append(
                     "".join(
-                        ln
-                        for ln in seg.lines
-                        if ln.rstrip("\r\n") not in (_DIFF_MARKER, _DIFF_MARKER_NO_EOL)
+                        ln for ln in seg.lines if ln.rstrip("\r\n") not in (_DIFF_MARKER, _DIFF_MARKER_NO_EOL)
                     )
                 )
         new_body = "".join(rebuilt)
@@ -664,9 +626,7 @@ def abbreviate(body: str, limit: int = GITHUB_BODY_LIMIT) -> str:
             header = embed_metadata(meta.model_copy(update={"patch_shown": False}))
             new_body = header + new_body.split("\n", 2)[2]
         return abbreviate(new_body, limit)
-    raise ValueError(
-        "body cannot be abbreviated below the limit"
-    )  # pragma: no cover - header is small
+    raise ValueError("body cannot be abbreviated below the limit")  # pragma: no cover - header is small
 
 
 def _diff_fence_index(segments: list[_Segment]) -> int | None:
@@ -788,9 +748,7 @@ def _block_view(
 ) -> dict[str, Any]:
     lines = block.text.split("\n")
     if budget.block_lines is not None:
-        lines = _shorten_lines(
-            lines, budget.block_lines, budget.block_line_chars or 10**9
-        )
+        lines = _shorten_lines(lines, budget.block_lines, budget.block_line_chars or 10**9)
     span = (
         f"{block.start_line}"
         if block.start_line == block.end_line
@@ -827,7 +785,15 @@ def _failed_jobs_view(meta: RenderMeta | None, budget: _Budget) -> dict[str, Any
     for job in jobs:
         if job.group is None:
             continue
-        g = groups.setdefault(job.group, {"n": job.group, "category": _inline(job.category or "unknown", meta, limit=40), "jobs": [], "count": 0})
+        g = groups.setdefault(
+            job.group,
+            {
+                "n": job.group,
+                "category": _inline(job.category or "unknown", meta, limit=40),
+                "jobs": [],
+                "count": 0,
+            },
+        )
         g["count"] += 1
         if shown < limit:
             g["jobs"].append(line(job))
@@ -851,8 +817,10 @@ def _green_line(meta: RenderMeta | None) -> str:
     g = meta.green_run
     url = _safe_url(g.url, meta)
     run = f"[run {g.run_id}](<{url}>)" if url else f"run {g.run_id}"
-    return (f"Compared with the last green {run} of this workflow: {_plural(g.dropped, 'log line')} it printed too "
-            f"{'was' if g.dropped == 1 else 'were'} left out before extraction ({_plural(g.jobs, 'job')} compared).")
+    return (
+        f"Compared with the last green {run} of this workflow: {_plural(g.dropped, 'log line')} it printed too "
+        f"{'was' if g.dropped == 1 else 'were'} left out before extraction ({_plural(g.jobs, 'job')} compared)."
+    )
 
 
 def _redaction_line(analysis: Analysis) -> str:
@@ -860,20 +828,12 @@ def _redaction_line(analysis: Analysis) -> str:
     total = sum(counts.values())
     if not total:
         return ""
-    kinds = ", ".join(
-        f"{_inline(kind, None, limit=40)} ×{n}" for kind, n in sorted(counts.items())
-    )
+    kinds = ", ".join(f"{_inline(kind, None, limit=40)} ×{n}" for kind, n in sorted(counts.items()))
     return f"{_plural(total, 'secret')} redacted: {kinds}"
 
 
-def _metadata(
-    analysis: Analysis, meta: RenderMeta, patch_shown: bool
-) -> ProposalMetadata:
-    fingerprint = (
-        analysis.fingerprint
-        if re.fullmatch(r"[0-9A-Za-z]{0,64}", analysis.fingerprint)
-        else ""
-    )
+def _metadata(analysis: Analysis, meta: RenderMeta, patch_shown: bool) -> ProposalMetadata:
+    fingerprint = analysis.fingerprint if re.fullmatch(r"[0-9A-Za-z]{0,64}", analysis.fingerprint) else ""
     return ProposalMetadata(
         proposal_id=meta.proposal_id,
         head_sha=meta.head_sha,
@@ -887,9 +847,7 @@ def _metadata(
     )
 
 
-def _view(
-    analysis: Analysis, meta: RenderMeta | None, budget: _Budget, *, target: str
-) -> dict[str, Any]:
+def _view(analysis: Analysis, meta: RenderMeta | None, budget: _Budget, *, target: str) -> dict[str, Any]:
     """Build the template context: every string in it is already safe markdown."""
     repository = meta.repository if meta else None
     server_url = meta.server_url if meta else "https://github.com"
@@ -916,11 +874,7 @@ def _view(
     cheats, more_cheats = _items(
         [
             f"**{_inline(c.code, meta, limit=40)}** in {inline_code(_one_line(c.path, 200))}: {item(c.message)}"
-            + (
-                f" — {inline_code(_one_line(c.line, budget.item_chars or 300))}"
-                if c.line.strip()
-                else ""
-            )
+            + (f" — {inline_code(_one_line(c.line, budget.item_chars or 300))}" if c.line.strip() else "")
             for c in analysis.cheats
         ],
         budget,
@@ -928,21 +882,11 @@ def _view(
     has_diff = analysis.status == "proposed" and bool(analysis.diff)
     show_diff = has_diff and budget.show_diff
     diff_fence = fence(analysis.diff, "diff") if show_diff else ""
-    diff_marker = (
-        (_DIFF_MARKER if analysis.diff.endswith("\n") else _DIFF_MARKER_NO_EOL)
-        if show_diff
-        else ""
-    )
+    diff_marker = (_DIFF_MARKER if analysis.diff.endswith("\n") else _DIFF_MARKER_NO_EOL) if show_diff else ""
     job_url = _job_url(meta)
-    blocks = (
-        [_block_view(b, job_url, budget, meta) for b in analysis.blocks]
-        if budget.show_blocks
-        else []
-    )
+    blocks = [_block_view(b, job_url, budget, meta) for b in analysis.blocks] if budget.show_blocks else []
     block_lines = sum(b.end_line - b.start_line + 1 for b in analysis.blocks)
-    category = analysis.category.value + (
-        " (possibly flaky)" if analysis.flaky_suspect else ""
-    )
+    category = analysis.category.value + (" (possibly flaky)" if analysis.flaky_suspect else "")
     headline = {
         "proposed": "fix proposed",
         "no_patch": "root cause found, no patch",
@@ -976,9 +920,7 @@ def _view(
         "block_lines": block_lines,
         "redactions": _redaction_line(analysis),
         "backend": _inline(analysis.backend, meta, limit=60),
-        "fingerprint": inline_code(analysis.fingerprint[:64])
-        if analysis.fingerprint
-        else "",
+        "fingerprint": inline_code(analysis.fingerprint[:64]) if analysis.fingerprint else "",
         "header": "",
         "job": "",
         "job_url": job_url,
@@ -988,25 +930,22 @@ def _view(
         "approval": None,
         "failed_jobs": _failed_jobs_view(meta, budget),
         "green": _green_line(meta),
-        "notes": [_inline(n[:1].upper() + n[1:], meta, limit=budget.item_chars or 500) for n in (meta.notes if meta else ())],
+        "notes": [
+            _inline(n[:1].upper() + n[1:], meta, limit=budget.item_chars or 500)
+            for n in (meta.notes if meta else ())
+        ],
     }
     if meta is not None:
         context["header"] = embed_metadata(_metadata(analysis, meta, show_diff))
-        context["job"] = (
-            _inline(meta.job_name, meta, limit=120) if meta.job_name else ""
-        )
+        context["job"] = _inline(meta.job_name, meta, limit=120) if meta.job_name else ""
         context["commit"] = inline_code(meta.head_sha[:12])
-        context["verification"] = (
-            _inline(meta.verification, meta, limit=300) if meta.verification else ""
-        )
+        context["verification"] = _inline(meta.verification, meta, limit=300) if meta.verification else ""
         fix_pr = _safe_url(meta.fix_pr_url, meta)
         context["fix_pr"] = f"<{fix_pr}>" if fix_pr else ""
         if show_diff:
             context["approval"] = {
                 "command": inline_code(f"{meta.approval_command} {meta.proposal_id}"),
-                "label": inline_code(meta.approval_label)
-                if meta.approval_label
-                else "",
+                "label": inline_code(meta.approval_label) if meta.approval_label else "",
                 "fork": meta.fork,
             }
     return context
@@ -1053,9 +992,7 @@ def _fit(
     return abbreviate(body, limit)
 
 
-def render_comment(
-    analysis: Analysis, meta: RenderMeta, *, limit: int = GITHUB_BODY_LIMIT
-) -> str:
+def render_comment(analysis: Analysis, meta: RenderMeta, *, limit: int = GITHUB_BODY_LIMIT) -> str:
     """Return the one PR comment body for ``analysis`` (≤ ``limit`` UTF-8 bytes).
 
     Starts with :data:`COMMENT_MARKER` and the metadata line; shows the root cause, category,
@@ -1107,7 +1044,9 @@ def check_run_title(analysis: Analysis) -> str:
     """
     flaky = ", possibly flaky" if analysis.flaky_suspect else ""
     head = f"{_BADGES[analysis.risk.level]} {analysis.risk.level} risk · {analysis.category.value}{flaky}: "
-    cause = "".join(ch if ch.isprintable() and unicodedata.category(ch) != "Cf" else " " for ch in analysis.root_cause)
+    cause = "".join(
+        ch if ch.isprintable() and unicodedata.category(ch) != "Cf" else " " for ch in analysis.root_cause
+    )
     cause = " ".join(cause.split()) or "no root cause"
     title = head + cause
     if len(title) > CHECK_RUN_TITLE_LIMIT:
@@ -1115,9 +1054,7 @@ def check_run_title(analysis: Analysis) -> str:
     return title
 
 
-def render_job_summary(
-    analysis: Analysis, meta: RenderMeta, *, limit: int = JOB_SUMMARY_LIMIT
-) -> str:
+def render_job_summary(analysis: Analysis, meta: RenderMeta, *, limit: int = JOB_SUMMARY_LIMIT) -> str:
     """Return markdown for ``$GITHUB_STEP_SUMMARY`` (≤ 1 MiB): the comment's content without the
     hidden metadata. Raises :class:`RenderError` like :func:`render_comment`."""
     _check_consistent(analysis)
@@ -1132,9 +1069,7 @@ def render_cli_markdown(analysis: Analysis) -> str:
     The caller must not print it raw inside a GitHub Actions step: log lines may hold workflow
     commands (``::``); wrap the output in ``::stop-commands::``.
     """
-    mismatch = analysis.status == "proposed" and analysis.digest != _digest(
-        analysis.diff
-    )
+    mismatch = analysis.status == "proposed" and analysis.digest != _digest(analysis.diff)
     context = _view(analysis, None, _Budget(), target="cli")
     context["digest_mismatch"] = mismatch
     return _render("cli.md.j2", context)

@@ -56,7 +56,9 @@ class LocalRepo:
     ``max_files`` caps :meth:`list_paths` (a huge working tree is truncated, not walked whole).
     """
 
-    def __init__(self, root: str | os.PathLike[str], *, name: str | None = None, max_files: int = 50_000) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str], *, name: str | None = None, max_files: int = 50_000
+    ) -> None:
         self.root = Path(root).resolve()
         if not self.root.is_dir():
             raise RepoError(f"repository folder not found: {root}")

@@ -86,7 +86,9 @@ def _rate(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def build_report(records: Iterable[ProposalRecord], *, repository: str, since: datetime, until: datetime) -> Report:
+def build_report(
+    records: Iterable[ProposalRecord], *, repository: str, since: datetime, until: datetime
+) -> Report:
     """The :class:`Report` of the ``records`` proposed between ``since`` and ``until`` (inclusive).
     A record without a proposal time is left out (it cannot be placed in a period)."""
     chosen = [r for r in records if r.proposed_at is not None and since <= r.proposed_at <= until]
@@ -99,8 +101,16 @@ def build_report(records: Iterable[ProposalRecord], *, repository: str, since: d
     waits = [(r.verified_at - (r.failure_at or r.proposed_at)).total_seconds() for r in green]
     tokens: dict[str, dict[str, Any]] = {}
     for r in chosen:
-        t = tokens.setdefault(r.backend or "unknown", {"proposals": 0, "prompt_tokens": 0, "completion_tokens": 0,
-                                                      "estimated": False, "without_usage": 0})
+        t = tokens.setdefault(
+            r.backend or "unknown",
+            {
+                "proposals": 0,
+                "prompt_tokens": 0,
+                "completion_tokens": 0,
+                "estimated": False,
+                "without_usage": 0,
+            },
+        )
         t["proposals"] += 1
         if r.prompt_tokens is None and r.completion_tokens is None:
             t["without_usage"] += 1
@@ -109,14 +119,21 @@ def build_report(records: Iterable[ProposalRecord], *, repository: str, since: d
         t["completion_tokens"] += r.completion_tokens or 0
         t["estimated"] = t["estimated"] or r.tokens_estimated
     return Report(
-        repository=repository, since=since, until=until,
-        proposals=len(chosen), approvable=len(approvable), approved=len(approved),
+        repository=repository,
+        since=since,
+        until=until,
+        proposals=len(chosen),
+        approvable=len(approvable),
+        approved=len(approved),
         rejected=sum(1 for r in chosen if r.rejected_at is not None),
         superseded=sum(1 for r in chosen if r.outcome == "superseded"),
         approval_rate=_rate(len(approved), len(approvable)),
-        applied=len(applied), verified_green=len(green), verified_red=len(red),
+        applied=len(applied),
+        verified_green=len(green),
+        verified_red=len(red),
         green_rate=_rate(len(green), len(applied)),
-        merged=len(merged), merge_rate=_rate(len(merged), len(applied)),
+        merged=len(merged),
+        merge_rate=_rate(len(merged), len(applied)),
         median_seconds_to_green=statistics.median(waits) if waits else None,
         tokens=[BackendTokens(backend=name, **values) for name, values in sorted(tokens.items())],
     )
@@ -142,10 +159,21 @@ def _stamp(value: datetime) -> str:
 
 def render_markdown(report: Report) -> str:
     """The report as markdown (``templates/report.md.j2``)."""
-    return markdown_env().get_template("report.md.j2").render(
-        r=report, repository=inline_code(report.repository), since=_stamp(report.since), until=_stamp(report.until),
-        pct=_pct, duration=_duration, code=inline_code,
-    ).strip("\n") + "\n"
+    return (
+        markdown_env()
+        .get_template("report.md.j2")
+        .render(
+            r=report,
+            repository=inline_code(report.repository),
+            since=_stamp(report.since),
+            until=_stamp(report.until),
+            pct=_pct,
+            duration=_duration,
+            code=inline_code,
+        )
+        .strip("\n")
+        + "\n"
+    )
 
 
 def render_json(report: Report) -> str:
@@ -165,13 +193,23 @@ def render_csv(report: Report) -> str:
         writer.writerow([name, "", "" if value is None else value])
     for t in report.tokens:
         for name in ("proposals", "prompt_tokens", "completion_tokens", "estimated", "without_usage"):
-            label = "tokens_estimated" if name == "estimated" else f"backend_{name}" if name == "proposals" else name
+            label = (
+                "tokens_estimated"
+                if name == "estimated"
+                else f"backend_{name}"
+                if name == "proposals"
+                else name
+            )
             value = getattr(t, name)
             writer.writerow([label, t.backend, str(value).lower() if isinstance(value, bool) else value])
     return out.getvalue()
 
 
-RENDERERS: dict[str, Callable[[Report], str]] = {"markdown": render_markdown, "json": render_json, "csv": render_csv}
+RENDERERS: dict[str, Callable[[Report], str]] = {
+    "markdown": render_markdown,
+    "json": render_json,
+    "csv": render_csv,
+}
 
 
 def progress_bar(stream: TextIO | None = None) -> tuple[Callable[[int, int], None], Callable[[], None]]:

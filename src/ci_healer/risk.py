@@ -212,7 +212,9 @@ def assess(
         (high if f.level == "high" else medium).append(f"{f.message} ({f.code})")
     for m in matches:
         if m.rule == "similarity":
-            medium.append(f"{m.describe()}: the quoted original differs from the file, check the changed lines")
+            medium.append(
+                f"{m.describe()}: the quoted original differs from the file, check the changed lines"
+            )
         elif m.lenient:
             low.append(m.describe())
     if repair_rounds:

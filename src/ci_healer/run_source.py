@@ -52,8 +52,10 @@ GH_TIMEOUT_S = 10
 GIT_TIMEOUT_S = 60
 """Seconds one ``git`` command may take."""
 
-TOKEN_HELP = ("no GitHub token: set GITHUB_TOKEN or GH_TOKEN, or install the GitHub CLI and run "
-              "`gh auth login` (ci-healer then uses `gh auth token`)")
+TOKEN_HELP = (
+    "no GitHub token: set GITHUB_TOKEN or GH_TOKEN, or install the GitHub CLI and run "
+    "`gh auth login` (ci-healer then uses `gh auth token`)"
+)
 
 _NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,99})"
 _SHORT = re.compile(rf"^({_NAME})/({_NAME})/(\d{{1,20}})$")
@@ -117,7 +119,9 @@ def parse_run_ref(text: str, *, api_url: str | None = None, server_url: str | No
         return RunRef(f"{owner}/{name}", int(run_id), server_url=server, api_url=api)
     parts = urlsplit(text)
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise RunRefError(f"--run must be a run URL (https://github.com/OWNER/NAME/actions/runs/ID) or OWNER/NAME/RUN_ID, not {text!r}")
+        raise RunRefError(
+            f"--run must be a run URL (https://github.com/OWNER/NAME/actions/runs/ID) or OWNER/NAME/RUN_ID, not {text!r}"
+        )
     m = _RUN_PATH.match(parts.path)
     if m is None:
         raise RunRefError(f"not a workflow run URL: {text!r} (expected .../OWNER/NAME/actions/runs/ID)")
@@ -127,12 +131,20 @@ def parse_run_ref(text: str, *, api_url: str | None = None, server_url: str | No
     if host in ("github.com", "www.github.com"):
         server, api = PUBLIC_SERVER, api or PUBLIC_API
     elif api is None or (urlsplit(api).hostname or "").lower() not in (host, f"api.{host}"):
-        raise RunRefError(f"{host} is not github.com: give its REST API base with --api-url or GITHUB_API_URL "
-                          f"(GitHub Enterprise Server: {server}/api/v3)")
+        raise RunRefError(
+            f"{host} is not github.com: give its REST API base with --api-url or GITHUB_API_URL "
+            f"(GitHub Enterprise Server: {server}/api/v3)"
+        )
     if attempt is not None and int(attempt) < 1:
         raise RunRefError(f"run attempt must be 1 or more, not {attempt}")
-    return RunRef(f"{owner}/{name}", int(run_id), int(attempt) if attempt else None, int(job_id) if job_id else None,
-                  server_url=server, api_url=api)
+    return RunRef(
+        f"{owner}/{name}",
+        int(run_id),
+        int(attempt) if attempt else None,
+        int(job_id) if job_id else None,
+        server_url=server,
+        api_url=api,
+    )
 
 
 # ------------------------------------------------------------------------------------ token
@@ -156,8 +168,14 @@ def resolve_token(
     gh = which("gh")
     if gh:
         try:
-            done = run([gh, "auth", "token", "--hostname", host], capture_output=True, text=True,
-                       timeout=GH_TIMEOUT_S, check=False, stdin=subprocess.DEVNULL)
+            done = run(
+                [gh, "auth", "token", "--hostname", host],
+                capture_output=True,
+                text=True,
+                timeout=GH_TIMEOUT_S,
+                check=False,
+                stdin=subprocess.DEVNULL,
+            )
         except (OSError, subprocess.TimeoutExpired):
             done = None
         value = (done.stdout or "").strip() if done is not None and done.returncode == 0 else ""
@@ -170,8 +188,15 @@ def resolve_token(
 
 
 def _git(folder: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True, timeout=GIT_TIMEOUT_S,
-                          check=False, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        ["git", *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=GIT_TIMEOUT_S,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 _REMOTE = re.compile(r"^(?:[a-z+]+://)?(?:[^@/]+@)?([^/:]+)(?::\d+)?[:/](.+?)(?:\.git)?/?$", re.IGNORECASE)
@@ -181,10 +206,14 @@ def _remote_names_repo(url: str, host: str, repository: str) -> bool:
     """True when git remote ``url`` (``https://HOST/O/N(.git)``, ``git@HOST:O/N.git``,
     ``ssh://git@HOST/O/N``) is repository ``repository`` on ``host``."""
     m = _REMOTE.match(url.strip())
-    return bool(m) and m.group(1).lower() == host.lower() and m.group(2).strip("/").lower() == repository.lower()
+    return (
+        bool(m) and m.group(1).lower() == host.lower() and m.group(2).strip("/").lower() == repository.lower()
+    )
 
 
-def local_checkout(folder: str | os.PathLike[str], repository: str, head_sha: str, *, host: str = "github.com") -> tuple[bool, str]:
+def local_checkout(
+    folder: str | os.PathLike[str], repository: str, head_sha: str, *, host: str = "github.com"
+) -> tuple[bool, str]:
     """``(True, "")`` when ``folder`` is the top of a git checkout whose ``HEAD`` is ``head_sha``
     and one of whose remotes is ``repository`` on ``host``; else ``(False, why)``."""
     path = Path(folder)
@@ -233,22 +262,44 @@ def apply_diff(
     :class:`ApplyRefused` (``usage_code`` for a refusal, ``failed_code`` when git rejects the diff)."""
     path = Path(folder)
     if not assume_yes and not interactive:
-        raise ApplyRefused("--apply asks for confirmation on a terminal; there is none here (pass --yes to apply anyway)", usage_code)
+        raise ApplyRefused(
+            "--apply asks for confirmation on a terminal; there is none here (pass --yes to apply anyway)",
+            usage_code,
+        )
     try:
         status = _git(path, "status", "--porcelain")
         if status.returncode != 0:
             raise ApplyRefused(f"--apply needs a git work tree: {path} is not one", usage_code)
         if status.stdout.strip():
-            raise ApplyRefused(f"the work tree of {path} has uncommitted changes (git status --porcelain); "
-                               "commit or stash them first, or use --format diff", usage_code)
-        check = subprocess.run(["git", "apply", "--check", "-"], cwd=path, input=diff, capture_output=True,
-                               text=True, timeout=GIT_TIMEOUT_S, check=False)
+            raise ApplyRefused(
+                f"the work tree of {path} has uncommitted changes (git status --porcelain); "
+                "commit or stash them first, or use --format diff",
+                usage_code,
+            )
+        check = subprocess.run(
+            ["git", "apply", "--check", "-"],
+            cwd=path,
+            input=diff,
+            capture_output=True,
+            text=True,
+            timeout=GIT_TIMEOUT_S,
+            check=False,
+        )
         if check.returncode != 0:
-            raise ApplyRefused(f"git apply --check rejected the diff: {check.stderr.strip()[:500]}", failed_code)
+            raise ApplyRefused(
+                f"git apply --check rejected the diff: {check.stderr.strip()[:500]}", failed_code
+            )
         if not assume_yes and not confirm("Apply this diff to the work tree? [y/N] "):
             return False
-        done = subprocess.run(["git", "apply", "-"], cwd=path, input=diff, capture_output=True, text=True,
-                              timeout=GIT_TIMEOUT_S, check=False)
+        done = subprocess.run(
+            ["git", "apply", "-"],
+            cwd=path,
+            input=diff,
+            capture_output=True,
+            text=True,
+            timeout=GIT_TIMEOUT_S,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired) as err:
         raise ApplyRefused(f"git could not be run ({type(err).__name__})", usage_code) from None
     if done.returncode != 0:
@@ -299,8 +350,14 @@ class _Progress:
             from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn
         except ImportError:
             return
-        self._bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                             console=Console(file=stream), transient=True)
+        self._bar = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            console=Console(file=stream),
+            transient=True,
+        )
 
     @contextmanager
     def shown(self, runner: TerminalRunner) -> Iterator[None]:
@@ -310,7 +367,9 @@ class _Progress:
             return
         with self._bar:
             self._task = self._bar.add_task("reading the run", total=None)
-            runner.sink = lambda line: self._bar.console.print(line, markup=False, highlight=False, soft_wrap=True)
+            runner.sink = lambda line: self._bar.console.print(
+                line, markup=False, highlight=False, soft_wrap=True
+            )
             try:
                 yield
             finally:
@@ -361,21 +420,34 @@ def _run_data(client: GitHubClient, ref: RunRef) -> WorkflowRunData:
     info = client.get_run(ref.run_id)
     attempt = ref.attempt
     if attempt is None and ref.job_id is not None:
-        _, job = call("read job", lambda: client.gh.requester.requestJsonAndCheck(
-            "GET", f"{client.repo.url}/actions/jobs/{ref.job_id}"))
+        _, job = call(
+            "read job",
+            lambda: client.gh.requester.requestJsonAndCheck(
+                "GET", f"{client.repo.url}/actions/jobs/{ref.job_id}"
+            ),
+        )
         if int(job.get("run_id") or 0) != ref.run_id:
             raise GitHubError("read job", 404, f"job {ref.job_id} is not a job of run {ref.run_id}")
         attempt = int(job.get("run_attempt") or info.run_attempt)
     if attempt is not None and attempt > info.run_attempt:
-        raise GitHubError("read workflow run", 404, f"run {ref.run_id} has {info.run_attempt} attempt(s), not {attempt}")
-    return WorkflowRunData.model_validate({
-        "id": info.id, "run_attempt": attempt or info.run_attempt, "head_sha": info.head_sha,
-        "head_branch": info.head_branch, "conclusion": info.conclusion, "event": info.event,
-        "workflow_id": info.workflow_id, "html_url": info.html_url,
-        "pull_requests": [{"number": n} for n in info.pull_requests],
-        "head_repository": {"full_name": info.head_repository} if info.head_repository else None,
-        "repository": {"full_name": ref.repository},
-    })
+        raise GitHubError(
+            "read workflow run", 404, f"run {ref.run_id} has {info.run_attempt} attempt(s), not {attempt}"
+        )
+    return WorkflowRunData.model_validate(
+        {
+            "id": info.id,
+            "run_attempt": attempt or info.run_attempt,
+            "head_sha": info.head_sha,
+            "head_branch": info.head_branch,
+            "conclusion": info.conclusion,
+            "event": info.event,
+            "workflow_id": info.workflow_id,
+            "html_url": info.html_url,
+            "pull_requests": [{"number": n} for n in info.pull_requests],
+            "head_repository": {"full_name": info.head_repository} if info.head_repository else None,
+            "repository": {"full_name": ref.repository},
+        }
+    )
 
 
 def analyze_run_ref(
@@ -406,10 +478,17 @@ def analyze_run_ref(
     """
     secret = token.get_secret_value()
     settings = ActionSettings(
-        github_token=token, backend=backend.model_copy(update={"github_token": token}),
-        protected_paths=list(protected_paths), allowed_paths=list(allowed_paths),
-        max_block_tokens=max_block_tokens, dry_run=True, api_url=ref.api_url, server_url=ref.server_url,
-        repository=ref.repository, event_name="workflow_run", event_path="",
+        github_token=token,
+        backend=backend.model_copy(update={"github_token": token}),
+        protected_paths=list(protected_paths),
+        allowed_paths=list(allowed_paths),
+        max_block_tokens=max_block_tokens,
+        dry_run=True,
+        api_url=ref.api_url,
+        server_url=ref.server_url,
+        repository=ref.repository,
+        event_name="workflow_run",
+        event_path="",
     )
     runner = TerminalRunner(stream=stderr, secrets=settings.secret_values())
     gh = (github_factory or make_github)(token=secret, api_url=ref.api_url)
@@ -417,8 +496,12 @@ def analyze_run_ref(
     client.progress = _Progress(stderr, progress)
     env = dict(os.environ if environ is None else environ)
     make_backend(settings.backend, repo=None, environ=env)  # a backend set-up error stops before any download
-    ctx = Context(settings=settings, gh=client, runner=runner,
-                  backend_factory=lambda repo: make_backend(settings.backend, repo=repo, environ=env))
+    ctx = Context(
+        settings=settings,
+        gh=client,
+        runner=runner,
+        backend_factory=lambda repo: make_backend(settings.backend, repo=repo, environ=env),
+    )
     try:
         with client.progress.shown(runner):
             run = _run_data(client, ref)
@@ -447,8 +530,10 @@ def analyze_run_ref(
     primary = gathered.primary
     assert primary.found is not None
     analysis = analyze_triage(ctx, primary.found, repo, gathered.change)
-    runner.notice(f"run {run.id} attempt {run.run_attempt}: job {primary.job.name} analyzed "
-                  f"({len(gathered.jobs)} failed job(s), {len(gathered.groups)} distinct failure(s))")
+    runner.notice(
+        f"run {run.id} attempt {run.run_attempt}: job {primary.job.name} analyzed "
+        f"({len(gathered.jobs)} failed job(s), {len(gathered.groups)} distinct failure(s))"
+    )
     return RunAnalysis(0, analysis, gathered, folder, run.head_sha)
 
 

@@ -142,7 +142,7 @@ class ActionSettings(BaseModel):
         return sorted({v for v in values if v})
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str] | None = None) -> "ActionSettings":
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> ActionSettings:
         """Parse the environment of a docker action step.
 
         Raises :class:`SettingsError` naming the first missing or invalid input or variable.
@@ -163,7 +163,9 @@ class ActionSettings(BaseModel):
             except ValueError:
                 value = float("nan")
             if not 0 < value <= 3600:  # also false for nan
-                raise SettingsError(f"input {name} must be a number of seconds above 0 and at most 3600, not {raw!r}")
+                raise SettingsError(
+                    f"input {name} must be a number of seconds above 0 and at most 3600, not {raw!r}"
+                )
             return value
 
         def integer(name: str) -> int:
@@ -175,13 +177,19 @@ class ActionSettings(BaseModel):
 
         token = read_input("github-token", env) or env.get("GITHUB_TOKEN")
         if not token:
-            raise SettingsError("input github-token is empty: pass `github-token: ${{ github.token }}` (the default)")
+            raise SettingsError(
+                "input github-token is empty: pass `github-token: ${{ github.token }}` (the default)"
+            )
         for var in ("GITHUB_REPOSITORY", "GITHUB_EVENT_NAME", "GITHUB_EVENT_PATH"):
             if not env.get(var):
-                raise SettingsError(f"{var} is not set: ci-healer runs as a step of a GitHub Actions workflow")
+                raise SettingsError(
+                    f"{var} is not set: ci-healer runs as a step of a GitHub Actions workflow"
+                )
         backend_name = inp("backend").lower()
         if backend_name not in {"auto", "rules", "openai", "bedrock", "github-models"}:
-            raise SettingsError(f"input backend must be auto, rules, openai, bedrock or github-models, not {backend_name!r}")
+            raise SettingsError(
+                f"input backend must be auto, rules, openai, bedrock or github-models, not {backend_name!r}"
+            )
         key = inp("openai-api-key")
         hook = inp("notify-webhook")
         notify_format = inp("notify-format").lower()
@@ -208,7 +216,9 @@ class ActionSettings(BaseModel):
                     timeout_s=seconds("llm-timeout"),
                 ),
                 approval_command=inp("approval-command"),
-                approval_label=None if input_given_empty("approval-label", env) else inp("approval-label") or None,
+                approval_label=None
+                if input_given_empty("approval-label", env)
+                else inp("approval-label") or None,
                 protected_paths=_split_list(inp("protected-paths")),
                 allowed_paths=_split_list(inp("allowed-paths")),
                 allowed_bots=_split_list(inp("allowed-bots")),
@@ -232,4 +242,3 @@ class ActionSettings(BaseModel):
             first = err.errors()[0]
             where = ".".join(str(p) for p in first["loc"]).replace("_", "-")
             raise SettingsError(f"input {where}: {first['msg']}") from None
-

@@ -7,7 +7,7 @@ LLM prompts live in the repository's ``prompts/`` folder (shipped inside the whe
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import jinja2
@@ -26,7 +26,7 @@ def prompts_dir() -> Path:
     raise FileNotFoundError("ci-healer prompt templates not found (expected ci_healer/_prompts or ./prompts)")
 
 
-@lru_cache(maxsize=None)
+@cache
 def prompt_env() -> jinja2.Environment:
     """Environment for LLM prompts (plain text, no autoescape, strict undefined)."""
     return jinja2.Environment(
@@ -39,7 +39,7 @@ def prompt_env() -> jinja2.Environment:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def markdown_env() -> jinja2.Environment:
     """Environment for GitHub markdown bodies (strict undefined; escaping is explicit, see render)."""
     return jinja2.Environment(

@@ -73,40 +73,75 @@ def run_verify(ctx: Context, run: WorkflowRunData) -> int:
     except GitHubError as err:
         return fail(ctx, "could not read the commits of the fix branch", err)
     if refused is not None:
-        ctx.runner.warning(f"run {run.id} on {branch} does not verify ci-healer's fix: {refused}; nothing was changed")
+        ctx.runner.warning(
+            f"run {run.id} on {branch} does not verify ci-healer's fix: {refused}; nothing was changed"
+        )
         return EXIT_OK
     cap = ctx.settings.max_attempts
     run_link = f"<{ctx.run_url(run.id)}>"
-    on = "" if run.head_sha == fix.fix_sha else (
-        f" on {inline_code(run.head_sha[:12])}, a later commit of the fix pull request that descends from ci-healer's commit "
-        f"{inline_code((fix.fix_sha or '')[:12])}")
+    on = (
+        ""
+        if run.head_sha == fix.fix_sha
+        else (
+            f" on {inline_code(run.head_sha[:12])}, a later commit of the fix pull request that descends from ci-healer's commit "
+            f"{inline_code((fix.fix_sha or '')[:12])}"
+        )
+    )
     if run.conclusion == "success":
         status = f"✅ fix verified: CI passed on the fix pull request <{ctx.pr_url(pr.number)}>{on} (run {run_link}, attempt {fix.attempt} of {cap})."
         if not ctx.settings.dry_run:
             _set_origin_status(ctx, fix, status)
         ctx.runner.append_summary(f"### ci-healer: fix verified\n\n{status}\n")
         ctx.runner.notice(f"fix verified: CI passed on {branch}")
-        notify(ctx, "verified", proposal_id=fix.proposal_id, message="CI passed on the fix pull request",
-               run_id=run.id, fix_pr_number=pr.number, attempt=fix.attempt)
+        notify(
+            ctx,
+            "verified",
+            proposal_id=fix.proposal_id,
+            message="CI passed on the fix pull request",
+            run_id=run.id,
+            fix_pr_number=pr.number,
+            attempt=fix.attempt,
+        )
         return EXIT_OK
 
-    notify(ctx, "failed", proposal_id=fix.proposal_id, message="CI failed on the fix pull request",
-           run_id=run.id, fix_pr_number=pr.number, attempt=fix.attempt)
+    notify(
+        ctx,
+        "failed",
+        proposal_id=fix.proposal_id,
+        message="CI failed on the fix pull request",
+        run_id=run.id,
+        fix_pr_number=pr.number,
+        attempt=fix.attempt,
+    )
 
     if fix.attempt >= cap:
-        status = (f"❌ fix did not pass: CI failed on the fix pull request <{ctx.pr_url(pr.number)}> (run {run_link}). "
-                  f"Attempt {fix.attempt} of {cap}: ci-healer stops proposing for this failure.")
+        status = (
+            f"❌ fix did not pass: CI failed on the fix pull request <{ctx.pr_url(pr.number)}> (run {run_link}). "
+            f"Attempt {fix.attempt} of {cap}: ci-healer stops proposing for this failure."
+        )
         if not ctx.settings.dry_run:
             _set_origin_status(ctx, fix, status)
         ctx.runner.append_summary(f"### ci-healer: fix did not pass\n\n{status}\n")
-        ctx.runner.notice(f"fix on {branch} did not pass; attempt cap {cap} reached, the model was not called")
+        ctx.runner.notice(
+            f"fix on {branch} did not pass; attempt cap {cap} reached, the model was not called"
+        )
         return EXIT_OK
 
     outcome = run_analyze(ctx, run, status_note=f"attempt {fix.attempt + 1} of {cap}")
-    cause = ctx.escape(outcome.analysis.root_cause) if outcome.analysis is not None else "the new failure could not be analysed"
-    new = f" New proposal {inline_code(outcome.proposal_id)} on the fix pull request." if outcome.proposal_id and outcome.analysis and outcome.analysis.status == "proposed" else ""
-    status = (f"❌ fix did not pass: CI failed on the fix pull request <{ctx.pr_url(pr.number)}> (run {run_link}).\n\n"
-              f"New failure: {cause}{new}")
+    cause = (
+        ctx.escape(outcome.analysis.root_cause)
+        if outcome.analysis is not None
+        else "the new failure could not be analysed"
+    )
+    new = (
+        f" New proposal {inline_code(outcome.proposal_id)} on the fix pull request."
+        if outcome.proposal_id and outcome.analysis and outcome.analysis.status == "proposed"
+        else ""
+    )
+    status = (
+        f"❌ fix did not pass: CI failed on the fix pull request <{ctx.pr_url(pr.number)}> (run {run_link}).\n\n"
+        f"New failure: {cause}{new}"
+    )
     if not ctx.settings.dry_run:
         _set_origin_status(ctx, fix, status)
     return outcome.exit_code

@@ -25,7 +25,9 @@ from typing import TextIO
 
 from ci_healer.redact import Redactor
 
-ALLOWED_COMMANDS = frozenset({"debug", "notice", "warning", "error", "add-mask", "group", "endgroup", "stop-commands"})
+ALLOWED_COMMANDS = frozenset(
+    {"debug", "notice", "warning", "error", "add-mask", "group", "endgroup", "stop-commands"}
+)
 
 
 def escape_data(value: str) -> str:
@@ -76,7 +78,9 @@ class Runner:
             raise ValueError(f"workflow command not allowed: {name}")
         if name != "add-mask":  # the one command whose message must be the secret itself
             message = self.redact(message)
-        props = ",".join(f"{k}={escape_property(self.redact(str(v)))}" for k, v in properties.items() if v is not None)
+        props = ",".join(
+            f"{k}={escape_property(self.redact(str(v)))}" for k, v in properties.items() if v is not None
+        )
         head = f"::{name} {props}" if props else f"::{name}"
         self.stream.write(f"{head}::{escape_data(message)}\n")
         self.stream.flush()

@@ -20,7 +20,9 @@ import harness
 
 
 def _require_prerequisites() -> None:
-    decision, message = harness.prerequisite_decision(harness.check_prerequisites(), ci=bool(os.environ.get("CI")))
+    decision, message = harness.prerequisite_decision(
+        harness.check_prerequisites(), ci=bool(os.environ.get("CI"))
+    )
     if decision == "fail":
         pytest.fail(message, pytrace=False)
     if decision == "skip":

@@ -310,7 +310,14 @@ class DockerDaemon:
         self, *args: str, timeout: float = 60, check: bool = True, input: bytes | None = None
     ) -> subprocess.CompletedProcess[str]:
         """Run ``docker <args>`` against this daemon; see :func:`run` for errors."""
-        return run(["docker", *args], env=self.env(), timeout=timeout, check=check, input=input, what=f"docker {args[0]}")
+        return run(
+            ["docker", *args],
+            env=self.env(),
+            timeout=timeout,
+            check=check,
+            input=input,
+            what=f"docker {args[0]}",
+        )
 
     # lifecycle -------------------------------------------------------------------------------
 
@@ -363,7 +370,14 @@ class DockerDaemon:
         log.flush()
         env = {k: v for k, v in os.environ.items() if k not in ("DOCKER_HOST", "NOTIFY_SOCKET")}
         try:
-            return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+            return subprocess.Popen(
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
+            )
         finally:
             log.close()
 
@@ -373,7 +387,12 @@ class DockerDaemon:
             if self.process is not None and self.process.poll() is not None:
                 return False
             if self.socket.exists():
-                probe = run(["docker", "version", "--format", "{{.Server.Version}}"], env=self.env(), timeout=10, check=False)
+                probe = run(
+                    ["docker", "version", "--format", "{{.Server.Version}}"],
+                    env=self.env(),
+                    timeout=10,
+                    check=False,
+                )
                 if probe.returncode == 0:
                     return True
             time.sleep(0.1)
@@ -533,7 +552,7 @@ def _python_copy_hook(python_root: Path) -> str:
                 " --exclude='__pycache__' --exclude='*.pyc' --exclude='libpython*.a'"
                 " --exclude='./lib/python3.12/site-packages/*.pth' -cf - . | tar -C \"$1/usr/local\" -xf -"
             ),
-            f"grep -rlI --null -F {src} \"$1/usr/local/bin\" \"$1/usr/local/lib\" | xargs -0 -r sed -i 's#{python_root}#/usr/local#g'",
+            f'grep -rlI --null -F {src} "$1/usr/local/bin" "$1/usr/local/lib" | xargs -0 -r sed -i \'s#{python_root}#/usr/local#g\'',
             'ln -sf python3 "$1/usr/local/bin/python"',
             'chroot "$1" ldconfig',
         ]
@@ -544,7 +563,7 @@ def build_base_image(
     daemon: DockerDaemon,
     *,
     tag: str = BASE_IMAGE,
-    python_root: Path | None | bool = None,
+    python_root: Path | bool | None = None,
     force: bool = False,
     timeout: float = 900,
 ) -> BuildInfo:
@@ -600,7 +619,7 @@ def build_base_image(
         "--dpkgopt=path-exclude=/usr/share/man/*",
         "--dpkgopt=path-exclude=/usr/share/locale/*",
         "--dpkgopt=path-include=/usr/share/locale/locale.alias",
-        "--customize-hook=rm -rf \"$1\"/var/lib/apt/lists/* \"$1\"/var/cache/apt/*",
+        '--customize-hook=rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*',
         *[f"--customize-hook={hook}" for hook in hooks],
         _debian_suite(),
         "-",
@@ -616,7 +635,13 @@ def build_base_image(
         producer = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL)
         try:
             consumer = subprocess.run(
-                import_argv, stdin=producer.stdout, capture_output=True, text=True, env=daemon.env(), timeout=timeout, check=False
+                import_argv,
+                stdin=producer.stdout,
+                capture_output=True,
+                text=True,
+                env=daemon.env(),
+                timeout=timeout,
+                check=False,
             )
         except subprocess.TimeoutExpired as exc:
             producer.kill()
@@ -645,13 +670,17 @@ def build_base_image(
     )  # fmt: skip
     if check.returncode != 0:
         daemon.docker("image", "rm", "-f", tag, timeout=60, check=False)
-        raise HarnessError(f"base image {tag} is broken (python3 stdlib check failed):\n{_tail(check.stderr)}")
+        raise HarnessError(
+            f"base image {tag} is broken (python3 stdlib check failed):\n{_tail(check.stderr)}"
+        )
     note += f"; python {check.stdout.strip()}"
     return BuildInfo(tag, True, time.monotonic() - started, daemon.image_size_bytes(tag), note)
 
 
 #: A ``FROM`` line whose image is pinned by digest: ``FROM [--platform=...] <image>@sha256:<64 hex>``.
-PINNED_FROM = re.compile(r"^(FROM\s+(?:--platform=\S+\s+)?)\S+@sha256:[0-9a-f]{64}(?=\s|$)", re.MULTILINE | re.IGNORECASE)
+PINNED_FROM = re.compile(
+    r"^(FROM\s+(?:--platform=\S+\s+)?)\S+@sha256:[0-9a-f]{64}(?=\s|$)", re.MULTILINE | re.IGNORECASE
+)
 
 
 def local_dockerfile(text: str, base_image: str = BASE_IMAGE) -> str:
@@ -687,7 +716,9 @@ def build_action_image(
     tags = list(dict.fromkeys([tag, *extra_tags]))
     with tempfile.TemporaryDirectory(prefix="cih-build-") as tmp:
         local = Path(tmp) / "Dockerfile"
-        local.write_text(local_dockerfile((context / dockerfile).read_text(encoding="utf-8"), base_image), encoding="utf-8")
+        local.write_text(
+            local_dockerfile((context / dockerfile).read_text(encoding="utf-8"), base_image), encoding="utf-8"
+        )
         daemon.docker(
             "build", "--network", "host", "--pull=false", *[arg for t in tags for arg in ("-t", t)],
             "-f", str(local), str(context),
@@ -741,7 +772,11 @@ def make_work_tree(
     }  # fmt: skip
     run(["git", "init", "-q", "-b", "main", str(dest)], env=git_env, timeout=30)
     run(["git", "-C", str(dest), "add", "-A"], env=git_env, timeout=60)
-    run(["git", "-C", str(dest), "commit", "-q", "--no-gpg-sign", "-m", commit_message], env=git_env, timeout=60)
+    run(
+        ["git", "-C", str(dest), "commit", "-q", "--no-gpg-sign", "-m", commit_message],
+        env=git_env,
+        timeout=60,
+    )
     return dest
 
 
@@ -803,7 +838,9 @@ class ActResult:
         return "\n".join(str(r.get("msg", "")).rstrip("\n") for r in self.records)
 
 
-def parse_act_json(stdout: str) -> tuple[list[dict[str, Any]], list[StepResult], dict[str, str], dict[str, dict[str, str]], list[str]]:
+def parse_act_json(
+    stdout: str,
+) -> tuple[list[dict[str, Any]], list[StepResult], dict[str, str], dict[str, dict[str, str]], list[str]]:
     """Parse act's ``--json`` output (one JSON object a line; non-JSON lines are ignored).
 
     Returns ``(records, steps, jobs, outputs, summaries)`` as documented on :class:`ActResult`.
@@ -854,7 +891,9 @@ def remove_act_containers(daemon: DockerDaemon, *, prefix: str = "act-", timeout
     if containers:
         daemon.docker("rm", "-f", "-v", *containers, timeout=timeout, check=False)
         removed += containers
-    volumes = daemon.docker("volume", "ls", "--format", "{{.Name}}", timeout=timeout, check=False).stdout.split()
+    volumes = daemon.docker(
+        "volume", "ls", "--format", "{{.Name}}", timeout=timeout, check=False
+    ).stdout.split()
     volumes = [v for v in volumes if v.startswith(prefix)]
     if volumes:
         daemon.docker("volume", "rm", "-f", *volumes, timeout=timeout, check=False)
@@ -938,7 +977,13 @@ def run_act(
             argv += ["--input", f"{key}={value}"]
         for key, value in (variables or {}).items():
             argv += ["--var", f"{key}={value}"]
-        proc_env = daemon.env({"HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"), "XDG_CACHE_HOME": str(home / ".cache")})
+        proc_env = daemon.env(
+            {
+                "HOME": str(home),
+                "XDG_CONFIG_HOME": str(home / ".config"),
+                "XDG_CACHE_HOME": str(home / ".cache"),
+            }
+        )
         started = time.monotonic()
         try:
             proc = run(argv, env=proc_env, cwd=work_tree, timeout=timeout, check=False, what="act")
@@ -947,7 +992,9 @@ def run_act(
                 remove_act_containers(daemon)
         seconds = time.monotonic() - started
     records, steps, jobs, outputs, summaries = parse_act_json(proc.stdout)
-    return ActResult(proc.returncode, steps, jobs, outputs, summaries, records, proc.stdout, proc.stderr, seconds)
+    return ActResult(
+        proc.returncode, steps, jobs, outputs, summaries, records, proc.stdout, proc.stderr, seconds
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -994,12 +1041,18 @@ class RecordingServer:
 
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                request = RecordedRequest(self.command, self.path, dict(self.headers.items()), self.rfile.read(length))
+                request = RecordedRequest(
+                    self.command, self.path, dict(self.headers.items()), self.rfile.read(length)
+                )
                 with server._lock:
                     server.requests.append(request)
                 route = server.routes.get(f"{self.command} {self.path.split('?', 1)[0]}")
                 if route is None:
-                    status, headers, body = 404, {}, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}
+                    status, headers, body = (
+                        404,
+                        {},
+                        {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"},
+                    )
                 elif callable(route):
                     status, headers, body = route(request)
                 else:
@@ -1023,7 +1076,9 @@ class RecordingServer:
 
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="recording-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="recording-server", daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -1050,7 +1105,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     with private_daemon() as daemon:
         print(f"dockerd ({daemon.storage_driver}) ready in {daemon.startup_seconds:.1f}s")
         for info in (build_base_image(daemon), build_action_image(daemon)):
-            print(f"{info.tag}: built={info.built} {info.seconds:.1f}s {info.size_bytes / 1e6:.0f} MB {info.note}")
+            print(
+                f"{info.tag}: built={info.built} {info.seconds:.1f}s {info.size_bytes / 1e6:.0f} MB {info.note}"
+            )
     return 0
 
 

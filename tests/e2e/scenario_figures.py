@@ -140,9 +140,15 @@ class FigureBook:
         for name, f in self.scenarios.items():
             step = f"{f.step_seconds:.2f}s" if f.step_seconds is not None else "n/a"
             box = f", container {f.container_seconds:.2f}s" if f.container_seconds is not None else ""
-            comment = f", container start->first call {f.start_to_first_call_seconds:.2f}s" if f.start_to_first_call_seconds is not None else ""
+            comment = (
+                f", container start->first call {f.start_to_first_call_seconds:.2f}s"
+                if f.start_to_first_call_seconds is not None
+                else ""
+            )
             if f.start_to_comment_seconds is not None:
                 comment += f", container start->comment {f.start_to_comment_seconds:.2f}s"
-            out.append(f"e2e {name}: act {f.act_seconds:.2f}s, action step {step}{box}{comment}, "
-                       f"{f.api_calls} API calls ({f.api_writes} writes) [{f.outcome}]")
+            out.append(
+                f"e2e {name}: act {f.act_seconds:.2f}s, action step {step}{box}{comment}, "
+                f"{f.api_calls} API calls ({f.api_writes} writes) [{f.outcome}]"
+            )
         return out

@@ -66,8 +66,12 @@ def example_files() -> dict[str, str]:
         raise FileNotFoundError(f"no files under {root}")
     ci = files[".github/workflows/ci.yml"]
     if "\n  pull_request:\n" not in ci:
-        raise ValueError("examples/missing-dependency/repo/.github/workflows/ci.yml has no 'pull_request:' trigger line")
-    files[".github/workflows/ci.yml"] = ci.replace("\n  pull_request:\n", "\n  pull_request:\n  workflow_dispatch:\n", 1)
+        raise ValueError(
+            "examples/missing-dependency/repo/.github/workflows/ci.yml has no 'pull_request:' trigger line"
+        )
+    files[".github/workflows/ci.yml"] = ci.replace(
+        "\n  pull_request:\n", "\n  pull_request:\n  workflow_dispatch:\n", 1
+    )
     return files
 
 
@@ -97,7 +101,9 @@ class TimedFakeGitHub(FakeGitHub):
         super().__init__(state, spec=spec)
         self.hits: list[Hit] = []
 
-    def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+    def handle(
+        self, method: str, raw_path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
         """Answer like :meth:`FakeGitHub.handle` and append a :class:`Hit`."""
         status, out_headers, payload = super().handle(method, raw_path, headers, body)
         self.hits.append(Hit(time.time(), method, raw_path.split("?", 1)[0], status))
@@ -131,14 +137,20 @@ class World:
     def proposal_comments(self, number: int | None = None) -> list[Comment]:
         """ci-healer's proposal comments on PR ``number`` (default: the failing PR)."""
         number = number or self.pr
-        return [c for c in self.state.comments.values()
-                if c.issue_number == number and c.user == BOT_LOGIN and c.body.startswith(COMMENT_MARKER)]
+        return [
+            c
+            for c in self.state.comments.values()
+            if c.issue_number == number and c.user == BOT_LOGIN and c.body.startswith(COMMENT_MARKER)
+        ]
 
     def replies(self, number: int | None = None) -> list[str]:
         """Bodies of ci-healer's replies (refusals, notes) on PR ``number``."""
         number = number or self.pr
-        return [c.body for c in self.state.comments.values()
-                if c.issue_number == number and c.user == BOT_LOGIN and c.body.startswith(REPLY_MARKER)]
+        return [
+            c.body
+            for c in self.state.comments.values()
+            if c.issue_number == number and c.user == BOT_LOGIN and c.body.startswith(REPLY_MARKER)
+        ]
 
     def check_runs(self) -> list[Any]:
         """Check runs on the failing head SHA."""
@@ -174,19 +186,37 @@ def build_world(fake_spec: Spec, tmp: Path) -> World:
     log = (EXAMPLE / "job.log").read_text(encoding="utf-8")
     state = FakeState()
     base = {path: text for path, text in files.items() if path not in PR_FILES}
-    state.add_repo(REPO, files=base, collaborators={MAINTAINER: "admin", WRITER: "write", TRIAGER: "triage", READER: "read"})
+    state.add_repo(
+        REPO,
+        files=base,
+        collaborators={MAINTAINER: "admin", WRITER: "write", TRIAGER: "triage", READER: "read"},
+    )
     state.set_permission(REPO, BOT_LOGIN, "write")
-    head = state.commit_files(REPO, HEAD_BRANCH, {p: files[p] for p in PR_FILES}, message="Load settings from YAML",
-                              author=WRITER, create=True)
+    head = state.commit_files(
+        REPO,
+        HEAD_BRANCH,
+        {p: files[p] for p in PR_FILES},
+        message="Load settings from YAML",
+        author=WRITER,
+        create=True,
+    )
     pr = state.add_pull(REPO, head_branch=HEAD_BRANCH, title="Load settings from YAML files", user=WRITER)
     workflow = state.add_workflow(REPO, name="CI", path=".github/workflows/ci.yml")
-    run = state.add_run(REPO, head_branch=HEAD_BRANCH, workflow=workflow, pull_requests=[pr.number], actor=WRITER,
-                        jobs=[{"name": "test", "conclusion": "failure", "log": log, "steps": job_steps(log)}])
+    run = state.add_run(
+        REPO,
+        head_branch=HEAD_BRANCH,
+        workflow=workflow,
+        pull_requests=[pr.number],
+        actor=WRITER,
+        jobs=[{"name": "test", "conclusion": "failure", "log": log, "steps": job_steps(log)}],
+    )
     fake = TimedFakeGitHub(state, spec=fake_spec).start()
     return World(fake, REPO, pr.number, run.id, head, workflow.id, log, tmp)
 
 
-def run_in_process(world: World, event_name: str, payload: dict[str, Any], *, inputs: dict[str, str] | None = None) -> tuple[int, str]:
+def run_in_process(
+    world: World, event_name: str, payload: dict[str, Any], *, inputs: dict[str, str] | None = None
+) -> tuple[int, str]:
     """Run the Action in this interpreter on one event against ``world.fake``; returns
     ``(exit code, workflow-command output)``. Used for preconditions only; the scenario under test
     always runs in the container."""
@@ -205,11 +235,21 @@ def run_in_process(world: World, event_name: str, payload: dict[str, Any], *, in
         **{f"INPUT_{k.upper()}": v for k, v in (inputs or {}).items()},
     }
     settings = ActionSettings.from_environ(env)
-    gh = make_github(token=FAKE_TOKEN, api_url=world.fake.url, retries=2, backoff=0.01,
-                     seconds_between_requests=None, seconds_between_writes=None)
+    gh = make_github(
+        token=FAKE_TOKEN,
+        api_url=world.fake.url,
+        retries=2,
+        backoff=0.01,
+        seconds_between_requests=None,
+        seconds_between_writes=None,
+    )
     client = GitHubClient(gh, world.repo, bot_login=settings.bot_login)
     stream = io.StringIO()
     runner = Runner(stream=stream, environ={})
-    code = action.run(settings=settings, github=client, runner=runner,
-                      backend_factory=lambda repo: make_backend(settings.backend, repo=repo, environ={}))
+    code = action.run(
+        settings=settings,
+        github=client,
+        runner=runner,
+        backend_factory=lambda repo: make_backend(settings.backend, repo=repo, environ={}),
+    )
     return code, stream.getvalue() + "".join(runner.summary)

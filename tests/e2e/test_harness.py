@@ -17,7 +17,7 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 SMOKE_SCRIPT = textwrap.dedent(
-    '''
+    """
     import json, os, urllib.request
     import ci_healer  # proves the real action image is the one running
 
@@ -33,7 +33,7 @@ SMOKE_SCRIPT = textwrap.dedent(
         out.write("multi<<EOF_SMOKE\\nline one\\nline two\\nEOF_SMOKE\\n")
     with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as summary:
         summary.write(f"## Smoke summary\\n\\nrun {run_id} concluded **{conclusion}**\\n")
-    '''
+    """
 )
 
 ACTION_YML = textwrap.dedent(
@@ -89,7 +89,11 @@ def _workflow_run_event(run_id: int) -> dict:
     return {
         "action": "completed",
         "workflow_run": {"id": run_id, "name": "CI", "conclusion": "failure", "head_sha": "a" * 40},
-        "repository": {"full_name": "octo-org/octo-repo", "name": "octo-repo", "owner": {"login": "octo-org"}},
+        "repository": {
+            "full_name": "octo-org/octo-repo",
+            "name": "octo-repo",
+            "owner": {"login": "octo-org"},
+        },
     }
 
 
@@ -176,7 +180,11 @@ def test_the_image_entrypoint_resolves_under_act(act_runner, tmp_path: Path) -> 
     )
     tree = harness.make_work_tree(
         tmp_path / "repo",
-        files={"action.yml": action, "Dockerfile": "FROM python:3.12-slim\n", ".github/workflows/entry.yml": workflow},
+        files={
+            "action.yml": action,
+            "Dockerfile": "FROM python:3.12-slim\n",
+            ".github/workflows/entry.yml": workflow,
+        },
     )
     result = act_runner(
         work_tree=tree, workflow=".github/workflows/entry.yml", event_name="workflow_dispatch", event_payload={"inputs": {}},
@@ -187,9 +195,17 @@ def test_the_image_entrypoint_resolves_under_act(act_runner, tmp_path: Path) -> 
     assert "usage: ci-healer action" in result.log_text()
 
 
-def test_the_action_image_runs_the_installed_cli(docker_daemon: harness.DockerDaemon, action_image: harness.BuildInfo) -> None:
-    proc = docker_daemon.docker("run", "--rm", "--network", "host", "--entrypoint", "ci-healer", harness.ACTION_IMAGE, "--help")
+def test_the_action_image_runs_the_installed_cli(
+    docker_daemon: harness.DockerDaemon, action_image: harness.BuildInfo
+) -> None:
+    proc = docker_daemon.docker(
+        "run", "--rm", "--network", "host", "--entrypoint", "ci-healer", harness.ACTION_IMAGE, "--help"
+    )
     assert "action" in proc.stdout
-    entry = json.loads(docker_daemon.docker("image", "inspect", "--format", "{{json .Config.Entrypoint}}", harness.ACTION_IMAGE).stdout)
+    entry = json.loads(
+        docker_daemon.docker(
+            "image", "inspect", "--format", "{{json .Config.Entrypoint}}", harness.ACTION_IMAGE
+        ).stdout
+    )
     assert entry == ["ci-healer", "action"]
     assert action_image.size_bytes < 250_000_000, f"action image is {action_image.size_bytes / 1e6:.0f} MB"

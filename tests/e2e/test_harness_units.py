@@ -78,10 +78,16 @@ def test_prerequisites_name_every_missing_tool(monkeypatch: pytest.MonkeyPatch, 
 
 
 def test_work_tree_is_a_git_repository_with_the_files_committed(tmp_path: Path) -> None:
-    tree = harness.make_work_tree(tmp_path / "t", files={".github/workflows/x.yml": "on: push\n", "a.txt": b"\x00bytes"})
-    status = subprocess.run(["git", "-C", str(tree), "status", "--porcelain"], capture_output=True, text=True, check=True)
+    tree = harness.make_work_tree(
+        tmp_path / "t", files={".github/workflows/x.yml": "on: push\n", "a.txt": b"\x00bytes"}
+    )
+    status = subprocess.run(
+        ["git", "-C", str(tree), "status", "--porcelain"], capture_output=True, text=True, check=True
+    )
     assert status.stdout == ""
-    listed = subprocess.run(["git", "-C", str(tree), "ls-files"], capture_output=True, text=True, check=True).stdout.split()
+    listed = subprocess.run(
+        ["git", "-C", str(tree), "ls-files"], capture_output=True, text=True, check=True
+    ).stdout.split()
     assert listed == [".github/workflows/x.yml", "a.txt"]
 
 
@@ -104,7 +110,9 @@ def test_recording_server_records_requests_and_answers_routes() -> None:
         with urllib.request.urlopen(server.url + "/repos/o/r?per_page=1", timeout=5) as response:
             assert json.load(response) == {"full_name": "o/r"}
             assert response.headers["X-Test"] == "1"
-        post = urllib.request.Request(server.url + "/repos/o/r/check-runs", data=b'{"name": "ci-healer"}', method="POST")
+        post = urllib.request.Request(
+            server.url + "/repos/o/r/check-runs", data=b'{"name": "ci-healer"}', method="POST"
+        )
         with urllib.request.urlopen(post, timeout=5) as response:
             assert response.status == 201 and json.load(response) == {"name": "ci-healer"}
         with pytest.raises(urllib.error.HTTPError) as missing:

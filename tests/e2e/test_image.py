@@ -12,8 +12,19 @@ IMAGE_LIMIT_BYTES = 250 * 1000 * 1000
 
 
 def _python(daemon: harness.DockerDaemon, tag: str, code: str) -> str:
-    done = daemon.docker("run", "--rm", "--network", "host", "--entrypoint", "python3", tag, "-c", code,
-                         check=False, timeout=120)
+    done = daemon.docker(
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "--entrypoint",
+        "python3",
+        tag,
+        "-c",
+        code,
+        check=False,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
 

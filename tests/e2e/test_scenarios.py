@@ -108,11 +108,16 @@ def world(tmp_path: Path) -> Iterator[World]:
     finally:
         w.fake.stop()
     if w.fake.violations:
-        pytest.fail(f"requests/responses disagree with GitHub's REST description:\n{w.fake.violation_report()}", pytrace=False)
+        pytest.fail(
+            f"requests/responses disagree with GitHub's REST description:\n{w.fake.violation_report()}",
+            pytrace=False,
+        )
 
 
 @pytest.fixture()
-def act(act_runner: ActRunner, work_tree: Path, figures: FigureBook, docker_daemon: harness.DockerDaemon) -> Callable[..., harness.ActResult]:
+def act(
+    act_runner: ActRunner, work_tree: Path, figures: FigureBook, docker_daemon: harness.DockerDaemon
+) -> Callable[..., harness.ActResult]:
     """``act(world, name, workflow, event_name, payload)``: run act once and record the figures.
 
     Also checks what holds for every run: the token never shows in act's log (the action asks
@@ -120,28 +125,41 @@ def act(act_runner: ActRunner, work_tree: Path, figures: FigureBook, docker_daem
     get it, and no act container is left behind.
     """
 
-    def go(world: World, name: str, workflow: str, event_name: str, payload: dict[str, Any]) -> harness.ActResult:
+    def go(
+        world: World, name: str, workflow: str, event_name: str, payload: dict[str, Any]
+    ) -> harness.ActResult:
         mark = world.fake.mark()
         since = time.time()
-        result = act_runner(work_tree=work_tree, workflow=workflow, event_name=event_name, event_payload=payload,
-                            api_url=world.fake.url, repository=world.repo)
+        result = act_runner(
+            work_tree=work_tree,
+            workflow=workflow,
+            event_name=event_name,
+            event_payload=payload,
+            api_url=world.fake.url,
+            repository=world.repo,
+        )
         hits = world.fake.hits[mark:]
         [window, *_] = action_containers(docker_daemon, since) or [(None, None)]
         start, die = window
         posted = [h.at for h in hits if h.method == "POST" and h.path.endswith("/comments")]
         posted += [h.at for h in hits if h.method == "PATCH" and "/issues/comments/" in h.path]
-        figures.add(name, ScenarioFigures(
-            act_seconds=round(result.seconds, 3),
-            step_seconds=round(d, 3) if (d := step_duration(result.records, STEP)) is not None else None,
-            container_seconds=round(die - start, 3) if (start and die) else None,
-            start_to_first_call_seconds=round(hits[0].at - start, 3) if (start and hits) else None,
-            start_to_comment_seconds=round(min(posted) - start, 3) if (start and posted) else None,
-            api_calls=len(hits),
-            api_writes=len(world.writes_since(mark)),
-            outcome="ran",
-        ))
+        figures.add(
+            name,
+            ScenarioFigures(
+                act_seconds=round(result.seconds, 3),
+                step_seconds=round(d, 3) if (d := step_duration(result.records, STEP)) is not None else None,
+                container_seconds=round(die - start, 3) if (start and die) else None,
+                start_to_first_call_seconds=round(hits[0].at - start, 3) if (start and hits) else None,
+                start_to_comment_seconds=round(min(posted) - start, 3) if (start and posted) else None,
+                api_calls=len(hits),
+                api_writes=len(world.writes_since(mark)),
+                outcome="ran",
+            ),
+        )
         masks = [r.get("arg") for r in result.records if r.get("command") == "add-mask"]
-        assert harness.FAKE_GITHUB_TOKEN not in result.log_text() + result.stderr, "act must mask the token in its log"
+        assert harness.FAKE_GITHUB_TOKEN not in result.log_text() + result.stderr, (
+            "act must mask the token in its log"
+        )
         api = [r for r in world.fake.requests[mark:] if not r.path.startswith("/_blobs/")]
         blobs = [r for r in world.fake.requests[mark:] if r.path.startswith("/_blobs/")]
         assert all(r.authorization for r in api), [r.path for r in api if not r.authorization]
@@ -149,7 +167,11 @@ def act(act_runner: ActRunner, work_tree: Path, figures: FigureBook, docker_daem
         assert not any(r.authorization for r in blobs), "the token was sent to the log storage URL"
         if hits:
             assert harness.FAKE_GITHUB_TOKEN in masks, "the action must ask the runner to mask its token"
-        left = [n for n in docker_daemon.docker("ps", "-a", "--format", "{{.Names}}").stdout.split() if n.startswith("act-")]
+        left = [
+            n
+            for n in docker_daemon.docker("ps", "-a", "--format", "{{.Names}}").stdout.split()
+            if n.startswith("act-")
+        ]
         assert not left, f"act containers left behind: {left}"
         return result
 
@@ -163,8 +185,19 @@ def act(act_runner: ActRunner, work_tree: Path, figures: FigureBook, docker_daem
 def action_containers(daemon: harness.DockerDaemon, since: float) -> list[tuple[float, float | None]]:
     """``(start, die)`` host times of the action image's containers started since ``since``
     (from the daemon's container events; empty when the action never started)."""
-    proc = daemon.docker("events", "--since", f"{since:.3f}", "--until", f"{time.time() + 0.1:.3f}",
-                         "--filter", "type=container", "--format", "{{json .}}", timeout=30, check=False)
+    proc = daemon.docker(
+        "events",
+        "--since",
+        f"{since:.3f}",
+        "--until",
+        f"{time.time() + 0.1:.3f}",
+        "--filter",
+        "type=container",
+        "--format",
+        "{{json .}}",
+        timeout=30,
+        check=False,
+    )
     events = []
     for line in proc.stdout.splitlines():
         with contextlib.suppress(ValueError):
@@ -232,8 +265,10 @@ def _load(path: Path) -> dict[str, Any]:
     return doc
 
 
-@pytest.mark.parametrize(("mirror", "example"), [("ci-healer-analyze.yml", "ci-healer-analyze.yml"),
-                                                 ("ci-healer-apply.yml", "ci-healer-apply.yml")])
+@pytest.mark.parametrize(
+    ("mirror", "example"),
+    [("ci-healer-analyze.yml", "ci-healer-analyze.yml"), ("ci-healer-apply.yml", "ci-healer-apply.yml")],
+)
 def test_act_workflows_mirror_the_examples(mirror: str, example: str) -> None:
     ours, theirs = _load(WORKFLOWS / mirror), _load(harness.REPO_ROOT / "examples" / "workflows" / example)
     assert ours["on"] == theirs["on"] and ours["permissions"] == theirs["permissions"]
@@ -246,8 +281,9 @@ def test_act_workflows_mirror_the_examples(mirror: str, example: str) -> None:
         assert [s.get("uses") for s in expected["steps"]] == ["ci-healer/ci-healer@v1"]
         assert job["steps"][1]["id"] == STEP
         # only the backend is pinned (offline); every other input keeps the example's value
-        assert {k: v for k, v in job["steps"][1].get("with", {}).items() if k != "backend"} == \
-               {k: v for k, v in expected["steps"][0].get("with", {}).items() if k != "backend"}
+        assert {k: v for k, v in job["steps"][1].get("with", {}).items() if k != "backend"} == {
+            k: v for k, v in expected["steps"][0].get("with", {}).items() if k != "backend"
+        }
         assert job["steps"][1]["with"]["backend"] == "rules"
 
 
@@ -255,8 +291,17 @@ def test_act_workflows_mirror_the_examples(mirror: str, example: str) -> None:
 # the figure helpers (run without Docker)
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("555.8ms", 0.5558), ("2.95s", 2.95), ("1m2.5s", 62.5), ("1h0m1s", 3601.0),
-                                               ("750µs", 0.00075), ("12ns", 1.2e-8)])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("555.8ms", 0.5558),
+        ("2.95s", 2.95),
+        ("1m2.5s", 62.5),
+        ("1h0m1s", 3601.0),
+        ("750µs", 0.00075),
+        ("12ns", 1.2e-8),
+    ],
+)
 def test_go_durations_as_act_prints_them(text: str, seconds: float) -> None:
     assert parse_go_duration(text) == pytest.approx(seconds)
 
@@ -269,9 +314,19 @@ def test_bad_go_durations_are_refused(text: str) -> None:
 
 def test_step_duration_reads_the_step_result_of_that_step_only() -> None:
     records = [
-        {"stepID": ["0"], "stage": "Main", "stepResult": "success", "msg": "  ✅  Success - Main actions/checkout@v4 [70.6ms]"},
+        {
+            "stepID": ["0"],
+            "stage": "Main",
+            "stepResult": "success",
+            "msg": "  ✅  Success - Main actions/checkout@v4 [70.6ms]",
+        },
         {"stepID": [STEP], "stage": "Main", "msg": "⭐ Run Main ./"},
-        {"stepID": [STEP], "stage": "Main", "stepResult": "success", "msg": "  ✅  Success - Main ./ [2.269694405s]"},
+        {
+            "stepID": [STEP],
+            "stage": "Main",
+            "stepResult": "success",
+            "msg": "  ✅  Success - Main ./ [2.269694405s]",
+        },
     ]
     assert step_duration(records, STEP) == pytest.approx(2.269694405)
     assert step_duration(records, "0") == pytest.approx(0.0706)
@@ -281,7 +336,12 @@ def test_step_duration_reads_the_step_result_of_that_step_only() -> None:
 
 def test_container_windows_pair_start_and_die_of_the_action_image() -> None:
     def event(action: str, cid: str, image: str, nanos: int) -> dict[str, Any]:
-        return {"Type": "container", "Action": action, "Actor": {"ID": cid, "Attributes": {"image": image}}, "timeNano": nanos}
+        return {
+            "Type": "container",
+            "Action": action,
+            "Actor": {"ID": cid, "Attributes": {"image": image}},
+            "timeNano": nanos,
+        }
 
     events = [
         event("create", "a", harness.ACTION_IMAGE, 1_000_000_000),
@@ -300,8 +360,16 @@ def test_figure_book_document_and_lines(tmp_path: Path) -> None:
     book.add("1-failure", ScenarioFigures(3.4, 2.2, 2.0, 0.6, 1.9, 17, 2, "passed"))
     book.add("3-success", ScenarioFigures(0.04, None, None, None, None, 0, 0, "ran"))
     doc = json.loads(book.write(tmp_path / "figures" / "e2e-figures.json").read_text(encoding="utf-8"))
-    assert doc["analysis"] == {"api_calls": 17, "api_writes": 2, "start_to_first_call_seconds": 0.6, "start_to_comment_seconds": 1.9}
-    assert doc["scenarios"]["3-success"]["step_seconds"] is None and doc["scenarios"]["3-success"]["outcome"] == "ran"
+    assert doc["analysis"] == {
+        "api_calls": 17,
+        "api_writes": 2,
+        "start_to_first_call_seconds": 0.6,
+        "start_to_comment_seconds": 1.9,
+    }
+    assert (
+        doc["scenarios"]["3-success"]["step_seconds"] is None
+        and doc["scenarios"]["3-success"]["outcome"] == "ran"
+    )
     lines = book.lines()
     assert len(lines) == 2 and "17 API calls (2 writes)" in lines[0] and "start->comment 1.90s" in lines[0]
     assert "action step n/a" in lines[1] and "comment" not in lines[1]
@@ -321,7 +389,9 @@ def test_1_failure_posts_a_check_run_and_one_comment(world: World, act, figures:
     assert result.output("category", STEP) == "dependency", context
     root_cause = result.output("root-cause", STEP) or ""
     assert "yaml" in root_cause and "PyYAML" in root_cause, root_cause
-    assert result.output("risk", STEP) == "medium"  # a dependency manifest changes (examples/missing-dependency/README.md)
+    assert (
+        result.output("risk", STEP) == "medium"
+    )  # a dependency manifest changes (examples/missing-dependency/README.md)
     proposal_id = result.output("proposal-id", STEP) or ""
     match = PROPOSAL_ID.match(proposal_id)
     assert match and int(match.group(1)) == world.run_id, proposal_id
@@ -339,7 +409,10 @@ def test_1_failure_posts_a_check_run_and_one_comment(world: World, act, figures:
     assert read_metadata(check.output["summary"]).digest == meta.digest
     assert world.replies() == [] and world.fix_ref_writes() == []
     writes = [(h.method, h.path) for h in world.writes_since(0)]
-    assert writes == [("POST", f"/repos/{world.repo}/check-runs"), ("POST", f"/repos/{world.repo}/issues/{world.pr}/comments")]
+    assert writes == [
+        ("POST", f"/repos/{world.repo}/check-runs"),
+        ("POST", f"/repos/{world.repo}/issues/{world.pr}/comments"),
+    ]
     passed(figures, "1-failure")
 
 
@@ -367,9 +440,15 @@ def test_2_rerun_of_the_same_failure_edits_the_same_comment(world: World, act, f
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize(("workflow", "name"), [(ANALYZE, "3-success"), (ANALYZE_UNFILTERED, "3-success-unfiltered")])
-def test_3_success_is_skipped_and_nothing_is_written(world: World, act, figures: FigureBook, workflow: str, name: str) -> None:
-    event = payloads.workflow_run_completed(world.state, world.run_id, api=world.fake.url, conclusion="success")
+@pytest.mark.parametrize(
+    ("workflow", "name"), [(ANALYZE, "3-success"), (ANALYZE_UNFILTERED, "3-success-unfiltered")]
+)
+def test_3_success_is_skipped_and_nothing_is_written(
+    world: World, act, figures: FigureBook, workflow: str, name: str
+) -> None:
+    event = payloads.workflow_run_completed(
+        world.state, world.run_id, api=world.fake.url, conclusion="success"
+    )
     result = act(world, name, workflow, "workflow_run", event)
     assert result.exit_code == 0, result.log_text()
     if workflow == ANALYZE:
@@ -387,7 +466,9 @@ def test_3_success_is_skipped_and_nothing_is_written(world: World, act, figures:
 
 
 @pytest.mark.e2e
-def test_4_writer_approval_creates_the_fix_branch_pr_and_dispatch(world: World, act, figures: FigureBook) -> None:
+def test_4_writer_approval_creates_the_fix_branch_pr_and_dispatch(
+    world: World, act, figures: FigureBook
+) -> None:
     proposal_id = analyse_in_process(world)
     digest8 = proposal_id.split("-", 1)[1]
     branch = f"ai-fix/{world.run_id}-{digest8}"
@@ -412,7 +493,9 @@ def test_4_writer_approval_creates_the_fix_branch_pr_and_dispatch(world: World, 
     [fix_pr] = [p for p in world.pulls() if p.pull.head_ref == branch]
     assert fix_pr.pull.base_ref == HEAD_BRANCH and fix_pr.user == BOT_LOGIN and WRITER in fix_pr.body
     assert result.output("fix-pr-url", STEP).endswith(f"/pull/{fix_pr.number}")
-    assert [(d["ref"], d["workflow_path"]) for d in world.state.dispatches] == [(branch, ".github/workflows/ci.yml")]
+    assert [(d["ref"], d["workflow_path"]) for d in world.state.dispatches] == [
+        (branch, ".github/workflows/ci.yml")
+    ]
     [comment] = world.proposal_comments()
     assert f"/pull/{fix_pr.number}" in comment.body
     passed(figures, "4-approve-writer")
@@ -440,14 +523,18 @@ def test_5_reader_approval_is_refused(world: World, act, figures: FigureBook) ->
 def test_6_label_by_a_triage_user_is_refused(world: World, act, figures: FigureBook) -> None:
     analyse_in_process(world)
     mark = world.fake.mark()
-    event = payloads.pull_request_labeled(world.state, world.repo, world.pr, "ci-healer:approve", sender=TRIAGER, api=world.fake.url)
+    event = payloads.pull_request_labeled(
+        world.state, world.repo, world.pr, "ci-healer:approve", sender=TRIAGER, api=world.fake.url
+    )
 
     result = act(world, "6-label-triage", APPLY, "pull_request_target", event)
     ran_ok(result, "apply")
     assert result.output("fix-branch") is None
 
     nothing_pushed(world, mark)
-    assert world.state.label_removals == [{"repo": world.repo, "number": world.pr, "label": "ci-healer:approve"}]
+    assert world.state.label_removals == [
+        {"repo": world.repo, "number": world.pr, "label": "ci-healer:approve"}
+    ]
     assert "ci-healer:approve" not in world.state.pull(world.repo, world.pr).labels
     passed(figures, "6-label-triage")
 
@@ -455,8 +542,9 @@ def test_6_label_by_a_triage_user_is_refused(world: World, act, figures: FigureB
 @pytest.mark.e2e
 def test_7_approval_after_the_head_moved_is_stale(world: World, act, figures: FigureBook) -> None:
     analyse_in_process(world)
-    new_head = world.state.commit_files(world.repo, HEAD_BRANCH, {"README.md": "# tidyconf\n\nMoved on.\n"},
-                                        message="Docs", author=WRITER)
+    new_head = world.state.commit_files(
+        world.repo, HEAD_BRANCH, {"README.md": "# tidyconf\n\nMoved on.\n"}, message="Docs", author=WRITER
+    )
     world.state.pull(world.repo, world.pr).pull.head_sha = new_head
     mark = world.fake.mark()
 
@@ -476,13 +564,25 @@ def test_8_fix_branch_success_marks_the_comment_verified(world: World, act, figu
     code, out = run_in_process(world, "issue_comment", approval_event(world, WRITER))
     assert code == 0, f"precondition: in-process approval failed:\n{out}"
     [fix_pr] = [p for p in world.pulls() if p.pull.head_ref.startswith("ai-fix/")]
-    run = world.state.add_run(world.repo, head_branch=fix_pr.pull.head_ref, event="workflow_dispatch", conclusion="success",
-                              actor=BOT_LOGIN, jobs=[{"name": "test", "conclusion": "success", "log": "5 passed in 0.12s\n"}])
+    run = world.state.add_run(
+        world.repo,
+        head_branch=fix_pr.pull.head_ref,
+        event="workflow_dispatch",
+        conclusion="success",
+        actor=BOT_LOGIN,
+        jobs=[{"name": "test", "conclusion": "success", "log": "5 passed in 0.12s\n"}],
+    )
     [comment] = world.proposal_comments()
     assert "fix verified" not in comment.body
     mark = world.fake.mark()
 
-    result = act(world, "8-verify", ANALYZE, "workflow_run", payloads.workflow_run_completed(world.state, run.id, api=world.fake.url))
+    result = act(
+        world,
+        "8-verify",
+        ANALYZE,
+        "workflow_run",
+        payloads.workflow_run_completed(world.state, run.id, api=world.fake.url),
+    )
     ran_ok(result, "analyze")
 
     [after] = world.proposal_comments()

@@ -22,15 +22,11 @@ from .state import FakeState, StateError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m tests.fakegithub", description=__doc__
-    )
+    parser = argparse.ArgumentParser(prog="python -m tests.fakegithub", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 = a free port")
     parser.add_argument("--state", type=Path, help="seed document (JSON)")
-    parser.add_argument(
-        "--standard", action="store_true", help="seed the standard scenario"
-    )
+    parser.add_argument("--standard", action="store_true", help="seed the standard scenario")
     parser.add_argument(
         "--dump",
         type=Path,

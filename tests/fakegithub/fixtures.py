@@ -27,9 +27,7 @@ def require_spec() -> Spec:
     except SpecMissing as exc:
         if os.environ.get("CI"):
             pytest.fail(f"{exc} (required when CI is set)")
-        pytest.skip(
-            f"{exc}; run tests/setup-octokit.sh to enable the fake GitHub API tests"
-        )
+        pytest.skip(f"{exc}; run tests/setup-octokit.sh to enable the fake GitHub API tests")
 
 
 def _finish(fake: FakeGitHub) -> None:

@@ -40,13 +40,7 @@ class Entry:
     @property
     def kind(self) -> str:
         """``tree``, ``commit`` (a submodule) or ``blob``."""
-        return (
-            "tree"
-            if self.mode == MODE_TREE
-            else "commit"
-            if self.mode == MODE_SUBMODULE
-            else "blob"
-        )
+        return "tree" if self.mode == MODE_TREE else "commit" if self.mode == MODE_SUBMODULE else "blob"
 
 
 @dataclass(frozen=True)
@@ -89,17 +83,14 @@ class GitStore:
     def put_tree(self, entries: list[Entry]) -> str:
         """Store a tree of direct ``entries`` (names without ``/``); returns its id."""
         names = [e.name for e in entries]
-        if len(set(names)) != len(names) or any(
-            not n or "/" in n or n in (".", "..") for n in names
-        ):
+        if len(set(names)) != len(names) or any(not n or "/" in n or n in (".", "..") for n in names):
             raise GitObjectError(f"invalid tree entry names: {names}")
         ordered = sorted(
             entries,
             key=lambda e: e.name.encode() + (b"/" if e.mode == MODE_TREE else b""),
         )
         body = b"".join(
-            f"{e.mode.lstrip('0')} {e.name}".encode() + b"\0" + bytes.fromhex(e.sha)
-            for e in ordered
+            f"{e.mode.lstrip('0')} {e.name}".encode() + b"\0" + bytes.fromhex(e.sha) for e in ordered
         )
         sha = object_id("tree", body)
         with self._lock:
@@ -130,18 +121,14 @@ class GitStore:
         sha = object_id("commit", body)
         with self._lock:
             self._objects[sha] = ("commit", body)
-            self._commits[sha] = Commit(
-                tree, tuple(parents), author, committer, message
-            )
+            self._commits[sha] = Commit(tree, tuple(parents), author, committer, message)
         return sha
 
     def put_files(self, files: dict[str, tuple[str, bytes]]) -> str:
         """Store a whole tree from ``{path: (mode, content)}``; a submodule's content is its commit id."""
         return self.edit_tree(None, {path: value for path, value in files.items()})
 
-    def edit_tree(
-        self, base_tree: str | None, changes: dict[str, tuple[str, bytes | str] | None]
-    ) -> str:
+    def edit_tree(self, base_tree: str | None, changes: dict[str, tuple[str, bytes | str] | None]) -> str:
         """New tree id: ``base_tree`` (or empty) with ``changes`` applied.
 
         ``changes`` maps a slash path to ``(mode, content bytes)``, ``(mode, existing sha as str)``
@@ -160,9 +147,7 @@ class GitStore:
                 continue
             mode, data = change
             if mode == MODE_TREE:
-                raise GitObjectError(
-                    "tree entries are built from paths; give files, not trees"
-                )
+                raise GitObjectError("tree entries are built from paths; give files, not trees")
             if isinstance(data, str):
                 sha = data
                 wanted = "commit" if mode == MODE_SUBMODULE else "blob"
@@ -224,11 +209,7 @@ class GitStore:
 
     def flatten(self, tree_sha: str) -> dict[str, tuple[str, str]]:
         """``{path: (mode, sha)}`` for every non-tree entry below ``tree_sha``."""
-        return {
-            path: (e.mode, e.sha)
-            for path, e in self.walk(tree_sha)
-            if e.mode != MODE_TREE
-        }
+        return {path: (e.mode, e.sha) for path, e in self.walk(tree_sha) if e.mode != MODE_TREE}
 
     def lookup(self, tree_sha: str, path: str) -> Entry | None:
         """The entry at slash ``path`` inside ``tree_sha`` (``""`` = the root tree itself)."""

@@ -52,12 +52,8 @@ def _views(state: FakeState, api: str, web: str) -> Views:
     return Views(state, api.rstrip("/"), web.rstrip("/"))
 
 
-def _common(
-    payload: dict[str, Any], views: Views, full_name: str, sender: str
-) -> dict[str, Any]:
-    payload["repository"] = _overlay(
-        payload.get("repository"), views.repo(full_name, full=True)
-    )
+def _common(payload: dict[str, Any], views: Views, full_name: str, sender: str) -> dict[str, Any]:
+    payload["repository"] = _overlay(payload.get("repository"), views.repo(full_name, full=True))
     payload["sender"] = _overlay(payload.get("sender"), views.user(sender))
     owner = views.state.users[views.state.repo(full_name).owner]
     if owner.type == "Organization":
@@ -97,18 +93,14 @@ def workflow_run_completed(
         payload = example("workflow_run", "completed")
         rendered = views.run(run)
         wr = _overlay(payload["workflow_run"], rendered)
-        wr["repository"] = _overlay(
-            payload["workflow_run"].get("repository"), views.repo(run.repo)
-        )
+        wr["repository"] = _overlay(payload["workflow_run"].get("repository"), views.repo(run.repo))
         wr["head_repository"] = _overlay(
             payload["workflow_run"].get("head_repository"), views.repo(run.head_repo)
         )
         for key in ("actor", "triggering_actor", "display_title", "path"):
             wr[key] = rendered[key]
         payload["workflow_run"] = wr
-        payload["workflow"] = _overlay(
-            payload.get("workflow"), views.workflow(run.workflow_id)
-        )
+        payload["workflow"] = _overlay(payload.get("workflow"), views.workflow(run.workflow_id))
         return _common(payload, views, run.repo, sender or run.actor)
 
 
@@ -140,9 +132,7 @@ def issue_comment(
             payload["issue"]["pull_request"] = rendered_issue["pull_request"]
         payload["comment"] = _overlay(payload["comment"], views.comment(comment))
         if action == "edited":
-            payload["changes"] = {
-                "body": {"from": previous_body if previous_body is not None else ""}
-            }
+            payload["changes"] = {"body": {"from": previous_body if previous_body is not None else ""}}
         return _common(payload, views, comment.repo, comment.user)
 
 

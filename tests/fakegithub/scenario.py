@@ -143,8 +143,7 @@ def standard(*, log: str | bytes = PYTEST_LOG) -> Scenario:
         "feature",
         {
             "src/hello/calc.py": CALC.replace("ways: int", "ways: int = 2"),
-            "tests/test_calc.py": TEST_CALC
-            + "\n\ndef test_default():\n    assert split(3) == [2, 1]\n",
+            "tests/test_calc.py": TEST_CALC + "\n\ndef test_default():\n    assert split(3) == [2, 1]\n",
         },
         message="Default split",
         author="contributor",

@@ -131,9 +131,7 @@ class Request:
         return self.query.get(name, [default])[-1]
 
 
-Handler = Callable[
-    ["FakeGitHub", Request], tuple[int, Any] | tuple[int, Any, dict[str, str]]
-]
+Handler = Callable[["FakeGitHub", Request], tuple[int, Any] | tuple[int, Any, dict[str, str]]]
 HANDLERS: dict[str, Handler] = {}
 
 
@@ -235,9 +233,7 @@ class FakeGitHub:
         after: bool = False,
     ) -> Failure:
         """Inject a failure (see :class:`Failure`); returns the rule (``hits`` counts uses)."""
-        rule = Failure(
-            status, message, operation_id, path, method, times, dict(headers or {}), after=after
-        )
+        rule = Failure(status, message, operation_id, path, method, times, dict(headers or {}), after=after)
         with self._lock:
             self.failures.append(rule)
         return rule
@@ -255,9 +251,7 @@ class FakeGitHub:
         """Readable multi-line list of violations ('' when none)."""
         return "\n".join(f"  {i}. {v}" for i, v in enumerate(self.violations, 1))
 
-    def calls(
-        self, method: str | None = None, operation_id: str | None = None
-    ) -> list[Recorded]:
+    def calls(self, method: str | None = None, operation_id: str | None = None) -> list[Recorded]:
         """Recorded requests filtered by ``method`` and/or ``operation_id``."""
         return [
             r
@@ -278,9 +272,7 @@ class FakeGitHub:
             parsed_body: Any = json.loads(body) if body else None
         except ValueError:
             parsed_body = body.decode("utf-8", "replace")
-        record = Recorded(
-            method, path, query, parsed_body, authorization="authorization" in headers
-        )
+        record = Recorded(method, path, query, parsed_body, authorization="authorization" in headers)
         with self._lock:
             self.requests.append(record)
         api = f"http://{headers.get('host') or f'{self.host}:{self.port}'}"
@@ -305,9 +297,7 @@ class FakeGitHub:
                 {"message": "Not Found", "documentation_url": DOCS, "status": "404"},
             )
         record.operation_id = op.operation_id
-        problems = self.spec.validate_request(
-            op, query, body, headers.get("content-type")
-        )
+        problems = self.spec.validate_request(op, query, body, headers.get("content-type"))
         self._violate(problems)
         extra: dict[str, str] = {}
         try:
@@ -318,9 +308,7 @@ class FakeGitHub:
                     + "\n".join(p.detail for p in problems if p.kind == "request-body"),
                 )
             with self._lock:
-                rule = next(
-                    (f for f in self.failures if f.matches(method, path, op)), None
-                )
+                rule = next((f for f in self.failures if f.matches(method, path, op)), None)
                 if rule:
                     rule.hits += 1
             if rule and not rule.after:
@@ -347,10 +335,7 @@ class FakeGitHub:
                 op.params,
                 Views(self.state, api, self.web_url),
             )
-            if (
-                "owner" in op.params
-                and f"{op.params['owner']}/{op.params['repo']}" not in self.state.repos
-            ):
+            if "owner" in op.params and f"{op.params['owner']}/{op.params['repo']}" not in self.state.repos:
                 raise ApiError(404, "Not Found")
             with self.state.lock:
                 result = handler(self, request)
@@ -377,11 +362,7 @@ class FakeGitHub:
         if raw is None or payload is None:
             return payload
         media = (self.spec.resolve(raw).get("content") or {}).get("application/json")
-        return (
-            complete(self.spec, media["schema"], payload)
-            if media and "schema" in media
-            else payload
-        )
+        return complete(self.spec, media["schema"], payload) if media and "schema" in media else payload
 
     def _violate(self, found: list[Violation]) -> None:
         if found:
@@ -405,28 +386,20 @@ class FakeGitHub:
         out.update(headers or {})
         return status, out, data
 
-    def _admin(
-        self, method: str, path: str, body: Any, api: str
-    ) -> tuple[int, dict[str, str], bytes]:
+    def _admin(self, method: str, path: str, body: Any, api: str) -> tuple[int, dict[str, str], bytes]:
         try:
             if path == "/_fake/state" and method == "GET":
                 snap = self.state.snapshot()
-                snap["requests"] = [
-                    asdict(r) for r in self.requests if not r.path.startswith("/_fake/")
-                ]
+                snap["requests"] = [asdict(r) for r in self.requests if not r.path.startswith("/_fake/")]
                 snap["violations"] = [asdict(v) for v in self.violations]
                 return self._json(200, snap)
             if path == "/_fake/seed" and method == "POST":
                 if not isinstance(body, dict):
-                    return self._json(
-                        400, {"message": "seed body must be a JSON object"}
-                    )
+                    return self._json(400, {"message": "seed body must be a JSON object"})
                 return self._json(201, self.state.seed(body))
             if path == "/_fake/failures" and method == "POST":
                 if not isinstance(body, dict) or "status" not in body:
-                    return self._json(
-                        400, {"message": "failure rule needs at least 'status'"}
-                    )
+                    return self._json(400, {"message": "failure rule needs at least 'status'"})
                 rule = self.fail(
                     int(body["status"]),
                     body.get("message", "Server Error"),
@@ -470,13 +443,9 @@ class _HTTPHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
         try:
-            status, out_headers, data = self.fake.handle(
-                self.command, self.path, headers, body
-            )
-        except Exception as exc:  # noqa: BLE001 - a bug in the fake must still answer, and show up as a violation
-            self.fake._violate(
-                [Violation("fake-error", f"{self.command} {self.path}", repr(exc))]
-            )
+            status, out_headers, data = self.fake.handle(self.command, self.path, headers, body)
+        except Exception as exc:
+            self.fake._violate([Violation("fake-error", f"{self.command} {self.path}", repr(exc))])
             status, out_headers, data = (
                 500,
                 {"Content-Type": "application/json"},
@@ -492,9 +461,7 @@ class _HTTPHandler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = do_HEAD = _serve
 
-    def log_message(
-        self, format: str, *args: Any
-    ) -> None:  # quiet; requests are recorded instead
+    def log_message(self, format: str, *args: Any) -> None:  # quiet; requests are recorded instead
         return
 
 
@@ -529,9 +496,7 @@ def _page(req: Request, items: list[Any]) -> tuple[list[Any], dict[str, str]]:
         links += [link(page + 1, "next"), link(last, "last")]
     if page > 1:
         links += [link(1, "first"), link(page - 1, "prev")]
-    return items[(page - 1) * per_page : page * per_page], (
-        {"Link": ", ".join(links)} if links else {}
-    )
+    return items[(page - 1) * per_page : page * per_page], ({"Link": ", ".join(links)} if links else {})
 
 
 def _int(value: str, what: str = "Not Found") -> int:
@@ -584,9 +549,7 @@ def _get_run(fake: FakeGitHub, req: Request) -> tuple[int, Any]:
     return 200, req.views.run(_run(fake, req))
 
 
-def _jobs(
-    fake: FakeGitHub, req: Request, attempt: int | None
-) -> tuple[int, Any, dict[str, str]]:
+def _jobs(fake: FakeGitHub, req: Request, attempt: int | None) -> tuple[int, Any, dict[str, str]]:
     run = _run(fake, req)
     jobs = [j for j in fake.state.jobs.values() if j.run_id == run.id]
     if attempt is not None:
@@ -607,9 +570,7 @@ def _list_jobs(fake: FakeGitHub, req: Request) -> tuple[int, Any, dict[str, str]
 
 
 @handles("actions/list-jobs-for-workflow-run-attempt")
-def _list_jobs_attempt(
-    fake: FakeGitHub, req: Request
-) -> tuple[int, Any, dict[str, str]]:
+def _list_jobs_attempt(fake: FakeGitHub, req: Request) -> tuple[int, Any, dict[str, str]]:
     attempt = _int(req.params["attempt_number"])
     if attempt < 1 or attempt > _run(fake, req).run_attempt:
         raise ApiError(404, "Not Found")
@@ -643,9 +604,7 @@ def _job_logs(fake: FakeGitHub, req: Request) -> tuple[int, Any, dict[str, str]]
 def _workflow(fake: FakeGitHub, req: Request) -> Any:
     key = req.params["workflow_id"]
     for wf in fake.state.workflows.values():
-        if wf.repo == _repo(req) and (
-            str(wf.id) == key or wf.path.rsplit("/", 1)[-1] == key
-        ):
+        if wf.repo == _repo(req) and (str(wf.id) == key or wf.path.rsplit("/", 1)[-1] == key):
             return wf
     raise ApiError(404, "Not Found")
 
@@ -659,7 +618,12 @@ def _list_workflow_runs(fake: FakeGitHub, req: Request) -> tuple[int, Any, dict[
     status = req.q("status")
     if status:
         runs = [r for r in runs if status in (r.status, r.conclusion)]
-    for name, attr in (("branch", "head_branch"), ("event", "event"), ("head_sha", "head_sha"), ("actor", "actor")):
+    for name, attr in (
+        ("branch", "head_branch"),
+        ("event", "event"),
+        ("head_sha", "head_sha"),
+        ("actor", "actor"),
+    ):
         if req.q(name):
             runs = [r for r in runs if getattr(r, attr) == req.q(name)]
     runs.sort(key=lambda r: -r.id)
@@ -709,9 +673,7 @@ def _dispatch(fake: FakeGitHub, req: Request) -> tuple[int, Any]:
 
 def _commit_of(fake: FakeGitHub, req: Request, ref: str | None) -> str:
     repo = fake.state.repo(_repo(req))
-    sha = fake.state.resolve_commit(
-        _repo(req), ref or f"refs/heads/{repo.default_branch}"
-    )
+    sha = fake.state.resolve_commit(_repo(req), ref or f"refs/heads/{repo.default_branch}")
     if sha is None:
         raise ApiError(404, f"No commit found for the ref {ref}")
     return sha
@@ -728,9 +690,7 @@ def _contents(fake: FakeGitHub, req: Request) -> tuple[int, Any]:
         raise ApiError(404, "Not Found")
     if entry.mode == MODE_TREE:
         items = [
-            req.views.content(
-                _repo(req), f"{path}/{e.name}".lstrip("/"), ref_name, e.mode, e.sha
-            )
+            req.views.content(_repo(req), f"{path}/{e.name}".lstrip("/"), ref_name, e.mode, e.sha)
             for e in fake.state.git.tree(entry.sha)
         ]
         for item in items:  # directory listings omit file content
@@ -995,7 +955,9 @@ def _compare(fake: FakeGitHub, req: Request) -> tuple[int, Any]:
         raise ApiError(404, f"No common ancestor between {base_ref} and {head_ref}.")
     ahead = sum(1 for c in head_side if c not in in_base)
     behind = sum(1 for c in base_side if c not in in_head)
-    status = "identical" if base == head else "ahead" if behind == 0 else "behind" if ahead == 0 else "diverged"
+    status = (
+        "identical" if base == head else "ahead" if behind == 0 else "behind" if ahead == 0 else "diverged"
+    )
     page = max(int(req.q("page", "1") or 1), 1)
     per_page = min(max(int(req.q("per_page", "250") or 250), 1), 250)
     commits = list(reversed([c for c in head_side if c not in in_base]))
@@ -1033,9 +995,7 @@ def _check_output(body: dict[str, Any], check: CheckRun) -> None:
                 422,
                 "Invalid request.\n\nOnly 65535 characters are allowed; "
                 + f"{len(output[key])} were supplied.",
-                errors=[
-                    {"resource": "CheckRun", "field": f"output.{key}", "code": "custom"}
-                ],
+                errors=[{"resource": "CheckRun", "field": f"output.{key}", "code": "custom"}],
             )
     annotations = output.get("annotations") or []
     if len(annotations) > MAX_ANNOTATIONS:
@@ -1058,9 +1018,7 @@ def _apply_check(body: dict[str, Any], check: CheckRun, now: str) -> None:
     elif "status" in body:
         check.status = body["status"]
     if check.status == "completed" and check.conclusion is None:
-        raise ApiError(
-            422, "Invalid request.\n\nNo conclusion given for a completed check run."
-        )
+        raise ApiError(422, "Invalid request.\n\nNo conclusion given for a completed check run.")
     if check.status in ("in_progress", "completed") and not check.started_at:
         check.started_at = now
     if check.status == "completed" and not check.completed_at:
@@ -1102,11 +1060,7 @@ def _checks_for_ref(fake: FakeGitHub, req: Request) -> tuple[int, Any, dict[str,
     sha = fake.state.resolve_commit(_repo(req), req.params["ref"])
     if sha is None:
         raise ApiError(422, f"No commit found for SHA: {req.params['ref']}")
-    checks = [
-        c
-        for c in fake.state.check_runs.values()
-        if c.repo == _repo(req) and c.head_sha == sha
-    ]
+    checks = [c for c in fake.state.check_runs.values() if c.repo == _repo(req) and c.head_sha == sha]
     if req.q("check_name"):
         checks = [c for c in checks if c.name == req.q("check_name")]
     if req.q("status"):
@@ -1141,9 +1095,7 @@ def _get_issue(fake: FakeGitHub, req: Request) -> tuple[int, Any]:
 def _list_comments(fake: FakeGitHub, req: Request) -> tuple[int, Any, dict[str, str]]:
     issue = _issue(fake, req)
     comments = [
-        c
-        for c in fake.state.comments.values()
-        if c.repo == issue.repo and c.issue_number == issue.number
+        c for c in fake.state.comments.values() if c.repo == issue.repo and c.issue_number == issue.number
     ]
     page, links = _page(req, sorted(comments, key=lambda c: c.id))
     return 200, [req.views.comment(c) for c in page], links
@@ -1218,15 +1170,9 @@ def _react(fake: FakeGitHub, req: Request) -> tuple[int, Any]:
     comment = _comment(fake, req)
     content = req.json["content"]
     for r in fake.state.reactions.values():
-        if (
-            r.comment_id == comment.id
-            and r.user == fake.state.identity
-            and r.content == content
-        ):
+        if r.comment_id == comment.id and r.user == fake.state.identity and r.content == content:
             return 200, req.views.reaction(r)
-    reaction = Reaction(
-        fake.state.next_id(), comment.id, fake.state.identity, content, fake.state.now()
-    )
+    reaction = Reaction(fake.state.next_id(), comment.id, fake.state.identity, content, fake.state.now())
     fake.state.reactions[reaction.id] = reaction
     return 201, req.views.reaction(reaction)
 
@@ -1250,9 +1196,7 @@ def _remove_label(fake: FakeGitHub, req: Request) -> tuple[int, Any]:
     if name not in issue.labels:
         raise ApiError(404, "Label does not exist")
     issue.labels.remove(name)
-    fake.state.label_removals.append(
-        {"repo": issue.repo, "number": issue.number, "label": name}
-    )
+    fake.state.label_removals.append({"repo": issue.repo, "number": issue.number, "label": name})
     return 200, [req.views.label(issue.repo, n) for n in issue.labels]
 
 
@@ -1275,9 +1219,7 @@ def _get_pull(fake: FakeGitHub, req: Request) -> tuple[int, Any]:
 def _list_pulls(fake: FakeGitHub, req: Request) -> tuple[int, Any, dict[str, str]]:
     state = req.q("state", "open")
     found = [
-        i
-        for i in fake.state.issues.values()
-        if i.repo == _repo(req) and i.pull and state in ("all", i.state)
+        i for i in fake.state.issues.values() if i.repo == _repo(req) and i.pull and state in ("all", i.state)
     ]
     head = req.q("head")
     if head:
@@ -1288,11 +1230,7 @@ def _list_pulls(fake: FakeGitHub, req: Request) -> tuple[int, Any, dict[str, str
                 "Validation Failed",
                 errors=[{"resource": "Search", "field": "q", "code": "invalid"}],
             )  # GitHub wants user:ref
-        found = [
-            i
-            for i in found
-            if i.pull.head_ref == branch and i.pull.head_repo.split("/")[0] == owner
-        ]
+        found = [i for i in found if i.pull.head_ref == branch and i.pull.head_repo.split("/")[0] == owner]
     if req.q("base"):
         found = [i for i in found if i.pull.base_ref == req.q("base")]
     found.sort(key=lambda i: -i.number)
@@ -1301,14 +1239,10 @@ def _list_pulls(fake: FakeGitHub, req: Request) -> tuple[int, Any, dict[str, str
 
 
 @handles("repos/list-pull-requests-associated-with-commit")
-def _pulls_for_commit(
-    fake: FakeGitHub, req: Request
-) -> tuple[int, Any, dict[str, str]]:
+def _pulls_for_commit(fake: FakeGitHub, req: Request) -> tuple[int, Any, dict[str, str]]:
     sha = req.params["commit_sha"]
     found = [
-        i
-        for i in fake.state.issues.values()
-        if i.repo == _repo(req) and i.pull and i.pull.head_sha == sha
+        i for i in fake.state.issues.values() if i.repo == _repo(req) and i.pull and i.pull.head_sha == sha
     ]
     page, links = _page(req, sorted(found, key=lambda i: -i.number))
     return 200, [req.views.pull(i, full=False) for i in page], links
@@ -1320,8 +1254,14 @@ def _body_limit(resource: str, text: str | None) -> None:
         raise ApiError(
             422,
             "Validation Failed",
-            errors=[{"resource": resource, "code": "custom", "field": "body",
-                     "message": "body is too long (maximum is 65536 characters)"}],
+            errors=[
+                {
+                    "resource": resource,
+                    "code": "custom",
+                    "field": "body",
+                    "message": "body is too long (maximum is 65536 characters)",
+                }
+            ],
         )
 
 
@@ -1335,18 +1275,11 @@ def _create_pull(fake: FakeGitHub, req: Request) -> tuple[int, Any]:
         full_name
         if not owner or owner == fake.state.repo(full_name).owner
         else next(
-            (
-                r.full_name
-                for r in fake.state.repos.values()
-                if r.owner == owner and r.fork_of == full_name
-            ),
+            (r.full_name for r in fake.state.repos.values() if r.owner == owner and r.fork_of == full_name),
             None,
         )
     )
-    if (
-        head_repo is None
-        or fake.state.resolve_commit(head_repo, f"refs/heads/{branch}") is None
-    ):
+    if head_repo is None or fake.state.resolve_commit(head_repo, f"refs/heads/{branch}") is None:
         raise ApiError(
             422,
             "Validation Failed",
@@ -1398,9 +1331,7 @@ def _pull_files(fake: FakeGitHub, req: Request) -> tuple[int, Any, dict[str, str
     return 200, page, links
 
 
-def _diff_lines(
-    files: list[dict[str, Any]], path: str
-) -> tuple[set[int], set[int], str] | None:
+def _diff_lines(files: list[dict[str, Any]], path: str) -> tuple[set[int], set[int], str] | None:
     """(right-side lines, left-side lines, patch) that a review comment may target in ``path``."""
     import unidiff
 
@@ -1435,18 +1366,10 @@ def _check_review_comment(files: list[dict[str, Any]], c: dict[str, Any]) -> str
             raise ApiError(
                 422,
                 "Unprocessable Entity",
-                errors=[
-                    f"Line could not be resolved: {c['path']}:{c[key]} is not part of the diff"
-                ],
+                errors=[f"Line could not be resolved: {c['path']}:{c[key]} is not part of the diff"],
             )
-    if (
-        c.get("line") is None
-        and c.get("position") is None
-        and c.get("subject_type") != "file"
-    ):
-        raise ApiError(
-            422, "Unprocessable Entity", errors=["line or position is required"]
-        )
+    if c.get("line") is None and c.get("position") is None and c.get("subject_type") != "file":
+        raise ApiError(422, "Unprocessable Entity", errors=["line or position is required"])
     return patch
 
 
@@ -1460,14 +1383,8 @@ def _create_review(fake: FakeGitHub, req: Request) -> tuple[int, Any]:
     for c in comments:
         _check_review_comment(files, c)
     event = body.get("event") or "PENDING"
-    if (
-        event in ("REQUEST_CHANGES", "COMMENT")
-        and not body.get("body")
-        and not comments
-    ):
-        raise ApiError(
-            422, "Unprocessable Entity", errors=[f"Review body is required for {event}"]
-        )
+    if event in ("REQUEST_CHANGES", "COMMENT") and not body.get("body") and not comments:
+        raise ApiError(422, "Unprocessable Entity", errors=[f"Review body is required for {event}"])
     if event == "APPROVE" and pr.user == fake.state.identity:
         raise ApiError(
             422,

@@ -79,9 +79,7 @@ WEBHOOKS_SLICE = VENDOR_DIR / "webhooks-examples.slice.json"
 
 def octokit_dir() -> Path:
     """Folder holding ``node_modules/@octokit/...``: ``$CI_HEALER_OCTOKIT_DIR`` or ``<repo>/.e2e/octokit``."""
-    return Path(
-        os.environ.get("CI_HEALER_OCTOKIT_DIR") or REPO_ROOT / ".e2e" / "octokit"
-    )
+    return Path(os.environ.get("CI_HEALER_OCTOKIT_DIR") or REPO_ROOT / ".e2e" / "octokit")
 
 
 def _use_npm() -> bool:
@@ -110,7 +108,9 @@ def openapi_path() -> Path:
     package's whole file when ``CI_HEALER_GITHUB_SPEC=npm``. Raises :class:`SpecMissing` if absent."""
     if not _use_npm():
         if not OPENAPI_SLICE.is_file():
-            raise SpecMissing(f"the vendored description {OPENAPI_SLICE.name} is missing; run tests/fakegithub/vendor/regenerate.py")
+            raise SpecMissing(
+                f"the vendored description {OPENAPI_SLICE.name} is missing; run tests/fakegithub/vendor/regenerate.py"
+            )
         return OPENAPI_SLICE
     return npm_openapi_path()
 
@@ -120,7 +120,9 @@ def webhook_examples_path() -> Path:
     ``CI_HEALER_GITHUB_SPEC=npm``. Raises :class:`SpecMissing` if absent."""
     if not _use_npm():
         if not WEBHOOKS_SLICE.is_file():
-            raise SpecMissing(f"the vendored webhook examples {WEBHOOKS_SLICE.name} are missing; run tests/fakegithub/vendor/regenerate.py")
+            raise SpecMissing(
+                f"the vendored webhook examples {WEBHOOKS_SLICE.name} are missing; run tests/fakegithub/vendor/regenerate.py"
+            )
         return WEBHOOKS_SLICE
     return npm_webhook_examples_path()
 
@@ -191,13 +193,13 @@ class Spec:
                 if piece.startswith("{") and piece.endswith("}"):
                     name = piece[1:-1]
                     names.append(name)
-                    pattern += f"(?P<{name.replace('-', '_')}>{'.+' if name in _MULTI_SEGMENT_PARAMS else '[^/]+'})"
+                    pattern += (
+                        f"(?P<{name.replace('-', '_')}>{'.+' if name in _MULTI_SEGMENT_PARAMS else '[^/]+'})"
+                    )
                 else:
                     literal += len(piece)
                     pattern += re.escape(piece)
-            self._templates.append(
-                _Template(template, re.compile(f"^{pattern}$"), literal, names)
-            )
+            self._templates.append(_Template(template, re.compile(f"^{pattern}$"), literal, names))
         # Most specific template first: more literal characters wins (``commits/{ref}/check-runs``
         # before ``commits/{ref}``).
         self._templates.sort(key=lambda t: -t.literal_len)
@@ -215,8 +217,7 @@ class Spec:
                 started = time.perf_counter()
                 source = openapi_path()
                 cache = (
-                    octokit_dir()
-                    / f".{source.name}.{source.stat().st_mtime_ns}.v{_NORMALISE_VERSION}.pickle"
+                    octokit_dir() / f".{source.name}.{source.stat().st_mtime_ns}.v{_NORMALISE_VERSION}.pickle"
                 )
                 document = None
                 if cache.is_file():
@@ -230,14 +231,10 @@ class Spec:
                     ):  # a corrupt cache is rebuilt
                         document = None
                 if document is None:
-                    document = _normalise(
-                        json.loads(source.read_text(encoding="utf-8"))
-                    )
+                    document = _normalise(json.loads(source.read_text(encoding="utf-8")))
                     try:
                         tmp = cache.with_suffix(".tmp")
-                        tmp.write_bytes(
-                            pickle.dumps(document, protocol=pickle.HIGHEST_PROTOCOL)
-                        )
+                        tmp.write_bytes(pickle.dumps(document, protocol=pickle.HIGHEST_PROTOCOL))
                         tmp.replace(cache)
                     except OSError:
                         pass
@@ -268,22 +265,16 @@ class Spec:
             op = item.get(method)
             if op is None:  # the most specific template decides the endpoint, as GitHub routes
                 return None
-            params = {
-                name: unquote(m.group(name.replace("-", "_"))) for name in tpl.names
-            }
+            params = {name: unquote(m.group(name.replace("-", "_"))) for name in tpl.names}
             pointer = f"#/paths/{_escape_pointer(tpl.template)}/{method}"
-            return Operation(
-                method, tpl.template, op.get("operationId", ""), op, pointer, params
-            )
+            return Operation(method, tpl.template, op.get("operationId", ""), op, pointer, params)
         return None
 
     def operation(self, method: str, template: str) -> Operation:
         """The operation for an exact path ``template``; raises ``KeyError`` when undocumented."""
         op = self.document["paths"][template][method.lower()]
         pointer = f"#/paths/{_escape_pointer(template)}/{method.lower()}"
-        return Operation(
-            method.lower(), template, op.get("operationId", ""), op, pointer
-        )
+        return Operation(method.lower(), template, op.get("operationId", ""), op, pointer)
 
     def resolve(self, node: Any) -> Any:
         """Follow local ``$ref`` pointers until a non-reference object is reached."""
@@ -308,19 +299,13 @@ class Spec:
             format_checker=oas30_format_checker,
         )
         messages = []
-        for error in sorted(
-            self._iter_errors(validator, instance), key=lambda e: list(e.absolute_path)
-        ):
-            where = "$" + "".join(
-                f"[{p!r}]" if isinstance(p, int) else f".{p}"
-                for p in error.absolute_path
-            )
+        for error in sorted(self._iter_errors(validator, instance), key=lambda e: list(e.absolute_path)):
+            where = "$" + "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
             best = error
             if error.context:  # oneOf/anyOf: report the branch that got furthest
                 best = max(error.context, key=lambda e: len(e.absolute_path))
                 where = "$" + "".join(
-                    f"[{p!r}]" if isinstance(p, int) else f".{p}"
-                    for p in best.absolute_path
+                    f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in best.absolute_path
                 )
             messages.append(f"{where}: {best.message[:300]}")
         return messages
@@ -405,33 +390,19 @@ class Spec:
                 schema, registry=self.registry, format_checker=oas30_format_checker
             )
             for error in validator.iter_errors(value):
-                found.append(
-                    Violation(
-                        "request-query", where, f"query {name}: {error.message[:300]}"
-                    )
-                )
+                found.append(Violation("request-query", where, f"query {name}: {error.message[:300]}"))
         request_body = (
-            self.resolve(operation.op.get("requestBody"))
-            if operation.op.get("requestBody")
-            else None
+            self.resolve(operation.op.get("requestBody")) if operation.op.get("requestBody") else None
         )
         if not body:
             if request_body and request_body.get("required"):
-                found.append(
-                    Violation("request-body", where, "a JSON request body is required")
-                )
+                found.append(Violation("request-body", where, "a JSON request body is required"))
             return found
         if request_body is None:
-            found.append(
-                Violation("request-body", where, "this operation takes no request body")
-            )
+            found.append(Violation("request-body", where, "this operation takes no request body"))
             return found
         if content_type and "json" not in content_type:
-            found.append(
-                Violation(
-                    "request-body", where, f"unexpected content type {content_type!r}"
-                )
-            )
+            found.append(Violation("request-body", where, f"unexpected content type {content_type!r}"))
         try:
             instance = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
@@ -448,14 +419,10 @@ class Spec:
             return found
         pointer = f"{operation.pointer}/requestBody/content/application~1json/schema"
         if "$ref" in operation.op["requestBody"]:
-            pointer = (
-                operation.op["requestBody"]["$ref"][1:]
-                + "/content/application~1json/schema"
-            )
+            pointer = operation.op["requestBody"]["$ref"][1:] + "/content/application~1json/schema"
             pointer = "#" + pointer
         found += [
-            Violation("request-body", where, msg)
-            for msg in self._errors(pointer, instance, write=True)
+            Violation("request-body", where, msg) for msg in self._errors(pointer, instance, write=True)
         ]
         return found
 
@@ -490,10 +457,7 @@ class Spec:
                 if status == 422
                 else "#/components/schemas/basic-error"
             )
-            return [
-                Violation("response-body", where, m)
-                for m in self._errors(schema, body, write=False)
-            ]
+            return [Violation("response-body", where, m) for m in self._errors(schema, body, write=False)]
         response = self.resolve(raw)
         content = response.get("content") or {}
         if not content:
@@ -506,9 +470,7 @@ class Spec:
                     )
                 ]
             return []
-        media = (
-            "application/json" if "application/json" in content else next(iter(content))
-        )
+        media = "application/json" if "application/json" in content else next(iter(content))
         if content_type and content_type.split(";")[0].strip() in content:
             media = content_type.split(";")[0].strip()
         if "json" not in media:
@@ -527,7 +489,4 @@ class Spec:
             pointer = f"{operation.pointer}/responses/{status}/content/{_escape_pointer(media)}/schema"
         if "schema" not in content[media]:
             return []
-        return [
-            Violation("response-body", where, m)
-            for m in self._errors(pointer, body, write=False)
-        ]
+        return [Violation("response-body", where, m) for m in self._errors(pointer, body, write=False)]

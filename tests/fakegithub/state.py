@@ -67,9 +67,7 @@ class Repo:
     default_branch: str = "main"
     private: bool = False
     fork_of: str | None = None  # full_name of the parent
-    refs: dict[str, str] = field(
-        default_factory=dict
-    )  # "refs/heads/main" -> commit sha
+    refs: dict[str, str] = field(default_factory=dict)  # "refs/heads/main" -> commit sha
     collaborators: dict[str, str] = field(default_factory=dict)  # login -> role_name
     labels: list[str] = field(default_factory=lambda: ["bug", "ai-fix"])
 
@@ -123,9 +121,7 @@ class Run:
     run_number: int = 1
     run_attempt: int = 1
     actor: str = "octocat"
-    pull_requests: list[int] = field(
-        default_factory=list
-    )  # PR numbers listed in the payload
+    pull_requests: list[int] = field(default_factory=list)  # PR numbers listed in the payload
     display_title: str = ""
 
 
@@ -246,9 +242,7 @@ class FakeState:
         self.reviews: dict[int, Review] = {}
         self.review_comments: dict[int, ReviewComment] = {}
         self.dispatches: list[dict[str, Any]] = []
-        self.ref_writes: list[
-            dict[str, Any]
-        ] = []  # every ref created/updated through the API
+        self.ref_writes: list[dict[str, Any]] = []  # every ref created/updated through the API
         self.label_removals: list[dict[str, Any]] = []
         self.add_user(BOT_LOGIN, type="Bot", id=BOT_ID)
         self.identity = identity
@@ -267,9 +261,7 @@ class FakeState:
 
     # ---- users and repos ----------------------------------------------------------------------
 
-    def add_user(
-        self, login: str, *, type: str = "User", id: int | None = None
-    ) -> User:
+    def add_user(self, login: str, *, type: str = "User", id: int | None = None) -> User:
         """Register a user (``type`` ``User``/``Bot``/``Organization``); returns the existing one if known."""
         with self.lock:
             if login not in self.users:
@@ -307,16 +299,12 @@ class FakeState:
         with self.lock:
             if full_name in self.repos:
                 raise StateError(f"repository {full_name} already exists")
-            self.add_user(
-                owner, type="Organization" if owner.endswith("-org") else "User"
-            )
+            self.add_user(owner, type="Organization" if owner.endswith("-org") else "User")
             repo = Repo(owner, name, self.next_id(), default_branch, private, fork_of)
             self.repos[full_name] = repo
             if fork_of and files is None:
                 parent = self.repo(fork_of)
-                repo.refs[f"refs/heads/{default_branch}"] = parent.refs[
-                    f"refs/heads/{parent.default_branch}"
-                ]
+                repo.refs[f"refs/heads/{default_branch}"] = parent.refs[f"refs/heads/{parent.default_branch}"]
             else:
                 self.commit_files(
                     full_name,
@@ -391,14 +379,10 @@ class FakeState:
                     raise StateError(f"branch {branch} does not exist in {full_name}")
                 parent = repo.refs.get(f"refs/heads/{repo.default_branch}")
             base_tree = self.git.commit(parent).tree if parent else None
-            tree = self.git.edit_tree(
-                base_tree, {p: self._file_change(v) for p, v in files.items()}
-            )
+            tree = self.git.edit_tree(base_tree, {p: self._file_change(v) for p, v in files.items()})
             who = self.add_user(author or repo.owner)
             sig = (who.login, who.email, self.now())
-            sha = self.git.put_commit(
-                tree, [parent] if parent else [], message, author=sig
-            )
+            sha = self.git.put_commit(tree, [parent] if parent else [], message, author=sig)
             repo.refs[ref] = sha
             return sha
 
@@ -463,9 +447,7 @@ class FakeState:
                     raise StateError(f"branch {head_branch} not found in {head_repo}")
             wf = (
                 workflow
-                or next(
-                    (w for w in self.workflows.values() if w.repo == full_name), None
-                )
+                or next((w for w in self.workflows.values() if w.repo == full_name), None)
                 or self.add_workflow(full_name)
             )
             self.add_user(actor)
@@ -506,9 +488,7 @@ class FakeState:
         """Add a job to ``run``; ``steps`` are names or ``{"name", "conclusion"}`` dicts."""
         with self.lock:
             parsed = []
-            for i, step in enumerate(
-                steps or ["Set up job", "Run tests", "Complete job"], start=1
-            ):
+            for i, step in enumerate(steps or ["Set up job", "Run tests", "Complete job"], start=1):
                 if isinstance(step, str):
                     parsed.append(Step(step, i, "success"))
                 else:
@@ -588,13 +568,9 @@ class FakeState:
             head_sha = self.resolve_commit(head_repo, f"refs/heads/{head_branch}")
             base_sha = self.resolve_commit(full_name, f"refs/heads/{base}")
             if head_sha is None or base_sha is None:
-                raise StateError(
-                    f"branch {head_repo}:{head_branch} or {full_name}:{base} does not exist"
-                )
+                raise StateError(f"branch {head_repo}:{head_branch} or {full_name}:{base} does not exist")
             user = user or self.repo(head_repo).owner
-            issue = self.add_issue(
-                full_name, title=title, user=user, body=body, labels=labels
-            )
+            issue = self.add_issue(full_name, title=title, user=user, body=body, labels=labels)
             issue.pull = PullInfo(
                 head_repo,
                 head_branch,
@@ -610,9 +586,7 @@ class FakeState:
         issue = self.issues.get((full_name, number))
         return issue if issue and issue.pull else None
 
-    def add_comment(
-        self, full_name: str, number: int, *, body: str, user: str
-    ) -> Comment:
+    def add_comment(self, full_name: str, number: int, *, body: str, user: str) -> Comment:
         """Post an issue/PR comment as ``user`` (seeding, e.g. a maintainer's ``/approve-fix``)."""
         with self.lock:
             if (full_name, number) not in self.issues:
@@ -662,9 +636,7 @@ class FakeState:
                     )
                     self.identity = doc["identity"]
                 for u in doc.get("users", []):
-                    self.add_user(
-                        u["login"], type=u.get("type", "User"), id=u.get("id")
-                    )
+                    self.add_user(u["login"], type=u.get("type", "User"), id=u.get("id"))
                 for r in doc.get("repos", []):
                     repo = self.add_repo(
                         r["full_name"],
@@ -718,14 +690,10 @@ class FakeState:
                         **run_doc,
                     )
                     created["runs"].append(run.id)
-                    created["jobs"].extend(
-                        j.id for j in self.jobs.values() if j.run_id == run.id
-                    )
+                    created["jobs"].extend(j.id for j in self.jobs.values() if j.run_id == run.id)
                 for c in doc.get("comments", []):
                     created["comments"].append(
-                        self.add_comment(
-                            c["repo"], c["number"], body=c["body"], user=c["user"]
-                        ).id
+                        self.add_comment(c["repo"], c["number"], body=c["body"], user=c["user"]).id
                     )
         except (KeyError, TypeError) as exc:
             raise StateError(f"bad seed document: {exc!r}") from exc
@@ -753,8 +721,7 @@ class FakeState:
                 },
                 "runs": [asdict(r) for r in self.runs.values()],
                 "jobs": [
-                    {k: v for k, v in asdict(j).items() if k != "log"}
-                    | {"log_bytes": len(j.log)}
+                    {k: v for k, v in asdict(j).items() if k != "log"} | {"log_bytes": len(j.log)}
                     for j in self.jobs.values()
                 ],
                 "issues": [asdict(i) for i in self.issues.values()],

@@ -50,19 +50,13 @@ def _pick_branch(spec: Spec, branches: list[Any], value: Any) -> dict[str, Any]:
         objects = [
             b
             for b in resolved
-            if b.get("type", "object") == "object"
-            and not b.get("nullable")
-            or b.get("properties")
+            if (b.get("type", "object") == "object" and not b.get("nullable")) or b.get("properties")
         ]
         if objects:
             return max(
                 objects,
                 key=lambda b: len(
-                    set(
-                        _merge_all_of(spec, b)["properties"]
-                        if "allOf" in b
-                        else b.get("properties", {})
-                    )
+                    set(_merge_all_of(spec, b)["properties"] if "allOf" in b else b.get("properties", {}))
                     & set(value)
                 ),
             )
@@ -72,9 +66,7 @@ def _pick_branch(spec: Spec, branches: list[Any], value: Any) -> dict[str, Any]:
     return resolved[0] if resolved else {}
 
 
-def _filler(
-    spec: Spec, name: str, schema: dict[str, Any], parent_url: str | None
-) -> Any:
+def _filler(spec: Spec, name: str, schema: dict[str, Any], parent_url: str | None) -> Any:
     schema = spec.resolve(schema)
     if "allOf" in schema:
         return complete(spec, _merge_all_of(spec, schema), {}, parent_url=parent_url)
@@ -112,9 +104,7 @@ def _filler(
     return ""
 
 
-def complete(
-    spec: Spec, schema: Any, value: Any, *, parent_url: str | None = None
-) -> Any:
+def complete(spec: Spec, schema: Any, value: Any, *, parent_url: str | None = None) -> Any:
     """``value`` completed to satisfy ``schema`` (a schema dict or ``{"$ref": ...}``).
 
     Given keys are kept (and completed recursively); required keys that are missing are filled.
@@ -138,11 +128,7 @@ def complete(
     here_url = value.get("url") if isinstance(value.get("url"), str) else parent_url
     out: dict[str, Any] = {}
     for key, given in value.items():
-        out[key] = (
-            complete(spec, properties[key], given, parent_url=here_url)
-            if key in properties
-            else given
-        )
+        out[key] = complete(spec, properties[key], given, parent_url=here_url) if key in properties else given
     for key in schema.get("required", []):
         if key not in out and key in properties:
             out[key] = _filler(spec, key, properties[key], here_url)

@@ -51,11 +51,7 @@ class Views:
     def user(self, login: str) -> dict[str, Any]:
         u = self.state.add_user(login)
         url = f"{self.api}/users/{quote(login)}"
-        html = (
-            f"{self.web}/apps/{login.removesuffix('[bot]')}"
-            if u.type == "Bot"
-            else f"{self.web}/{login}"
-        )
+        html = f"{self.web}/apps/{login.removesuffix('[bot]')}" if u.type == "Bot" else f"{self.web}/{login}"
         return {
             "login": login,
             "id": u.id,
@@ -125,9 +121,7 @@ class Views:
         }
         if full:
             identity = self.state.permission(full_name, self.state.identity)
-            level = ["none", "read", "triage", "write", "maintain", "admin"].index(
-                identity
-            )
+            level = ["none", "read", "triage", "write", "maintain", "admin"].index(identity)
             out.update(
                 {
                     "created_at": iso(1_600_000_000),
@@ -222,11 +216,7 @@ class Views:
         }
 
     def tree(self, full_name: str, sha: str, *, recursive: bool) -> dict[str, Any]:
-        entries = (
-            self.state.git.walk(sha)
-            if recursive
-            else [(e.name, e) for e in self.state.git.tree(sha)]
-        )
+        entries = self.state.git.walk(sha) if recursive else [(e.name, e) for e in self.state.git.tree(sha)]
         items = []
         for path, e in entries:
             item: dict[str, Any] = {
@@ -267,9 +257,7 @@ class Views:
         raw = base64.b64encode(data).decode()
         return "".join(raw[i : i + 60] + "\n" for i in range(0, len(raw), 60))
 
-    def content(
-        self, full_name: str, path: str, ref: str, mode: str, sha: str
-    ) -> dict[str, Any]:
+    def content(self, full_name: str, path: str, ref: str, mode: str, sha: str) -> dict[str, Any]:
         url = f"{self.api}/repos/{full_name}/contents/{quote(path)}?ref={quote(ref, safe='')}"
         html = f"{self.web}/{full_name}/blob/{ref}/{quote(path)}"
         git_url = f"{self.api}/repos/{full_name}/git/{'trees' if mode == MODE_TREE else 'blobs'}/{sha}"
@@ -337,9 +325,7 @@ class Views:
             "url": url,
             "html_url": f"{self.web}/{run.repo}/actions/runs/{run.id}",
             "pull_requests": [
-                self.pull_minimal(run.repo, n)
-                for n in run.pull_requests
-                if self.state.pull(run.repo, n)
+                self.pull_minimal(run.repo, n) for n in run.pull_requests if self.state.pull(run.repo, n)
             ],
             "created_at": created,
             "updated_at": created,
@@ -352,13 +338,9 @@ class Views:
             "artifacts_url": f"{url}/artifacts",
             "cancel_url": f"{url}/cancel",
             "rerun_url": f"{url}/rerun",
-            "previous_attempt_url": f"{url}/attempts/{run.run_attempt - 1}"
-            if run.run_attempt > 1
-            else None,
+            "previous_attempt_url": f"{url}/attempts/{run.run_attempt - 1}" if run.run_attempt > 1 else None,
             "workflow_url": f"{self.api}/repos/{run.repo}/actions/workflows/{wf.id}",
-            "head_commit": self.simple_commit(run.head_sha)
-            if run.head_sha in self.state.git
-            else None,
+            "head_commit": self.simple_commit(run.head_sha) if run.head_sha in self.state.git else None,
             "repository": self.repo(run.repo),
             "head_repository": self.repo(run.head_repo),
         }
@@ -499,11 +481,7 @@ class Views:
             return "COLLABORATOR"
         return (
             "CONTRIBUTOR"
-            if any(
-                i.user == login and i.pull
-                for i in self.state.issues.values()
-                if i.repo == full_name
-            )
+            if any(i.user == login and i.pull for i in self.state.issues.values() if i.repo == full_name)
             else "NONE"
         )
 
@@ -588,9 +566,7 @@ class Views:
             "locked": False,
             "active_lock_reason": None,
             "comments": sum(
-                1
-                for c in self.state.comments.values()
-                if c.repo == i.repo and c.issue_number == i.number
+                1 for c in self.state.comments.values() if c.repo == i.repo and c.issue_number == i.number
             ),
             "closed_at": None,
             "created_at": iso(i.created),
@@ -737,13 +713,7 @@ class Views:
         for path in sorted(set(old) | set(new)):
             if old.get(path) == new.get(path):
                 continue
-            status = (
-                "added"
-                if path not in old
-                else "removed"
-                if path not in new
-                else "modified"
-            )
+            status = "added" if path not in old else "removed" if path not in new else "modified"
 
             def text(entry: tuple[str, str] | None) -> list[str]:
                 if entry is None or entry[0] == MODE_SUBMODULE:

@@ -46,16 +46,24 @@ class Fault:
     writes_only: bool = False
 
 
-FAULTS: dict[str, Fault] = {f.name: f for f in [
-    Fault("403", 403, "Resource not accessible by integration"),
-    Fault("404", 404, "Not Found"),
-    Fault("422", 422, "Validation Failed"),
-    Fault("500", 500, "Server Error"),
-    Fault("502", 502, "Bad Gateway", times=1),
-    Fault("created-then-502", 502, "Bad Gateway", times=1, after=True, writes_only=True),
-    Fault("rate-limit", 403, "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
-          times=1, headers={"Retry-After": str(RETRY_AFTER)}),
-]}
+FAULTS: dict[str, Fault] = {
+    f.name: f
+    for f in [
+        Fault("403", 403, "Resource not accessible by integration"),
+        Fault("404", 404, "Not Found"),
+        Fault("422", 422, "Validation Failed"),
+        Fault("500", 500, "Server Error"),
+        Fault("502", 502, "Bad Gateway", times=1),
+        Fault("created-then-502", 502, "Bad Gateway", times=1, after=True, writes_only=True),
+        Fault(
+            "rate-limit",
+            403,
+            "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+            times=1,
+            headers={"Retry-After": str(RETRY_AFTER)},
+        ),
+    ]
+}
 
 
 def accepted_permissions(operation_id: str, method: str) -> str:
@@ -63,8 +71,12 @@ def accepted_permissions(operation_id: str, method: str) -> str:
     level = "read" if method == "GET" else "write"
     family = operation_id.split("/", 1)[0]
     name = {
-        "checks": "checks", "pulls": "pull_requests", "issues": "issues", "reactions": "issues",
-        "git": "contents", "actions": "actions",
+        "checks": "checks",
+        "pulls": "pull_requests",
+        "issues": "issues",
+        "reactions": "issues",
+        "git": "contents",
+        "actions": "actions",
     }.get(family, "contents")
     if operation_id in ("repos/get", "repos/get-collaborator-permission-level"):
         name, level = "metadata", "read"
@@ -76,8 +88,15 @@ def inject(fake: FakeGitHub, fault: Fault, operation_id: str, method: str):
     headers = dict(fault.headers)
     if fault.status == 403 and "Retry-After" not in headers:
         headers["X-Accepted-GitHub-Permissions"] = accepted_permissions(operation_id, method)
-    return fake.fail(fault.status, fault.message, operation_id=operation_id, method=method,
-                     times=fault.times, headers=headers, after=fault.after)
+    return fake.fail(
+        fault.status,
+        fault.message,
+        operation_id=operation_id,
+        method=method,
+        times=fault.times,
+        headers=headers,
+        after=fault.after,
+    )
 
 
 def clone_state(state: FakeState) -> FakeState:
@@ -108,7 +127,11 @@ class Prepared:
 def prepare_analyze() -> Prepared:
     """The standard world before its failed run is analysed."""
     world = standard()
-    return Prepared(world, "workflow_run", lambda state, api: payloads.workflow_run_completed(state, world.run_id, api=api))
+    return Prepared(
+        world,
+        "workflow_run",
+        lambda state, api: payloads.workflow_run_completed(state, world.run_id, api=api),
+    )
 
 
 def prepare_apply(tmp: Path) -> Prepared:
@@ -120,7 +143,9 @@ def prepare_apply(tmp: Path) -> Prepared:
         command = h.world.state.add_comment(h.world.repo, h.world.pr, body="/approve-fix", user="dev-wes")
     finally:
         h.fake.stop()
-    return Prepared(h.world, "issue_comment", lambda state, api: payloads.issue_comment(state, command.id, api=api))
+    return Prepared(
+        h.world, "issue_comment", lambda state, api: payloads.issue_comment(state, command.id, api=api)
+    )
 
 
 def prepare_verify(tmp: Path) -> Prepared:
@@ -132,11 +157,18 @@ def prepare_verify(tmp: Path) -> Prepared:
         assert out.code == 0, out.stdout + out.summary
         w = h.world
         fix = next(i for i in w.state.issues.values() if i.pull and i.pull.head_ref.startswith("ai-fix/"))
-        run = w.state.add_run(w.repo, head_branch=fix.pull.head_ref, event="workflow_dispatch", conclusion="success",
-                              jobs=[{"name": "test", "conclusion": "success", "log": "ok\n"}])
+        run = w.state.add_run(
+            w.repo,
+            head_branch=fix.pull.head_ref,
+            event="workflow_dispatch",
+            conclusion="success",
+            jobs=[{"name": "test", "conclusion": "success", "log": "ok\n"}],
+        )
     finally:
         h.fake.stop()
-    return Prepared(h.world, "workflow_run", lambda state, api: payloads.workflow_run_completed(state, run.id, api=api))
+    return Prepared(
+        h.world, "workflow_run", lambda state, api: payloads.workflow_run_completed(state, run.id, api=api)
+    )
 
 
 _SHA = re.compile(r"\b[0-9a-f]{40}\b|\b[0-9a-f]{12}\b")
@@ -153,7 +185,11 @@ def proposal_comments(state: FakeState) -> list[Any]:
 
 
 def fix_pulls(state: FakeState, repo: str) -> list[Any]:
-    return [i for i in state.issues.values() if i.repo == repo and i.pull and i.pull.head_ref.startswith("ai-fix/")]
+    return [
+        i
+        for i in state.issues.values()
+        if i.repo == repo and i.pull and i.pull.head_ref.startswith("ai-fix/")
+    ]
 
 
 def fix_refs(state: FakeState, repo: str) -> dict[str, str]:
@@ -166,9 +202,13 @@ def normalized(state: FakeState, repo: str) -> dict[str, Any]:
     reactions are left out (a re-run answers its approval again)."""
     return {
         "comments": sorted((c.issue_number, _norm(c.body)) for c in proposal_comments(state)),
-        "check_runs": sorted((c.name, _norm(c.output.get("summary"))) for c in state.check_runs.values() if c.repo == repo),
+        "check_runs": sorted(
+            (c.name, _norm(c.output.get("summary"))) for c in state.check_runs.values() if c.repo == repo
+        ),
         "fix_trees": sorted((ref, state.git.commit(sha).tree) for ref, sha in fix_refs(state, repo).items()),
-        "fix_pulls": sorted((i.pull.head_ref, i.pull.base_ref, i.state, _norm(i.body)) for i in fix_pulls(state, repo)),
+        "fix_pulls": sorted(
+            (i.pull.head_ref, i.pull.base_ref, i.state, _norm(i.body)) for i in fix_pulls(state, repo)
+        ),
         "dispatched": sorted({d["ref"] for d in state.dispatches}),
     }
 
@@ -176,8 +216,11 @@ def normalized(state: FakeState, repo: str) -> dict[str, Any]:
 def ci_notes(state: FakeState, repo: str) -> list[str]:
     """ci-healer's replies on fix pull requests (the note saying CI was not started)."""
     numbers = {i.number for i in fix_pulls(state, repo)}
-    return [c.body for c in state.comments.values() if c.user == BOT_LOGIN and c.issue_number in numbers
-            and c.body.startswith("<!-- ci-healer:reply -->")]
+    return [
+        c.body
+        for c in state.comments.values()
+        if c.user == BOT_LOGIN and c.issue_number in numbers and c.body.startswith("<!-- ci-healer:reply -->")
+    ]
 
 
 def invariants(state: FakeState, repo: str) -> list[str]:

@@ -47,7 +47,12 @@ DEBUG_ENV = {"ACTIONS_STEP_DEBUG": "true", "RUNNER_DEBUG": "1", "OPENAI_LOG": "d
 
 
 def forms(secret: str) -> list[str]:
-    return [secret, base64.b64encode(secret.encode()).decode().rstrip("="), secret.encode().hex(), secret[4:24]]
+    return [
+        secret,
+        base64.b64encode(secret.encode()).decode().rstrip("="),
+        secret.encode().hex(),
+        secret[4:24],
+    ]
 
 
 ALL_FORMS = [f for s in (API_KEY, RUN_TOKEN, AWS_SECRET, SESSION_TOKEN, LOG_TOKEN) for f in forms(s)]
@@ -66,7 +71,9 @@ def run_cli(tmp_path: Path, args: list[str], extra_env: dict[str, str]) -> subpr
     env.update(DEBUG_ENV)
     env.update(
         {
-            "PYTHONPATH": os.pathsep.join([str(Path(__import__("ci_healer").__file__).parents[1]), str(ROOT)]),
+            "PYTHONPATH": os.pathsep.join(
+                [str(Path(__import__("ci_healer").__file__).parents[1]), str(ROOT)]
+            ),
             "OPENAI_API_KEY": API_KEY,
             "GITHUB_TOKEN": RUN_TOKEN,
             "AWS_ACCESS_KEY_ID": "AKIADEBUGSWITCH00000",
@@ -80,18 +87,26 @@ def run_cli(tmp_path: Path, args: list[str], extra_env: dict[str, str]) -> subpr
     env.update(extra_env)
     return subprocess.run(
         [sys.executable, "-m", "ci_healer", "analyze", "--log", str(log), "--format", "json", *args],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
 @pytest.mark.parametrize("model", ["echo-key-401", "echo-key-400"])
-def test_openai_backend_under_debug_switches_prints_no_secret(server: str, tmp_path: Path, model: str) -> None:
+def test_openai_backend_under_debug_switches_prints_no_secret(
+    server: str, tmp_path: Path, model: str
+) -> None:
     proc = run_cli(tmp_path, ["--backend", "openai", "--openai-base-url", server, "--model", model], {})
     printed = proc.stdout + proc.stderr
     assert proc.returncode in (0, 3), printed  # 3: the analysis fell back to the rules backend
     assert "Traceback" not in printed
     assert "openai backend failed" in proc.stdout
-    assert "DEBUG] HTTP Response: POST" in proc.stderr  # OPENAI_LOG=debug was honoured: its log is what is checked
+    assert (
+        "DEBUG] HTTP Response: POST" in proc.stderr
+    )  # OPENAI_LOG=debug was honoured: its log is what is checked
     for form in ALL_FORMS:
         assert form not in printed, f"{form!r} printed under {DEBUG_ENV}"
 
@@ -99,7 +114,9 @@ def test_openai_backend_under_debug_switches_prints_no_secret(server: str, tmp_p
 def test_bedrock_backend_under_debug_switches_prints_no_secret(server: str, tmp_path: Path) -> None:
     model = "echo-token-403"
     endpoint = server.removesuffix("/v1")
-    proc = run_cli(tmp_path, ["--backend", "bedrock", "--model", model], {"AWS_ENDPOINT_URL_BEDROCK_RUNTIME": endpoint})
+    proc = run_cli(
+        tmp_path, ["--backend", "bedrock", "--model", model], {"AWS_ENDPOINT_URL_BEDROCK_RUNTIME": endpoint}
+    )
     printed = proc.stdout + proc.stderr
     assert proc.returncode in (0, 3), printed
     assert llm_server.call_count(model, bedrock=True) >= 1  # the request reached the local endpoint
@@ -114,10 +131,19 @@ def test_ci_healer_debug_log_records_hold_no_secret(server: str, caplog: pytest.
     caplog.set_level(logging.DEBUG, logger="ci_healer")
     request = ProposalRequest(
         repository="acme/app",
-        blocks=[Block(start_line=1, end_line=2, reason="pytest-error", text="tests/test_app.py:3: in <module>\nE   boom")],
+        blocks=[
+            Block(
+                start_line=1,
+                end_line=2,
+                reason="pytest-error",
+                text="tests/test_app.py:3: in <module>\nE   boom",
+            )
+        ],
         classification=Classification(category=Category.TEST, fingerprint="0123456789abcdef"),
     )
-    backend = OpenAIBackend(model="repair", api_key=API_KEY, base_url=server, max_retries=0, secrets=[RUN_TOKEN])
+    backend = OpenAIBackend(
+        model="repair", api_key=API_KEY, base_url=server, max_retries=0, secrets=[RUN_TOKEN]
+    )
     backend.propose(request)
     assert any("repair round" in r.getMessage() for r in caplog.records)
     for form in ALL_FORMS:

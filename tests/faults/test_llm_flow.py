@@ -17,14 +17,11 @@ from pathlib import Path
 import pytest
 
 from ci_healer.backends import make_backend
+from tests import llm_server
 from tests.fakegithub import BOT_LOGIN, payloads
 from tests.fakegithub.fixtures import fake_github, require_spec, standard_fake  # noqa: F401
 from tests.faults.matrix import record
 from tests.integration.conftest import LLM_KEY, TOKEN, Harness, Outcome
-
-
-
-from tests import llm_server  # noqa: E402  (one module, one scenario call counter)
 
 
 @pytest.fixture
@@ -40,7 +37,12 @@ def llm_url():
 
 
 def leaked_forms(secret: str) -> list[str]:
-    return [secret, secret.replace("_", "\\_"), base64.b64encode(secret.encode()).decode().rstrip("="), secret.encode().hex()]
+    return [
+        secret,
+        secret.replace("_", "\\_"),
+        base64.b64encode(secret.encode()).decode().rstrip("="),
+        secret.encode().hex(),
+    ]
 
 
 def everything_posted(h: Harness, out: Outcome) -> str:
@@ -63,16 +65,26 @@ def run_with_llm(h: Harness, base_url: str, scenario: str) -> Outcome:
         return make_backend(settings.backend, repo=repo, environ={})
 
     w = h.world
-    return h.run("workflow_run", payloads.workflow_run_completed(w.state, w.run_id, api=h.fake.url), backend_factory=factory)
+    return h.run(
+        "workflow_run",
+        payloads.workflow_run_completed(w.state, w.run_id, api=h.fake.url),
+        backend_factory=factory,
+    )
 
 
 def the_comment(h: Harness) -> str:
-    bodies = [c.body for c in h.world.state.comments.values() if c.user == BOT_LOGIN and c.issue_number == h.world.pr]
+    bodies = [
+        c.body
+        for c in h.world.state.comments.values()
+        if c.user == BOT_LOGIN and c.issue_number == h.world.pr
+    ]
     assert len(bodies) == 1, bodies
     return bodies[0]
 
 
-def test_endpoint_401_echoing_the_key_falls_back_to_rules_and_posts_no_secret(harness: Harness, llm_url: str) -> None:
+def test_endpoint_401_echoing_the_key_falls_back_to_rules_and_posts_no_secret(
+    harness: Harness, llm_url: str
+) -> None:
     out = run_with_llm(harness, llm_url, "echo-key-401")
 
     assert out.code == 0, out.stdout + out.summary
@@ -83,20 +95,34 @@ def test_endpoint_401_echoing_the_key_falls_back_to_rules_and_posts_no_secret(ha
     for form in leaked_forms(LLM_KEY) + leaked_forms(TOKEN):
         assert form not in posted, form
     assert len(harness.world.state.check_runs) == 1
-    record("llm", "analyze flow: openai 401 echoing the key", "exit 0; rules fallback named in the comment; no secret posted or printed")
+    record(
+        "llm",
+        "analyze flow: openai 401 echoing the key",
+        "exit 0; rules fallback named in the comment; no secret posted or printed",
+    )
 
 
-def test_proxy_login_page_with_http_200_falls_back_to_rules_with_the_cause(harness: Harness, llm_url: str) -> None:
+def test_proxy_login_page_with_http_200_falls_back_to_rules_with_the_cause(
+    harness: Harness, llm_url: str
+) -> None:
     out = run_with_llm(harness, llm_url, "html-200")
 
     assert out.code == 0, out.stdout + out.summary
     assert "internal error" not in out.summary + out.stdout
     body = the_comment(harness)
-    assert "openai backend failed (config)" in body and "text/html, not JSON" in body and "openai-base-url" in body
+    assert (
+        "openai backend failed (config)" in body
+        and "text/html, not JSON" in body
+        and "openai-base-url" in body
+    )
     assert "offline rules" in body
     assert len(harness.world.state.check_runs) == 1
     assert llm_server.call_count("html-200") == 1  # a login page is not retried
-    record("llm", "analyze flow: openai HTTP 200 login page", "exit 0; rules fallback with the cause (text/html, openai-base-url); 1 request")
+    record(
+        "llm",
+        "analyze flow: openai HTTP 200 login page",
+        "exit 0; rules fallback with the cause (text/html, openai-base-url); 1 request",
+    )
 
 
 def test_exception_text_with_the_token_is_redacted_in_summary_and_error_line(harness: Harness) -> None:
@@ -104,8 +130,11 @@ def test_exception_text_with_the_token_is_redacted_in_summary_and_error_line(har
         raise RuntimeError(f"unexpected: token {TOKEN} and key {LLM_KEY} in the way")
 
     w = harness.world
-    out = harness.run("workflow_run", payloads.workflow_run_completed(w.state, w.run_id, api=harness.fake.url),
-                      backend_factory=broken_factory)
+    out = harness.run(
+        "workflow_run",
+        payloads.workflow_run_completed(w.state, w.run_id, api=harness.fake.url),
+        backend_factory=broken_factory,
+    )
 
     assert out.code == 1
     assert "internal error (RuntimeError)" in out.summary

@@ -22,12 +22,8 @@ from ci_healer.backends.base import BackendError
 from ci_healer.backends.bedrock import BedrockBackend
 from ci_healer.backends.openai_backend import OpenAIBackend
 from ci_healer.models import Block, Category, Classification, ContextFile, Proposal, ProposalRequest
-
+from tests import llm_server
 from tests.faults.matrix import record
-
-
-
-from tests import llm_server  # noqa: E402  (one module, one scenario call counter)
 
 API_KEY = "sk-proj-FaultMatrixKey0123456789abcdefGHIJ"
 RUN_TOKEN = "ghs_" + "FaultMatrixToken0123456789abcdefghij"
@@ -48,8 +44,18 @@ def make_request() -> ProposalRequest:
     return ProposalRequest(
         repository="acme/report-tool",
         blocks=[Block(start_line=212, end_line=216, reason="pytest-error", text=LOG_BLOCK)],
-        classification=Classification(category=Category.DEPENDENCY, fingerprint="3f9a0c1d2e4b5a69", signals=["module-not-found"]),
-        files=[ContextFile(path="requirements.txt", start_line=1, end_line=2, text="flask==3.0.3\npytest==8.2.0\n", reason="manifest")],
+        classification=Classification(
+            category=Category.DEPENDENCY, fingerprint="3f9a0c1d2e4b5a69", signals=["module-not-found"]
+        ),
+        files=[
+            ContextFile(
+                path="requirements.txt",
+                start_line=1,
+                end_line=2,
+                text="flask==3.0.3\npytest==8.2.0\n",
+                reason="manifest",
+            )
+        ],
         manifests=["requirements.txt"],
     )
 
@@ -78,32 +84,124 @@ class Case:
 
 ATTEMPTS = MAX_RETRIES + 1
 OPENAI_CASES = [
-    Case("429", "always-429", "throttled", ("HTTP 429", f"gave up after {ATTEMPTS} attempts"), ATTEMPTS, MAX_RETRIES),
-    Case("500", "always-500", "unavailable", ("HTTP 500", f"gave up after {ATTEMPTS} attempts"), ATTEMPTS, MAX_RETRIES),
+    Case(
+        "429",
+        "always-429",
+        "throttled",
+        ("HTTP 429", f"gave up after {ATTEMPTS} attempts"),
+        ATTEMPTS,
+        MAX_RETRIES,
+    ),
+    Case(
+        "500",
+        "always-500",
+        "unavailable",
+        ("HTTP 500", f"gave up after {ATTEMPTS} attempts"),
+        ATTEMPTS,
+        MAX_RETRIES,
+    ),
     Case("timeout", "hang", "timeout", ("did not answer within 0.2 s", "llm-timeout"), 1),
-    Case("connection refused", "valid", "unavailable", ("cannot reach", "http://127.0.0.1:", "/v1", "ConnectError"), ATTEMPTS, MAX_RETRIES),
+    Case(
+        "connection refused",
+        "valid",
+        "unavailable",
+        ("cannot reach", "http://127.0.0.1:", "/v1", "ConnectError"),
+        ATTEMPTS,
+        MAX_RETRIES,
+    ),
     Case("non-JSON 200", "html-200", "config", ("HTTP 200 with text/html, not JSON", "openai-base-url"), 1),
-    Case("invalid JSON", "invalid-json", "unavailable", ("HTTP 200 with invalid JSON", f"gave up after {ATTEMPTS} attempts"), ATTEMPTS, MAX_RETRIES),
-    Case("schema violation", "invalid-twice", "invalid_output", ("not a valid proposal after one repair round", "category"), 2),
+    Case(
+        "invalid JSON",
+        "invalid-json",
+        "unavailable",
+        ("HTTP 200 with invalid JSON", f"gave up after {ATTEMPTS} attempts"),
+        ATTEMPTS,
+        MAX_RETRIES,
+    ),
+    Case(
+        "schema violation",
+        "invalid-twice",
+        "invalid_output",
+        ("not a valid proposal after one repair round", "category"),
+        2,
+    ),
     Case("empty choices", "empty-choices", "invalid_output", ("returned no choices",), 1),
     Case("refusal", "refusal", "refused", ("the model refused to answer", "can't help"), 1),
-    Case("truncated", "length", "truncated", ("cut off at max_completion_tokens=8192", "finish_reason: length"), 2),
-    Case("401 echoing the key", "echo-key-401", "auth", ("refused the credentials (HTTP 401)", "[REDACTED:literal_secret]"), 1),
-    Case("400 echoing the header", "echo-key-400", "config", ("rejected the request (HTTP 400)", "[REDACTED:"), 1),
+    Case(
+        "truncated",
+        "length",
+        "truncated",
+        ("cut off at max_completion_tokens=8192", "finish_reason: length"),
+        2,
+    ),
+    Case(
+        "401 echoing the key",
+        "echo-key-401",
+        "auth",
+        ("refused the credentials (HTTP 401)", "[REDACTED:literal_secret]"),
+        1,
+    ),
+    Case(
+        "400 echoing the header",
+        "echo-key-400",
+        "config",
+        ("rejected the request (HTTP 400)", "[REDACTED:"),
+        1,
+    ),
     Case("not a completion", "not-completion", "invalid_output", ("not a chat completion",), 1),
 ]
 BEDROCK_CASES = [
-    Case("429", "always-throttle", "throttled", ("ThrottlingException", f"gave up after {ATTEMPTS} attempts"), ATTEMPTS, MAX_RETRIES),
-    Case("500", "always-500", "unavailable", ("InternalServerException", f"gave up after {ATTEMPTS} attempts"), ATTEMPTS, MAX_RETRIES),
+    Case(
+        "429",
+        "always-throttle",
+        "throttled",
+        ("ThrottlingException", f"gave up after {ATTEMPTS} attempts"),
+        ATTEMPTS,
+        MAX_RETRIES,
+    ),
+    Case(
+        "500",
+        "always-500",
+        "unavailable",
+        ("InternalServerException", f"gave up after {ATTEMPTS} attempts"),
+        ATTEMPTS,
+        MAX_RETRIES,
+    ),
     Case("timeout", "hang", "timeout", ("did not answer within 0.2 s", "llm-timeout"), 1),
-    Case("connection refused", "valid", "unavailable", ("cannot reach Bedrock at http://127.0.0.1:", "EndpointConnectionError"), ATTEMPTS, MAX_RETRIES),
+    Case(
+        "connection refused",
+        "valid",
+        "unavailable",
+        ("cannot reach Bedrock at http://127.0.0.1:", "EndpointConnectionError"),
+        ATTEMPTS,
+        MAX_RETRIES,
+    ),
     Case("non-JSON 200", "html-200", "config", ("HTTP 200 with text/html, not JSON",), 1),
-    Case("invalid JSON", "invalid-json", "unavailable", ("not a Converse response", f"gave up after {ATTEMPTS} attempts"), ATTEMPTS, MAX_RETRIES),
-    Case("schema violation", "invalid-twice", "invalid_output", ("not a valid proposal after one repair round", "category"), 2),
+    Case(
+        "invalid JSON",
+        "invalid-json",
+        "unavailable",
+        ("not a Converse response", f"gave up after {ATTEMPTS} attempts"),
+        ATTEMPTS,
+        MAX_RETRIES,
+    ),
+    Case(
+        "schema violation",
+        "invalid-twice",
+        "invalid_output",
+        ("not a valid proposal after one repair round", "category"),
+        2,
+    ),
     Case("empty message", "empty", "invalid_output", ("empty message", "stopReason: end_turn"), 1),
     Case("refusal", "refusal", "refused", ("stopReason: content_filtered",), 1),
     Case("truncated", "length", "truncated", ("cut off at maxTokens=8192", "stopReason: max_tokens"), 2),
-    Case("403 echoing the session token", "echo-token-403", "auth", ("AccessDeniedException", "[REDACTED:literal_secret]", "bedrock:InvokeModel"), 1),
+    Case(
+        "403 echoing the session token",
+        "echo-token-403",
+        "auth",
+        ("AccessDeniedException", "[REDACTED:literal_secret]", "bedrock:InvokeModel"),
+        1,
+    ),
 ]
 
 
@@ -133,8 +231,13 @@ def openai_backend(base_url: str, case: Case, sleeps: list[float]) -> OpenAIBack
     if case.name == "connection refused":
         base_url = f"http://127.0.0.1:{closed_port()}/v1"
     return OpenAIBackend(
-        model=case.scenario, api_key=API_KEY, base_url=base_url, timeout_s=FAST_TIMEOUT_S if case.name == "timeout" else 10,
-        max_retries=MAX_RETRIES, sleep=sleeps.append, secrets=[RUN_TOKEN],
+        model=case.scenario,
+        api_key=API_KEY,
+        base_url=base_url,
+        timeout_s=FAST_TIMEOUT_S if case.name == "timeout" else 10,
+        max_retries=MAX_RETRIES,
+        sleep=sleeps.append,
+        secrets=[RUN_TOKEN],
     )
 
 
@@ -143,8 +246,13 @@ def bedrock_backend(base_url: str, case: Case, sleeps: list[float]) -> BedrockBa
     if case.name == "connection refused":
         endpoint = f"http://127.0.0.1:{closed_port()}"
     return BedrockBackend(
-        model_id=case.scenario, region="us-east-1", endpoint_url=endpoint, timeout_s=FAST_TIMEOUT_S if case.name == "timeout" else 10,
-        max_retries=MAX_RETRIES, sleep=sleeps.append, secrets=[RUN_TOKEN, API_KEY],
+        model_id=case.scenario,
+        region="us-east-1",
+        endpoint_url=endpoint,
+        timeout_s=FAST_TIMEOUT_S if case.name == "timeout" else 10,
+        max_retries=MAX_RETRIES,
+        sleep=sleeps.append,
+        secrets=[RUN_TOKEN, API_KEY],
     )
 
 
@@ -153,9 +261,15 @@ def check(backend_name: str, case: Case, backend, sleeps: list[float], *, bedroc
         backend.propose(make_request())
     err = info.value
     message = str(err)
-    requests = llm_server.call_count(case.scenario, bedrock=bedrock) if case.name != "connection refused" else None
+    requests = (
+        llm_server.call_count(case.scenario, bedrock=bedrock) if case.name != "connection refused" else None
+    )
     seen = requests if requests is not None else ATTEMPTS
-    record("llm", f"{backend_name}: {case.name}", f"BackendError({err.code}) after {seen} request(s), {len(sleeps)} backoff(s): {message[:110]}")
+    record(
+        "llm",
+        f"{backend_name}: {case.name}",
+        f"BackendError({err.code}) after {seen} request(s), {len(sleeps)} backoff(s): {message[:110]}",
+    )
     assert err.code == case.code, message
     for word in case.words:
         assert word in message, f"{word!r} not in {message!r}"
@@ -197,17 +311,32 @@ def test_a_cut_off_reply_is_asked_once_more_with_twice_the_output_cap(server, aw
     backend = bedrock_backend(server, case, sleeps) if bedrock else openai_backend(server, case, sleeps)
     proposal = backend.propose(make_request())
     requests = llm_server.call_count("length-once", bedrock=bedrock)
-    record("llm", f"{'bedrock' if bedrock else 'openai'}: truncated once", f"proposal after {requests} requests (output cap 4096, then 8192)")
+    record(
+        "llm",
+        f"{'bedrock' if bedrock else 'openai'}: truncated once",
+        f"proposal after {requests} requests (output cap 4096, then 8192)",
+    )
     assert proposal == Proposal.model_validate(llm_server.VALID_PROPOSAL)
     assert requests == 2 and sleeps == []
 
 
 def test_no_larger_cap_means_no_second_request(server) -> None:
     sleeps: list[float] = []
-    backend = OpenAIBackend(model="length", api_key=API_KEY, base_url=server, max_retries=0, sleep=sleeps.append,
-                            max_output_tokens=8192, output_tokens_ceiling=8192)
+    backend = OpenAIBackend(
+        model="length",
+        api_key=API_KEY,
+        base_url=server,
+        max_retries=0,
+        sleep=sleeps.append,
+        max_output_tokens=8192,
+        output_tokens_ceiling=8192,
+    )
     with pytest.raises(BackendError) as info:
         backend.propose(make_request())
     assert info.value.code == "truncated" and "max_completion_tokens=8192" in str(info.value)
     assert llm_server.call_count("length") == 1
-    record("llm", "openai: truncated at the output-cap ceiling", "BackendError(truncated) after 1 request (no larger cap allowed)")
+    record(
+        "llm",
+        "openai: truncated at the output-cap ceiling",
+        "BackendError(truncated) after 1 request (no larger cap allowed)",
+    )

@@ -10,11 +10,11 @@ import pytest
 
 from ci_healer.github_api import GitHubClient, make_github
 from ci_healer.render import GITHUB_BODY_LIMIT, body_size
-from tests.faults.matrix import record
-from tests.faults.rest_support import fix_pulls, no_sleep, prepare_analyze, prepare_apply, proposal_comments
 from tests.fakegithub import FakeGitHub
 from tests.fakegithub.fixtures import require_spec
 from tests.fakegithub.scenario import standard
+from tests.faults.matrix import record
+from tests.faults.rest_support import fix_pulls, no_sleep, prepare_analyze, prepare_apply, proposal_comments
 from tests.integration.conftest import TOKEN
 
 
@@ -27,7 +27,9 @@ def started():
         assert not fake.violations, fake.violation_report()
 
 
-def test_blob_read_failure_during_analysis_still_posts_the_analysis(started, tmp_path: Path, monkeypatch) -> None:
+def test_blob_read_failure_during_analysis_still_posts_the_analysis(
+    started, tmp_path: Path, monkeypatch
+) -> None:
     """A 5xx on ``git/blobs`` used to escape as "internal error" and discard the whole analysis."""
     no_sleep(monkeypatch)
     h, payload = prepare_analyze().start(tmp_path)
@@ -42,13 +44,18 @@ def test_blob_read_failure_during_analysis_still_posts_the_analysis(started, tmp
     assert any("could not be read" in w and "500" in w for w in warnings), out.stdout
 
 
-@pytest.mark.parametrize(("flow", "operation_id"), [
-    ("analyze", "checks/create"),
-    ("analyze", "issues/create-comment"),
-    ("apply", "git/create-ref"),
-    ("apply", "pulls/create"),
-])
-def test_created_then_502_leaves_one_object_and_no_second_post(started, tmp_path: Path, monkeypatch, flow: str, operation_id: str) -> None:
+@pytest.mark.parametrize(
+    ("flow", "operation_id"),
+    [
+        ("analyze", "checks/create"),
+        ("analyze", "issues/create-comment"),
+        ("apply", "git/create-ref"),
+        ("apply", "pulls/create"),
+    ],
+)
+def test_created_then_502_leaves_one_object_and_no_second_post(
+    started, tmp_path: Path, monkeypatch, flow: str, operation_id: str
+) -> None:
     """GitHub created the object, the proxy answered 502: the POST is not re-sent blindly; the
     object is looked up and the run finishes with exactly one of it."""
     no_sleep(monkeypatch)
@@ -87,7 +94,14 @@ def _huge() -> str:
     return f"## ci-healer\n\nSome prose.\n\n```text\n{block}\n```\n\nClosing prose.\n"
 
 
-WRITES = ["create_comment", "update_comment", "create_pull", "create_check_run", "update_check_summary", "create_review"]
+WRITES = [
+    "create_comment",
+    "update_comment",
+    "create_pull",
+    "create_check_run",
+    "update_check_summary",
+    "create_review",
+]
 
 
 @pytest.mark.parametrize("write", WRITES)
@@ -126,7 +140,11 @@ def test_every_write_fits_a_body_over_65535_characters_and_says_so(started, writ
     # "abbreviated to fit GitHub's size limit" after dropped prose)
     assert re.search(r"… \d+ lines omitted …|abbreviated to fit GitHub's size limit", stored), stored[-300:]
     assert stored.startswith("## ci-healer\n\nSome prose.") and stored.count("```") % 2 == 0
-    record("rest", f"body of {len(body)} characters × {write}", f"stored {len(stored)} characters, the cut is marked")
+    record(
+        "rest",
+        f"body of {len(body)} characters × {write}",
+        f"stored {len(stored)} characters, the cut is marked",
+    )
 
 
 def test_fit_body_keeps_a_body_under_the_limit_unchanged() -> None:
@@ -139,17 +157,22 @@ def test_fit_body_keeps_a_body_under_the_limit_unchanged() -> None:
 # ------------------------------------------------------------------------------------ the retry policy
 
 
-@pytest.mark.parametrize(("method", "status", "retry_after", "retried"), [
-    ("GET", 502, False, True),
-    ("PATCH", 502, False, True),
-    ("POST", 500, False, False),
-    ("POST", 502, False, False),
-    ("POST", 503, True, False),
-    ("POST", 403, True, True),     # secondary rate limit: GitHub did not carry the request out
-    ("POST", 429, True, True),
-    ("POST", 422, False, False),
-])
-def test_write_safe_retry_never_resends_a_post_after_a_5xx(method: str, status: int, retry_after: bool, retried: bool) -> None:
+@pytest.mark.parametrize(
+    ("method", "status", "retry_after", "retried"),
+    [
+        ("GET", 502, False, True),
+        ("PATCH", 502, False, True),
+        ("POST", 500, False, False),
+        ("POST", 502, False, False),
+        ("POST", 503, True, False),
+        ("POST", 403, True, True),  # secondary rate limit: GitHub did not carry the request out
+        ("POST", 429, True, True),
+        ("POST", 422, False, False),
+    ],
+)
+def test_write_safe_retry_never_resends_a_post_after_a_5xx(
+    method: str, status: int, retry_after: bool, retried: bool
+) -> None:
     from ci_healer.github_api import WriteSafeRetry
 
     retry = WriteSafeRetry(total=3, backoff_factor=0)

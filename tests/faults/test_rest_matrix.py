@@ -145,7 +145,9 @@ def baselines(prepared, tmp_path_factory) -> dict[str, dict]:
 def test_the_matrix_covers_every_rest_call_of_each_flow(baselines) -> None:
     """A guard: when a flow starts making a new REST call, it must join the matrix."""
     for flow, base in baselines.items():
-        assert base["calls"] <= set(CALLS[flow]), f"{flow} makes calls the matrix lacks: {sorted(base['calls'] - set(CALLS[flow]))}"
+        assert base["calls"] <= set(CALLS[flow]), (
+            f"{flow} makes calls the matrix lacks: {sorted(base['calls'] - set(CALLS[flow]))}"
+        )
 
 
 def _cause_named(text: str, method: str, op: str, status: int) -> bool:
@@ -156,7 +158,9 @@ def _cause_named(text: str, method: str, op: str, status: int) -> bool:
 
 
 @pytest.mark.parametrize(("flow", "method", "op", "fault"), selected(), ids=lambda v: str(v))
-def test_rest_fault(prepared, baselines, tmp_path: Path, monkeypatch, flow: str, method: str, op: str, fault: str) -> None:
+def test_rest_fault(
+    prepared, baselines, tmp_path: Path, monkeypatch, flow: str, method: str, op: str, fault: str
+) -> None:
     sleeps = no_sleep(monkeypatch)
     prep = prepared[flow]
     h, payload = prep.start(tmp_path)
@@ -179,7 +183,10 @@ def test_rest_fault(prepared, baselines, tmp_path: Path, monkeypatch, flow: str,
             outcome = "healed in the run"
         else:
             warnings = [ln for ln in first.stdout.splitlines() if ln.startswith("::warning")]
-            assert any(_cause_named(w, method, op, FAULTS[fault].status) for w in warnings) or "not applied" in said, said
+            assert (
+                any(_cause_named(w, method, op, FAULTS[fault].status) for w in warnings)
+                or "not applied" in said
+            ), said
             outcome = "exit 0, warning names the cause"
         if fault == "rate-limit" and rule.hits:
             assert RETRY_AFTER in sleeps, sleeps
@@ -194,7 +201,9 @@ def test_rest_fault(prepared, baselines, tmp_path: Path, monkeypatch, flow: str,
         healed, expected = normalized(state, repo), dict(baselines[flow]["state"])
         if op in DISPATCH_PATH and healed["dispatched"] != expected["dispatched"]:
             # a dispatch is never repeated (it cannot be looked up); the fix PR says CI was not started
-            assert healed["dispatched"] == [] and any("CI" in note and "not" in note for note in ci_notes(state, repo))
+            assert healed["dispatched"] == [] and any(
+                "CI" in note and "not" in note for note in ci_notes(state, repo)
+            )
             healed.pop("dispatched"), expected.pop("dispatched")
             outcome += "; CI not started, the fix PR says so"
         assert healed == expected, (healed, expected)

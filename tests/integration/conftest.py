@@ -30,8 +30,13 @@ LLM_KEY = "sk-integration-llm-key-0123456789"
 ROUNDING_FIX = Proposal(
     root_cause="round_cents truncates instead of rounding half up since the last commit.",
     category=Category.TEST,
-    files_to_modify=[FileEdit(file_path="src/hello/calc.py", original="return int(amount * 100)\n",
-                              replacement="return int(amount * 100 + 0.5)\n")],
+    files_to_modify=[
+        FileEdit(
+            file_path="src/hello/calc.py",
+            original="return int(amount * 100)\n",
+            replacement="return int(amount * 100 + 0.5)\n",
+        )
+    ],
     confidence=0.9,
 )
 
@@ -91,11 +96,19 @@ class Harness:
         return ActionSettings.from_environ(env)
 
     def client(self) -> GitHubClient:
-        gh = make_github(token=TOKEN, api_url=self.fake.url, retries=3, backoff=0.01,
-                         seconds_between_requests=None, seconds_between_writes=None)
+        gh = make_github(
+            token=TOKEN,
+            api_url=self.fake.url,
+            retries=3,
+            backoff=0.01,
+            seconds_between_requests=None,
+            seconds_between_writes=None,
+        )
         return GitHubClient(gh, self.world.repo)
 
-    def run(self, event_name: str, payload: dict[str, Any] | str, *, backend_factory: Callable | None = None) -> Outcome:
+    def run(
+        self, event_name: str, payload: dict[str, Any] | str, *, backend_factory: Callable | None = None
+    ) -> Outcome:
         path = self.tmp / f"event-{len(list(self.tmp.glob('event-*')))}.json"
         path.write_text(payload if isinstance(payload, str) else json.dumps(payload), encoding="utf-8")
         stream = io.StringIO()
@@ -106,8 +119,12 @@ class Harness:
             built["n"] += 1
             return self.backend if self.backend is not None else RulesBackend(repo)
 
-        code = action.run(settings=self.settings(event_name, path), github=self.client(), runner=runner,
-                          backend_factory=backend_factory or factory)
+        code = action.run(
+            settings=self.settings(event_name, path),
+            github=self.client(),
+            runner=runner,
+            backend_factory=backend_factory or factory,
+        )
         return Outcome(code, stream.getvalue(), "".join(runner.summary), dict(runner.outputs), built["n"])
 
 
@@ -125,24 +142,46 @@ def analyze(h: Harness, run_id: int | None = None) -> Outcome:
     return out
 
 
-def approve(h: Harness, *, user: str = "dev-wes", body: str = "/approve-fix", pr: int | None = None, action_name: str = "created") -> Outcome:
+def approve(
+    h: Harness,
+    *,
+    user: str = "dev-wes",
+    body: str = "/approve-fix",
+    pr: int | None = None,
+    action_name: str = "created",
+) -> Outcome:
     """Post ``body`` as ``user`` on the PR and run the Action on the ``issue_comment`` event."""
     w = h.world
     comment = w.state.add_comment(w.repo, pr or w.pr, body=body, user=user)
-    payload = payloads.issue_comment(w.state, comment.id, api=h.fake.url, action=action_name,
-                                     previous_body="old" if action_name == "edited" else None)
+    payload = payloads.issue_comment(
+        w.state,
+        comment.id,
+        api=h.fake.url,
+        action=action_name,
+        previous_body="old" if action_name == "edited" else None,
+    )
     return h.run("issue_comment", payload)
 
 
 def own_comment(h: Harness, number: int | None = None):
     """ci-healer's proposal comment on PR ``number`` (default: the PR of the scenario)."""
-    found = [c for c in h.fake.state.comments.values()
-             if c.issue_number == (number or h.world.pr) and c.user == BOT_LOGIN and c.body.startswith(COMMENT_MARKER)]
+    found = [
+        c
+        for c in h.fake.state.comments.values()
+        if c.issue_number == (number or h.world.pr)
+        and c.user == BOT_LOGIN
+        and c.body.startswith(COMMENT_MARKER)
+    ]
     assert len(found) == 1, f"expected one ci-healer comment, found {len(found)}"
     return found[0]
 
 
 def replies(h: Harness, number: int | None = None) -> list[str]:
     """Bodies of ci-healer's replies on PR ``number``."""
-    return [c.body for c in h.fake.state.comments.values()
-            if c.issue_number == (number or h.world.pr) and c.user == BOT_LOGIN and c.body.startswith("<!-- ci-healer:reply -->")]
+    return [
+        c.body
+        for c in h.fake.state.comments.values()
+        if c.issue_number == (number or h.world.pr)
+        and c.user == BOT_LOGIN
+        and c.body.startswith("<!-- ci-healer:reply -->")
+    ]

@@ -30,21 +30,28 @@ def world():
 
 @pytest.fixture
 def settings(tmp_path):
-    return ActionSettings.from_environ({
-        "INPUT_GITHUB-TOKEN": "ghs_x", "GITHUB_REPOSITORY": "octo-org/hello-app",
-        "GITHUB_EVENT_NAME": "workflow_run", "GITHUB_EVENT_PATH": str(tmp_path / "e.json"),
-    })
+    return ActionSettings.from_environ(
+        {
+            "INPUT_GITHUB-TOKEN": "ghs_x",
+            "GITHUB_REPOSITORY": "octo-org/hello-app",
+            "GITHUB_EVENT_NAME": "workflow_run",
+            "GITHUB_EVENT_PATH": str(tmp_path / "e.json"),
+        }
+    )
 
 
-@pytest.mark.parametrize(("conclusion", "branch", "expected"), [
-    ("failure", "fix-rounding", Analyze),
-    ("timed_out", "fix-rounding", Analyze),
-    ("failure", "ai-fix/1-abcdef12", Verify),
-    ("success", "ai-fix/1-abcdef12", Verify),
-    ("success", "fix-rounding", Skip),
-    ("cancelled", "fix-rounding", Skip),
-    ("skipped", "ai-fix/1-abcdef12", Skip),
-])
+@pytest.mark.parametrize(
+    ("conclusion", "branch", "expected"),
+    [
+        ("failure", "fix-rounding", Analyze),
+        ("timed_out", "fix-rounding", Analyze),
+        ("failure", "ai-fix/1-abcdef12", Verify),
+        ("success", "ai-fix/1-abcdef12", Verify),
+        ("success", "fix-rounding", Skip),
+        ("cancelled", "fix-rounding", Skip),
+        ("skipped", "ai-fix/1-abcdef12", Skip),
+    ],
+)
 def test_workflow_run_routing(world, settings, conclusion: str, branch: str, expected: type) -> None:
     payload = payloads.workflow_run_completed(world.state, world.run_id, api=API, conclusion=conclusion)
     payload["workflow_run"]["head_branch"] = branch
@@ -59,25 +66,33 @@ def test_workflow_run_requested_is_skipped(world, settings) -> None:
 
 def test_failure_on_a_commit_authored_by_the_bot_is_skipped(world, settings) -> None:
     payload = payloads.workflow_run_completed(world.state, world.run_id, api=API)
-    payload["workflow_run"]["head_commit"]["author"] = {"name": "github-actions[bot]", "email": "41898282+github-actions[bot]@users.noreply.github.com"}
+    payload["workflow_run"]["head_commit"]["author"] = {
+        "name": "github-actions[bot]",
+        "email": "41898282+github-actions[bot]@users.noreply.github.com",
+    }
     activity = route("workflow_run", payload, settings)
     assert isinstance(activity, Skip) and "loop" in activity.reason
 
 
-@pytest.mark.parametrize(("body", "action", "user", "expected", "pid"), [
-    ("/approve-fix", "created", "dev-wes", Apply, None),
-    ("/approve-fix 1014-abcdef12\nthanks", "created", "dev-wes", Apply, "1014-abcdef12"),
-    ("/approve-fix", "edited", "dev-wes", Skip, None),
-    ("/approve-fix", "deleted", "dev-wes", Skip, None),
-    ("please /approve-fix", "created", "dev-wes", Skip, None),
-    ("/approve-fixes", "created", "dev-wes", Skip, None),
-    ("/reject-fix", "created", "dev-wes", Reject, None),
-    ("/approve-fix", "created", "github-actions[bot]", Skip, None),
-    ("/approve-fix", "created", "renovate[bot]", Apply, None),
-])
+@pytest.mark.parametrize(
+    ("body", "action", "user", "expected", "pid"),
+    [
+        ("/approve-fix", "created", "dev-wes", Apply, None),
+        ("/approve-fix 1014-abcdef12\nthanks", "created", "dev-wes", Apply, "1014-abcdef12"),
+        ("/approve-fix", "edited", "dev-wes", Skip, None),
+        ("/approve-fix", "deleted", "dev-wes", Skip, None),
+        ("please /approve-fix", "created", "dev-wes", Skip, None),
+        ("/approve-fixes", "created", "dev-wes", Skip, None),
+        ("/reject-fix", "created", "dev-wes", Reject, None),
+        ("/approve-fix", "created", "github-actions[bot]", Skip, None),
+        ("/approve-fix", "created", "renovate[bot]", Apply, None),
+    ],
+)
 def test_issue_comment_routing(world, settings, body, action, user, expected, pid) -> None:
     comment = world.state.add_comment(world.repo, world.pr, body=body, user=user)
-    payload = payloads.issue_comment(world.state, comment.id, api=API, action=action, previous_body="x" if action == "edited" else None)
+    payload = payloads.issue_comment(
+        world.state, comment.id, api=API, action=action, previous_body="x" if action == "edited" else None
+    )
     activity = route("issue_comment", payload, settings)
     assert isinstance(activity, expected)
     if isinstance(activity, Apply):
@@ -88,37 +103,64 @@ def test_issue_comment_routing(world, settings, body, action, user, expected, pi
 def test_comment_on_an_issue_is_skipped(world, settings) -> None:
     issue = world.state.add_issue(world.repo, title="bug")
     comment = world.state.add_comment(world.repo, issue.number, body="/approve-fix", user="dev-wes")
-    assert isinstance(route("issue_comment", payloads.issue_comment(world.state, comment.id, api=API), settings), Skip)
+    assert isinstance(
+        route("issue_comment", payloads.issue_comment(world.state, comment.id, api=API), settings), Skip
+    )
 
 
 @pytest.mark.parametrize(("label", "expected"), [("ci-healer:approve", Apply), ("bug", Skip)])
 def test_label_routing_checks_the_sender(world, settings, label: str, expected: type) -> None:
-    payload = payloads.pull_request_labeled(world.state, world.repo, world.pr, label, sender="triage-tom", api=API)
+    payload = payloads.pull_request_labeled(
+        world.state, world.repo, world.pr, label, sender="triage-tom", api=API
+    )
     activity = route("pull_request_target", payload, settings)
     assert isinstance(activity, expected)
     if isinstance(activity, Apply):
         assert activity.actor == "triage-tom" and activity.source == "label"
 
 
-@pytest.mark.parametrize(("inputs", "expected"), [({"run-id": "1014"}, Apply), ({}, Skip), ({"run-id": ""}, Skip)])
+@pytest.mark.parametrize(
+    ("inputs", "expected"), [({"run-id": "1014"}, Apply), ({}, Skip), ({"run-id": ""}, Skip)]
+)
 def test_dispatch_routing(world, settings, inputs, expected) -> None:
-    payload = payloads.workflow_dispatch(world.state, world.repo, world.workflow_id, ref="main", inputs=inputs, sender="dev-wes", api=API)
+    payload = payloads.workflow_dispatch(
+        world.state, world.repo, world.workflow_id, ref="main", inputs=inputs, sender="dev-wes", api=API
+    )
     assert isinstance(route("workflow_dispatch", payload, settings), expected)
 
 
 @pytest.mark.parametrize("bad", ["1014; rm -rf /", "-1", "abc", "0"])
 def test_dispatch_with_a_bad_run_id_is_an_event_error(world, settings, bad: str) -> None:
-    payload = payloads.workflow_dispatch(world.state, world.repo, world.workflow_id, ref="main", inputs={"run-id": bad}, sender="dev-wes", api=API)
+    payload = payloads.workflow_dispatch(
+        world.state,
+        world.repo,
+        world.workflow_id,
+        ref="main",
+        inputs={"run-id": bad},
+        sender="dev-wes",
+        api=API,
+    )
     with pytest.raises(EventError, match="run-id"):
         route("workflow_dispatch", payload, settings)
 
 
-@pytest.mark.parametrize(("event", "payload", "field"), [
-    ("workflow_run", {}, "action"),
-    ("workflow_run", {"action": "completed", "repository": {"full_name": "a/b"}}, "workflow_run"),
-    ("issue_comment", {"action": "created", "repository": {"full_name": "a/b"}, "issue": {"number": 1}}, "comment"),
-    ("pull_request", {"action": "labeled", "repository": {"full_name": "a/b"}, "pull_request": {"number": "x"}}, "pull_request.number"),
-])
+@pytest.mark.parametrize(
+    ("event", "payload", "field"),
+    [
+        ("workflow_run", {}, "action"),
+        ("workflow_run", {"action": "completed", "repository": {"full_name": "a/b"}}, "workflow_run"),
+        (
+            "issue_comment",
+            {"action": "created", "repository": {"full_name": "a/b"}, "issue": {"number": 1}},
+            "comment",
+        ),
+        (
+            "pull_request",
+            {"action": "labeled", "repository": {"full_name": "a/b"}, "pull_request": {"number": "x"}},
+            "pull_request.number",
+        ),
+    ],
+)
 def test_malformed_payloads_name_the_field(settings, event, payload, field) -> None:
     with pytest.raises(EventError, match=field.replace(".", r"\.")):
         route(event, payload, settings)
@@ -141,16 +183,20 @@ def test_load_event_errors(tmp_path, content, message) -> None:
 DEEP = 200_000
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    (b'{"action": "created", "comment": {"body": "\xff\xfe/approve-fix"}}', "not UTF-8"),
-    (b"\xef\xbb\xbf{}", "not valid JSON"),                       # a byte-order mark
-    (b"[" * DEEP + b"]" * DEEP, "nested too deeply"),
-    (b'{"a":' * DEEP + b"1" + b"}" * DEEP, "nested too deeply"),
-    (b"", "not valid JSON"),
-    (b"1" * 10_000, "not valid JSON"),                           # over Python's int-digit limit
-    (b"\x00\x00", "not valid JSON"),
-    (b'"just a string"', "JSON object"),
-], ids=["invalid-utf8", "bom", "deep-arrays", "deep-objects", "empty", "huge-int", "nul", "string"])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b'{"action": "created", "comment": {"body": "\xff\xfe/approve-fix"}}', "not UTF-8"),
+        (b"\xef\xbb\xbf{}", "not valid JSON"),  # a byte-order mark
+        (b"[" * DEEP + b"]" * DEEP, "nested too deeply"),
+        (b'{"a":' * DEEP + b"1" + b"}" * DEEP, "nested too deeply"),
+        (b"", "not valid JSON"),
+        (b"1" * 10_000, "not valid JSON"),  # over Python's int-digit limit
+        (b"\x00\x00", "not valid JSON"),
+        (b'"just a string"', "JSON object"),
+    ],
+    ids=["invalid-utf8", "bom", "deep-arrays", "deep-objects", "empty", "huge-int", "nul", "string"],
+)
 def test_every_malformed_event_file_is_the_actions_own_error(tmp_path, content: bytes, message: str) -> None:
     """SECURITY.md item 5 and the exit-code contract: a broken GITHUB_EVENT_PATH ends in one
     ``::error::`` and exit 1, never a traceback."""
@@ -163,10 +209,14 @@ def test_every_malformed_event_file_is_the_actions_own_error(tmp_path, content: 
     path.write_bytes(content)
     with pytest.raises(EventError, match=message):
         load_event(path)
-    settings = ActionSettings.from_environ({
-        "INPUT_GITHUB-TOKEN": "ghs_x", "GITHUB_REPOSITORY": "octo-org/hello-app",
-        "GITHUB_EVENT_NAME": "issue_comment", "GITHUB_EVENT_PATH": str(path),
-    })
+    settings = ActionSettings.from_environ(
+        {
+            "INPUT_GITHUB-TOKEN": "ghs_x",
+            "GITHUB_REPOSITORY": "octo-org/hello-app",
+            "GITHUB_EVENT_NAME": "issue_comment",
+            "GITHUB_EVENT_PATH": str(path),
+        }
+    )
     stream = io.StringIO()
     runner = Runner(stream=stream, environ={})
 
@@ -182,4 +232,3 @@ def test_every_malformed_event_file_is_the_actions_own_error(tmp_path, content: 
     code = action.run(settings=settings, github=NoGitHub(), runner=runner, backend_factory=no_backend)
     errors = [ln for ln in stream.getvalue().splitlines() if ln.startswith("::error")]
     assert code == 1 and len(errors) == 1 and "the event payload cannot be used" in errors[0]
-

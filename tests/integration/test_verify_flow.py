@@ -19,8 +19,12 @@ def applied(h: Harness):
 
 def fix_run(h: Harness, fix_pr, conclusion: str) -> dict:
     w = h.world
-    jobs = [{"name": "test", "conclusion": conclusion, "log": PYTEST_LOG if conclusion == "failure" else "ok\n"}]
-    run = w.state.add_run(w.repo, head_branch=fix_pr.pull.head_ref, event="workflow_dispatch", conclusion=conclusion, jobs=jobs)
+    jobs = [
+        {"name": "test", "conclusion": conclusion, "log": PYTEST_LOG if conclusion == "failure" else "ok\n"}
+    ]
+    run = w.state.add_run(
+        w.repo, head_branch=fix_pr.pull.head_ref, event="workflow_dispatch", conclusion=conclusion, jobs=jobs
+    )
     return payloads.workflow_run_completed(w.state, run.id, api=h.fake.url)
 
 
@@ -61,7 +65,12 @@ def test_fix_branch_failure_under_the_cap_reanalyses_on_the_fix_pr(harness: Harn
 def test_run_on_unknown_ai_fix_branch_is_a_notice(harness: Harness) -> None:
     w = harness.world
     w.state.commit_files(w.repo, "ai-fix/1-deadbeef", {"x.txt": "x\n"}, create=True)
-    run = w.state.add_run(w.repo, head_branch="ai-fix/1-deadbeef", conclusion="failure", jobs=[{"name": "t", "conclusion": "failure", "log": PYTEST_LOG}])
+    run = w.state.add_run(
+        w.repo,
+        head_branch="ai-fix/1-deadbeef",
+        conclusion="failure",
+        jobs=[{"name": "t", "conclusion": "failure", "log": PYTEST_LOG}],
+    )
     out = harness.run("workflow_run", payloads.workflow_run_completed(w.state, run.id, api=harness.fake.url))
     assert out.code == 0 and out.backends_built == 0 and "nothing to verify" in out.stdout
 
@@ -82,9 +91,18 @@ def test_fork_run_on_a_branch_named_like_the_fix_branch_does_not_verify(harness:
     w = harness.world
     fix_pr = applied(harness)
     before = own_comment(harness).body
-    fork_sha = w.state.commit_files(w.fork, fix_pr.pull.head_ref, {"README.md": "# forged\n"}, create=True, author="contributor")
-    run = w.state.add_run(w.repo, head_branch=fix_pr.pull.head_ref, head_repo=w.fork, head_sha=fork_sha, event="pull_request",
-                          conclusion="success", jobs=[{"name": "test", "conclusion": "success", "log": "ok\n"}])
+    fork_sha = w.state.commit_files(
+        w.fork, fix_pr.pull.head_ref, {"README.md": "# forged\n"}, create=True, author="contributor"
+    )
+    run = w.state.add_run(
+        w.repo,
+        head_branch=fix_pr.pull.head_ref,
+        head_repo=w.fork,
+        head_sha=fork_sha,
+        event="pull_request",
+        conclusion="success",
+        jobs=[{"name": "test", "conclusion": "success", "log": "ok\n"}],
+    )
     out = harness.run("workflow_run", payloads.workflow_run_completed(w.state, run.id, api=harness.fake.url))
     assert out.code == 0 and out.backends_built == 0
     assert own_comment(harness).body == before
@@ -96,8 +114,14 @@ def test_run_of_a_commit_ci_healer_did_not_create_does_not_verify(harness: Harne
     w = harness.world
     fix_pr = applied(harness)
     before = own_comment(harness).body
-    run = w.state.add_run(w.repo, head_branch=fix_pr.pull.head_ref, head_sha=w.head_sha, event="push",
-                          conclusion="success", jobs=[{"name": "test", "conclusion": "success", "log": "ok\n"}])
+    run = w.state.add_run(
+        w.repo,
+        head_branch=fix_pr.pull.head_ref,
+        head_sha=w.head_sha,
+        event="push",
+        conclusion="success",
+        jobs=[{"name": "test", "conclusion": "success", "log": "ok\n"}],
+    )
     out = harness.run("workflow_run", payloads.workflow_run_completed(w.state, run.id, api=harness.fake.url))
     assert out.code == 0 and own_comment(harness).body == before and "not ci-healer's commit" in out.stdout
 
@@ -107,7 +131,9 @@ def test_follow_up_commit_on_the_fix_pr_verifies_and_says_so(harness: Harness) -
     fix_pr = applied(harness)
     fix_sha = read_fix_metadata(fix_pr.body).fix_sha
     assert fix_sha == fix_pr.pull.head_sha
-    later = w.state.commit_files(w.repo, fix_pr.pull.head_ref, {"README.md": "# follow-up\n"}, author="dev-wes")
+    later = w.state.commit_files(
+        w.repo, fix_pr.pull.head_ref, {"README.md": "# follow-up\n"}, author="dev-wes"
+    )
     fix_pr.pull.head_sha = later
     out = harness.run("workflow_run", fix_run(harness, fix_pr, "success"))
     assert out.code == 0

@@ -36,15 +36,23 @@ class BackendSettings(BaseModel):
     model: str | None = Field(default=None, description="Model id; each backend has a documented default.")
     openai_base_url: str | None = None
     openai_api_key: SecretStr | None = None
-    github_token: SecretStr | None = Field(default=None, description="Used as the key for GitHub Models endpoints.")
+    github_token: SecretStr | None = Field(
+        default=None, description="Used as the key for GitHub Models endpoints."
+    )
     aws_region: str | None = None
-    timeout_s: float = Field(default=60.0, gt=0, le=3600, description="Per LLM request, seconds (input llm-timeout).")
+    timeout_s: float = Field(
+        default=60.0, gt=0, le=3600, description="Per LLM request, seconds (input llm-timeout)."
+    )
     max_retries: int = Field(default=3, ge=0, le=10)
     max_prompt_tokens: int = Field(default=6000, ge=1500)
 
     def secret_values(self) -> list[str]:
         """The literal secret values, for redaction and ``::add-mask::``."""
-        return [s.get_secret_value() for s in (self.openai_api_key, self.github_token) if s is not None and s.get_secret_value()]
+        return [
+            s.get_secret_value()
+            for s in (self.openai_api_key, self.github_token)
+            if s is not None and s.get_secret_value()
+        ]
 
 
 def resolve_backend_name(settings: BackendSettings, environ: Mapping[str, str] | None = None) -> str:
@@ -60,7 +68,9 @@ def resolve_backend_name(settings: BackendSettings, environ: Mapping[str, str] |
     return "rules"
 
 
-def make_backend(settings: BackendSettings, *, repo: RepoSource | None, environ: Mapping[str, str] | None = None) -> Backend:
+def make_backend(
+    settings: BackendSettings, *, repo: RepoSource | None, environ: Mapping[str, str] | None = None
+) -> Backend:
     """Build the backend ``settings`` ask for.
 
     Raises :class:`BackendError` (code ``config``) when a required setting is missing or invalid,
@@ -75,9 +85,16 @@ def make_backend(settings: BackendSettings, *, repo: RepoSource | None, environ:
         from ci_healer.backends.openai_backend import is_github_models
 
         if settings.github_token is None:
-            raise BackendError("config", "the github-models backend needs a GitHub token (GITHUB_TOKEN, with `models: read`)")
-        url = settings.openai_base_url if is_github_models(settings.openai_base_url) else GITHUB_MODELS_BASE_URL
-        settings, name = settings.model_copy(update={"openai_base_url": url, "openai_api_key": None}), "openai"
+            raise BackendError(
+                "config", "the github-models backend needs a GitHub token (GITHUB_TOKEN, with `models: read`)"
+            )
+        url = (
+            settings.openai_base_url if is_github_models(settings.openai_base_url) else GITHUB_MODELS_BASE_URL
+        )
+        settings, name = (
+            settings.model_copy(update={"openai_base_url": url, "openai_api_key": None}),
+            "openai",
+        )
     if name == "rules":
         from ci_healer.backends.rules import RulesBackend
 
@@ -86,9 +103,14 @@ def make_backend(settings: BackendSettings, *, repo: RepoSource | None, environ:
         from ci_healer.backends.openai_backend import OpenAIBackend, is_github_models
 
         # The GitHub token is a key only for GitHub Models; any other endpoint never receives it.
-        key = settings.openai_api_key or (settings.github_token if is_github_models(settings.openai_base_url) else None)
+        key = settings.openai_api_key or (
+            settings.github_token if is_github_models(settings.openai_base_url) else None
+        )
         if key is None and not settings.openai_base_url:
-            raise BackendError("config", "the openai backend needs openai-api-key (or a base URL of a server that needs none)")
+            raise BackendError(
+                "config",
+                "the openai backend needs openai-api-key (or a base URL of a server that needs none)",
+            )
         kwargs = {} if settings.model is None else {"model": settings.model}
         return OpenAIBackend(
             api_key=key.get_secret_value() if key is not None else None,
@@ -111,7 +133,17 @@ def make_backend(settings: BackendSettings, *, repo: RepoSource | None, environ:
             secrets=settings.secret_values(),
             **kwargs,
         )
-    raise BackendError("config", f"unknown backend {name!r}: use auto, rules, openai, bedrock or github-models")
+    raise BackendError(
+        "config", f"unknown backend {name!r}: use auto, rules, openai, bedrock or github-models"
+    )
 
 
-__all__ = ["GITHUB_MODELS_BASE_URL", "Backend", "BackendError", "BackendSettings", "RepairingBackend", "make_backend", "resolve_backend_name"]
+__all__ = [
+    "GITHUB_MODELS_BASE_URL",
+    "Backend",
+    "BackendError",
+    "BackendSettings",
+    "RepairingBackend",
+    "make_backend",
+    "resolve_backend_name",
+]

@@ -45,6 +45,8 @@ class RepairingBackend(Protocol):
 
     name: str
 
-    def repair_edits(self, request: ProposalRequest, previous: Proposal, failures: list[EditFailure]) -> Proposal:
+    def repair_edits(
+        self, request: ProposalRequest, previous: Proposal, failures: list[EditFailure]
+    ) -> Proposal:
         """A corrected :class:`Proposal` for ``request`` after ``previous``'s edits failed as
         ``failures`` describe; raise :class:`BackendError` like :meth:`Backend.propose`."""

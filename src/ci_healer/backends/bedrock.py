@@ -75,7 +75,12 @@ DEFAULT_NOVA_MODEL = "us.amazon.nova-pro-v1:0"
 DEFAULT_REGION = "us-east-1"
 
 _THROTTLED = {"ThrottlingException", "TooManyRequestsException", "ServiceQuotaExceededException"}
-_UNAVAILABLE = {"InternalServerException", "ServiceUnavailableException", "ModelNotReadyException", "ModelErrorException"}
+_UNAVAILABLE = {
+    "InternalServerException",
+    "ServiceUnavailableException",
+    "ModelNotReadyException",
+    "ModelErrorException",
+}
 _AUTH = {
     "AccessDeniedException",
     "UnrecognizedClientException",
@@ -149,7 +154,9 @@ class BedrockBackend:
                 "bedrock-runtime", region_name=self.region, endpoint_url=endpoint_url, config=config
             )
         except botocore.exceptions.BotoCoreError as err:
-            raise BackendError("config", f"cannot build the Bedrock client for Region {self.region}: {err}") from err
+            raise BackendError(
+                "config", f"cannot build the Bedrock client for Region {self.region}: {err}"
+            ) from err
 
     def tool_config(self) -> dict[str, Any]:
         """The Converse ``toolConfig``: the one ``submit_proposal`` tool, forced by ``toolChoice``."""
@@ -194,7 +201,13 @@ class BedrockBackend:
         messages.append(assistant)
         if tool_use_id is not None:
             content: list[dict[str, Any]] = [
-                {"toolResult": {"toolUseId": tool_use_id, "content": [{"text": "\n".join(errors)}], "status": "error"}},
+                {
+                    "toolResult": {
+                        "toolUseId": tool_use_id,
+                        "content": [{"text": "\n".join(errors)}],
+                        "status": "error",
+                    }
+                },
                 {"text": repair_text},
             ]
         else:
@@ -207,13 +220,17 @@ class BedrockBackend:
             return proposal
         raise invalid_output(errors)
 
-    def repair_edits(self, request: ProposalRequest, previous: Proposal, failures: list[EditFailure]) -> Proposal:
+    def repair_edits(
+        self, request: ProposalRequest, previous: Proposal, failures: list[EditFailure]
+    ) -> Proposal:
         """One patch-repair round (:func:`ci_healer.backends.llm.build_repair_messages`) through the
         same forced tool call; an invalid reply is ``BackendError("invalid_output")`` at once."""
         with error_boundary(self._redactor, self.name):
             return self._repair_edits(request, previous, failures)
 
-    def _repair_edits(self, request: ProposalRequest, previous: Proposal, failures: list[EditFailure]) -> Proposal:
+    def _repair_edits(
+        self, request: ProposalRequest, previous: Proposal, failures: list[EditFailure]
+    ) -> Proposal:
         prompt = build_repair_messages(
             request, previous, failures, max_prompt_tokens=self.max_prompt_tokens, output_mode="tool"
         )
@@ -246,7 +263,9 @@ class BedrockBackend:
             log.info("bedrock reply cut off at %d tokens; asking once more with %d", limit, bigger)
             limit = bigger
 
-    def _call(self, system: list[dict[str, str]], messages: list[dict[str, Any]], max_tokens: int) -> dict[str, Any]:
+    def _call(
+        self, system: list[dict[str, str]], messages: list[dict[str, Any]], max_tokens: int
+    ) -> dict[str, Any]:
         try:
             return self._client.converse(
                 modelId=self.model_id,
@@ -264,15 +283,22 @@ class BedrockBackend:
                 f"{type(err).__name__}; raise llm-timeout or try a smaller model",
             ) from err
         except (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError) as err:
-            raise BackendError("auth", f"no AWS credentials for Bedrock: {err}; configure an IAM role or keys") from err
+            raise BackendError(
+                "auth", f"no AWS credentials for Bedrock: {err}; configure an IAM role or keys"
+            ) from err
         except botocore.exceptions.EndpointConnectionError as err:
-            raise RetryableError("unavailable", f"cannot reach Bedrock at {self.endpoint} ({type(err).__name__})") from err
+            raise RetryableError(
+                "unavailable", f"cannot reach Bedrock at {self.endpoint} ({type(err).__name__})"
+            ) from err
         except botocore.exceptions.ParamValidationError as err:
             raise BackendError("config", f"Bedrock request rejected by the SDK: {err}") from err
         except botocore.exceptions.BotoCoreError as err:
             raise RetryableError("unavailable", f"Bedrock call failed: {err}") from err
         except ValueError as err:  # botocore.parsers.ResponseParserError and JSON decoding
-            raise RetryableError("unavailable", f"Bedrock's reply could not be decoded ({type(err).__name__}) at {self.endpoint}") from err
+            raise RetryableError(
+                "unavailable",
+                f"Bedrock's reply could not be decoded ({type(err).__name__}) at {self.endpoint}",
+            ) from err
 
     def _map_client_error(self, err: botocore.exceptions.ClientError) -> BackendError:
         info = err.response.get("Error", {})
@@ -311,7 +337,9 @@ def _check_reply(reply: dict[str, Any], endpoint: str) -> dict[str, Any]:
     output = reply.get("output")
     if not isinstance(output, dict) or stop is None:
         headers = reply.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-        media_type = str(headers.get("content-type", "")).split(";", 1)[0].strip().lower() or "no Content-Type"
+        media_type = (
+            str(headers.get("content-type", "")).split(";", 1)[0].strip().lower() or "no Content-Type"
+        )
         if "json" not in media_type:
             raise BackendError(
                 "config",
@@ -324,7 +352,10 @@ def _check_reply(reply: dict[str, Any], endpoint: str) -> dict[str, Any]:
             "invalid or cut JSON)",
         )
     if stop in _REFUSED_STOPS:
-        raise BackendError("refused", f"Bedrock stopped the reply (stopReason: {stop}): a guardrail or content filter blocked it")
+        raise BackendError(
+            "refused",
+            f"Bedrock stopped the reply (stopReason: {stop}): a guardrail or content filter blocked it",
+        )
     if stop == "max_tokens":
         return reply
     message = output.get("message")
@@ -344,7 +375,9 @@ def _read_reply(reply: dict[str, Any]) -> tuple[Proposal | None, list[str], str 
     """
     message = reply.get("output", {}).get("message") or {"role": "assistant", "content": []}
     content = message.get("content") or []
-    tool_use = next((c["toolUse"] for c in content if "toolUse" in c and c["toolUse"].get("name") == SCHEMA_NAME), None)
+    tool_use = next(
+        (c["toolUse"] for c in content if "toolUse" in c and c["toolUse"].get("name") == SCHEMA_NAME), None
+    )
     if tool_use is None:
         tool_use = next((c["toolUse"] for c in content if "toolUse" in c), None)
     if tool_use is not None:
@@ -362,7 +395,12 @@ def _read_reply(reply: dict[str, Any]) -> tuple[Proposal | None, list[str], str 
     else:
         errors = []
     stop = reply.get("stopReason", "unknown")
-    return None, [f"(whole reply): the reply did not call the tool {SCHEMA_NAME} (stopReason {stop})", *errors], None, assistant
+    return (
+        None,
+        [f"(whole reply): the reply did not call the tool {SCHEMA_NAME} (stopReason {stop})", *errors],
+        None,
+        assistant,
+    )
 
 
 __all__ = ["DEFAULT_NOVA_MODEL", "BedrockBackend", "resolve_region"]

@@ -210,7 +210,11 @@ def describe_validation_error(err: ValidationError | str) -> list[str]:
 
 def render_repair(errors: Iterable[str], *, output_mode: OutputMode) -> str:
     """The repair-round user message (``prompts/repair.j2``) listing ``errors``."""
-    return prompt_env().get_template("repair.j2").render(errors=[_one_line(e) for e in errors], output_mode=output_mode)
+    return (
+        prompt_env()
+        .get_template("repair.j2")
+        .render(errors=[_one_line(e) for e in errors], output_mode=output_mode)
+    )
 
 
 def echo_for_repair(reply: str) -> str:
@@ -221,7 +225,9 @@ def echo_for_repair(reply: str) -> str:
 def invalid_output(errors: list[str]) -> BackendError:
     """The error raised after a failed repair round (message: first problems, one line)."""
     summary = "; ".join(_one_line(e) for e in errors[:3])
-    return BackendError("invalid_output", f"the model's reply is not a valid proposal after one repair round: {summary}")
+    return BackendError(
+        "invalid_output", f"the model's reply is not a valid proposal after one repair round: {summary}"
+    )
 
 
 def _one_line(text: str, limit: int = 300) -> str:
@@ -255,10 +261,17 @@ class RepairPrompt(NamedTuple):
 
 def _failure_view(failure: EditFailure, max_chars: int) -> dict[str, Any]:
     width = len(str((failure.closest_start_line or 1) + len(failure.closest_lines)))
-    numbered = [f"{n:>{width}}| {line}" for n, line in enumerate(failure.closest_lines, failure.closest_start_line or 1)]
+    numbered = [
+        f"{n:>{width}}| {line}"
+        for n, line in enumerate(failure.closest_lines, failure.closest_start_line or 1)
+    ]
     while numbered and sum(len(x) + 1 for x in numbered) > max_chars:
         numbered.pop()
-    original = failure.original if len(failure.original) <= max_chars else failure.original[:max_chars] + "\n" + _TRUNCATED
+    original = (
+        failure.original
+        if len(failure.original) <= max_chars
+        else failure.original[:max_chars] + "\n" + _TRUNCATED
+    )
     return {
         "edit_index": failure.edit_index,
         "code": _label(failure.code),
@@ -276,7 +289,11 @@ def render_edit_repair(
 ) -> str:
     """The patch-repair user message (``prompts/repair_edits.j2``); file text capped at ``max_chars`` per failure."""
     views = [_failure_view(f, max_chars) for f in failures]
-    return prompt_env().get_template("repair_edits.j2").render(failures=views, delimiter=delimiter, output_mode=output_mode)
+    return (
+        prompt_env()
+        .get_template("repair_edits.j2")
+        .render(failures=views, delimiter=delimiter, output_mode=output_mode)
+    )
 
 
 def build_repair_messages(
@@ -306,7 +323,9 @@ def build_repair_messages(
         echo = full_echo
         max_chars = 4_000
         while True:
-            repair = render_edit_repair(failures, delimiter=delimiter, output_mode=output_mode, max_chars=max_chars)
+            repair = render_edit_repair(
+                failures, delimiter=delimiter, output_mode=output_mode, max_chars=max_chars
+            )
             used = estimate_tokens(repair) + estimate_tokens(echo)
             if used <= share or max_chars <= 100:
                 break
@@ -414,7 +433,9 @@ def untrusted_strings(request: ProposalRequest) -> list[str]:
         out += [f.path for f in request.change.files] + [f.patch for f in request.change.files]
         out += [f.previous_path or "" for f in request.change.files] + list(request.change.notes)
     out += [b.text for b in request.blocks] + [b.reason for b in request.blocks]
-    out += [f.path for f in request.files] + [f.text for f in request.files] + [f.reason for f in request.files]
+    out += (
+        [f.path for f in request.files] + [f.text for f in request.files] + [f.reason for f in request.files]
+    )
     out += list(request.classification.signals)
     return out
 
@@ -470,21 +491,39 @@ def _render(
         manifests=request.manifests,
         project_packages=request.project_packages,
         blocks=[
-            {"start_line": b.start_line, "end_line": b.end_line, "reason": _label(b.reason), "text": b.text, "omitted": b.omitted}
+            {
+                "start_line": b.start_line,
+                "end_line": b.end_line,
+                "reason": _label(b.reason),
+                "text": b.text,
+                "omitted": b.omitted,
+            }
             for b in blocks
         ],
         files=[
-            {"path": f.path, "start_line": f.start_line, "end_line": f.end_line, "reason": _label(f.reason), "text": "\n".join(f.lines), "trimmed": f.trimmed}
+            {
+                "path": f.path,
+                "start_line": f.start_line,
+                "end_line": f.end_line,
+                "reason": _label(f.reason),
+                "text": "\n".join(f.lines),
+                "trimmed": f.trimmed,
+            }
             for f in files
         ],
         dropped_files=dropped_files,
         dropped_blocks=dropped_blocks,
         output_mode=output_mode,
-        change=None if request.change is None else {
+        change=None
+        if request.change is None
+        else {
             "kind": request.change.kind,
             "total_files": request.change.total_files,
             "notes": list(request.change.notes),
-            "files": [{"path": c.path, "status": _label(c.status), "patch": "\n".join(c.lines), "cut": c.cut} for c in change or []],
+            "files": [
+                {"path": c.path, "status": _label(c.status), "patch": "\n".join(c.lines), "cut": c.cut}
+                for c in change or []
+            ],
             "dropped": dropped_change,
             "cut": sum(1 for c in change or [] if c.cut),
         },
@@ -567,7 +606,17 @@ def build_messages(
     dropped_files = dropped_blocks = dropped_change = 0
 
     while True:
-        system, user = _render(request, files, blocks, delimiter, output_mode, dropped_files, dropped_blocks, change, dropped_change)
+        system, user = _render(
+            request,
+            files,
+            blocks,
+            delimiter,
+            output_mode,
+            dropped_files,
+            dropped_blocks,
+            change,
+            dropped_change,
+        )
         total = estimate_tokens(system) + estimate_tokens(user)
         if total <= max_prompt_tokens:
             return Prompt(system, user, delimiter)
@@ -752,10 +801,13 @@ def error_boundary(redactor: Redactor, backend: str) -> Iterator[None]:
         yield
     except BackendError as err:
         raise redacted_error(err, redactor) from None
-    except Exception as err:  # noqa: BLE001 - the boundary: every failure becomes a BackendError
+    except Exception as err:
         detail = _one_line(str(err), 200)
         raise redacted_error(
-            BackendError("internal", f"the {backend} backend failed unexpectedly ({type(err).__name__}: {detail})"), redactor
+            BackendError(
+                "internal", f"the {backend} backend failed unexpectedly ({type(err).__name__}: {detail})"
+            ),
+            redactor,
         ) from None
 
 
@@ -774,12 +826,12 @@ __all__ = [
     "DEFAULT_MAX_PROMPT_TOKENS",
     "MAX_OUTPUT_TOKENS",
     "MAX_OUTPUT_TOKENS_CEILING",
+    "SCHEMA_DESCRIPTION",
+    "SCHEMA_NAME",
     "Prompt",
     "RepairPrompt",
     "RetryPolicy",
     "RetryableError",
-    "SCHEMA_DESCRIPTION",
-    "SCHEMA_NAME",
     "build_messages",
     "build_repair_messages",
     "call_with_retries",
@@ -801,4 +853,3 @@ __all__ = [
     "truncated_error",
     "untrusted_strings",
 ]
-

@@ -153,7 +153,10 @@ class OpenAIBackend:
         try:
             self._client = openai.OpenAI(api_key=key, base_url=base_url, timeout=timeout_s, max_retries=0)
         except openai.OpenAIError as err:  # e.g. a malformed base URL
-            raise redacted_error(BackendError("config", f"cannot build the OpenAI client for {self.endpoint}: {err}"), self._redactor) from None
+            raise redacted_error(
+                BackendError("config", f"cannot build the OpenAI client for {self.endpoint}: {err}"),
+                self._redactor,
+            ) from None
 
     # ------------------------------------------------------------------------------------------
 
@@ -189,13 +192,17 @@ class OpenAIBackend:
         except ValidationError as err:
             raise invalid_output(describe_validation_error(err)) from None
 
-    def repair_edits(self, request: ProposalRequest, previous: Proposal, failures: list[EditFailure]) -> Proposal:
+    def repair_edits(
+        self, request: ProposalRequest, previous: Proposal, failures: list[EditFailure]
+    ) -> Proposal:
         """One patch-repair round (:func:`ci_healer.backends.llm.build_repair_messages`); an invalid
         reply is ``BackendError("invalid_output")`` at once (no second schema repair)."""
         with error_boundary(self._redactor, self.name):
             return self._repair_edits(request, previous, failures)
 
-    def _repair_edits(self, request: ProposalRequest, previous: Proposal, failures: list[EditFailure]) -> Proposal:
+    def _repair_edits(
+        self, request: ProposalRequest, previous: Proposal, failures: list[EditFailure]
+    ) -> Proposal:
         prompt = build_repair_messages(
             request, previous, failures, max_prompt_tokens=self.max_prompt_tokens, output_mode="json"
         )
@@ -285,8 +292,12 @@ def _read_completion(body: str, content_type: str, endpoint: str) -> _Reply:
     choices = data.get("choices") if isinstance(data, dict) else None
     if not isinstance(choices, list):
         error = data.get("error") if isinstance(data, dict) else None
-        what = "an error object" if error is not None else f"JSON without a choices list ({type(data).__name__})"
-        raise BackendError("invalid_output", f"the endpoint {endpoint} answered HTTP 200 with {what}, not a chat completion")
+        what = (
+            "an error object" if error is not None else f"JSON without a choices list ({type(data).__name__})"
+        )
+        raise BackendError(
+            "invalid_output", f"the endpoint {endpoint} answered HTTP 200 with {what}, not a chat completion"
+        )
     if not choices:
         raise BackendError(
             "invalid_output",
@@ -300,7 +311,10 @@ def _read_completion(body: str, content_type: str, endpoint: str) -> _Reply:
         raise BackendError("refused", f"the model refused to answer: {' '.join(refusal.split())[:200]}")
     finish = choice.get("finish_reason")
     if finish == "content_filter":
-        raise BackendError("refused", f"the endpoint's content filter stopped the reply (finish_reason: content_filter) at {endpoint}")
+        raise BackendError(
+            "refused",
+            f"the endpoint's content filter stopped the reply (finish_reason: content_filter) at {endpoint}",
+        )
     content = message.get("content")
     text = content if isinstance(content, str) else ""
     return _Reply(text, finish == "length")
@@ -322,20 +336,30 @@ def _map_error(err: openai.APIError, endpoint: str, timeout_s: float) -> Backend
     if isinstance(err, openai.APIConnectionError):
         cause = err.__cause__
         why = f"{type(cause).__name__}: {cause}" if cause is not None else str(err)
-        return RetryableError("unavailable", f"cannot reach the OpenAI-compatible endpoint {endpoint}: {_one_line(why)}")
+        return RetryableError(
+            "unavailable", f"cannot reach the OpenAI-compatible endpoint {endpoint}: {_one_line(why)}"
+        )
     if isinstance(err, openai.APIStatusError):
         status = err.status_code
         detail = _error_detail(err)
         retry_after = parse_retry_after(err.response.headers.get("retry-after"))
         if status in (401, 403):
-            return BackendError("auth", f"the endpoint {endpoint} refused the credentials (HTTP {status}): {detail}")
+            return BackendError(
+                "auth", f"the endpoint {endpoint} refused the credentials (HTTP {status}): {detail}"
+            )
         if status == 429:
-            return RetryableError("throttled", f"rate limited by the endpoint (HTTP 429): {detail}", retry_after_s=retry_after)
+            return RetryableError(
+                "throttled", f"rate limited by the endpoint (HTTP 429): {detail}", retry_after_s=retry_after
+            )
         if status == 408:
             return BackendError("timeout", f"the endpoint timed out (HTTP 408): {detail}")
         if status >= 500:
-            return RetryableError("unavailable", f"the endpoint failed (HTTP {status}): {detail}", retry_after_s=retry_after)
-        return BackendError("config", f"the endpoint {endpoint} rejected the request (HTTP {status}): {detail}")
+            return RetryableError(
+                "unavailable", f"the endpoint failed (HTTP {status}): {detail}", retry_after_s=retry_after
+            )
+        return BackendError(
+            "config", f"the endpoint {endpoint} rejected the request (HTTP {status}): {detail}"
+        )
     return BackendError("unavailable", f"OpenAI SDK error: {_one_line(str(err))}")
 
 
@@ -353,4 +377,10 @@ def _error_detail(err: openai.APIStatusError) -> str:
     return " ".join(str(err.message).split())[:300]
 
 
-__all__ = ["DEFAULT_GITHUB_MODELS_MODEL", "DEFAULT_OPENAI_MODEL", "OpenAIBackend", "check_base_url", "is_github_models"]
+__all__ = [
+    "DEFAULT_GITHUB_MODELS_MODEL",
+    "DEFAULT_OPENAI_MODEL",
+    "OpenAIBackend",
+    "check_base_url",
+    "is_github_models",
+]

@@ -25,7 +25,16 @@ import tomllib
 from collections.abc import Iterator
 
 from ci_healer.classify import failing_test_shown
-from ci_healer.context import _WORKSPACE_PREFIXES, _block_refs, _causal_order, _clean, _split_path, find_manifests, project_packages, referenced_files
+from ci_healer.context import (
+    _WORKSPACE_PREFIXES,
+    _block_refs,
+    _causal_order,
+    _clean,
+    _split_path,
+    find_manifests,
+    project_packages,
+    referenced_files,
+)
 from ci_healer.models import Block, Category, FileEdit, Proposal, ProposalRequest
 from ci_healer.pypi_names import (
     NAMESPACE_ONLY,
@@ -43,7 +52,9 @@ _MISSING_MODULE = re.compile(
 _REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 _EGG = re.compile(r"#egg=([A-Za-z0-9][A-Za-z0-9._-]*)")
 _REQ_FLAG = re.compile(r"(?:^|\s)(?:-r|--requirement)[ =]?\s*['\"]?(?P<file>[\w./\\-]+\.(?:txt|in))")
-_TEST_FILE = re.compile(r"(?:^|/)(?:tests?|testing)/|(?:^|/)test_[^/]*\.py$|_tests?\.py$|(?:^|/)conftest\.py$")
+_TEST_FILE = re.compile(
+    r"(?:^|/)(?:tests?|testing)/|(?:^|/)test_[^/]*\.py$|_tests?\.py$|(?:^|/)conftest\.py$"
+)
 
 _TEST_REQUIREMENTS = (
     "requirements-dev.txt",
@@ -88,7 +99,10 @@ _CATEGORY_PHRASE = {
 _ERROR_LINES: tuple[tuple[re.Pattern[str], bool], ...] = (
     (re.compile(r"^E\s{2,}\S"), False),  # pytest assertion detail
     (re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Failure)(?::\s.*)?$"), True),
-    (re.compile(r"\berror(?:\[\w+\])?:|\berror [A-Z]{2,}\d+:|^\[ERROR\]|^ERROR:|^error\b", re.IGNORECASE), False),
+    (
+        re.compile(r"\berror(?:\[\w+\])?:|\berror [A-Z]{2,}\d+:|^\[ERROR\]|^ERROR:|^error\b", re.IGNORECASE),
+        False,
+    ),
     (re.compile(r"^(?:FAILED|FAIL:|--- FAIL|FAIL\s)|\u2715|\u25cf "), False),
     (re.compile(r"##\[error\](?!Process completed with exit code)"), False),
     (re.compile(r"\b(?:fatal|panic|Error|Exception|Traceback)\b"), False),
@@ -193,12 +207,16 @@ def _declared(repo: RepoSource) -> dict[str, list[str]]:
                 for req in _toml_names(data.get(section)):
                     add(req, f"{path} [{section}]")
         elif name in ("setup.py", "setup.cfg"):
-            for m in re.finditer(r"(?:install_requires|tests_require|extras_require)\s*=\s*[\[{(]([^\])}]*)", text):
+            for m in re.finditer(
+                r"(?:install_requires|tests_require|extras_require)\s*=\s*[\[{(]([^\])}]*)", text
+            ):
                 for q in re.findall(r"""['"]([^'"]+)['"]""", m.group(1)):
                     req = _requirement_name(q)
                     if req:
                         add(req, path)
-            for m in re.finditer(r"^(?:install_requires|tests_require)\s*=[ \t]*((?:\n[ \t]+\S.*)+)", text, re.MULTILINE):
+            for m in re.finditer(
+                r"^(?:install_requires|tests_require)\s*=[ \t]*((?:\n[ \t]+\S.*)+)", text, re.MULTILINE
+            ):
                 for line in m.group(1).split("\n"):
                     req = _requirement_name(line)
                     if req:
@@ -287,7 +305,10 @@ def _headers(text: str) -> list[tuple[int, int, str]]:
                 j += 1
             m = _HEADER.match(text, j)
             if m:
-                name = ".".join(part.strip().strip("\"'") for part in re.split(r"\s*\.\s*(?=(?:[^\"']*[\"'][^\"']*[\"'])*[^\"']*$)", m.group(1)))
+                name = ".".join(
+                    part.strip().strip("\"'")
+                    for part in re.split(r"\s*\.\s*(?=(?:[^\"']*[\"'][^\"']*[\"'])*[^\"']*$)", m.group(1))
+                )
                 out.append((i, m.end(), name))
                 i = m.end()
                 continue
@@ -394,7 +415,10 @@ def _insert_toml_item(text: str, table: str, key: str, item: str) -> str | None:
         row = f"{indent}{new_item},"
         one_per_line = all(re.fullmatch(r"\s*([\"'])[^\"']*\1\s*,?\s*(?:#.*)?", lines[i]) for i in item_rows)
         if item_rows and one_per_line:
-            names = [normalise(_requirement_name(lines[i].strip().strip(",").strip("\"'")) or "") for i in item_rows]
+            names = [
+                normalise(_requirement_name(lines[i].strip().strip(",").strip("\"'")) or "")
+                for i in item_rows
+            ]
             at = item_rows[-1] + 1
             if names == sorted(names):
                 later = [i for i, name in zip(item_rows, names) if name > normalise(item)]
@@ -495,13 +519,19 @@ class RulesBackend:
         for block in blocks:
             # Only references printed as paths: class and module names need the repository.
             refs = [r for r in _causal_order(_block_refs(block.text)) if r.name is None]
-            for ref in sorted(refs, key=lambda r: (r.kind == "bare", r.line is None, "/" not in r.raw.replace("\\", "/"))):
+            for ref in sorted(
+                refs, key=lambda r: (r.kind == "bare", r.line is None, "/" not in r.raw.replace("\\", "/"))
+            ):
                 parts = _split_path(ref.raw)
                 if parts:
                     # Without the repository, an absolute path outside a known CI workspace is
                     # shown as printed (it may be a container path such as /root/src/...).
                     raw = ref.raw.strip().replace("\\", "/")
-                    shown = raw if raw.startswith("/") and not any(p.match(raw) for p in _WORKSPACE_PREFIXES) else "/".join(parts)
+                    shown = (
+                        raw
+                        if raw.startswith("/") and not any(p.match(raw) for p in _WORKSPACE_PREFIXES)
+                        else "/".join(parts)
+                    )
                     return shown, ref.line
         return None
 
@@ -732,7 +762,9 @@ class RulesBackend:
 
         # 3. dynamic [project] dependencies read from a file
         if project is not None and "dependencies" in (project.get("dynamic") or []):
-            dynamic = pyproject.get("tool", {}).get("setuptools", {}).get("dynamic", {}).get("dependencies", {})
+            dynamic = (
+                pyproject.get("tool", {}).get("setuptools", {}).get("dynamic", {}).get("dependencies", {})
+            )
             files = dynamic.get("file") if isinstance(dynamic, dict) else None
             files = [files] if isinstance(files, str) else files or []
             for path in files:
@@ -772,7 +804,9 @@ class RulesBackend:
                             f"Node cannot find the file module `{name}`{at}: the path is wrong or the file is "
                             "generated by a build step that did not run before this one."
                         )
-                        return Proposal(root_cause=cause, category=request.classification.category, confidence=0.5)
+                        return Proposal(
+                            root_cause=cause, category=request.classification.category, confidence=0.5
+                        )
                     package = "/".join(name.split("/")[:2]) if name.startswith("@") else name.split("/")[0]
                     cause = (
                         f"Node cannot find the package `{package}`{at}: it is not installed in the job — either it is "
@@ -780,7 +814,10 @@ class RulesBackend:
                         "failed. Adding it to package.json changes the lock file, so no automatic patch is made."
                     )
                     return Proposal(root_cause=cause, category=Category.DEPENDENCY, confidence=0.6)
-                m = re.search(r"(?:Could not find a version that satisfies the requirement|No matching distribution found for) (?P<req>\S+)", text)
+                m = re.search(
+                    r"(?:Could not find a version that satisfies the requirement|No matching distribution found for) (?P<req>\S+)",
+                    text,
+                )
                 if m:
                     cause = (
                         f"pip cannot install `{_squash(m.group('req'), 120)}`: no release matches the requirement for "
@@ -805,9 +842,9 @@ class RulesBackend:
                         "`go get` for it and commit go.mod and go.sum)."
                     )
                     return Proposal(root_cause=cause, category=Category.DEPENDENCY, confidence=0.6)
-                m = re.search(r"(?:^|\s)(?:\S+: )?(?:line \d+: )?(?P<c>[\w.+-]+): command not found$", text) or re.search(
-                    r"^(?:/bin/)?(?:ba|da)?sh: \d+: (?P<c>[\w.+-]+): not found$", text
-                )
+                m = re.search(
+                    r"(?:^|\s)(?:\S+: )?(?:line \d+: )?(?P<c>[\w.+-]+): command not found$", text
+                ) or re.search(r"^(?:/bin/)?(?:ba|da)?sh: \d+: (?P<c>[\w.+-]+): not found$", text)
                 # Travis CI's own stage script prints harmless "not found" lines on macOS images.
                 if m and ".travis/job_stages" not in text and m.group("c") != "shell_session_update":
                     cause = (
