@@ -13,6 +13,9 @@ names a scenario, so one server plays every fake model:
 ``always-500``       HTTP 500 every time
 ``always-429``       HTTP 429 with ``Retry-After: 7`` every time
 ``no-json-schema``   400 when ``response_format.type`` is ``json_schema``; valid under ``json_object``
+``no-json-schema-500`` as llama-cpp-python's server: HTTP 500 carrying the request-validation error
+                     of ``response_format.type`` for ``json_schema``; valid under ``json_object``
+``json-mode-only``   as ``no-json-schema``, and a 400 for a ``schema`` key beside ``json_object``
 ``unauthorized``     HTTP 401
 ``slow``             sleeps ``SLOW_SECONDS`` before answering valid
 ``hang``             answers nothing until the server shuts down (client timeouts)
@@ -69,8 +72,13 @@ INVALID_PROPOSAL = {
     "confidence": 3,
 }
 LOGIN_PAGE = "<!DOCTYPE html>\n<html><head><title>Sign in - Corporate Proxy</title></head><body><form method=post>...</form></body></html>\n"
-RELEASE = threading.Event()
-"""Set when the server shuts down; the ``hang`` scenarios wait on it."""
+
+
+class _Server(ThreadingHTTPServer):
+    """One server with its own ``release`` event, set when it shuts down; its ``hang`` scenarios
+    wait on it (one event per server, so a second server stopping does not release the first's)."""
+
+    release: threading.Event
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -179,13 +187,30 @@ class _Handler(BaseHTTPRequestHandler):
                 )
             else:
                 self._completion(model, valid)
+        elif model == "no-json-schema-500":
+            if fmt == "json_schema":
+                self._error(
+                    500,
+                    "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', "
+                    "'type'), 'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema'}",
+                    "internal_server_error",
+                )
+            else:
+                self._completion(model, valid)
+        elif model == "json-mode-only":
+            if fmt == "json_schema" or "schema" in (request.get("response_format") or {}):
+                self._error(
+                    400, "response_format: unrecognized field for json_object", "invalid_request_error"
+                )
+            else:
+                self._completion(model, valid)
         elif model == "unauthorized":
             self._error(401, "Incorrect API key provided.", "invalid_request_error")
         elif model == "slow":
             time.sleep(SLOW_SECONDS)
             self._completion(model, valid)
         elif model == "hang":
-            RELEASE.wait(30)
+            self.server.release.wait(30)  # type: ignore[attr-defined]
         elif model == "echo-key-401":
             bearer = self.headers.get("Authorization", "").removeprefix("Bearer ")
             self._error(
@@ -281,7 +306,7 @@ class _Handler(BaseHTTPRequestHandler):
                 500, "InternalServerException", "The server encountered an error processing your request."
             )
         elif model == "hang":
-            RELEASE.wait(30)
+            self.server.release.wait(30)  # type: ignore[attr-defined]
         elif model == "html-200":
             self._raw(200, LOGIN_PAGE.encode(), "text/html; charset=utf-8")
         elif model == "invalid-json":
@@ -325,15 +350,15 @@ def call_count(scenario: str, *, bedrock: bool = False) -> int:
 def serve(port: int = 0) -> Iterator[str]:
     """Run the server in a daemon thread; yields its base URL (``http://127.0.0.1:<port>/v1``)."""
     _Handler.calls = Counter()
-    RELEASE.clear()
-    httpd = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
+    httpd = _Server(("127.0.0.1", port), _Handler)
+    httpd.release = threading.Event()
     httpd.daemon_threads = True
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
     finally:
-        RELEASE.set()
+        httpd.release.set()
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=5)

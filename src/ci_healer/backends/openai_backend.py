@@ -7,9 +7,12 @@ Works with api.openai.com, Azure OpenAI's v1 endpoint, GitHub Models
 
 Output format: ``response_format={"type": "json_schema", "json_schema": {"name": "submit_proposal",
 "schema": <proposal_json_schema()>, "strict": true}}`` (OpenAI Structured Outputs). When the server
-answers 400 naming ``response_format``/``json_schema`` (servers without structured outputs), the
-same call is made once more with ``{"type": "json_object"}`` (JSON mode; the system prompt carries
-the field list and an example) and later calls keep that mode. The reply is validated with
+refuses it naming ``response_format``/``json_schema`` (servers without structured outputs: a 400, or
+a request-validation error answered as 422 by FastAPI servers and as 500 by llama-cpp-python's
+``llama_cpp.server``), the same call is made once more with ``{"type": "json_object", "schema":
+<proposal_json_schema()>}`` (JSON mode; llama-cpp-python constrains the output to the schema, other
+servers ignore the extra key; the system prompt carries the field list and an example) and later
+calls keep that mode. A server that refuses that too gets plain ``{"type": "json_object"}``. The reply is validated with
 :func:`ci_healer.backends.llm.parse_proposal` either way, with one repair round.
 
 Errors: 401/403 → ``auth``; 429 → ``throttled`` and 5xx/connection errors → ``unavailable`` (both
@@ -129,6 +132,7 @@ class OpenAIBackend:
         self.max_output_tokens = max_output_tokens
         self.output_tokens_ceiling = output_tokens_ceiling
         self._json_mode_only = False
+        self._plain_json_mode = False
         secrets = [s for s in secrets if s]
         self._redactor = Redactor(secrets)
         if client is not None:
@@ -227,11 +231,15 @@ class OpenAIBackend:
             try:
                 return self._create(messages, limit)
             except BackendError as err:
-                if err.code != "config" or self._json_mode_only or not _is_format_rejection(err):
+                if self._plain_json_mode or not _is_format_rejection(err):
                     raise
-                log.info("endpoint rejected json_schema output; falling back to JSON mode")
-                self._json_mode_only = True
-                return self._create(messages, limit)
+                if self._json_mode_only:
+                    log.info("endpoint rejected a schema in JSON mode; falling back to plain JSON mode")
+                    self._plain_json_mode = True
+                else:
+                    log.info("endpoint rejected json_schema output; falling back to JSON mode")
+                    self._json_mode_only = True
+                return attempt()
 
         while True:
             reply = call_with_retries(attempt, self.retry)
@@ -245,8 +253,10 @@ class OpenAIBackend:
 
     def response_format(self) -> dict[str, Any]:
         """The ``response_format`` the next request sends (json_schema, or json_object after a fallback)."""
-        if self._json_mode_only:
+        if self._plain_json_mode:
             return {"type": "json_object"}
+        if self._json_mode_only:
+            return {"type": "json_object", "schema": proposal_json_schema()}
         return {
             "type": "json_schema",
             "json_schema": {
@@ -321,8 +331,13 @@ def _read_completion(body: str, content_type: str, endpoint: str) -> _Reply:
 
 
 def _is_format_rejection(err: BackendError) -> bool:
+    """True when the endpoint refused the request's ``response_format``: a 400 naming it, or a
+    request-validation error about that field whatever the status (FastAPI servers answer 422,
+    llama-cpp-python's server 500 with ``'loc': ('body', 'response_format', 'type')``)."""
     text = str(err).lower()
-    return "400" in text and any(hint in text for hint in _FORMAT_HINTS)
+    if err.code == "config" and "400" in text and any(hint in text for hint in _FORMAT_HINTS):
+        return True
+    return "response_format" in text and ("validation error" in text or "literal_error" in text)
 
 
 def _map_error(err: openai.APIError, endpoint: str, timeout_s: float) -> BackendError:
