@@ -15,7 +15,6 @@ names a scenario, so one server plays every fake model:
 ``no-json-schema``   400 when ``response_format.type`` is ``json_schema``; valid under ``json_object``
 ``no-json-schema-500`` as llama-cpp-python's server: HTTP 500 carrying the request-validation error
                      of ``response_format.type`` for ``json_schema``; valid under ``json_object``
-``json-mode-only``   as ``no-json-schema``, and a 400 for a ``schema`` key beside ``json_object``
 ``unauthorized``     HTTP 401
 ``slow``             sleeps ``SLOW_SECONDS`` before answering valid
 ``hang``             answers nothing until the server shuts down (client timeouts)
@@ -194,13 +193,6 @@ class _Handler(BaseHTTPRequestHandler):
                     "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', "
                     "'type'), 'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema'}",
                     "internal_server_error",
-                )
-            else:
-                self._completion(model, valid)
-        elif model == "json-mode-only":
-            if fmt == "json_schema" or "schema" in (request.get("response_format") or {}):
-                self._error(
-                    400, "response_format: unrecognized field for json_object", "invalid_request_error"
                 )
             else:
                 self._completion(model, valid)

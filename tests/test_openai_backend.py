@@ -226,7 +226,7 @@ def test_endpoint_without_structured_outputs_falls_back_to_json_mode(base_url, c
 
     assert proposal.files_to_modify[0].file_path == "requirements.txt"
     assert [b["response_format"]["type"] for b in capture.bodies] == ["json_schema", "json_object"]
-    assert backend.response_format() == {"type": "json_object", "schema": proposal_json_schema()}
+    assert backend.response_format() == {"type": "json_object"}
 
 
 def test_a_validation_error_answered_as_500_falls_back_at_once(live_url):
@@ -238,17 +238,9 @@ def test_a_validation_error_answered_as_500_falls_back_at_once(live_url):
     assert proposal.files_to_modify[0].file_path == "requirements.txt"
     assert [b["response_format"] for b in capture.bodies] == [
         capture.bodies[0]["response_format"],
-        {"type": "json_object", "schema": proposal_json_schema()},
+        {"type": "json_object"},
     ]
     assert capture.bodies[0]["response_format"]["type"] == "json_schema"
-
-
-def test_a_server_refusing_the_schema_in_json_mode_gets_plain_json_mode(live_url):
-    capture = Capture()
-    backend = live_backend(live_url, "json-mode-only", capture)
-    backend.propose(make_request())
-    assert [b["response_format"].get("schema") is not None for b in capture.bodies] == [False, True, False]
-    assert capture.bodies[-1]["response_format"] == {"type": "json_object"}
 
 
 def test_a_plain_500_is_not_mistaken_for_a_format_refusal(live_url):
@@ -382,7 +374,7 @@ def test_prose_around_the_json_object_is_accepted_in_json_mode(live_url):
     backend._json_mode_only = True  # as after a server refused json_schema
     proposal = backend.propose(make_request())
     assert proposal.files_to_modify[0].file_path == "requirements.txt"
-    assert len(capture.bodies) == 1 and capture.bodies[0]["response_format"]["type"] == "json_object"
+    assert len(capture.bodies) == 1 and capture.bodies[0]["response_format"] == {"type": "json_object"}
 
 
 def test_a_server_enforcing_the_schema_gets_the_root_cause_length_cap(live_url):

@@ -9,10 +9,10 @@ Output format: ``response_format={"type": "json_schema", "json_schema": {"name":
 "schema": <proposal_json_schema()>, "strict": true}}`` (OpenAI Structured Outputs). When the server
 refuses it naming ``response_format``/``json_schema`` (servers without structured outputs: a 400, or
 a request-validation error answered as 422 by FastAPI servers and as 500 by llama-cpp-python's
-``llama_cpp.server``), the same call is made once more with ``{"type": "json_object", "schema":
-<proposal_json_schema()>}`` (JSON mode; llama-cpp-python constrains the output to the schema, other
-servers ignore the extra key; the system prompt carries the field list and an example) and later
-calls keep that mode. A server that refuses that too gets plain ``{"type": "json_object"}``. The reply is validated with
+``llama_cpp.server``), the same call is made once more with ``{"type": "json_object"}`` (JSON mode; the system prompt carries
+the field list and an example) and later calls keep that mode. The schema is not sent beside
+``json_object``: llama-cpp-python 0.3.36 accepts it there and its server process dies turning this
+schema into a grammar. The reply is validated with
 :func:`ci_healer.backends.llm.parse_proposal` either way, with one repair round.
 
 Errors: 401/403 → ``auth``; 429 → ``throttled`` and 5xx/connection errors → ``unavailable`` (both
@@ -132,7 +132,6 @@ class OpenAIBackend:
         self.max_output_tokens = max_output_tokens
         self.output_tokens_ceiling = output_tokens_ceiling
         self._json_mode_only = False
-        self._plain_json_mode = False
         secrets = [s for s in secrets if s]
         self._redactor = Redactor(secrets)
         if client is not None:
@@ -231,15 +230,11 @@ class OpenAIBackend:
             try:
                 return self._create(messages, limit)
             except BackendError as err:
-                if self._plain_json_mode or not _is_format_rejection(err):
+                if self._json_mode_only or not _is_format_rejection(err):
                     raise
-                if self._json_mode_only:
-                    log.info("endpoint rejected a schema in JSON mode; falling back to plain JSON mode")
-                    self._plain_json_mode = True
-                else:
-                    log.info("endpoint rejected json_schema output; falling back to JSON mode")
-                    self._json_mode_only = True
-                return attempt()
+                log.info("endpoint rejected json_schema output; falling back to JSON mode")
+                self._json_mode_only = True
+                return self._create(messages, limit)
 
         while True:
             reply = call_with_retries(attempt, self.retry)
@@ -253,10 +248,8 @@ class OpenAIBackend:
 
     def response_format(self) -> dict[str, Any]:
         """The ``response_format`` the next request sends (json_schema, or json_object after a fallback)."""
-        if self._plain_json_mode:
-            return {"type": "json_object"}
         if self._json_mode_only:
-            return {"type": "json_object", "schema": proposal_json_schema()}
+            return {"type": "json_object"}
         return {
             "type": "json_schema",
             "json_schema": {
