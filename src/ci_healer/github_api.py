@@ -340,6 +340,7 @@ class CheckRunInfo(BaseModel):
     text: str = ""
     html_url: str = ""
     app_slug: str = ""
+    started_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -1001,6 +1002,7 @@ class GitHubClient:
             text=(out.text if out else None) or "",
             html_url=cr.html_url or "",
             app_slug=(app.slug if app else None) or "",
+            started_at=cr.started_at,
         )
 
     def list_check_runs(self, sha: str) -> list[CheckRunInfo]:

@@ -459,7 +459,15 @@ class LedgerReader:
         except GitHubError:
             return
         for cr in checks:
-            self._absorb(records, cr.summary, None, None, pr_number=pr_number, check_run_url=cr.html_url)
+            # GitHub's clock, like a comment's created_at: a check run is created with the analysis
+            self._absorb(
+                records,
+                cr.summary,
+                _utc(cr.started_at),
+                None,
+                pr_number=pr_number,
+                check_run_url=cr.html_url,
+            )
 
     @staticmethod
     def _mark_superseded(records: dict[str, ProposalRecord]) -> None:
