@@ -349,6 +349,21 @@ def test_403_on_issue_creation_leaves_the_job_green_with_a_warning(harness: Harn
     assert "::error" not in out.stdout
 
 
+def test_issue_created_then_502_leaves_one_dashboard(harness: Harness) -> None:
+    """SECURITY.md item 21: GitHub created the issue but answered 502; it is found, not repeated."""
+    h = harness
+    h.inputs["dashboard"] = "true"
+    rule = h.fake.fail(502, "Bad Gateway", operation_id="issues/create", times=1, after=True)
+    _, run_id = failing_pr(h, "b-first")
+    out = analyze(h, run_id)
+    assert rule.hits == 1 and len(dashboards(h)) == 1
+    assert len(h.fake.calls("POST", "issues/create")) == 1
+    assert "::warning" not in out.stdout
+    _, run2 = failing_pr(h, "b-second")
+    analyze(h, run2)
+    assert len(dashboards(h)) == 1 and "b-second" in the_dashboard(h).body
+
+
 def test_without_the_input_no_issue_is_read_or_written(harness: Harness) -> None:
     h = harness
     _, run_id = failing_pr(h, "b-first")
