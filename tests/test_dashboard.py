@@ -162,3 +162,43 @@ def test_any_failure_is_one_warning_and_never_raises() -> None:
     broken = ctx_with(Exploding(KeyError("boom")))
     assert update_dashboard(broken) == "failed"
     assert "internal error (KeyError)" in broken.stream.getvalue()
+
+
+class RacingGitHub:
+    """Another run creates the dashboard between this run's first look and its create."""
+
+    repository = "o/r"
+    bot_login = "github-actions[bot]"
+
+    def __init__(self) -> None:
+        self.issues: list = []
+        self.looks = 0
+        self.closed: list[tuple[int, str]] = []
+        self.edited: list[int] = []
+
+    def find_own_issues(self, marker: str):
+        self.looks += 1
+        if self.looks == 3:  # after our create: the other run's issue is older
+            return [
+                SimpleNamespace(number=5, state="open", body=marker),
+                SimpleNamespace(number=6, state="open", body=marker),
+            ]
+        return []
+
+    def create_issue(self, title: str, body: str, *, marker: str):
+        return SimpleNamespace(number=6, state="open", body=body)
+
+    def close_issue(self, number: int, body: str) -> None:
+        self.closed.append((number, body))
+
+    def update_issue_body(self, number: int, body: str) -> None:
+        self.edited.append(number)
+
+
+def test_two_runs_creating_at_once_leave_one_open_dashboard(monkeypatch) -> None:
+    monkeypatch.setattr(dashboard.LedgerReader, "records", lambda self: [rec("1-a", pr_number=2)])
+    gh = RacingGitHub()
+    ctx = ctx_with(gh)
+    assert update_dashboard(ctx) == "edited"
+    assert [n for n, _ in gh.closed] == [6] and gh.edited == [5]
+    assert dashboard.DASHBOARD_MARKER not in gh.closed[0][1] and "#5" in gh.closed[0][1]

@@ -309,6 +309,31 @@ def _warn(ctx: Any, reason: str) -> None:
     )
 
 
+def _create(ctx: Any, body: str) -> str:
+    """Create the dashboard. Two flows of different branches may run at once and both find none:
+    the list is read again just before and just after the create, and when an older dashboard
+    exists, this run's copy is closed pointing at it (ci-healer's own issue, seconds old) and the
+    older one is edited instead, so one dashboard stays open."""
+    found = ctx.gh.find_own_issues(DASHBOARD_MARKER)
+    if found:
+        if found[0].state != "open":
+            return "closed"
+        ctx.gh.update_issue_body(found[0].number, body)
+        return "edited"
+    made = ctx.gh.create_issue(DASHBOARD_TITLE, body, marker=DASHBOARD_MARKER)
+    oldest = ctx.gh.find_own_issues(DASHBOARD_MARKER)
+    if oldest and oldest[0].number != made.number:
+        ctx.gh.close_issue(
+            made.number,
+            f"Duplicate of #{oldest[0].number}, the ci-healer dashboard (two runs created one at once).\n",
+        )
+        if oldest[0].state == "open":
+            ctx.gh.update_issue_body(oldest[0].number, body)
+        return "edited"
+    ctx.runner.notice(f"ci-healer: dashboard issue #{made.number} created")
+    return "created"
+
+
 def update_dashboard(ctx: Any) -> str:
     """Bring the dashboard issue up to date for a flow (``ctx`` is a :class:`ci_healer.flow.Context`).
 
@@ -343,9 +368,7 @@ def update_dashboard(ctx: Any) -> str:
             secrets=ctx.secrets,
         )
         if issue is None:
-            made = ctx.gh.create_issue(DASHBOARD_TITLE, body, marker=DASHBOARD_MARKER)
-            ctx.runner.notice(f"ci-healer: dashboard issue #{made.number} created")
-            return "created"
+            return _create(ctx, body)
         if issue.body == body:
             return "unchanged"
         ctx.gh.update_issue_body(issue.number, body)

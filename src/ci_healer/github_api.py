@@ -964,6 +964,19 @@ class GitHubClient:
 
         call("update issue", edit)
 
+    def close_issue(self, number: int, body: str) -> None:
+        """Close issue ``number`` with ``body`` (used only for an issue ci-healer itself has just
+        created twice). ``PATCH /repos/{owner}/{repo}/issues/{issue_number}``."""
+
+        def edit() -> None:
+            self.gh.requester.requestJsonAndCheck(
+                "PATCH",
+                f"{self.repo.url}/issues/{number}",
+                input={"body": fit_body(body), "state": "closed", "state_reason": "not_planned"},
+            )
+
+        call("close issue", edit)
+
     def react(self, comment_id: int, content: str) -> None:
         """Add reaction ``content`` (``eyes``, ``rocket``, ``confused``) to a comment. GitHub answers
         200 with the existing reaction when it is already there, so after a 5xx it is sent again."""
