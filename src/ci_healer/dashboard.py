@@ -54,6 +54,13 @@ OUTCOMES_SHOWN = 20
 OPEN_SHOWN = 25
 """Open proposals (and open fix PRs) listed; the workflow run of each listed proposal is read once."""
 CHART_WEEKS = 8
+LEDGER_MAX_PULLS = 30
+LEDGER_MAX_CHECK_SHAS = 45
+LEDGER_MAX_FAILED_RUNS = 20
+"""Bounds of the ledger read of each update: the newest 30 pull requests, check runs of at most 45
+commits, the newest 20 failed runs. Measured on the fake API, an update costs about 5.5 requests
+per pull request read (76 for 14), so these keep it near 170 requests against the 1,000 per hour
+and repository a ``GITHUB_TOKEN`` gets; ``ci-healer report`` reads further back (100 by default)."""
 ROOT_CAUSE_CHARS = 160
 
 _BADGES = {"low": "🟢 low", "medium": "🟡 medium", "high": "🔴 high"}
@@ -357,7 +364,12 @@ def update_dashboard(ctx: Any) -> str:
             )
             return "closed"
         clear_cache()
-        records = LedgerReader(ctx.gh).records()
+        records = LedgerReader(
+            ctx.gh,
+            max_pulls=LEDGER_MAX_PULLS,
+            max_check_shas=LEDGER_MAX_CHECK_SHAS,
+            max_failed_runs=LEDGER_MAX_FAILED_RUNS,
+        ).records()
         body = render_dashboard(
             records,
             repository=settings.repository,
