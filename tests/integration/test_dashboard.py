@@ -50,6 +50,7 @@ class Story:
     fix_prs: dict[str, int] = field(default_factory=dict)
     runs: dict[str, int] = field(default_factory=dict)
     superseded_run: int = 0
+    after_verify: str = ""  # the dashboard right after the last verification
 
 
 def dashboards(h: Harness) -> list:
@@ -108,6 +109,7 @@ def play(h: Harness) -> Story:
     state = h.world.state
     for name, conclusion in (("green-merged", "success"), ("red", "failure"), ("green-closed", "success")):
         verify(h, state.issues[(h.world.repo, story.fix_prs[name])], conclusion)
+    story.after_verify = the_dashboard(h).body
     merged = state.issues[(h.world.repo, story.fix_prs["green-merged"])]
     merged.state, merged.pull.merged = "closed", True
     state.issues[(h.world.repo, story.fix_prs["green-closed"])].state = "closed"
@@ -249,6 +251,14 @@ def test_every_figure_of_the_dashboard_matches_the_sequence(story: Story) -> Non
     assert [(r[0].split("]")[0], r[2], r[6]) for r in fix_rows] == [
         (f"[#{story.fix_prs['red']}", "❌ CI failed", "`maintainer-mia`")
     ]
+
+    # the verify flow updated it: right after the verifications all three fix PRs were open
+    ci = {r[0].split("]")[0]: r[2] for r in table(section(story.after_verify, "Open fix pull requests"))}
+    assert ci == {
+        f"[#{story.fix_prs['green-merged']}": "✅ CI passed",
+        f"[#{story.fix_prs['red']}": "❌ CI failed",
+        f"[#{story.fix_prs['green-closed']}": "✅ CI passed",
+    }
 
     # the outcomes, newest first: everything that is not waiting
     outcome_rows = table(section(body, "Last 20 outcomes"))
