@@ -628,7 +628,9 @@ def test_dashboard_created_then_edited_in_place(world: World, act, figures: Figu
         workflow=world.state.workflows[world.workflow_id],
         pull_requests=[world.pr],
         actor=WRITER,
-        jobs=[{"name": "test", "conclusion": "failure", "log": world.job_log, "steps": job_steps(world.job_log)}],
+        jobs=[
+            {"name": "test", "conclusion": "failure", "log": world.job_log, "steps": job_steps(world.job_log)}
+        ],
     )
     mark = world.fake.mark()
     event = payloads.workflow_run_completed(world.state, run.id, api=world.fake.url)
