@@ -224,9 +224,12 @@ def test_reader_rebuilds_each_lifecycle_from_the_real_flows(story: Story) -> Non
 
 def test_reader_is_bounded_and_cached(story: Story) -> None:
     h = story.harness
-    few = LedgerReader(h.client(), max_pulls=2).records()
+    few = LedgerReader(h.client(), max_pulls=2, max_failed_runs=0).records()
     # the two newest PRs are the two newest fix PRs: only their proposals are known
     assert {r.fix_pr_number for r in few} == {story.fix_prs["red"], story.fix_prs["green-closed"]}
+    # the newest failed runs add the proposals in the check runs on their head commits
+    more = LedgerReader(h.client(), max_pulls=2, max_failed_runs=2).records()
+    assert {r.pr_number for r in more} - {r.pr_number for r in few} == {story.prs["waiting"]}
     reader = LedgerReader(h.client())
     first = reader.records()
     h.world.state.issues[(h.world.repo, story.fix_prs["red"])].state = "closed"

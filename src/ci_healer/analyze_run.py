@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from ci_healer.backends.base import BackendError
+from ci_healer.dashboard import update_dashboard
 from ci_healer.engine import AnalyzeOptions, Triage, analyze, triage
 from ci_healer.events import WorkflowRunData
 from ci_healer.flow import EXIT_FAILURE, EXIT_OK, Context, render_md
@@ -670,6 +671,8 @@ def run_analyze(ctx: Context, run: WorkflowRunData, *, status_note: str | None =
             comment_url=out.comment.html_url if out.comment else None,
             run_id=run.id,
         )
+    if status_note is None:  # a re-analysis by the verify flow updates the dashboard itself
+        update_dashboard(ctx)
     return out
 
 

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ci_healer.analyze_run import fail
+from ci_healer.dashboard import update_dashboard
 from ci_healer.events import Apply, Reject
 from ci_healer.flow import (
     EXIT_OK,
@@ -565,6 +566,7 @@ def _apply(ctx: Context, act: Apply) -> int:
         fix_pr_number=fix_pr.number,
         attempt=fix_meta.attempt,
     )
+    update_dashboard(ctx)
     return EXIT_OK
 
 
@@ -678,4 +680,5 @@ def run_reject(ctx: Context, act: Reject) -> int:
         return fail(ctx, "rejecting the proposal failed", err)
     _react(ctx, act.comment_id, "+1")
     ctx.runner.notice(f"proposal {meta.proposal_id} rejected by {act.actor}")
+    update_dashboard(ctx)
     return EXIT_OK

@@ -79,6 +79,7 @@ _NEEDS: dict[str, str] = {
     "permission": "the default repository metadata access",
     "PR files": "pull-requests: read",
     "comparison": "contents: read",
+    "issue": "issues: write",
 }
 
 
@@ -318,6 +319,16 @@ class CommentInfo(BaseModel):
     updated_at: str = ""
 
 
+class IssueInfo(BaseModel):
+    """An issue (not a pull request): ``state`` is ``open`` or ``closed``."""
+
+    number: int
+    user: str
+    state: str
+    body: str = ""
+    html_url: str = ""
+
+
 class CheckRunInfo(BaseModel):
     """A check run and its output summary."""
 
@@ -329,6 +340,7 @@ class CheckRunInfo(BaseModel):
     text: str = ""
     html_url: str = ""
     app_slug: str = ""
+    started_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -875,6 +887,96 @@ class GitHubClient:
             return found.model_copy(update={"body": fit_body(body)}), False
         return self.create_comment(number, body, marker=marker), True
 
+    # ---- issues -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _issue_info(data: dict[str, Any]) -> IssueInfo:
+        return IssueInfo(
+            number=data["number"],
+            user=(data.get("user") or {}).get("login") or "",
+            state=data.get("state") or "open",
+            body=data.get("body") or "",
+            html_url=data.get("html_url") or "",
+        )
+
+    def find_own_issues(self, marker: str, *, max_pages: int = 3) -> list[IssueInfo]:
+        """Issues, open and closed, created by :attr:`bot_login` whose body contains ``marker``,
+        oldest first. Reads ``GET /repos/{owner}/{repo}/issues?creator=…&state=all`` (which lists
+        pull requests too; they are skipped) for at most ``max_pages`` pages of 100: pagination is
+        bounded. A user can copy the marker, not the login."""
+
+        def fetch() -> list[IssueInfo]:
+            found: list[IssueInfo] = []
+            for page in range(1, max_pages + 1):
+                _, items = self.gh.requester.requestJsonAndCheck(
+                    "GET",
+                    f"{self.repo.url}/issues",
+                    parameters={
+                        "state": "all",
+                        "creator": self.bot_login,
+                        "sort": "created",
+                        "direction": "asc",
+                        "per_page": 100,
+                        "page": page,
+                    },
+                )
+                items = items if isinstance(items, list) else []
+                found += [
+                    self._issue_info(i)
+                    for i in items
+                    if "pull_request" not in i
+                    and (i.get("user") or {}).get("login") == self.bot_login
+                    and marker in (i.get("body") or "")
+                ]
+                if len(items) < 100:
+                    break
+            return found
+
+        return call("list issues", fetch)
+
+    def create_issue(self, title: str, body: str, *, marker: str) -> IssueInfo:
+        """Open an issue (``body`` shortened by :func:`fit_body`). After a 5xx or no answer, the
+        bot's issue containing ``marker`` is looked for before posting again (SECURITY.md item 21)."""
+        body = fit_body(body)
+
+        def find() -> IssueInfo | None:
+            found = self.find_own_issues(marker)
+            return found[0] if found else None
+
+        return self._create(
+            "create issue",
+            lambda: self._issue_info(
+                self.gh.requester.requestJsonAndCheck(
+                    "POST", f"{self.repo.url}/issues", input={"title": title, "body": body}
+                )[1]
+            ),
+            find,
+        )
+
+    def update_issue_body(self, number: int, body: str) -> None:
+        """Replace the body of issue ``number`` (nothing else: its state, title and labels stay as
+        a maintainer left them). ``PATCH /repos/{owner}/{repo}/issues/{issue_number}``."""
+
+        def edit() -> None:
+            self.gh.requester.requestJsonAndCheck(
+                "PATCH", f"{self.repo.url}/issues/{number}", input={"body": fit_body(body)}
+            )
+
+        call("update issue", edit)
+
+    def close_issue(self, number: int, body: str) -> None:
+        """Close issue ``number`` with ``body`` (used only for an issue ci-healer itself has just
+        created twice). ``PATCH /repos/{owner}/{repo}/issues/{issue_number}``."""
+
+        def edit() -> None:
+            self.gh.requester.requestJsonAndCheck(
+                "PATCH",
+                f"{self.repo.url}/issues/{number}",
+                input={"body": fit_body(body), "state": "closed", "state_reason": "not_planned"},
+            )
+
+        call("close issue", edit)
+
     def react(self, comment_id: int, content: str) -> None:
         """Add reaction ``content`` (``eyes``, ``rocket``, ``confused``) to a comment. GitHub answers
         200 with the existing reaction when it is already there, so after a 5xx it is sent again."""
@@ -913,6 +1015,7 @@ class GitHubClient:
             text=(out.text if out else None) or "",
             html_url=cr.html_url or "",
             app_slug=(app.slug if app else None) or "",
+            started_at=cr.started_at,
         )
 
     def list_check_runs(self, sha: str) -> list[CheckRunInfo]:

@@ -18,8 +18,8 @@ proposal is rebuilt from what ci-healer already writes —
 The analyze flow writes the ``ledger`` object into its comment and check run
 (:func:`analysis_fields`, :func:`with_ledger`); rejecting keeps it (:func:`ci_healer.flow.withdraw`).
 A proposal that a newer one replaced in the PR comment before any decision is found only through a
-check run on a commit the reader visits (PR heads, the comment's head SHA, fix PR bases), so
-``superseded`` is a lower bound.
+check run on a commit the reader visits (PR heads, the comment's head SHA, fix PR bases, the head
+commits of the newest failed workflow runs), so ``superseded`` is a lower bound.
 
 Reads are bounded (the newest ``max_pulls`` pull requests, at most ``max_check_shas`` commits'
 check runs) and cached per process and repository.
@@ -27,6 +27,7 @@ check runs) and cached per process and repository.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import re
@@ -44,6 +45,8 @@ LEDGER_KEY = "ledger"
 
 DEFAULT_MAX_PULLS = 100
 DEFAULT_MAX_CHECK_SHAS = 200
+FAILED_RUNS_READ = 100
+"""Newest failed workflow runs whose head commits' check runs are read (one page)."""
 
 Risk = Literal["low", "medium", "high"]
 
@@ -63,6 +66,8 @@ class LedgerFields(BaseModel):
     Tokens: ``prompt_tokens`` / ``completion_tokens`` as the backend reported its usage, or an
     estimate (:mod:`ci_healer.tokens`) with ``tokens_estimated`` true. ``analysis_seconds`` is wall
     time of the analysis. Times are UTC; ``failure_at`` is when the failed workflow run completed.
+    ``root_cause`` is the first line of the analysis' root cause as the backend wrote it (redacted,
+    not escaped: untrusted text, escape it before rendering).
     """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -71,6 +76,7 @@ class LedgerFields(BaseModel):
     risk: Risk | None = None
     backend: str | None = Field(default=None, max_length=60)
     model: str | None = Field(default=None, max_length=120)
+    root_cause: str | None = Field(default=None, max_length=300)
     prompt_tokens: int | None = Field(default=None, ge=0)
     completion_tokens: int | None = Field(default=None, ge=0)
     tokens_estimated: bool = False
@@ -233,7 +239,7 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-_CACHE: dict[tuple[str, int, int], list[ProposalRecord]] = {}
+_CACHE: dict[tuple[str, int, int, int], list[ProposalRecord]] = {}
 
 
 def clear_cache() -> None:
@@ -247,7 +253,8 @@ class LedgerReader:
 
     ``max_pulls`` bounds the pull requests read (newest first, any state; one paginated list plus
     one comment list per PR); ``max_check_shas`` bounds the commits whose ``ci-healer`` check runs
-    are read. ``progress(done, total)`` is called after each PR. Raises
+    are read; ``max_failed_runs`` the newest failed workflow runs whose head commits are among them
+    (one page; 0 = none). ``progress(done, total)`` is called after each PR. Raises
     :class:`~ci_healer.github_api.GitHubError` when the PR list itself cannot be read; a comment or
     check-run list that fails is skipped.
     """
@@ -258,16 +265,18 @@ class LedgerReader:
         *,
         max_pulls: int = DEFAULT_MAX_PULLS,
         max_check_shas: int = DEFAULT_MAX_CHECK_SHAS,
+        max_failed_runs: int = FAILED_RUNS_READ,
         progress: Any = None,
     ) -> None:
         self.gh = gh
         self.max_pulls = max_pulls
         self.max_check_shas = max_check_shas
+        self.max_failed_runs = max_failed_runs
         self.progress = progress
 
     def records(self) -> list[ProposalRecord]:
         """Every proposal found, ordered by ``proposed_at`` (unknown last). Cached per process."""
-        key = (self.gh.repository, self.max_pulls, self.max_check_shas)
+        key = (self.gh.repository, self.max_pulls, self.max_check_shas, self.max_failed_runs)
         if key not in _CACHE:
             _CACHE[key] = self._read()
         return list(_CACHE[key])
@@ -296,7 +305,7 @@ class LedgerReader:
             fix = read_fix_metadata(raw.get("body") or "") if author == bot else None
             if fix is not None:
                 # the list view has no ``merged`` flag: read the fix PR itself (one call per fix PR)
-                full = call("read pull request", lambda: self.gh.repo.get_pull(pr.number))
+                full = call("read pull request", functools.partial(self.gh.repo.get_pull, pr.number))
                 fixes[fix.proposal_id] = self._fix_values(full, fix)
                 shas.setdefault(fix.base_sha, fix.origin_pr)
             else:
@@ -308,6 +317,8 @@ class LedgerReader:
                 self.progress(done, len(pulls))
         for rec in list(records.values()):
             shas.setdefault(rec.head_sha, rec.pr_number)
+        for sha, pr_number in self._failed_run_shas():
+            shas.setdefault(sha, pr_number)
         for sha, pr_number in itertools.islice(shas.items(), self.max_check_shas):
             self._read_checks(sha, pr_number, records)
         for proposal_id, values in fixes.items():
@@ -404,6 +415,28 @@ class LedgerReader:
             rec = rec.model_copy(update=merged)
         records[meta.proposal_id] = rec
 
+    def _failed_run_shas(self) -> list[tuple[str, int | None]]:
+        """``(head SHA, PR number or None)`` of the newest failed workflow runs (one page, at most
+        ``max_failed_runs``). A proposal that a newer one replaced in its PR comment, and one
+        made for a push without a PR, live only in the check run on such a commit. A list that
+        fails is skipped (``actions: read`` may be missing)."""
+        if self.max_failed_runs <= 0:
+            return []
+        try:
+            runs = call(
+                "list workflow runs",
+                lambda: list(
+                    itertools.islice(self.gh.repo.get_workflow_runs(status="failure"), self.max_failed_runs)
+                ),
+            )
+        except GitHubError:
+            return []
+        out = []
+        for run in runs:
+            prs = run.pull_requests or []
+            out.append((run.head_sha, prs[0].number if prs else None))
+        return out
+
     def _read_comment(self, number: int, records: dict[str, ProposalRecord]) -> None:
         bot = self.gh.bot_login
         try:
@@ -427,7 +460,15 @@ class LedgerReader:
         except GitHubError:
             return
         for cr in checks:
-            self._absorb(records, cr.summary, None, None, pr_number=pr_number, check_run_url=cr.html_url)
+            # GitHub's clock, like a comment's created_at: a check run is created with the analysis
+            self._absorb(
+                records,
+                cr.summary,
+                _utc(cr.started_at),
+                None,
+                pr_number=pr_number,
+                check_run_url=cr.html_url,
+            )
 
     @staticmethod
     def _mark_superseded(records: dict[str, ProposalRecord]) -> None:
@@ -452,7 +493,9 @@ class LedgerReader:
             when = rec.proposed_at
             if rec.run_id is not None:
                 try:
-                    run = call("read workflow run", lambda: self.gh.repo.get_workflow_run(rec.run_id))
+                    run = call(
+                        "read workflow run", functools.partial(self.gh.repo.get_workflow_run, rec.run_id)
+                    )
                     when = _utc(run.updated_at) or _utc(run.created_at) or when
                 except GitHubError:
                     pass
@@ -467,7 +510,8 @@ def analysis_fields(
 ) -> LedgerFields:
     """The ledger fields of a fresh ``analysis`` (:class:`ci_healer.models.Analysis`): category,
     risk, backend, ``model`` (the configured model id, ``None`` for the backend's default),
-    ``seconds`` of analysis wall time, ``proposed_at`` = ``now``.
+    ``seconds`` of analysis wall time, ``proposed_at`` = ``now``, the first line of the root cause
+    (at most 300 characters).
 
     Tokens: the backends do not report usage yet, so a model backend gets an estimate
     (:func:`ci_healer.tokens.estimate_tokens`), flagged ``tokens_estimated``: prompt = the failure
@@ -483,6 +527,7 @@ def analysis_fields(
         "backend": (analysis.backend or "")[:60] or None,
         "model": (model or None) and model[:120],
         "analysis_seconds": round(max(seconds, 0.0), 3),
+        "root_cause": _first_line(analysis.root_cause, 300) or None,
         "proposed_at": now or datetime.now(UTC),
     }
     if analysis.backend != "rules":
@@ -493,6 +538,11 @@ def analysis_fields(
             completion_tokens=estimate_tokens(analysis.root_cause + edits + analysis.diff),
         )
     return LedgerFields.model_validate(values)
+
+
+def _first_line(text: str, limit: int) -> str:
+    line = next((ln.strip() for ln in (text or "").splitlines() if ln.strip()), "")
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 
 def with_ledger(body: str, fields: LedgerFields | None, *, limit: int | None = None) -> str:

@@ -139,14 +139,16 @@ def build_report(
     )
 
 
-def _pct(value: float | None) -> str:
+def format_percent(value: float | None) -> str:
+    """A rate (0–1) as ``"60 %"``, ``"n/a"`` for ``None`` (report and dashboard)."""
     return "n/a" if value is None else f"{value * 100:.0f} %"
 
 
-def _duration(seconds: float | None) -> str:
+def format_duration(seconds: float | None) -> str:
+    """Seconds as ``"2 d 3 h 5 min"`` (seconds only below a minute), ``"n/a"`` for ``None``."""
     if seconds is None:
         return "n/a"
-    minutes, secs = divmod(int(round(seconds)), 60)
+    minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     days, hours = divmod(hours, 24)
     parts = [f"{days} d"] * bool(days) + [f"{hours} h"] * bool(hours) + [f"{minutes} min"] * bool(minutes)
@@ -167,8 +169,8 @@ def render_markdown(report: Report) -> str:
             repository=inline_code(report.repository),
             since=_stamp(report.since),
             until=_stamp(report.until),
-            pct=_pct,
-            duration=_duration,
+            pct=format_percent,
+            duration=format_duration,
             code=inline_code,
         )
         .strip("\n")

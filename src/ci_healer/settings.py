@@ -40,6 +40,7 @@ INPUT_DEFAULTS: dict[str, str | None] = {
     "dry-run": "false",
     "notify-webhook": "",
     "notify-format": "auto",
+    "dashboard": "false",
 }
 
 
@@ -104,6 +105,7 @@ class ActionSettings(BaseModel):
     dry_run: bool = False
     notify_webhook: SecretStr | None = Field(default=None, repr=False)
     notify_format: Literal["auto", "slack", "generic"] = "auto"
+    dashboard: bool = False
 
     api_url: str = "https://api.github.com"
     server_url: str = "https://github.com"
@@ -229,6 +231,7 @@ class ActionSettings(BaseModel):
                 dry_run=_bool("dry-run", inp("dry-run")),
                 notify_webhook=SecretStr(hook) if hook else None,
                 notify_format=notify_format,  # type: ignore[arg-type]
+                dashboard=_bool("dashboard", inp("dashboard")),
                 api_url=(env.get("GITHUB_API_URL") or "https://api.github.com").rstrip("/"),
                 server_url=(env.get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/"),
                 repository=env["GITHUB_REPOSITORY"],

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from ci_healer.analyze_run import fail, run_analyze
 from ci_healer.apply_fix import _set_origin_status
+from ci_healer.dashboard import update_dashboard
 from ci_healer.events import WorkflowRunData
 from ci_healer.flow import EXIT_OK, Context, read_fix_metadata
 from ci_healer.github_api import GitHubError
@@ -102,6 +103,7 @@ def run_verify(ctx: Context, run: WorkflowRunData) -> int:
             fix_pr_number=pr.number,
             attempt=fix.attempt,
         )
+        update_dashboard(ctx)
         return EXIT_OK
 
     notify(
@@ -125,6 +127,7 @@ def run_verify(ctx: Context, run: WorkflowRunData) -> int:
         ctx.runner.notice(
             f"fix on {branch} did not pass; attempt cap {cap} reached, the model was not called"
         )
+        update_dashboard(ctx)
         return EXIT_OK
 
     outcome = run_analyze(ctx, run, status_note=f"attempt {fix.attempt + 1} of {cap}")
@@ -144,4 +147,5 @@ def run_verify(ctx: Context, run: WorkflowRunData) -> int:
     )
     if not ctx.settings.dry_run:
         _set_origin_status(ctx, fix, status)
+    update_dashboard(ctx)
     return outcome.exit_code

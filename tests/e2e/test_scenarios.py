@@ -48,9 +48,11 @@ from scenario_world import (
     WRITER,
     World,
     build_world,
+    job_steps,
     run_in_process,
 )
 
+from ci_healer.dashboard import DASHBOARD_MARKER, DASHBOARD_TITLE
 from ci_healer.render import read_diff, read_metadata
 from tests.fakegithub import BOT_LOGIN, payloads
 from tests.fakegithub.fixtures import require_spec
@@ -60,6 +62,7 @@ WORKFLOWS = HERE / "workflows"
 ANALYZE = ".github/workflows/ci-healer-analyze.yml"
 ANALYZE_UNFILTERED = ".github/workflows/ci-healer-analyze-unfiltered.yml"
 APPLY = ".github/workflows/ci-healer-apply.yml"
+DASHBOARD = ".github/workflows/ci-healer-analyze-dashboard.yml"
 STEP = "heal"  # the `id:` of the ci-healer step in every workflow file
 PROPOSAL_ID = re.compile(r"^(\d+)-([0-9a-f]{8})$")
 
@@ -592,3 +595,56 @@ def test_8_fix_branch_success_marks_the_comment_verified(world: World, act, figu
     assert world.proposal_comments(fix_pr.number) == []  # no new analysis on the fix PR
     assert not [h for h in world.writes_since(mark) if h.method == "POST" and h.path.endswith("/comments")]
     passed(figures, "8-verify")
+
+
+def dashboard_issues(world: World) -> list[Any]:
+    """Every issue (not PR) of the repository that carries the dashboard marker."""
+    return [
+        i
+        for i in world.state.issues.values()
+        if i.repo == world.repo and not i.pull and DASHBOARD_MARKER in i.body
+    ]
+
+
+@pytest.mark.e2e
+def test_dashboard_created_then_edited_in_place(world: World, act, figures: FigureBook) -> None:
+    result = act(world, "dashboard-1-created", DASHBOARD, "workflow_run", failure_event(world))
+    context = ran_ok(result, "analyze")
+    first_id = result.output("proposal-id", STEP) or ""
+    assert PROPOSAL_ID.match(first_id), context
+    [issue] = dashboard_issues(world)
+    assert issue.user == BOT_LOGIN and issue.title == DASHBOARD_TITLE and issue.state == "open"
+    assert issue.body.startswith(DASHBOARD_MARKER + "\n")
+    assert f"`/approve-fix {first_id}` on [#{world.pr}]" in issue.body, issue.body[:3000]
+    assert "```mermaid\nxychart-beta\n" in issue.body
+    writes = [(h.method, h.path) for h in world.writes_since(0)]
+    assert writes.count(("POST", f"/repos/{world.repo}/issues")) == 1, writes
+    assert "::warning" not in result.log_text(), context
+
+    # a second failure of the pull request (a new run of CI on the same head)
+    run = world.state.add_run(
+        world.repo,
+        head_branch=HEAD_BRANCH,
+        workflow=world.state.workflows[world.workflow_id],
+        pull_requests=[world.pr],
+        actor=WRITER,
+        jobs=[
+            {"name": "test", "conclusion": "failure", "log": world.job_log, "steps": job_steps(world.job_log)}
+        ],
+    )
+    mark = world.fake.mark()
+    event = payloads.workflow_run_completed(world.state, run.id, api=world.fake.url)
+    result = act(world, "dashboard-2-edited", DASHBOARD, "workflow_run", event)
+    context = ran_ok(result, "analyze")
+    second_id = result.output("proposal-id", STEP) or ""
+    assert second_id != first_id and second_id.startswith(f"{run.id}-"), context
+    [again] = dashboard_issues(world)
+    assert again.number == issue.number and again.state == "open"
+    assert f"`/approve-fix {second_id}` on [#{world.pr}]" in again.body
+    assert first_id not in again.body  # the first proposal was replaced on the same commit
+    writes = [(h.method, h.path) for h in world.writes_since(mark)]
+    assert ("PATCH", f"/repos/{world.repo}/issues/{issue.number}") in writes, writes
+    assert ("POST", f"/repos/{world.repo}/issues") not in writes, writes
+    assert world.state.issue_edits and {e["fields"] == ["body"] for e in world.state.issue_edits} == {True}
+    passed(figures, "dashboard-1-created")
+    passed(figures, "dashboard-2-edited")

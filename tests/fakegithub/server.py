@@ -637,6 +637,27 @@ def _list_workflow_runs(fake: FakeGitHub, req: Request) -> tuple[int, Any, dict[
     return 200, {"total_count": len(runs), "workflow_runs": views}, links
 
 
+@handles("actions/list-workflow-runs-for-repo")
+def _list_repo_runs(fake: FakeGitHub, req: Request) -> tuple[int, Any, dict[str, str]]:
+    """Runs of every workflow of the repository, newest first, with the filters of
+    :func:`_list_workflow_runs`."""
+    runs = [r for r in fake.state.runs.values() if r.repo == _repo(req)]
+    status = req.q("status")
+    if status:
+        runs = [r for r in runs if status in (r.status, r.conclusion)]
+    for name, attr in (
+        ("branch", "head_branch"),
+        ("event", "event"),
+        ("head_sha", "head_sha"),
+        ("actor", "actor"),
+    ):
+        if req.q(name):
+            runs = [r for r in runs if getattr(r, attr) == req.q(name)]
+    runs.sort(key=lambda r: -r.id)
+    page, links = _page(req, runs)
+    return 200, {"total_count": len(runs), "workflow_runs": [req.views.run(r) for r in page]}, links
+
+
 @handles("actions/get-workflow")
 def _get_workflow(fake: FakeGitHub, req: Request) -> tuple[int, Any]:
     return 200, req.views.workflow(_workflow(fake, req).id)
@@ -1089,6 +1110,64 @@ def _issue(fake: FakeGitHub, req: Request) -> Any:
 @handles("issues/get")
 def _get_issue(fake: FakeGitHub, req: Request) -> tuple[int, Any]:
     return 200, req.views.issue(_issue(fake, req))
+
+
+@handles("issues/list-for-repo")
+def _list_issues(fake: FakeGitHub, req: Request) -> tuple[int, Any, dict[str, str]]:
+    """Issues and pull requests of the repository (GitHub lists both here), filtered by ``state``
+    (default ``open``) and ``creator``, sorted by ``created`` (default) or ``updated``,
+    ``direction`` ``desc`` by default."""
+    state = req.q("state", "open")
+    found = [i for i in fake.state.issues.values() if i.repo == _repo(req) and state in ("all", i.state)]
+    if req.q("creator"):
+        found = [i for i in found if i.user.lower() == req.q("creator", "").lower()]
+    key = (
+        (lambda i: (i.updated or i.created, i.number))
+        if req.q("sort") == "updated"
+        else (lambda i: (i.created, i.number))
+    )
+    found.sort(key=key, reverse=req.q("direction", "desc") != "asc")
+    page, links = _page(req, found)
+    return 200, [req.views.issue(i) for i in page], links
+
+
+@handles("issues/create")
+def _create_issue(fake: FakeGitHub, req: Request) -> tuple[int, Any]:
+    body = req.json
+    _body_limit("Issue", body.get("body"))
+    title = str(body.get("title") or "")
+    if not title.strip():
+        raise ApiError(
+            422,
+            "Validation Failed",
+            errors=[{"resource": "Issue", "code": "missing_field", "field": "title"}],
+        )
+    issue = fake.state.add_issue(
+        _repo(req), title=title, user=fake.state.identity, body=body.get("body") or ""
+    )
+    return 201, req.views.issue(issue)
+
+
+@handles("issues/update")
+def _update_issue(fake: FakeGitHub, req: Request) -> tuple[int, Any]:
+    issue = _issue(fake, req)
+    if issue.user != fake.state.identity and fake.state.permission(issue.repo, fake.state.identity) not in (
+        "admin",
+        "maintain",
+        "write",
+    ):
+        raise ApiError(403, "Resource not accessible by integration")
+    body = req.json
+    _body_limit("Issue", body.get("body"))
+    if body.get("body") is not None:
+        issue.body = body["body"]
+    if body.get("title") is not None:
+        issue.title = str(body["title"])
+    if body.get("state") in ("open", "closed"):
+        issue.state = body["state"]
+    issue.updated = fake.state.now()
+    fake.state.issue_edits.append({"repo": issue.repo, "number": issue.number, "fields": sorted(body)})
+    return 200, req.views.issue(issue)
 
 
 @handles("issues/list-comments")

@@ -244,6 +244,7 @@ class FakeState:
         self.dispatches: list[dict[str, Any]] = []
         self.ref_writes: list[dict[str, Any]] = []  # every ref created/updated through the API
         self.label_removals: list[dict[str, Any]] = []
+        self.issue_edits: list[dict[str, Any]] = []  # every PATCH of an issue: repo, number, fields
         self.add_user(BOT_LOGIN, type="Bot", id=BOT_ID)
         self.identity = identity
         if identity not in self.users:
@@ -733,4 +734,5 @@ class FakeState:
                 "dispatches": list(self.dispatches),
                 "ref_writes": list(self.ref_writes),
                 "label_removals": list(self.label_removals),
+                "issue_edits": list(self.issue_edits),
             }
