@@ -45,11 +45,9 @@ from datetime import UTC, datetime, timedelta
 from ci_healer.backends.base import BackendError
 from ci_healer.engine import AnalyzeOptions, Triage, analyze, triage
 from ci_healer.events import WorkflowRunData
-from ci_healer.flow import EXIT_FAILURE, EXIT_OK, Context, render_md
+from ci_healer.flow import EXIT_OK, AnalyzeOutcome, Context, fail
 from ci_healer.github_api import (
     ChangeFiles,
-    CheckRunInfo,
-    CommentInfo,
     GitHubError,
     JobInfo,
     LogDownload,
@@ -89,19 +87,6 @@ ANNOTATION_MESSAGE_LIMIT = 60_000
 _FILE_LINE = re.compile(
     r"(?<![\w./-])((?:[\w.-]+/)*[\w.-]+\.[A-Za-z0-9]{1,8})(?::|\", line |\(|, line )(\d{1,7})\b"
 )
-
-
-@dataclass
-class AnalyzeOutcome:
-    """What the analyze flow did: its exit code and, when it got that far, the analysis and where
-    it was posted."""
-
-    exit_code: int
-    analysis: Analysis | None = None
-    proposal_id: str | None = None
-    pr: PullInfo | None = None
-    comment: CommentInfo | None = None
-    check_run: CheckRunInfo | None = None
 
 
 def proposal_id_for(run_id: int, analysis: Analysis) -> str:
@@ -687,27 +672,3 @@ def _run_info(ctx: Context, run: WorkflowRunData) -> RunInfo:
         html_url=run.html_url,
         pull_requests=[p.number for p in run.pull_requests],
     )
-
-
-def fail(ctx: Context, what: str, err: GitHubError | None, *, hint: str | None = None) -> int:
-    """Explain a failure in the job summary, print one ``::error::`` and return exit code 1."""
-    detail = str(err) if err is not None else ""
-    if hint is None and err is not None:
-        if err.permission:
-            hint = f"Add `permissions: {err.permission}` to the job that runs ci-healer."
-        elif err.status == 404:
-            hint = "The object was not found: check that the run, PR or commit still exists and that the token can see this repository."
-        elif err.status == 422:
-            hint = "GitHub refused the request as invalid; the message above says which field."
-        elif err.status >= 500 or err.status == 0:
-            hint = "GitHub did not answer after retries; re-run the job later."
-    ctx.runner.append_summary(
-        render_md(
-            "action_error.md.j2",
-            what=ctx.escape(what),
-            detail=ctx.escape(detail),
-            hint=ctx.escape(hint or ""),
-        )
-    )
-    ctx.runner.error(f"ci-healer: {what}" + (f": {detail}" if detail else ""))
-    return EXIT_FAILURE

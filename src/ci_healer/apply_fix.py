@@ -36,7 +36,6 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from ci_healer.analyze_run import fail
 from ci_healer.events import Apply, Reject
 from ci_healer.flow import (
     EXIT_OK,
@@ -44,8 +43,10 @@ from ci_healer.flow import (
     FixMetadata,
     Refused,
     embed_fix_metadata,
+    fail,
     read_fix_metadata,
     render_md,
+    set_origin_status,
     set_status,
     withdraw,
 )
@@ -495,7 +496,7 @@ def _apply(ctx: Context, act: Apply) -> int:
         if done is not None and done.user == gh.bot_login:
             fix_meta = read_fix_metadata(done.body)
             if fix_meta is not None:
-                _set_origin_status(
+                set_origin_status(
                     ctx,
                     fix_meta,
                     _applied_status(ctx, fix_meta_actor(done.body) or act.actor, done.number, branch),
@@ -549,7 +550,7 @@ def _apply(ctx: Context, act: Apply) -> int:
         reply(ctx, fix_pr.number, "ℹ️", ci_note)
     ctx.runner.set_output("fix-branch", branch)
     ctx.runner.set_output("fix-pr-url", fix_url)
-    _set_origin_status(ctx, fix_meta, _applied_status(ctx, act.actor, fix_pr.number, branch))
+    set_origin_status(ctx, fix_meta, _applied_status(ctx, act.actor, fix_pr.number, branch))
     ctx.runner.append_summary(
         f"### ci-healer applied proposal {inline_code(meta.proposal_id)}\n\nFix pull request: <{fix_url}>\n"
     )
@@ -616,23 +617,6 @@ def _dispatch(ctx: Context, run_id: int, branch: str) -> str:
             "CI may not have started on this branch: GitHub did not answer the dispatch, and ci-healer does not repeat it "
             "(a second dispatch would start a second run). If no run appears, close and reopen this pull request."
         )
-
-
-def _set_origin_status(ctx: Context, fix: FixMetadata, status: str) -> None:
-    """Write ``status`` into the original comment and check run (warnings on failure)."""
-    if fix.origin_comment_id is not None:
-        try:
-            original = ctx.gh.get_comment(fix.origin_comment_id)
-            if original.user == ctx.gh.bot_login:
-                ctx.gh.update_comment(original.id, set_status(original.body, status))
-        except GitHubError as err:
-            ctx.runner.warning(f"could not update the proposal comment: {err}")
-    if fix.origin_check_run_id is not None:
-        try:
-            cr = ctx.gh.get_check_run(fix.origin_check_run_id)
-            ctx.gh.update_check_summary(cr.id, title=cr.title, summary=set_status(cr.summary, status))
-        except GitHubError as err:
-            ctx.runner.warning(f"could not update the check run: {err}")
 
 
 def run_reject(ctx: Context, act: Reject) -> int:

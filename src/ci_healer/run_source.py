@@ -34,10 +34,10 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from ci_healer.analyze_run import AnalyzeOutcome, RunInputs, analyze_triage, gather_inputs
+from ci_healer.analyze_run import RunInputs, analyze_triage, gather_inputs
 from ci_healer.backends import BackendSettings, make_backend
 from ci_healer.events import WorkflowRunData
-from ci_healer.flow import Context
+from ci_healer.flow import AnalyzeOutcome, Context
 from ci_healer.github_api import GitHubClient, GitHubError, LogDownload, call, make_github
 from ci_healer.models import Analysis
 from ci_healer.redact import Redactor
