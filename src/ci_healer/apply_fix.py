@@ -59,6 +59,7 @@ from ci_healer.github_api import (
     validate_fix_ref,
 )
 from ci_healer.ledger import fields_from_body
+from ci_healer.markers import REPLY_MARKER
 from ci_healer.notify import notify
 from ci_healer.patch import ProposalError, diff_digest, parse_patch, patch_from_diff
 from ci_healer.policy import PolicyConfig, check_patch
@@ -71,8 +72,6 @@ from ci_healer.render import (
     read_metadata,
 )
 from ci_healer.repo import MODE_EXECUTABLE, MODE_FILE, RepoError
-
-REPLY_MARKER = "<!-- ci-healer:reply -->"
 
 
 @dataclass

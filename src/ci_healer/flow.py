@@ -13,7 +13,6 @@ is not stored anywhere but in the body itself). Its text is escaped with
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +23,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ci_healer.backends.base import Backend
 from ci_healer.events import WorkflowRunData
 from ci_healer.github_api import CheckRunInfo, CommentInfo, GitHubClient, GitHubError, PullInfo
+from ci_healer.markers import (
+    COMMIT_SHA,
+    DIGEST,
+    FIX,
+    PROPOSAL_ID,
+    STATUS_CLOSE,
+    STATUS_OPEN,
+    encode_metadata_line,
+    read_metadata_line,
+)
 from ci_healer.models import Analysis
 from ci_healer.render import embed_metadata, escape_prose, read_metadata
 from ci_healer.repo import RepoSource
@@ -34,10 +43,6 @@ from ci_healer.workflow_commands import Runner
 EXIT_OK = 0
 EXIT_FAILURE = 1
 
-STATUS_OPEN = "<!-- ci-healer:status -->"
-STATUS_CLOSE = "<!-- ci-healer:status-end -->"
-FIX_META_OPEN = "<!-- ci-healer:fix "
-FIX_META_CLOSE = " -->"
 
 BackendFactory = Callable[[RepoSource | None], Backend]
 
@@ -190,33 +195,30 @@ class FixMetadata(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    proposal_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    proposal_id: str = Field(pattern=PROPOSAL_ID)
     origin_pr: int | None = Field(default=None, ge=1)
     origin_comment_id: int | None = Field(default=None, ge=1)
     origin_check_run_id: int | None = Field(default=None, ge=1)
     origin_run_id: int | None = Field(default=None, ge=1)
-    base_sha: str = Field(pattern=r"^[0-9a-f]{40}([0-9a-f]{24})?$")
-    digest: str = Field(pattern=r"^[0-9a-f]{64}$")
+    base_sha: str = Field(pattern=COMMIT_SHA)
+    digest: str = Field(pattern=DIGEST)
     attempt: int = Field(default=1, ge=1, le=100)
-    fix_sha: str | None = Field(default=None, pattern=r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+    fix_sha: str | None = Field(default=None, pattern=COMMIT_SHA)
     """The commit ci-healer created on the fix branch; only a run of it (or of a descendant that is
     the fix PR's head) verifies the fix (SECURITY.md item 20)."""
 
 
 def embed_fix_metadata(meta: FixMetadata) -> str:
     """The first line of a fix PR body."""
-    payload = json.dumps(meta.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    payload = payload.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    return f"{FIX_META_OPEN}{payload}{FIX_META_CLOSE}\n"
+    return encode_metadata_line(FIX, meta.model_dump(mode="json")) + "\n"
 
 
 def read_fix_metadata(body: str) -> FixMetadata | None:
     """The :class:`FixMetadata` on the first line of a fix PR body, or ``None``."""
-    line = (body or "").split("\n", 1)[0].rstrip("\r")
-    if not (line.startswith(FIX_META_OPEN) and line.endswith(FIX_META_CLOSE)):
+    found = read_metadata_line(body or "", FIX)
+    if found is None:
         return None
     try:
-        data = json.loads(line[len(FIX_META_OPEN) : -len(FIX_META_CLOSE)])
-        return FixMetadata.model_validate(data) if isinstance(data, dict) else None
-    except (ValueError, ValidationError):
+        return FixMetadata.model_validate(found[1])
+    except ValidationError:
         return None
