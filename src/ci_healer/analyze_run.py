@@ -41,6 +41,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from ci_healer.backends.base import BackendError
 from ci_healer.engine import AnalyzeOptions, Triage, analyze, triage
@@ -56,7 +57,7 @@ from ci_healer.github_api import (
     StepInfo,
 )
 from ci_healer.ledger import analysis_fields, with_ledger
-from ci_healer.models import Analysis, Category, FailingChange
+from ci_healer.models import Analysis, Category, ChangeKind, FailingChange
 from ci_healer.notify import notify
 from ci_healer.policy import PolicyConfig
 from ci_healer.render import (
@@ -309,7 +310,7 @@ def _change(
     return _failing_change("push", cmp.change, notes, base_sha=base, head_sha=run.head_sha)
 
 
-def _failing_change(kind: str, read: ChangeFiles, notes: list[str], **fields) -> FailingChange:
+def _failing_change(kind: ChangeKind, read: ChangeFiles, notes: list[str], **fields: Any) -> FailingChange:
     own: list[str] = []
     if read.files_capped:
         own.append(f"only the first {len(read.files)} of {read.total_files} changed files were read")
@@ -392,7 +393,10 @@ def step_anchor(log: LogDownload, line: int, steps: Sequence[StepInfo]) -> tuple
     inside = [
         st
         for st in near
-        if st.started_at <= at and (at < st.completed_at or st.started_at == st.completed_at == at)
+        if st.started_at is not None
+        and st.completed_at is not None
+        and st.started_at <= at
+        and (at < st.completed_at or st.started_at == st.completed_at == at)
     ]
     step = named[0] if len(named) == 1 else inside[0] if not named and len(inside) == 1 else None
     return (step.number, idx - start + 1) if step is not None else None

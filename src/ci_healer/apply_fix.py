@@ -387,6 +387,7 @@ def _apply(ctx: Context, act: Apply) -> int:
     gh, s = ctx.gh, ctx.settings
     pr: PullInfo | None = None
     check: CheckRunInfo | None = None
+    current_sha: str | None
     if act.pr_number is not None:
         pr = gh.get_pull(act.pr_number)
         comment = gh.find_own_comment(pr.number, COMMENT_MARKER)

@@ -159,11 +159,11 @@ def project_packages(repo: RepoSource) -> list[str]:
             # setup.cfg: "packages =" followed by indented lines
             for m in re.finditer(rf"^{key}\s*=[ \t]*((?:\n[ \t]+\S.*)+)", text, re.MULTILINE):
                 names.update(v.strip().split(".")[0] for v in m.group(1).split("\n") if v.strip())
-        m = re.search(r"""\bname\s*=\s*['"]([\w.\-]+)['"]""", text) or re.search(
+        named = re.search(r"""\bname\s*=\s*['"]([\w.\-]+)['"]""", text) or re.search(
             r"^name\s*=\s*([\w.\-]+)\s*$", text, re.MULTILINE
         )
-        if m:
-            names.add(_normalise_import(m.group(1)))
+        if named:
+            names.add(_normalise_import(named.group(1)))
     return sorted(n for n in names if _IDENT.match(n))
 
 
@@ -545,15 +545,20 @@ def _block_refs(text: str) -> list[_Ref]:
         elif in_section and (not stripped.strip() or stripped.startswith("Tests run:")):
             in_section = False
         elif in_section:
-            m = _SUREFIRE_ENTRY.match(line)
-            if m and free(m.span()):
+            entry = _SUREFIRE_ENTRY.match(line)
+            if entry and free(entry.span()):
                 add(
-                    m.span(),
-                    _Ref("id", m.group("cls"), int(m.group("line")) if m.group("line") else None, name="jvm"),
+                    entry.span(),
+                    _Ref(
+                        "id",
+                        entry.group("cls"),
+                        int(entry.group("line")) if entry.group("line") else None,
+                        name="jvm",
+                    ),
                 )
-        m = _SUREFIRE_RUNNING.match(line)
-        if m:
-            running = m.group("fqn")
+        started = _SUREFIRE_RUNNING.match(line)
+        if started:
+            running = started.group("fqn")
         elif running and _SUREFIRE_BAD_RUN.search(line):
             found.append((-1, _Ref("id", running, None, name="jvm")))
             running = None

@@ -33,10 +33,10 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import pairwise
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ci_healer.logread import (
     TIMESTAMP_BYTES,
@@ -51,7 +51,7 @@ from ci_healer.models import Block, Extraction
 from ci_healer.tokens import estimate_tokens
 
 try:  # RE2 scans a whole batch for many alternatives in linear time, several times faster than re.
-    import re2 as _fastre  # type: ignore[import-not-found]
+    import re2 as _fastre
 except ImportError:  # pragma: no cover - exercised only without google-re2
     _fastre = re
 
@@ -82,7 +82,7 @@ _TRIGGERS = (
 _PREFILTER = _fastre.compile(b"(?im)" + _TRIGGERS)
 
 
-def _raw_search(pattern: object) -> object:
+def _raw_search(pattern: Any) -> Callable[[bytes, int, int], tuple[int, int]]:
     """``pattern``'s search as a function ``(data, pos, endpos) -> (start, end)``, ``(-1, -1)`` if none.
 
     With google-re2 this calls the compiled RE2 object's ``Match`` directly: the package's
@@ -95,13 +95,15 @@ def _raw_search(pattern: object) -> object:
         match = regexp.Match
 
         def search(data: bytes, pos: int, endpos: int) -> tuple[int, int]:
-            return match(anchor, data, pos, endpos)[0]
+            span: tuple[int, int] = match(anchor, data, pos, endpos)[0]
+            return span
 
         return search
 
     def fallback(data: bytes, pos: int, endpos: int) -> tuple[int, int]:
-        m = pattern.search(data, pos, endpos)  # type: ignore[attr-defined]
-        return m.span() if m is not None else (-1, -1)
+        m = pattern.search(data, pos, endpos)
+        span: tuple[int, int] = m.span() if m is not None else (-1, -1)
+        return span
 
     return fallback
 
@@ -1460,14 +1462,14 @@ def fold_units(first_line: int, lines: list[str], seen: dict[str, int] | None = 
             j = _usage_end(lines, i)
             if j - i - 1 >= USAGE_RUN:
                 options = list(dict.fromkeys(_OPTION.findall("\n".join(lines[i + 1 : j]))))
-                names = ", ".join(options[:6]) + (", ..." if len(options) > 6 else "")
+                option_list = ", ".join(options[:6]) + (", ..." if len(options) > 6 else "")
                 out.append(_Unit(i, i, text))
                 out.append(
                     _Unit(
                         i + 1,
                         j - 1,
                         f"  [{j - i - 1} more lines of usage text"
-                        + (f": options {names}]" if names else "]"),
+                        + (f": options {option_list}]" if option_list else "]"),
                     )
                 )
                 seen.setdefault(key, number)
@@ -1792,6 +1794,12 @@ def _head_order(lo: int, hi: int, focus: int) -> list[int]:
     return [*range(top, hi + 1), *range(top - 1, lo - 1, -1)]
 
 
+def _as_text(line: str | bytes) -> str:
+    """A window line as text: raw bytes are cleaned (:func:`clean_line`) when the window is closed;
+    lines already cleaned are returned as they are."""
+    return line if isinstance(line, str) else clean_line(line).text
+
+
 def _demote_repeats(candidates: list[_Candidate]) -> None:
     """A signal line printed again later (same text up to the log-level prefix) echoes the first:
     the first occurrence takes the best score of its repeats, the repeats score as echoes (1)."""
@@ -1800,7 +1808,7 @@ def _demote_repeats(candidates: list[_Candidate]) -> None:
         index = cand.signal_line - cand.start
         if not 0 <= index < len(cand.lines):
             continue
-        key = _norm(cand.lines[index])
+        key = _norm(_as_text(cand.lines[index]))
         if len(key) < _MIN_DEDUPE_CHARS:
             continue
         earlier = first.setdefault(key, cand)
@@ -1839,9 +1847,9 @@ def _select(state: _Extractor, max_tokens: int) -> list[Block]:
     _clip_to_steps(state, sorted(barriers))
     pool: dict[int, str] = {}
     for cand in state.candidates:
-        pool.update(zip(range(cand.start, cand.end + 1), cand.lines, strict=False))
+        pool.update(zip(range(cand.start, cand.end + 1), map(_as_text, cand.lines), strict=False))
     for ex in exits:
-        pool.update(zip(range(ex.start, ex.exit_line + 1), ex.lines, strict=False))
+        pool.update(zip(range(ex.start, ex.exit_line + 1), map(_as_text, ex.lines), strict=False))
     for number, raw in state.tail:
         if number not in pool:
             pool[number] = clean_line(raw).text
@@ -1967,8 +1975,9 @@ def extract(source: LogSource, *, max_tokens: int = DEFAULT_MAX_TOKENS) -> Extra
             state.process(prev, cur, None)
             state.remember_tail(cur, tail_keep)
             state.lines_total = cur.last_line
-    for window in [*state.candidates, *state.first_exits, *state.last_exits]:
-        window.lines = [r if isinstance(r, str) else clean_line(r).text for r in window.lines]
+    windows: list[_Candidate | _StepExit] = [*state.candidates, *state.first_exits, *state.last_exits]
+    for window in windows:
+        window.lines = [_as_text(r) for r in window.lines]
     for cand in state.candidates:
         if any(lo <= cand.signal_line <= hi for lo, hi in state.failed_steps):
             cand.score += STEP_BOOST

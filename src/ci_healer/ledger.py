@@ -416,12 +416,12 @@ class LedgerReader:
     def _mark_superseded(records: dict[str, ProposalRecord]) -> None:
         """A proposal still waiting (no decision) whose PR got a later proposal is superseded at
         the later proposal's time."""
-        by_pr: dict[int, list[ProposalRecord]] = {}
+        by_pr: dict[int, list[tuple[datetime, ProposalRecord]]] = {}
         for rec in records.values():
             if rec.pr_number is not None and rec.proposed_at is not None:
-                by_pr.setdefault(rec.pr_number, []).append(rec)
-        for group in by_pr.values():
-            group.sort(key=lambda r: r.proposed_at)
+                by_pr.setdefault(rec.pr_number, []).append((rec.proposed_at, rec))
+        for timed in by_pr.values():
+            group = [rec for _, rec in sorted(timed, key=lambda pair: pair[0])]
             for older, newer in itertools.pairwise(group):
                 if older.outcome == "proposed" and older.approvable:
                     records[older.proposal_id] = older.model_copy(update={"superseded_at": newer.proposed_at})

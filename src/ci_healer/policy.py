@@ -773,7 +773,9 @@ def _named_by_failure(path: str, test: str | None, failure_text: str) -> bool:
     name = PurePosixPath(path).name
     if name and name in failure_text:
         return True
-    return bool(test) and re.search(rf"(?<![\w]){re.escape(test)}(?![\w])", failure_text) is not None  # type: ignore[arg-type]
+    if not test:
+        return False
+    return re.search(rf"(?<![\w]){re.escape(test)}(?![\w])", failure_text) is not None
 
 
 def changed_assertions(patch: Patch, *, failure_text: str) -> list[Cheat]:

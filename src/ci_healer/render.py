@@ -489,14 +489,14 @@ def read_diff(body: str) -> str | None:
             found.append((text == DIFF_MARKER_NO_EOL, nxt))
     if len(found) != 1:
         return None
-    no_eol, seg = found[0]
-    if seg is None or seg.kind != "fence" or seg.info != "diff" or len(seg.lines) < 2:
+    no_eol, fence_seg = found[0]
+    if fence_seg is None or fence_seg.kind != "fence" or fence_seg.info != "diff" or len(fence_seg.lines) < 2:
         return None
-    opening = _FENCE_OPEN.match(seg.lines[0].rstrip("\r\n"))
-    closing = seg.lines[-1].rstrip("\r\n")
+    opening = _FENCE_OPEN.match(fence_seg.lines[0].rstrip("\r\n"))
+    closing = fence_seg.lines[-1].rstrip("\r\n")
     if opening is None or not re.fullmatch(rf" {{0,3}}`{{{len(opening.group(1))},}}[ \t]*", closing):
         return None  # unterminated fence
-    content = "".join(seg.lines[1:-1])
+    content = "".join(fence_seg.lines[1:-1])
     if no_eol:
         if not content.endswith("\n"):
             return None

@@ -207,7 +207,9 @@ def _remote_names_repo(url: str, host: str, repository: str) -> bool:
     ``ssh://git@HOST/O/N``) is repository ``repository`` on ``host``."""
     m = _REMOTE.match(url.strip())
     return (
-        bool(m) and m.group(1).lower() == host.lower() and m.group(2).strip("/").lower() == repository.lower()
+        m is not None
+        and m.group(1).lower() == host.lower()
+        and m.group(2).strip("/").lower() == repository.lower()
     )
 
 
