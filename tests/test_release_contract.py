@@ -91,7 +91,7 @@ def test_the_release_check_names_each_disagreement(tmp_path):
         release.ReleaseError, match=rf"tag v9\.9\.9 != pyproject.toml version {re.escape(__version__)}"
     ):
         release.check("v9.9.9", tmp_path)
-    with pytest.raises(release.ReleaseError, match="is not vMAJOR.MINOR.PATCH"):
+    with pytest.raises(release.ReleaseError, match=r"is not vMAJOR\.MINOR\.PATCH"):
         release.check(f"v{__version__}-rc.1", tmp_path)
 
 
@@ -106,7 +106,7 @@ def test_the_release_check_wants_the_newest_changelog_section_to_be_the_version(
     (tmp_path / "CHANGELOG.md").write_text(
         text.replace(f"## [{__version__}] - ", f"## [{__version__}] ", 1), encoding="utf-8"
     )
-    with pytest.raises(release.ReleaseError, match="is not '## \\[X.Y.Z\\] - YYYY-MM-DD'"):
+    with pytest.raises(release.ReleaseError, match=r"is not '## \[X\.Y\.Z\] - YYYY-MM-DD'"):
         release.check(None, tmp_path)
 
 

@@ -123,7 +123,7 @@ def project_packages(repo: RepoSource) -> list[str]:
     for path in paths:
         parts = path.split("/")
         if parts[-1] == "__init__.py" and 2 <= len(parts) <= 4:
-            parent_init = "/".join(parts[:-2] + ["__init__.py"])
+            parent_init = "/".join([*parts[:-2], "__init__.py"])
             if len(parts) == 2 or parent_init not in pathset:
                 names.add(parts[-2])
         if parts[0] == "src" and len(parts) >= 3 and parts[-1].endswith(".py"):
@@ -326,7 +326,7 @@ class _PathIndex:
         return best[2] if best else None
 
     def resolve_java(self, package: tuple[str, ...], filename: str) -> str | None:
-        want = list(package) + [filename]
+        want = [*list(package), filename]
         cands = self.by_name.get(filename, [])
         exact = [c for c in cands if c.split("/")[-len(want) :] == want]
         if exact:
@@ -506,13 +506,18 @@ def _block_refs(text: str) -> list[_Ref]:
     for raw_line in text.split("\n"):
         line = _clean(raw_line)
         taken: list[tuple[int, int]] = []
-
-        def free(span: tuple[int, int]) -> bool:
-            return all(span[1] <= a or span[0] >= b for a, b in taken)
-
         found: list[tuple[int, _Ref]] = []
 
-        def add(span: tuple[int, int], ref: _Ref) -> None:
+        # Both helpers belong to this line: its lists are bound when they are defined.
+        def free(span: tuple[int, int], taken: list[tuple[int, int]] = taken) -> bool:
+            return all(span[1] <= a or span[0] >= b for a, b in taken)
+
+        def add(
+            span: tuple[int, int],
+            ref: _Ref,
+            taken: list[tuple[int, int]] = taken,
+            found: list[tuple[int, _Ref]] = found,
+        ) -> None:
             taken.append(span)
             found.append((span[0], ref))
 

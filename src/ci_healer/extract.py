@@ -1381,8 +1381,12 @@ def _fold_diagnostics(
     if len(heads) < DIAGNOSTIC_RUN:
         return heads[-1][0] + 1, []
     ends = [h for h, _ in heads[1:]]
-    folded = list(zip(heads[DIAGNOSTIC_KEEP_HEAD:-1], ends[DIAGNOSTIC_KEEP_HEAD:]))
-    places = [_diagnostic_place(lines, lo, hi, m) for (lo, m), hi in zip(heads, [*ends, heads[-1][0] + 1])]
+    # heads has DIAGNOSTIC_RUN > DIAGNOSTIC_KEEP_HEAD entries: every pair below has equal lengths
+    folded = list(zip(heads[DIAGNOSTIC_KEEP_HEAD:-1], ends[DIAGNOSTIC_KEEP_HEAD:], strict=True))
+    places = [
+        _diagnostic_place(lines, lo, hi, m)
+        for (lo, m), hi in zip(heads, [*ends, heads[-1][0] + 1], strict=True)
+    ]
     if (
         len({_DIGITS.sub("0", m.group("msg") or m.group("rmsg")) for _, m in heads}) == 1
         and len({subject for subject, _, _ in places}) == 1
@@ -1391,7 +1395,7 @@ def _fold_diagnostics(
         # error for every import): the cheaper similar-lines and same-ending folds say it
         return heads[-1][0] + 1, []
     groups: dict[str, list[tuple[str, str, str]]] = {}
-    for ((_, m), _), place in zip(folded, places[DIAGNOSTIC_KEEP_HEAD:-1]):
+    for ((_, m), _), place in zip(folded, places[DIAGNOSTIC_KEEP_HEAD:-1], strict=True):
         groups.setdefault(diagnostic_kind(m.group("msg") or m.group("rmsg")), []).append(place)
     share = max(DIAGNOSTIC_NAMES_CHARS // len(groups), 120)  # every kind names some of its places
     parts = [_places_text(places, share) for places in groups.values()]
@@ -1400,7 +1404,8 @@ def _fold_diagnostics(
         what = f'{len(folded)} more "{next(iter(groups))}" errors: {parts[0]}'
     else:
         what = f"{len(folded)} more compiler errors: " + "; ".join(
-            f'{len(places)} "{kind}": {part}' for (kind, places), part in zip(groups.items(), parts)
+            f'{len(places)} "{kind}": {part}'
+            for (kind, places), part in zip(groups.items(), parts, strict=True)
         )
     marker = f"[lines {first_line + a}-{first_line + b}: {what}]"
     if len(marker) >= sum(len(t) + 1 for t in lines[a : b + 1]):

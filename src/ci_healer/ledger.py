@@ -27,6 +27,7 @@ check runs) and cached per process and repository.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from datetime import UTC, datetime
@@ -279,7 +280,7 @@ class LedgerReader:
             fix = read_fix_metadata(raw.get("body") or "") if author == bot else None
             if fix is not None:
                 # the list view has no ``merged`` flag: read the fix PR itself (one call per fix PR)
-                full = call("read pull request", lambda: self.gh.repo.get_pull(pr.number))
+                full = call("read pull request", functools.partial(self.gh.repo.get_pull, pr.number))
                 fixes[fix.proposal_id] = self._fix_values(full, fix)
                 shas.setdefault(fix.base_sha, fix.origin_pr)
             else:
@@ -435,7 +436,9 @@ class LedgerReader:
             when = rec.proposed_at
             if rec.run_id is not None:
                 try:
-                    run = call("read workflow run", lambda: self.gh.repo.get_workflow_run(rec.run_id))
+                    run = call(
+                        "read workflow run", functools.partial(self.gh.repo.get_workflow_run, rec.run_id)
+                    )
                     when = _utc(run.updated_at) or _utc(run.created_at) or when
                 except GitHubError:
                     pass

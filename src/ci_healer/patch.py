@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
+from unidiff.constants import LINE_TYPE_ADDED, LINE_TYPE_CONTEXT, LINE_TYPE_NO_NEWLINE, LINE_TYPE_REMOVED
 from unidiff.errors import UnidiffParseError
 from unidiff.patch import Hunk, Line, PatchSet
-from unidiff.constants import LINE_TYPE_ADDED, LINE_TYPE_CONTEXT, LINE_TYPE_NO_NEWLINE, LINE_TYPE_REMOVED
 
 from ci_healer.models import EditFailure, EditMatch, FileChange, FileEdit, MatchRule, Patch
 from ci_healer.repo import MODE_EXECUTABLE, MODE_FILE, MODE_SUBMODULE, MODE_SYMLINK, MODE_TREE, RepoSource
@@ -418,7 +419,7 @@ def _merge(
         if i1 < i2:
             found = [equal.get(k) for k in range(i1, i2)]
             targets = [t for t in found if t is not None]
-            if len(targets) != len(found) or any(b != a + 1 for a, b in zip(targets, targets[1:])):
+            if len(targets) != len(found) or any(b != a + 1 for a, b in itertools.pairwise(targets)):
                 raise ProposalError(
                     "original_not_found",
                     f"{path}: the original text was found 0 times; the most similar lines differ in a line the edit changes",
@@ -440,7 +441,7 @@ def _merge(
                 )
             hunks.append((at, at, new_lines))
     hunks.sort(key=lambda h: (h[0], h[1]))
-    for (_a1, a2, _), (b1, _b2, _) in zip(hunks, hunks[1:]):
+    for (_a1, a2, _), (b1, _b2, _) in itertools.pairwise(hunks):
         if b1 < a2:
             raise ProposalError(
                 "original_not_found", f"{path}: the edit's changes overlap once located in the file"

@@ -150,7 +150,7 @@ def _pct(value: float | None) -> str:
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "n/a"
-    minutes, secs = divmod(int(round(seconds)), 60)
+    minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     days, hours = divmod(hours, 24)
     parts = [f"{days} d"] * bool(days) + [f"{hours} h"] * bool(hours) + [f"{minutes} min"] * bool(minutes)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 
@@ -145,7 +145,7 @@ class ActionSettings(BaseModel):
 
     def secret_values(self) -> list[str]:
         """Every literal secret (token, LLM key): masked on start and redacted everywhere."""
-        values = [self.github_token.get_secret_value()] + self.backend.secret_values()
+        values = [self.github_token.get_secret_value(), *self.backend.secret_values()]
         if self.notify_webhook is not None:
             values.append(self.notify_webhook.get_secret_value())
         return sorted({v for v in values if v})

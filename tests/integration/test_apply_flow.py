@@ -331,7 +331,6 @@ def test_bare_command_written_before_a_newer_proposal_is_refused_and_names_the_i
 
 
 def test_label_added_before_a_newer_proposal_is_refused(harness: Harness) -> None:
-    w = harness.world
     analyze(harness)
     event = label(harness, "dev-wes")  # the label is added now, on the first proposal
     harness.backend = FixedBackend(OTHER_FIX)

@@ -279,7 +279,7 @@ def _insert_requirement(text: str, dist: str) -> str:
     if reqs:
         position = reqs[-1][0] + 1
         if keys == sorted(keys):
-            later = [i for (i, _), key in zip(reqs, keys) if key > normalise(dist)]
+            later = [i for (i, _), key in zip(reqs, keys, strict=True) if key > normalise(dist)]
             if later:
                 position = later[0]
     if position == len(parts) and parts and not parts[-1].endswith("\n"):
@@ -422,7 +422,7 @@ def _insert_toml_item(text: str, table: str, key: str, item: str) -> str | None:
             ]
             at = item_rows[-1] + 1
             if names == sorted(names):
-                later = [i for i, name in zip(item_rows, names) if name > normalise(item)]
+                later = [i for i, name in zip(item_rows, names, strict=True) if name > normalise(item)]
                 if later:
                     at = later[0]
             if at == item_rows[-1] + 1:
