@@ -18,8 +18,9 @@ from ci_healer.backends import BACKEND_NAMES, BackendSettings
 from ci_healer.backends.llm import check_base_url
 from ci_healer.notify import NOTIFY_FORMATS, NotifyFormat
 
-#: Every input of action.yml with its default (None = no default). The README contract test and
-#: action.yml are checked against this table.
+#: Every input of action.yml with its default (None = no default), read when an input is unset (a
+#: run outside the Action). action.yml is the source: tests/test_contract.py checks that this table,
+#: the README and every settings field default (here and in BackendSettings) equal its defaults.
 INPUT_DEFAULTS: dict[str, str | None] = {
     "github-token": None,
     "backend": "auto",
