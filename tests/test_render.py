@@ -543,6 +543,7 @@ def test_metadata_round_trip(real_blocks):
         fingerprint="9f1c2a7b3d4e5f60",
         status="proposed",
         patch_shown=True,
+        root_cause=analysis.root_cause,
     )
     assert read_metadata(body.replace("\n", "\r\n")) == meta
 

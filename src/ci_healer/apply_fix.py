@@ -58,7 +58,7 @@ from ci_healer.github_api import (
     PullInfo,
     validate_fix_ref,
 )
-from ci_healer.ledger import fields_from_body
+from ci_healer.ledger import read_ledger
 from ci_healer.markers import REPLY_MARKER
 from ci_healer.notify import notify
 from ci_healer.patch import ProposalError, diff_digest, parse_patch, patch_from_diff
@@ -70,6 +70,7 @@ from ci_healer.render import (
     inline_code,
     read_diff,
     read_metadata,
+    risk_label,
 )
 from ci_healer.repo import MODE_EXECUTABLE, MODE_FILE, RepoError
 
@@ -163,21 +164,6 @@ def _proposal_from(
             code="digest_mismatch",
         )
     return _Proposal(meta, body, diff, comment, check_run)
-
-
-def _section(body: str, heading: str) -> str:
-    """The markdown of ``### heading`` in ci-healer's own (already escaped) body, one paragraph."""
-    m = re.search(
-        r"^### " + re.escape(heading) + r"[^\n]*\n\n(.*?)(?:\n\n|\n###|\Z)",
-        body,
-        flags=re.DOTALL | re.MULTILINE,
-    )
-    return m.group(1).strip()[:2000] if m else ""
-
-
-def _risk(body: str) -> str:
-    m = re.search(r"^### Risk: (\S+) (low|medium|high)\s*$", body, flags=re.MULTILINE)
-    return f"{m.group(1)} {m.group(2)}" if m else "see the proposal"
 
 
 # ------------------------------------------------------------------------------------ fork PRs
@@ -358,7 +344,7 @@ def _check_copy(ctx: Context, proposal: _Proposal) -> CheckRunInfo:
 
     Any writer can edit any comment, including the diff and the digest in its hidden metadata; a
     check run's output can be written only by the app that created it. So the check run of the same
-    proposal id on the same head SHA must hold the same digest, status and ``patch_shown``; else the
+    proposal id on the same head SHA must hold the same digest, status, root cause and ``patch_shown``; else the
     comment was edited and is refused. Returns that check run; raises :class:`Refused`.
     """
     meta = proposal.meta
@@ -366,7 +352,12 @@ def _check_copy(ctx: Context, proposal: _Proposal) -> CheckRunInfo:
         copy = read_metadata(cr.summary)
         if copy is None or copy.proposal_id != meta.proposal_id:
             continue
-        if copy.digest != meta.digest or copy.status != meta.status or not copy.patch_shown:
+        if (
+            copy.digest != meta.digest
+            or copy.status != meta.status
+            or copy.root_cause != meta.root_cause  # shown again in the fix PR body
+            or not copy.patch_shown
+        ):
             break
         return cr
     else:
@@ -527,14 +518,16 @@ def _apply(ctx: Context, act: Apply) -> int:
         fix_sha=commit_sha,
     )
 
+    ledger = read_ledger(proposal.body)  # risk: the ledger fields the analyze flow wrote
+    risk = ledger.risk if ledger is not None else None
     body = render_md(
         "action_fix_pr.md.j2",
         metadata=embed_fix_metadata(fix_meta).rstrip("\n"),
         failing=inline_code(failing_branch),
         digest=inline_code(meta.digest),
         base_sha=inline_code(meta.head_sha[:12]),
-        root_cause=_section(proposal.body, "Root cause") or "see the proposal",
-        risk=_risk(proposal.body),
+        root_cause=ctx.escape(meta.root_cause) if meta.root_cause.strip() else "see the proposal",
+        risk=risk_label(risk) if risk else "see the proposal",
         approver=inline_code(act.actor),
         run_url=ctx.run_url(run_id),
     )
@@ -559,8 +552,8 @@ def _apply(ctx: Context, act: Apply) -> int:
         ctx,
         "applied",
         proposal_id=meta.proposal_id,
-        risk=fields_from_body(proposal.body, None).risk,
-        root_cause=_section(proposal.body, "Root cause"),
+        risk=risk,
+        root_cause=meta.root_cause,
         message=f"approved by {act.actor}",
         run_id=run_id,
         fix_pr_number=fix_pr.number,

@@ -76,6 +76,7 @@ __all__ = [
     "render_cli_markdown",
     "render_comment",
     "render_job_summary",
+    "risk_label",
 ]
 
 METADATA_VERSION = 1
@@ -89,6 +90,13 @@ _ABBREVIATED_NOTICE = "_… abbreviated to fit GitHub's size limit._"
 
 
 _BADGES = {"low": "🟢", "medium": "🟡", "high": "🔴"}
+ROOT_CAUSE_METADATA_CHARS = 2000
+"""Characters of the root cause kept in the metadata line (:attr:`ProposalMetadata.root_cause`)."""
+
+
+def risk_label(level: str) -> str:
+    """The risk badge and level as the proposal shows them, e.g. ``🟢 low``."""
+    return f"{_BADGES[level]} {level}" if level in _BADGES else level
 
 
 class RenderError(ValueError):
@@ -209,6 +217,10 @@ class ProposalMetadata(BaseModel):
     fingerprint: str = Field(default="", pattern=r"^[0-9A-Za-z]{0,64}$")
     status: Literal["proposed", "no_patch", "withheld", "failed"] = "no_patch"
     patch_shown: bool = False
+    root_cause: str = Field(default="", max_length=ROOT_CAUSE_METADATA_CHARS)
+    """The analysis's root cause (redacted plain text, cut at :data:`ROOT_CAUSE_METADATA_CHARS`),
+    for the flows that show it again: the apply step's fix PR body and notification. Escape it
+    before showing it (:func:`escape_prose`)."""
 
 
 class CheckRunOutput(BaseModel):
@@ -830,6 +842,7 @@ def _metadata(analysis: Analysis, meta: RenderMeta, patch_shown: bool) -> Propos
         fingerprint=fingerprint,
         status=analysis.status,
         patch_shown=patch_shown,
+        root_cause=analysis.root_cause[:ROOT_CAUSE_METADATA_CHARS],
     )
 
 
