@@ -60,8 +60,6 @@ MAX_BLOCK_LINES = 120
 """A merged block never grows beyond this many lines; a longer run of signals starts a new block."""
 MAX_CANDIDATES = 64
 """Candidate blocks kept while streaming (the best by score, then earliest)."""
-MIN_TRUNCATED_TOKENS = 60
-"""A block is only truncated into the remaining budget if at least this many tokens remain."""
 
 # Trigger words for the prefilter, matched case-insensitively on raw bytes. Every rule below
 # needs one of these on the line it classifies.

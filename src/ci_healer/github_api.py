@@ -1074,16 +1074,6 @@ class GitHubClient:
 
         self._create("create ref", lambda: self.repo.create_git_ref(ref, sha), find)
 
-    def ref_exists(self, ref: str) -> bool:
-        """True when ``refs/heads/...`` ``ref`` exists."""
-        try:
-            call("read ref", lambda: self.repo.get_git_ref(ref.removeprefix("refs/")))
-            return True
-        except GitHubError as err:
-            if err.status == 404:
-                return False
-            raise
-
     def branch_sha(self, branch: str) -> str | None:
         """Commit SHA at the tip of ``branch``, ``None`` when the branch does not exist."""
         try:

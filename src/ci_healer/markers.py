@@ -50,7 +50,7 @@ DIFF_MARKER = marker("diff")
 DIFF_MARKER_NO_EOL = marker("diff eol=0")
 """Line before the fenced diff of a proposal whose last line has no newline."""
 
-# Identifiers (pydantic ``Field(pattern=...)`` strings; the compiled forms below for ``re`` use).
+# Identifiers (pydantic ``Field(pattern=...)`` strings; the compiled form below for ``re`` use).
 PROPOSAL_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 """A proposal id: ``<run_id>-<8 hex>`` as ci-healer writes them; 1–64 of ``[A-Za-z0-9._-]``,
 starting with a letter or digit (so it is one word of an ``/approve-fix <id>`` command)."""
@@ -63,7 +63,6 @@ REPOSITORY = r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$"
 """A repository full name ``owner/name``."""
 
 PROPOSAL_ID_RE = re.compile(PROPOSAL_ID)
-COMMIT_SHA_RE = re.compile(COMMIT_SHA)
 
 
 def is_marker_line(line: str) -> bool:
