@@ -148,7 +148,7 @@ def cross_validate(
         whole[case.source].add(result)
         per_repo[group_of(case)]["all"].append(result.hit)
         per_repo[group_of(case)][case.source].append(result.hit)
-    for group, fold in folds_of.items():
+    for fold in folds_of.values():
         folds[fold].groups += 1
     macro: dict[str, float] = {}
     for source in ("all", *sources):
@@ -234,7 +234,10 @@ def rows(cv: CrossValidation, sources: tuple[str, ...] = TIGHT_SOURCES) -> tuple
 def text_table(headers: list[str], body: list[list[str]]) -> str:
     """A plain aligned text table."""
     widths = [max(len(r[i]) for r in [headers, *body]) for i in range(len(headers))]
-    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
     return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in body)])
 
 

@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
                 if quoted is None:
                     continue
                 # The edit appends a marker to the last quoted line: the one line that must change.
-                replacement = quoted[:-1] + [quoted[-1].rstrip() + "  # edited"]
+                replacement = [*quoted[:-1], quoted[-1].rstrip() + "  # edited"]
                 edit = FileEdit(
                     file_path=rel,
                     original="\n".join(quoted) + "\n",

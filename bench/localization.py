@@ -173,9 +173,7 @@ def log_names_file(log_text: str, path: str) -> bool:
         if re.search(rf"\({re.escape(simple)}\.\w+:\d+\)", log_text):
             return True
     module = _py_module(path)
-    if module and re.search(rf"(?<![\w.]){re.escape(module)}(?![\w])", log_text):
-        return True
-    return False
+    return bool(module and re.search(rf"(?<![\w.]){re.escape(module)}(?![\w])", log_text))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -248,7 +246,7 @@ def standin_tree(log_text: str, fixes: Sequence[str]) -> dict[str, str]:
         jvm = _jvm_name(path)
         m = _STANDIN_TEST.match(jvm[2].rsplit(".", 1)[-1]) if jvm else None
         if jvm and m and "/src/test/" in "/" + jvm[0] + "/":
-            unit = jvm[2].rsplit(".", 1)[0].split(".") + [m.group(1)]
+            unit = [*jvm[2].rsplit(".", 1)[0].split("."), m.group(1)]
             main_root = ("/" + jvm[0]).replace("/src/test/", "/src/main/").lstrip("/")
             paths.setdefault("/".join([main_root, *unit]) + path[path.rfind(".") :], None)
         folder, _, name = path.rpartition("/")

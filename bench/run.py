@@ -551,7 +551,10 @@ def _main(args: argparse.Namespace, argv: list[str]) -> int:
     started = time.perf_counter()
     corpus = args.corpus or default_corpus()
     out = args.out if args.out is not None else (None if args.quick else REPO_ROOT / "BENCHMARKS.md")
-    log = lambda msg: print(msg, file=sys.stderr, flush=True)
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
     try:
         cases = load_cases(corpus, every=QUICK_EVERY if args.quick else 1)
     except CorpusError as exc:

@@ -14,13 +14,19 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
-from bench import baselines, corpus, cv, metrics, quality, run, scale
+from bench import (
+    baselines,
+    corpus,
+    cv,
+    metrics,
+    quality,
+    run,
+    scale,
+)  # the repository root: pytest's pythonpath
 from ci_healer import classify as classify_mod
 from ci_healer.tokens import estimate_tokens
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 CORPUS = Path(os.environ.get("CI_HEALER_CORPUS") or REPO_ROOT.parent / "shared" / "corpus")
 
@@ -630,5 +636,5 @@ def test_cross_validate_reports_fold_mean_gap_and_repository_macro() -> None:
     assert result.macro["all"] == pytest.approx(
         (len(groups) - 1) / len(groups)
     )  # one repository of all at 0%
-    headers, body = cv.rows(result)
+    _headers, body = cv.rows(result)
     assert len(body) == 5 + 5 and body[0][0].endswith("(held out)")

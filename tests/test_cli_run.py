@@ -173,7 +173,7 @@ def test_a_ghes_run_url_needs_the_api_url_of_that_server() -> None:
     url = "https://ghe.example.com/team/app/actions/runs/77/attempts/3"
     with pytest.raises(RunRefError, match=r"--api-url .*https://ghe.example.com/api/v3"):
         parse_run_ref(url)
-    with pytest.raises(RunRefError, match="not github.com"):
+    with pytest.raises(RunRefError, match=r"not github\.com"):
         parse_run_ref(url, api_url="https://api.github.com")  # a token for one server never goes to another
     ref = parse_run_ref(url, api_url="https://ghe.example.com/api/v3/")
     assert (ref.repository, ref.run_id, ref.attempt) == ("team/app", 77, 3)
@@ -228,7 +228,7 @@ def test_logs_and_files_come_through_the_api_without_a_checkout(world, env, caps
 
 
 def test_the_markdown_report_is_the_cli_report_of_the_analysis(world, env, capsys) -> None:
-    fake, w = world
+    _fake, w = world
     code, out, err = run_cli(
         capsys,
         "analyze",
@@ -253,7 +253,7 @@ def test_a_job_url_reads_the_attempt_that_job_belongs_to(world, env, capsys) -> 
 
 
 def test_a_job_of_another_run_or_a_missing_attempt_is_an_error(world, env, capsys) -> None:
-    fake, w = world
+    _fake, w = world
     code, out, err = run_cli(
         capsys,
         "analyze",
@@ -276,7 +276,7 @@ def test_a_job_of_another_run_or_a_missing_attempt_is_an_error(world, env, capsy
 
 
 def test_an_unknown_run_is_an_error_that_names_the_call(world, env, capsys) -> None:
-    fake, w = world
+    _fake, w = world
     code, out, err = run_cli(capsys, "analyze", "--run", f"{w.repo}/987654", "--backend", "rules")
     assert code == 2 and out == ""
     assert "read workflow run failed (404)" in err
@@ -415,7 +415,7 @@ def test_apply_refuses_a_dirty_work_tree(world, env, capsys, tmp_path, monkeypat
     (repo / "README.md").write_text("local edit\n", encoding="utf-8")
     before = (repo / "pyproject.toml").read_text(encoding="utf-8")
     monkeypatch.chdir(repo)
-    code, out, err = run_cli(
+    code, _out, err = run_cli(
         capsys, "analyze", "--run", f"{w.repo}/{w.run_id}", "--backend", "rules", "--apply", "--yes"
     )
     assert code == 2
@@ -429,12 +429,12 @@ def test_apply_refuses_without_a_terminal_unless_yes(world, env, capsys, tmp_pat
     repo = checkout_at_head(w, tmp_path / "hello-app")
     monkeypatch.chdir(repo)
     monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))  # piped input, not a terminal: never read as consent
-    code, out, err = run_cli(
+    code, _out, err = run_cli(
         capsys, "analyze", "--run", f"{w.repo}/{w.run_id}", "--backend", "rules", "--apply"
     )
     assert code == 2 and "there is none here (pass --yes" in err
     assert '"PyYAML"' not in (repo / "pyproject.toml").read_text(encoding="utf-8")
-    code, out, err = run_cli(
+    code, _out, err = run_cli(
         capsys,
         "analyze",
         "--run",
@@ -464,7 +464,7 @@ def test_apply_asks_on_a_terminal(
     repo = checkout_at_head(w, tmp_path / "hello-app")
     monkeypatch.chdir(repo)
     monkeypatch.setattr("sys.stdin", _Tty(answer))
-    code, out, err = run_cli(
+    code, _out, err = run_cli(
         capsys, "analyze", "--run", f"{w.repo}/{w.run_id}", "--backend", "rules", "--apply"
     )
     assert code == 0, err
@@ -486,7 +486,7 @@ def test_apply_runs_git_apply_check_first(world, env, capsys, tmp_path) -> None:
 
 def test_apply_without_a_local_checkout_is_refused(world, env, capsys) -> None:
     _, w = world
-    code, out, err = run_cli(
+    code, _out, err = run_cli(
         capsys, "analyze", "--run", f"{w.repo}/{w.run_id}", "--backend", "rules", "--apply", "--yes"
     )
     assert code == 2 and "--apply needs a local checkout at" in err
@@ -495,7 +495,7 @@ def test_apply_without_a_local_checkout_is_refused(world, env, capsys) -> None:
 def test_apply_needs_run(capsys, tmp_path) -> None:
     log = tmp_path / "job.log"
     log.write_text(MISSING_MODULE_LOG, encoding="utf-8")
-    code, out, err = run_cli(capsys, "analyze", "--log", str(log), "--apply")
+    code, _out, err = run_cli(capsys, "analyze", "--log", str(log), "--apply")
     assert code == 2 and "--apply and --yes need --run" in err
 
 
@@ -594,7 +594,7 @@ def test_terminal_messages_never_show_the_token() -> None:
 
 def test_no_progress_output_when_stderr_is_not_a_terminal(world, env, capsys) -> None:
     _, w = world
-    code, out, err = run_cli(
+    code, _out, err = run_cli(
         capsys, "analyze", "--run", f"{w.repo}/{w.run_id}", "--backend", "rules", "--format", "diff"
     )
     assert code == 0
@@ -628,7 +628,7 @@ def test_with_backend_github_models_a_log_needs_a_github_token(monkeypatch, caps
     monkeypatch.setenv("PATH", str(tmp_path))  # no gh
     log = tmp_path / "job.log"
     log.write_text(MISSING_MODULE_LOG, encoding="utf-8")
-    code, out, err = run_cli(capsys, "analyze", "--log", str(log), "--backend", "github-models")
+    code, _out, err = run_cli(capsys, "analyze", "--log", str(log), "--backend", "github-models")
     assert code == 2 and "github-models backend needs a GitHub token" in err
 
 
@@ -666,7 +666,7 @@ def test_a_backend_that_cannot_be_set_up_stops_before_any_download(world, env, c
     fake, w = world
     monkeypatch.delenv("GITHUB_TOKEN")
     monkeypatch.setenv("GH_TOKEN", TOKEN)
-    code, out, err = run_cli(capsys, "analyze", "--run", f"{w.repo}/{w.run_id}", "--backend", "openai")
+    code, _out, err = run_cli(capsys, "analyze", "--run", f"{w.repo}/{w.run_id}", "--backend", "openai")
     assert code == 2 and "openai-api-key" in err
     assert fake.requests == []
     assert TOKEN not in err

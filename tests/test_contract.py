@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from ci_healer import __version__, cli
-from ci_healer.settings import INPUT_DEFAULTS
+from ci_healer.settings import INPUT_DEFAULTS, ActionSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -122,6 +122,45 @@ def test_action_inputs_equal_settings_input_defaults():
             )
         assert spec.get("required") is False, f"{name} must be optional"
         assert spec.get("description", "").strip(), f"{name} has no description"
+
+
+# The inputs that ActionSettings.from_environ puts into BackendSettings, and under which field; every
+# other input is the ActionSettings field of its name with "_" for "-".
+BACKEND_FIELD_OF_INPUT = {
+    "backend": "backend",
+    "model": "model",
+    "openai-base-url": "openai_base_url",
+    "openai-api-key": "openai_api_key",
+    "aws-region": "aws_region",
+    "max-prompt-tokens": "max_prompt_tokens",
+    "llm-timeout": "timeout_s",
+}
+
+
+def test_every_settings_default_equals_the_action_yml_default():
+    """action.yml's input defaults are the source: an input left unset, an input given its
+    action.yml default, and the settings field's own default are one value."""
+    env = {
+        "GITHUB_REPOSITORY": "octo-org/hello",
+        "GITHUB_EVENT_NAME": "workflow_run",
+        "GITHUB_EVENT_PATH": "/github/workflow/event.json",
+        "INPUT_GITHUB-TOKEN": "ghs_" + "a" * 36,
+    }
+    inputs = {name: spec for name, spec in ACTION["inputs"].items() if name != "github-token"}
+    given = ActionSettings.from_environ(
+        {**env, **{f"INPUT_{n.upper()}": s["default"] for n, s in inputs.items()}}
+    )
+    unset = ActionSettings.from_environ(env)
+    assert given == unset
+    for name, spec in inputs.items():
+        field = BACKEND_FIELD_OF_INPUT.get(name, name.replace("-", "_"))
+        target = given.backend if name in BACKEND_FIELD_OF_INPUT else given
+        info = type(target).model_fields[field]
+        assert not info.is_required(), f"{name}: settings field {field} has no default"
+        default = info.get_default(call_default_factory=True)
+        assert default == getattr(target, field), (
+            f"{name}: settings default {default!r} != action.yml default {spec['default']!r}"
+        )
 
 
 def test_every_input_is_in_the_readme_options_block_with_its_default():

@@ -495,7 +495,7 @@ def test_render_folds_records_usage_and_go_frames(
     [
         GO_FAILS[:6],  # three records: too few to fold
         ["--- FAIL: TestA (0.00s)", "--- FAIL: TestB (0.00s)"] * 4,  # one line shape: not a record
-        USAGE[:5] + ["[INFO] next"],  # a usage text too short to fold
+        [*USAGE[:5], "[INFO] next"],  # a usage text too short to fold
     ],
     ids=["few-records", "one-shape", "short-usage"],
 )
@@ -890,7 +890,7 @@ def _phpunit_errors(count: int) -> list[str]:
             f"/home/travis/build/o/r/tests/codeigniter/database/query_{k}_test.php:{10 + k}",
             "",
         ]
-    return lines + ["FAILURES!", f"Tests: 600, Assertions: 900, Errors: {count}."]
+    return [*lines, "FAILURES!", f"Tests: 600, Assertions: 900, Errors: {count}."]
 
 
 def test_numbered_failures_with_one_message_fold_into_one_marker_naming_each() -> None:

@@ -448,7 +448,7 @@ def test_many_comments_paginate_with_link_headers(
         fake.state.add_comment(world.repo, world.pr, body=f"c{i}", user="dev-wes")
     comments = list(gh(fake).get_repo(world.repo).get_issue(world.pr).get_comments())
     assert [c.body for c in comments] == [f"c{i}" for i in range(35)]
-    assert len([r for r in fake.calls("GET", "issues/list-comments")]) == 2
+    assert len(list(fake.calls("GET", "issues/list-comments"))) == 2
 
 
 def test_pulls_lookup_by_head_and_commit(

@@ -30,9 +30,14 @@ DIGEST = "b" * 64
 
 
 def proposal_body(**meta) -> str:
-    values = dict(
-        proposal_id="77-abc", head_sha=SHA, digest=DIGEST, run_id=77, status="proposed", patch_shown=True
-    )
+    values = {
+        "proposal_id": "77-abc",
+        "head_sha": SHA,
+        "digest": DIGEST,
+        "run_id": 77,
+        "status": "proposed",
+        "patch_shown": True,
+    }
     values.update(meta)
     return embed_metadata(ProposalMetadata(**values)) + "## body\n\n| 🟢 **low** | test | 0.9 | `rules` |\n"
 

@@ -80,16 +80,16 @@ def corpus_cases(source: str, limit: int | None = None) -> list[tuple[str, list[
 
 
 def request_with(blocks: list[Block], files: list[ContextFile] | None = None, **overrides) -> ProposalRequest:
-    fields = dict(
-        repository="acme/app",
-        blocks=blocks,
-        classification=Classification(
+    fields = {
+        "repository": "acme/app",
+        "blocks": blocks,
+        "classification": Classification(
             category=Category.TEST, fingerprint="0123456789abcdef", signals=["pytest-failed"]
         ),
-        files=files or [],
-        manifests=["requirements.txt", "pyproject.toml"],
-        project_packages=["app"],
-    )
+        "files": files or [],
+        "manifests": ["requirements.txt", "pyproject.toml"],
+        "project_packages": ["app"],
+    }
     fields.update(overrides)
     return ProposalRequest(**fields)
 
@@ -186,11 +186,12 @@ def test_requests_with_different_logs_share_the_whole_fixed_prompt_as_prefix(mod
         ),
         output_mode=mode,
     )
-    shared = os.path.commonprefix([first.system + first.user, second.system + second.user])
+    # the character prefix two prompts share (strings, not paths)
+    shared = os.path.commonprefix([first.system + first.user, second.system + second.user])  # noqa: RUF071
     assert first.delimiter != second.delimiter
     assert shared.startswith(first.system[: len(shared)])
     # The token comes only after the prefix (two random tokens may share their first characters).
-    token_prefix = len(os.path.commonprefix([first.delimiter, second.delimiter]))
+    token_prefix = len(os.path.commonprefix([first.delimiter, second.delimiter]))  # noqa: RUF071 (strings)
     assert first.system.find(first.delimiter) + token_prefix >= len(shared)
     assert len(shared) >= 0.9 * len(first.system), (len(shared), len(first.system))
     assert estimate_tokens(shared) >= 900

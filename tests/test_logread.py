@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 from pathlib import Path
 
 import pytest
@@ -95,7 +96,7 @@ def test_batch_numbering_is_contiguous() -> None:
     data = b"".join(b"line %d\n" % i for i in range(1, 5001))
     batches = list(iter_batches(io.BytesIO(data), read_size=1000))
     assert batches[0].first_line == 1
-    for a, b in zip(batches, batches[1:], strict=False):
+    for a, b in itertools.pairwise(batches):
         assert b.first_line == a.last_line + 1
     assert batches[-1].last_line == 5000
     assert isinstance(batches[0], LineBatch)

@@ -71,16 +71,16 @@ def hook() -> Iterator[Hook]:
 
 
 def event(**changes) -> NotifyEvent:
-    values = dict(
-        kind="proposed",
-        repository="octo/hello",
-        proposal_id="4242-1a2b3c4d",
-        risk="low",
-        root_cause="round_cents truncates instead of rounding half up.\nSecond line is not shown.",
-        comment_url="https://github.com/octo/hello/pull/7#issuecomment-11",
-        run_url="https://github.com/octo/hello/actions/runs/4242",
-        fix_pr_url=None,
-    )
+    values = {
+        "kind": "proposed",
+        "repository": "octo/hello",
+        "proposal_id": "4242-1a2b3c4d",
+        "risk": "low",
+        "root_cause": "round_cents truncates instead of rounding half up.\nSecond line is not shown.",
+        "comment_url": "https://github.com/octo/hello/pull/7#issuecomment-11",
+        "run_url": "https://github.com/octo/hello/actions/runs/4242",
+        "fix_pr_url": None,
+    }
     values.update(changes)
     return NotifyEvent(**values)
 

@@ -91,7 +91,7 @@ def test_the_release_check_names_each_disagreement(tmp_path):
         release.ReleaseError, match=rf"tag v9\.9\.9 != pyproject.toml version {re.escape(__version__)}"
     ):
         release.check("v9.9.9", tmp_path)
-    with pytest.raises(release.ReleaseError, match="is not vMAJOR.MINOR.PATCH"):
+    with pytest.raises(release.ReleaseError, match=r"is not vMAJOR\.MINOR\.PATCH"):
         release.check(f"v{__version__}-rc.1", tmp_path)
 
 
@@ -106,7 +106,7 @@ def test_the_release_check_wants_the_newest_changelog_section_to_be_the_version(
     (tmp_path / "CHANGELOG.md").write_text(
         text.replace(f"## [{__version__}] - ", f"## [{__version__}] ", 1), encoding="utf-8"
     )
-    with pytest.raises(release.ReleaseError, match="is not '## \\[X.Y.Z\\] - YYYY-MM-DD'"):
+    with pytest.raises(release.ReleaseError, match=r"is not '## \[X\.Y\.Z\] - YYYY-MM-DD'"):
         release.check(None, tmp_path)
 
 
@@ -324,8 +324,10 @@ def test_every_third_party_action_is_pinned_by_commit_sha_with_its_version(path)
         if uses is None or uses.startswith("./") or uses.startswith("ci-healer/ci-healer@"):
             continue  # this action: its own major tag (zizmor.yml says why)
         assert SHA_PIN.match(uses), f"{path.name} job {job_id}: {uses} is not pinned by commit SHA"
-        [line] = [line for line in lines if f"uses: {uses}" in line]
-        assert re.search(r"#\s*v\d+\.\d+\.\d+\s*$", line), f"{path.name}: {uses} has no '# vX.Y.Z' comment"
+        found = [line for line in lines if f"uses: {uses}" in line]  # once per job that uses it
+        assert found and all(re.search(r"#\s*v\d+\.\d+\.\d+\s*$", line) for line in found), (
+            f"{path.name}: {uses} has no '# vX.Y.Z' comment"
+        )
 
 
 @pytest.mark.parametrize("path", OWN_WORKFLOWS, ids=lambda p: p.name)
@@ -367,6 +369,26 @@ def test_ci_workflow_runs_the_ci_script():
     assert runs and runs[-1].endswith("bash .ci/run"), runs
     analyze = load_yaml(WORKFLOWS_DIR / "ci-healer-analyze.yml")
     assert analyze["on"]["workflow_run"]["workflows"] == ["CI"]
+
+
+HEALTH_COMMANDS = ["ruff check .", "ruff format --check .", "mypy"]
+
+
+def test_ci_script_and_workflow_run_the_code_health_checks():
+    """ruff (lint and format) and mypy run in .ci/run after the install and before the main-job
+    command, and in ci.yml (a job of their own); pre-commit runs the same tools."""
+    script = [ln.strip() for ln in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()]
+    install = script.index("python3 -m pip install --quiet '.[test]'")
+    main_job = next(i for i, ln in enumerate(script) if ln.startswith("ci-healer analyze --log"))
+    at = [script.index(command) for command in HEALTH_COMMANDS]
+    assert install < min(at) and max(at) < main_job, script
+    runs = [step["run"] for _, step in all_steps(load_yaml(WORKFLOWS_DIR / "ci.yml")) if "run" in step]
+    assert all(command in runs for command in HEALTH_COMMANDS), runs
+    hooks = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text(encoding="utf-8"))["repos"][0][
+        "hooks"
+    ]
+    assert {hook["entry"].split()[0] for hook in hooks} == {"ruff", "mypy"}
+    assert (ROOT / "src" / "ci_healer" / "py.typed").is_file()
 
 
 @pytest.mark.parametrize("name", ["ci-healer-analyze.yml", "ci-healer-apply.yml"])

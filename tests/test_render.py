@@ -300,7 +300,7 @@ def assert_not_active(body: str, repository: str = "octo-org/shop") -> None:
         ln in (COMMENT_MARKER, "<!-- ci-healer:diff -->") or ln.startswith("<!-- ci-healer:metadata {")
         for ln in raw_comments
     )
-    for ticks, info, closing in fences_of(body):
+    for _ticks, info, closing in fences_of(body):
         assert closing != "<unterminated>"
         assert info in ("diff", "text"), info
 
@@ -543,6 +543,7 @@ def test_metadata_round_trip(real_blocks):
         fingerprint="9f1c2a7b3d4e5f60",
         status="proposed",
         patch_shown=True,
+        root_cause=analysis.root_cause,
     )
     assert read_metadata(body.replace("\n", "\r\n")) == meta
 

@@ -145,7 +145,7 @@ def test_cli_report_in_each_format(story: Story, fmt: str, monkeypatch, capsys) 
             ("without_usage", "0"),
         }
     else:
-        minutes = int(round(want["median_seconds_to_green"])) // 60
+        minutes = round(want["median_seconds_to_green"]) // 60
         prompt, completion = expected_tokens(story)
         for line in (
             "| proposals | 5 |",

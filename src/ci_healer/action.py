@@ -17,7 +17,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from ci_healer.analyze_run import fail, run_analyze
+from ci_healer.analyze_run import run_analyze
 from ci_healer.apply_fix import run_apply, run_reject
 from ci_healer.backends import make_backend
 from ci_healer.events import (
@@ -30,7 +30,7 @@ from ci_healer.events import (
     load_event,
     route,
 )
-from ci_healer.flow import EXIT_FAILURE, EXIT_OK, BackendFactory, Context, render_md
+from ci_healer.flow import EXIT_FAILURE, EXIT_OK, BackendFactory, Context, fail, render_md
 from ci_healer.github_api import GitHubClient, make_github
 from ci_healer.render import escape_prose
 from ci_healer.settings import ActionSettings, SettingsError
@@ -80,7 +80,7 @@ def run(
         if isinstance(activity, Verify):
             from ci_healer.verify_fix import run_verify
 
-            return run_verify(ctx, activity.run)
+            return run_verify(ctx, activity.run, analyze=run_analyze)
         if isinstance(activity, Apply):
             return run_apply(ctx, activity)
         if isinstance(activity, Reject):

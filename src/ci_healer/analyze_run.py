@@ -41,16 +41,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from ci_healer.backends.base import BackendError
 from ci_healer.dashboard import update_dashboard
 from ci_healer.engine import AnalyzeOptions, Triage, analyze, triage
 from ci_healer.events import WorkflowRunData
-from ci_healer.flow import EXIT_FAILURE, EXIT_OK, Context, render_md
+from ci_healer.flow import EXIT_OK, AnalyzeOutcome, Context, fail
 from ci_healer.github_api import (
     ChangeFiles,
-    CheckRunInfo,
-    CommentInfo,
     GitHubError,
     JobInfo,
     LogDownload,
@@ -59,7 +58,7 @@ from ci_healer.github_api import (
     StepInfo,
 )
 from ci_healer.ledger import analysis_fields, with_ledger
-from ci_healer.models import Analysis, Category, FailingChange
+from ci_healer.models import Analysis, Category, ChangeKind, FailingChange
 from ci_healer.notify import notify
 from ci_healer.policy import PolicyConfig
 from ci_healer.render import (
@@ -90,19 +89,6 @@ ANNOTATION_MESSAGE_LIMIT = 60_000
 _FILE_LINE = re.compile(
     r"(?<![\w./-])((?:[\w.-]+/)*[\w.-]+\.[A-Za-z0-9]{1,8})(?::|\", line |\(|, line )(\d{1,7})\b"
 )
-
-
-@dataclass
-class AnalyzeOutcome:
-    """What the analyze flow did: its exit code and, when it got that far, the analysis and where
-    it was posted."""
-
-    exit_code: int
-    analysis: Analysis | None = None
-    proposal_id: str | None = None
-    pr: PullInfo | None = None
-    comment: CommentInfo | None = None
-    check_run: CheckRunInfo | None = None
 
 
 def proposal_id_for(run_id: int, analysis: Analysis) -> str:
@@ -325,7 +311,7 @@ def _change(
     return _failing_change("push", cmp.change, notes, base_sha=base, head_sha=run.head_sha)
 
 
-def _failing_change(kind: str, read: ChangeFiles, notes: list[str], **fields) -> FailingChange:
+def _failing_change(kind: ChangeKind, read: ChangeFiles, notes: list[str], **fields: Any) -> FailingChange:
     own: list[str] = []
     if read.files_capped:
         own.append(f"only the first {len(read.files)} of {read.total_files} changed files were read")
@@ -408,7 +394,10 @@ def step_anchor(log: LogDownload, line: int, steps: Sequence[StepInfo]) -> tuple
     inside = [
         st
         for st in near
-        if st.started_at <= at and (at < st.completed_at or st.started_at == st.completed_at == at)
+        if st.started_at is not None
+        and st.completed_at is not None
+        and st.started_at <= at
+        and (at < st.completed_at or st.started_at == st.completed_at == at)
     ]
     step = named[0] if len(named) == 1 else inside[0] if not named and len(inside) == 1 else None
     return (step.number, idx - start + 1) if step is not None else None
@@ -690,27 +679,3 @@ def _run_info(ctx: Context, run: WorkflowRunData) -> RunInfo:
         html_url=run.html_url,
         pull_requests=[p.number for p in run.pull_requests],
     )
-
-
-def fail(ctx: Context, what: str, err: GitHubError | None, *, hint: str | None = None) -> int:
-    """Explain a failure in the job summary, print one ``::error::`` and return exit code 1."""
-    detail = str(err) if err is not None else ""
-    if hint is None and err is not None:
-        if err.permission:
-            hint = f"Add `permissions: {err.permission}` to the job that runs ci-healer."
-        elif err.status == 404:
-            hint = "The object was not found: check that the run, PR or commit still exists and that the token can see this repository."
-        elif err.status == 422:
-            hint = "GitHub refused the request as invalid; the message above says which field."
-        elif err.status >= 500 or err.status == 0:
-            hint = "GitHub did not answer after retries; re-run the job later."
-    ctx.runner.append_summary(
-        render_md(
-            "action_error.md.j2",
-            what=ctx.escape(what),
-            detail=ctx.escape(detail),
-            hint=ctx.escape(hint or ""),
-        )
-    )
-    ctx.runner.error(f"ci-healer: {what}" + (f": {detail}" if detail else ""))
-    return EXIT_FAILURE

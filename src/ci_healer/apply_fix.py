@@ -36,7 +36,6 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from ci_healer.analyze_run import fail
 from ci_healer.dashboard import update_dashboard
 from ci_healer.events import Apply, Reject
 from ci_healer.flow import (
@@ -45,8 +44,10 @@ from ci_healer.flow import (
     FixMetadata,
     Refused,
     embed_fix_metadata,
+    fail,
     read_fix_metadata,
     render_md,
+    set_origin_status,
     set_status,
     withdraw,
 )
@@ -58,7 +59,8 @@ from ci_healer.github_api import (
     PullInfo,
     validate_fix_ref,
 )
-from ci_healer.ledger import fields_from_body
+from ci_healer.ledger import read_ledger
+from ci_healer.markers import REPLY_MARKER
 from ci_healer.notify import notify
 from ci_healer.patch import ProposalError, diff_digest, parse_patch, patch_from_diff
 from ci_healer.policy import PolicyConfig, check_patch
@@ -69,10 +71,9 @@ from ci_healer.render import (
     inline_code,
     read_diff,
     read_metadata,
+    risk_label,
 )
 from ci_healer.repo import MODE_EXECUTABLE, MODE_FILE, RepoError
-
-REPLY_MARKER = "<!-- ci-healer:reply -->"
 
 
 @dataclass
@@ -164,21 +165,6 @@ def _proposal_from(
             code="digest_mismatch",
         )
     return _Proposal(meta, body, diff, comment, check_run)
-
-
-def _section(body: str, heading: str) -> str:
-    """The markdown of ``### heading`` in ci-healer's own (already escaped) body, one paragraph."""
-    m = re.search(
-        r"^### " + re.escape(heading) + r"[^\n]*\n\n(.*?)(?:\n\n|\n###|\Z)",
-        body,
-        flags=re.DOTALL | re.MULTILINE,
-    )
-    return m.group(1).strip()[:2000] if m else ""
-
-
-def _risk(body: str) -> str:
-    m = re.search(r"^### Risk: (\S+) (low|medium|high)\s*$", body, flags=re.MULTILINE)
-    return f"{m.group(1)} {m.group(2)}" if m else "see the proposal"
 
 
 # ------------------------------------------------------------------------------------ fork PRs
@@ -359,7 +345,7 @@ def _check_copy(ctx: Context, proposal: _Proposal) -> CheckRunInfo:
 
     Any writer can edit any comment, including the diff and the digest in its hidden metadata; a
     check run's output can be written only by the app that created it. So the check run of the same
-    proposal id on the same head SHA must hold the same digest, status and ``patch_shown``; else the
+    proposal id on the same head SHA must hold the same digest, status, root cause and ``patch_shown``; else the
     comment was edited and is refused. Returns that check run; raises :class:`Refused`.
     """
     meta = proposal.meta
@@ -367,7 +353,12 @@ def _check_copy(ctx: Context, proposal: _Proposal) -> CheckRunInfo:
         copy = read_metadata(cr.summary)
         if copy is None or copy.proposal_id != meta.proposal_id:
             continue
-        if copy.digest != meta.digest or copy.status != meta.status or not copy.patch_shown:
+        if (
+            copy.digest != meta.digest
+            or copy.status != meta.status
+            or copy.root_cause != meta.root_cause  # shown again in the fix PR body
+            or not copy.patch_shown
+        ):
             break
         return cr
     else:
@@ -388,6 +379,7 @@ def _apply(ctx: Context, act: Apply) -> int:
     gh, s = ctx.gh, ctx.settings
     pr: PullInfo | None = None
     check: CheckRunInfo | None = None
+    current_sha: str | None
     if act.pr_number is not None:
         pr = gh.get_pull(act.pr_number)
         comment = gh.find_own_comment(pr.number, COMMENT_MARKER)
@@ -496,7 +488,7 @@ def _apply(ctx: Context, act: Apply) -> int:
         if done is not None and done.user == gh.bot_login:
             fix_meta = read_fix_metadata(done.body)
             if fix_meta is not None:
-                _set_origin_status(
+                set_origin_status(
                     ctx,
                     fix_meta,
                     _applied_status(ctx, fix_meta_actor(done.body) or act.actor, done.number, branch),
@@ -527,14 +519,16 @@ def _apply(ctx: Context, act: Apply) -> int:
         fix_sha=commit_sha,
     )
 
+    ledger = read_ledger(proposal.body)  # risk: the ledger fields the analyze flow wrote
+    risk = ledger.risk if ledger is not None else None
     body = render_md(
         "action_fix_pr.md.j2",
         metadata=embed_fix_metadata(fix_meta).rstrip("\n"),
         failing=inline_code(failing_branch),
         digest=inline_code(meta.digest),
         base_sha=inline_code(meta.head_sha[:12]),
-        root_cause=_section(proposal.body, "Root cause") or "see the proposal",
-        risk=_risk(proposal.body),
+        root_cause=ctx.escape(meta.root_cause) if meta.root_cause.strip() else "see the proposal",
+        risk=risk_label(risk) if risk else "see the proposal",
         approver=inline_code(act.actor),
         run_url=ctx.run_url(run_id),
     )
@@ -550,7 +544,7 @@ def _apply(ctx: Context, act: Apply) -> int:
         reply(ctx, fix_pr.number, "ℹ️", ci_note)
     ctx.runner.set_output("fix-branch", branch)
     ctx.runner.set_output("fix-pr-url", fix_url)
-    _set_origin_status(ctx, fix_meta, _applied_status(ctx, act.actor, fix_pr.number, branch))
+    set_origin_status(ctx, fix_meta, _applied_status(ctx, act.actor, fix_pr.number, branch))
     ctx.runner.append_summary(
         f"### ci-healer applied proposal {inline_code(meta.proposal_id)}\n\nFix pull request: <{fix_url}>\n"
     )
@@ -559,8 +553,8 @@ def _apply(ctx: Context, act: Apply) -> int:
         ctx,
         "applied",
         proposal_id=meta.proposal_id,
-        risk=fields_from_body(proposal.body, None).risk,
-        root_cause=_section(proposal.body, "Root cause"),
+        risk=risk,
+        root_cause=meta.root_cause,
         message=f"approved by {act.actor}",
         run_id=run_id,
         fix_pr_number=fix_pr.number,
@@ -618,23 +612,6 @@ def _dispatch(ctx: Context, run_id: int, branch: str) -> str:
             "CI may not have started on this branch: GitHub did not answer the dispatch, and ci-healer does not repeat it "
             "(a second dispatch would start a second run). If no run appears, close and reopen this pull request."
         )
-
-
-def _set_origin_status(ctx: Context, fix: FixMetadata, status: str) -> None:
-    """Write ``status`` into the original comment and check run (warnings on failure)."""
-    if fix.origin_comment_id is not None:
-        try:
-            original = ctx.gh.get_comment(fix.origin_comment_id)
-            if original.user == ctx.gh.bot_login:
-                ctx.gh.update_comment(original.id, set_status(original.body, status))
-        except GitHubError as err:
-            ctx.runner.warning(f"could not update the proposal comment: {err}")
-    if fix.origin_check_run_id is not None:
-        try:
-            cr = ctx.gh.get_check_run(fix.origin_check_run_id)
-            ctx.gh.update_check_summary(cr.id, title=cr.title, summary=set_status(cr.summary, status))
-        except GitHubError as err:
-            ctx.runner.warning(f"could not update the check run: {err}")
 
 
 def run_reject(ctx: Context, act: Reject) -> int:

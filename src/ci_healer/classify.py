@@ -306,11 +306,15 @@ def classify(blocks: Sequence[Block]) -> Classification:
         # import errors of optional extras and carry on).
         if any(failing_test_shown(text) for text in texts):
             decider = _RULES_BY_NAME["test-failure"]
-    elif decider is not None and decider.name == "test-failure" and "dependency-missing" in signals:
+    elif (
+        decider is not None
+        and decider.name == "test-failure"
+        and "dependency-missing" in signals
         # ... and only a test that failed on its own does: a run summary that counts the import
         # error among its errors ("FAILED (errors=1)", "1 error in 0.12s") leaves it to the import.
-        if not any(failing_test_shown(text) for text in texts):
-            decider = _RULES_BY_NAME["dependency-missing"]
+        and not any(failing_test_shown(text) for text in texts)
+    ):
+        decider = _RULES_BY_NAME["dependency-missing"]
     if decider is not None:
         category, flaky = decider.category, decider.flaky
     else:

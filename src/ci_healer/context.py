@@ -123,7 +123,7 @@ def project_packages(repo: RepoSource) -> list[str]:
     for path in paths:
         parts = path.split("/")
         if parts[-1] == "__init__.py" and 2 <= len(parts) <= 4:
-            parent_init = "/".join(parts[:-2] + ["__init__.py"])
+            parent_init = "/".join([*parts[:-2], "__init__.py"])
             if len(parts) == 2 or parent_init not in pathset:
                 names.add(parts[-2])
         if parts[0] == "src" and len(parts) >= 3 and parts[-1].endswith(".py"):
@@ -159,11 +159,11 @@ def project_packages(repo: RepoSource) -> list[str]:
             # setup.cfg: "packages =" followed by indented lines
             for m in re.finditer(rf"^{key}\s*=[ \t]*((?:\n[ \t]+\S.*)+)", text, re.MULTILINE):
                 names.update(v.strip().split(".")[0] for v in m.group(1).split("\n") if v.strip())
-        m = re.search(r"""\bname\s*=\s*['"]([\w.\-]+)['"]""", text) or re.search(
+        named = re.search(r"""\bname\s*=\s*['"]([\w.\-]+)['"]""", text) or re.search(
             r"^name\s*=\s*([\w.\-]+)\s*$", text, re.MULTILINE
         )
-        if m:
-            names.add(_normalise_import(m.group(1)))
+        if named:
+            names.add(_normalise_import(named.group(1)))
     return sorted(n for n in names if _IDENT.match(n))
 
 
@@ -326,7 +326,7 @@ class _PathIndex:
         return best[2] if best else None
 
     def resolve_java(self, package: tuple[str, ...], filename: str) -> str | None:
-        want = list(package) + [filename]
+        want = [*list(package), filename]
         cands = self.by_name.get(filename, [])
         exact = [c for c in cands if c.split("/")[-len(want) :] == want]
         if exact:
@@ -506,13 +506,18 @@ def _block_refs(text: str) -> list[_Ref]:
     for raw_line in text.split("\n"):
         line = _clean(raw_line)
         taken: list[tuple[int, int]] = []
-
-        def free(span: tuple[int, int]) -> bool:
-            return all(span[1] <= a or span[0] >= b for a, b in taken)
-
         found: list[tuple[int, _Ref]] = []
 
-        def add(span: tuple[int, int], ref: _Ref) -> None:
+        # Both helpers belong to this line: its lists are bound when they are defined.
+        def free(span: tuple[int, int], taken: list[tuple[int, int]] = taken) -> bool:
+            return all(span[1] <= a or span[0] >= b for a, b in taken)
+
+        def add(
+            span: tuple[int, int],
+            ref: _Ref,
+            taken: list[tuple[int, int]] = taken,
+            found: list[tuple[int, _Ref]] = found,
+        ) -> None:
             taken.append(span)
             found.append((span[0], ref))
 
@@ -545,15 +550,20 @@ def _block_refs(text: str) -> list[_Ref]:
         elif in_section and (not stripped.strip() or stripped.startswith("Tests run:")):
             in_section = False
         elif in_section:
-            m = _SUREFIRE_ENTRY.match(line)
-            if m and free(m.span()):
+            entry = _SUREFIRE_ENTRY.match(line)
+            if entry and free(entry.span()):
                 add(
-                    m.span(),
-                    _Ref("id", m.group("cls"), int(m.group("line")) if m.group("line") else None, name="jvm"),
+                    entry.span(),
+                    _Ref(
+                        "id",
+                        entry.group("cls"),
+                        int(entry.group("line")) if entry.group("line") else None,
+                        name="jvm",
+                    ),
                 )
-        m = _SUREFIRE_RUNNING.match(line)
-        if m:
-            running = m.group("fqn")
+        started = _SUREFIRE_RUNNING.match(line)
+        if started:
+            running = started.group("fqn")
         elif running and _SUREFIRE_BAD_RUN.search(line):
             found.append((-1, _Ref("id", running, None, name="jvm")))
             running = None

@@ -26,9 +26,10 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import Any
 
 from ci_healer.models import FileChange, Finding
 from ci_healer.pypi_names import (
@@ -122,6 +123,12 @@ def ecosystem(path: str) -> str | None:
     return None
 
 
+def _table(data: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """The TOML table ``data[key]``, or an empty one when it is missing or not a table."""
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def _toml_requirements(values: object) -> Iterable[str]:
     if isinstance(values, list):
         for value in values:
@@ -149,21 +156,16 @@ def _python_names(path: str, text: str) -> set[str]:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError:
             data = {}
-        project = data.get("project") if isinstance(data.get("project"), dict) else {}
+        project = _table(data, "project")
         found += _toml_requirements(project.get("dependencies"))
-        for values in (project.get("optional-dependencies") or {}).values():
+        for values in _table(project, "optional-dependencies").values():
             found += _toml_requirements(values)
-        for values in (
-            (data.get("dependency-groups") or {}).values()
-            if isinstance(data.get("dependency-groups"), dict)
-            else ()
-        ):
+        for values in _table(data, "dependency-groups").values():
             found += _toml_requirements(values)
-        tool = data.get("tool") if isinstance(data.get("tool"), dict) else {}
-        poetry = tool.get("poetry") if isinstance(tool.get("poetry"), dict) else {}
+        poetry = _table(_table(data, "tool"), "poetry")
         found += _toml_requirements(poetry.get("dependencies"))
         found += _toml_requirements(poetry.get("dev-dependencies"))
-        for group in (poetry.get("group") or {}).values():
+        for group in _table(poetry, "group").values():
             if isinstance(group, dict):
                 found += _toml_requirements(group.get("dependencies"))
         for section in ("packages", "dev-packages"):

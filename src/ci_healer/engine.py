@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO, NotRequired, TypedDict, TypeVar
 
 from ci_healer import context as repo_context
 from ci_healer.backends.base import Backend, BackendError, RepairingBackend
@@ -23,7 +23,9 @@ from ci_healer.extract import extract
 from ci_healer.greendiff import drop_green_lines
 from ci_healer.models import (
     Analysis,
+    AnalysisStatus,
     Block,
+    Category,
     ChangedFile,
     Classification,
     ContextFile,
@@ -84,7 +86,8 @@ def _redact_texts(redactor: Redactor, items: Sequence[_T]) -> tuple[list[_T], Re
 def changed_lines(change: FailingChange) -> dict[str, list[int]]:
     """Head-side (``+``) line numbers of each file of ``change`` whose patch GitHub gave, parsed
     with unidiff; an unparseable patch gives no lines for that file (its path still counts)."""
-    from unidiff import PatchSet, UnidiffParseError
+    from unidiff.errors import UnidiffParseError
+    from unidiff.patch import PatchSet
 
     out: dict[str, list[int]] = {}
     for f in change.files:
@@ -239,6 +242,27 @@ def triage(log: LogSource, *, options: AnalyzeOptions | None = None, green: byte
     return Triage(blocks, found, redactions, diffed.lines_total, tokens, green_dropped=diff.dropped)
 
 
+class _AnalysisBase(TypedDict):
+    """The :class:`Analysis` fields known before the proposal (blocks, counts, backend name)."""
+
+    blocks: list[Block]
+    redactions: Redactions
+    fingerprint: str
+    flaky_suspect: bool
+    backend: str
+    lines_total: int
+    tokens: int
+    repair_rounds: NotRequired[int]
+
+
+class _AnalysisCommon(_AnalysisBase):
+    """:class:`_AnalysisBase` and the proposal's root cause, category and confidence."""
+
+    root_cause: str
+    category: Category
+    confidence: float
+
+
 def analyze(
     log: LogSource | Triage,
     *,
@@ -267,7 +291,7 @@ def analyze(
     )
     redactions = found.redactions.merge(file_counts)
 
-    base = {
+    base: _AnalysisBase = {
         "blocks": blocks,
         "redactions": redactions,
         "fingerprint": classification.fingerprint,
@@ -338,7 +362,7 @@ def _finish(
     repo: RepoSource | None,
     redactor: Redactor,
     options: AnalyzeOptions,
-    base: dict,
+    base: _AnalysisBase,
     request: ProposalRequest | None = None,
     backend: Backend | None = None,
     first_failure: str = "",
@@ -360,11 +384,14 @@ def _finish(
         )
         for edit in edits
     ]
-    common = dict(
-        root_cause=proposal.root_cause, category=proposal.category, confidence=proposal.confidence, **base
-    )
+    common: _AnalysisCommon = {
+        **base,
+        "root_cause": proposal.root_cause,
+        "category": proposal.category,
+        "confidence": proposal.confidence,
+    }
 
-    def without_patch(status: str, message: str, violations: Sequence[Violation] = ()) -> Analysis:
+    def without_patch(status: AnalysisStatus, message: str, violations: Sequence[Violation] = ()) -> Analysis:
         risk = assess(
             None,
             confidence=proposal.confidence,
@@ -410,7 +437,7 @@ def _finish(
             return without_patch(
                 "failed", f"{reason}; the repair round failed ({repair_err.code}): {repair_err}"
             )
-        again = {**base, "repair_rounds": 1, "redactions": base["redactions"].merge(counts)}
+        again: _AnalysisBase = {**base, "repair_rounds": 1, "redactions": base["redactions"].merge(counts)}
         return _finish(
             repaired,
             repo=repo,
@@ -442,6 +469,7 @@ def _finish(
         matches=patch.matches,
         repair_rounds=base.get("repair_rounds", 0),
     )
+    status: AnalysisStatus
     if violations:
         status, message = "withheld", "the proposed patch was withheld by policy"
     else:

@@ -19,7 +19,6 @@ Malformed payloads raise :class:`EventError` whose message names the missing or 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -27,9 +26,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ci_healer.github_api import DEFAULT_BOT_LOGIN, FIX_BRANCH_PREFIX
+from ci_healer.markers import COMMIT_SHA, PROPOSAL_ID_RE
 
 REJECT_COMMAND = "/reject-fix"
-_PROPOSAL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 class EventError(Exception):
@@ -68,7 +67,7 @@ class WorkflowRunData(_M):
 
     id: int = Field(ge=1)
     run_attempt: int = Field(default=1, ge=1)
-    head_sha: str = Field(pattern=r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+    head_sha: str = Field(pattern=COMMIT_SHA)
     head_branch: str | None = None
     conclusion: str | None = None
     event: str = ""
@@ -232,7 +231,7 @@ def _command(body: str, command: str) -> tuple[bool, str | None]:
     words = first.split()
     if not words or words[0] != command:
         return False, None
-    if len(words) >= 2 and _PROPOSAL_ID.match(words[1]):
+    if len(words) >= 2 and PROPOSAL_ID_RE.match(words[1]):
         return True, words[1]
     return True, None
 

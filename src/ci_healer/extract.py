@@ -33,10 +33,10 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import pairwise
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ci_healer.logread import (
     TIMESTAMP_BYTES,
@@ -51,7 +51,7 @@ from ci_healer.models import Block, Extraction
 from ci_healer.tokens import estimate_tokens
 
 try:  # RE2 scans a whole batch for many alternatives in linear time, several times faster than re.
-    import re2 as _fastre  # type: ignore[import-not-found]
+    import re2 as _fastre
 except ImportError:  # pragma: no cover - exercised only without google-re2
     _fastre = re
 
@@ -60,8 +60,6 @@ MAX_BLOCK_LINES = 120
 """A merged block never grows beyond this many lines; a longer run of signals starts a new block."""
 MAX_CANDIDATES = 64
 """Candidate blocks kept while streaming (the best by score, then earliest)."""
-MIN_TRUNCATED_TOKENS = 60
-"""A block is only truncated into the remaining budget if at least this many tokens remain."""
 
 # Trigger words for the prefilter, matched case-insensitively on raw bytes. Every rule below
 # needs one of these on the line it classifies.
@@ -82,7 +80,7 @@ _TRIGGERS = (
 _PREFILTER = _fastre.compile(b"(?im)" + _TRIGGERS)
 
 
-def _raw_search(pattern: object) -> object:
+def _raw_search(pattern: Any) -> Callable[[bytes, int, int], tuple[int, int]]:
     """``pattern``'s search as a function ``(data, pos, endpos) -> (start, end)``, ``(-1, -1)`` if none.
 
     With google-re2 this calls the compiled RE2 object's ``Match`` directly: the package's
@@ -95,13 +93,15 @@ def _raw_search(pattern: object) -> object:
         match = regexp.Match
 
         def search(data: bytes, pos: int, endpos: int) -> tuple[int, int]:
-            return match(anchor, data, pos, endpos)[0]
+            span: tuple[int, int] = match(anchor, data, pos, endpos)[0]
+            return span
 
         return search
 
     def fallback(data: bytes, pos: int, endpos: int) -> tuple[int, int]:
-        m = pattern.search(data, pos, endpos)  # type: ignore[attr-defined]
-        return m.span() if m is not None else (-1, -1)
+        m = pattern.search(data, pos, endpos)
+        span: tuple[int, int] = m.span() if m is not None else (-1, -1)
+        return span
 
     return fallback
 
@@ -1379,8 +1379,12 @@ def _fold_diagnostics(
     if len(heads) < DIAGNOSTIC_RUN:
         return heads[-1][0] + 1, []
     ends = [h for h, _ in heads[1:]]
-    folded = list(zip(heads[DIAGNOSTIC_KEEP_HEAD:-1], ends[DIAGNOSTIC_KEEP_HEAD:]))
-    places = [_diagnostic_place(lines, lo, hi, m) for (lo, m), hi in zip(heads, [*ends, heads[-1][0] + 1])]
+    # heads has DIAGNOSTIC_RUN > DIAGNOSTIC_KEEP_HEAD entries: every pair below has equal lengths
+    folded = list(zip(heads[DIAGNOSTIC_KEEP_HEAD:-1], ends[DIAGNOSTIC_KEEP_HEAD:], strict=True))
+    places = [
+        _diagnostic_place(lines, lo, hi, m)
+        for (lo, m), hi in zip(heads, [*ends, heads[-1][0] + 1], strict=True)
+    ]
     if (
         len({_DIGITS.sub("0", m.group("msg") or m.group("rmsg")) for _, m in heads}) == 1
         and len({subject for subject, _, _ in places}) == 1
@@ -1389,7 +1393,7 @@ def _fold_diagnostics(
         # error for every import): the cheaper similar-lines and same-ending folds say it
         return heads[-1][0] + 1, []
     groups: dict[str, list[tuple[str, str, str]]] = {}
-    for ((_, m), _), place in zip(folded, places[DIAGNOSTIC_KEEP_HEAD:-1]):
+    for ((_, m), _), place in zip(folded, places[DIAGNOSTIC_KEEP_HEAD:-1], strict=True):
         groups.setdefault(diagnostic_kind(m.group("msg") or m.group("rmsg")), []).append(place)
     share = max(DIAGNOSTIC_NAMES_CHARS // len(groups), 120)  # every kind names some of its places
     parts = [_places_text(places, share) for places in groups.values()]
@@ -1398,7 +1402,8 @@ def _fold_diagnostics(
         what = f'{len(folded)} more "{next(iter(groups))}" errors: {parts[0]}'
     else:
         what = f"{len(folded)} more compiler errors: " + "; ".join(
-            f'{len(places)} "{kind}": {part}' for (kind, places), part in zip(groups.items(), parts)
+            f'{len(places)} "{kind}": {part}'
+            for (kind, places), part in zip(groups.items(), parts, strict=True)
         )
     marker = f"[lines {first_line + a}-{first_line + b}: {what}]"
     if len(marker) >= sum(len(t) + 1 for t in lines[a : b + 1]):
@@ -1460,14 +1465,14 @@ def fold_units(first_line: int, lines: list[str], seen: dict[str, int] | None = 
             j = _usage_end(lines, i)
             if j - i - 1 >= USAGE_RUN:
                 options = list(dict.fromkeys(_OPTION.findall("\n".join(lines[i + 1 : j]))))
-                names = ", ".join(options[:6]) + (", ..." if len(options) > 6 else "")
+                option_list = ", ".join(options[:6]) + (", ..." if len(options) > 6 else "")
                 out.append(_Unit(i, i, text))
                 out.append(
                     _Unit(
                         i + 1,
                         j - 1,
                         f"  [{j - i - 1} more lines of usage text"
-                        + (f": options {names}]" if names else "]"),
+                        + (f": options {option_list}]" if option_list else "]"),
                     )
                 )
                 seen.setdefault(key, number)
@@ -1792,6 +1797,12 @@ def _head_order(lo: int, hi: int, focus: int) -> list[int]:
     return [*range(top, hi + 1), *range(top - 1, lo - 1, -1)]
 
 
+def _as_text(line: str | bytes) -> str:
+    """A window line as text: raw bytes are cleaned (:func:`clean_line`) when the window is closed;
+    lines already cleaned are returned as they are."""
+    return line if isinstance(line, str) else clean_line(line).text
+
+
 def _demote_repeats(candidates: list[_Candidate]) -> None:
     """A signal line printed again later (same text up to the log-level prefix) echoes the first:
     the first occurrence takes the best score of its repeats, the repeats score as echoes (1)."""
@@ -1800,7 +1811,7 @@ def _demote_repeats(candidates: list[_Candidate]) -> None:
         index = cand.signal_line - cand.start
         if not 0 <= index < len(cand.lines):
             continue
-        key = _norm(cand.lines[index])
+        key = _norm(_as_text(cand.lines[index]))
         if len(key) < _MIN_DEDUPE_CHARS:
             continue
         earlier = first.setdefault(key, cand)
@@ -1839,9 +1850,9 @@ def _select(state: _Extractor, max_tokens: int) -> list[Block]:
     _clip_to_steps(state, sorted(barriers))
     pool: dict[int, str] = {}
     for cand in state.candidates:
-        pool.update(zip(range(cand.start, cand.end + 1), cand.lines, strict=False))
+        pool.update(zip(range(cand.start, cand.end + 1), map(_as_text, cand.lines), strict=False))
     for ex in exits:
-        pool.update(zip(range(ex.start, ex.exit_line + 1), ex.lines, strict=False))
+        pool.update(zip(range(ex.start, ex.exit_line + 1), map(_as_text, ex.lines), strict=False))
     for number, raw in state.tail:
         if number not in pool:
             pool[number] = clean_line(raw).text
@@ -1967,8 +1978,9 @@ def extract(source: LogSource, *, max_tokens: int = DEFAULT_MAX_TOKENS) -> Extra
             state.process(prev, cur, None)
             state.remember_tail(cur, tail_keep)
             state.lines_total = cur.last_line
-    for window in [*state.candidates, *state.first_exits, *state.last_exits]:
-        window.lines = [r if isinstance(r, str) else clean_line(r).text for r in window.lines]
+    windows: list[_Candidate | _StepExit] = [*state.candidates, *state.first_exits, *state.last_exits]
+    for window in windows:
+        window.lines = [_as_text(r) for r in window.lines]
     for cand in state.candidates:
         if any(lo <= cand.signal_line <= hi for lo, hi in state.failed_steps):
             cand.score += STEP_BOOST

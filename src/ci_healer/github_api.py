@@ -25,6 +25,7 @@ answer 422.
 from __future__ import annotations
 
 import base64
+import functools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -188,7 +189,7 @@ class WriteSafeRetry(GithubRetry):
         error: Exception | None = None,
         _pool: Any = None,
         _stacktrace: Any = None,
-    ) -> Any:  # type: ignore[override]
+    ) -> Any:
         """A read error (the request was sent, the answer lost) on a ``POST`` is raised, not retried."""
         if (
             error is not None
@@ -749,7 +750,8 @@ class GitHubClient:
     def pull_file_lines(self, number: int) -> dict[str, set[int]]:
         """Right-side (head) line numbers each file of PR ``number`` shows in its diff — the lines
         a review comment may target."""
-        from unidiff import PatchSet, UnidiffParseError
+        from unidiff.errors import UnidiffParseError
+        from unidiff.patch import PatchSet
 
         out: dict[str, set[int]] = {}
 
@@ -1098,7 +1100,7 @@ class GitHubClient:
                 lambda: cr.edit(status="completed", conclusion="neutral", output=output(chunks[0]), **extra),
             )
         for chunk in chunks[1:]:
-            call("update check run", lambda chunk=chunk: cr.edit(output=output(chunk)))
+            call("update check run", functools.partial(cr.edit, output=output(chunk)))
         return self._check_info(cr).model_copy(update={"summary": summary, "title": title, "text": text})
 
     def update_check_summary(
@@ -1135,7 +1137,7 @@ class GitHubClient:
         elements = []
         for path, (mode, text) in sorted(files.items()):
             blob = self._create(
-                "create commit (blob)", lambda text=text: repo.create_git_blob(text, "utf-8"), lambda: None
+                "create commit (blob)", functools.partial(repo.create_git_blob, text, "utf-8"), lambda: None
             )
             elements.append(InputGitTreeElement(path=path, mode=mode, type="blob", sha=blob.sha))
         base = call("create commit (tree)", lambda: repo.get_git_tree(base_tree_sha))
@@ -1174,16 +1176,6 @@ class GitHubClient:
             return True
 
         self._create("create ref", lambda: self.repo.create_git_ref(ref, sha), find)
-
-    def ref_exists(self, ref: str) -> bool:
-        """True when ``refs/heads/...`` ``ref`` exists."""
-        try:
-            call("read ref", lambda: self.repo.get_git_ref(ref.removeprefix("refs/")))
-            return True
-        except GitHubError as err:
-            if err.status == 404:
-                return False
-            raise
 
     def branch_sha(self, branch: str) -> str | None:
         """Commit SHA at the tip of ``branch``, ``None`` when the branch does not exist."""

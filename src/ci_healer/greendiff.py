@@ -341,7 +341,7 @@ def _match_normalised(
             continue
         key = norm_key(digest, raw)
         left = norm.get(key, 0) if key is not None else 0
-        if left > 0 and not skipped(digest, raw):
+        if key is not None and left > 0 and not skipped(digest, raw):
             state[index] = _BLANK
             if multiset:
                 norm[key] = left - 1

@@ -29,16 +29,22 @@ from __future__ import annotations
 
 import functools
 import itertools
-import json
 import re
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ci_healer.flow import FIX_META_CLOSE, FIX_META_OPEN, STATUS_CLOSE, STATUS_OPEN, read_fix_metadata
+from ci_healer.flow import read_fix_metadata
 from ci_healer.github_api import GitHubClient, GitHubError, call
-from ci_healer.render import COMMENT_MARKER, read_metadata
+from ci_healer.markers import (
+    COMMENT_MARKER,
+    STATUS_CLOSE,
+    STATUS_OPEN,
+    read_metadata_line,
+    replace_metadata_line,
+)
+from ci_healer.render import read_metadata
 
 LEDGER_KEY = "ledger"
 """Key of the :class:`LedgerFields` object inside the metadata JSON."""
@@ -50,8 +56,6 @@ FAILED_RUNS_READ = 100
 
 Risk = Literal["low", "medium", "high"]
 
-_META_OPEN = "<!-- ci-healer:metadata "
-_META_CLOSE = " -->"
 # The first row of the Risk | Category | Confidence | Backend table of templates/_sections.md.j2.
 _TABLE_ROW = re.compile(
     r"^\| \S+ \*\*(low|medium|high)\*\* \| ([^|\n]*) \| ([^|\n]*) \| ([^|\n]*) \|\s*$", re.MULTILINE
@@ -101,53 +105,32 @@ class LedgerFields(BaseModel):
         return LedgerFields.model_validate({**other.model_dump(exclude_defaults=True), **mine})
 
 
-def _meta_line_index(body: str) -> tuple[int, str, str] | None:
-    lines = body.split("\n")
-    if len(lines) >= 2 and lines[0].rstrip("\r") == COMMENT_MARKER and lines[1].startswith(_META_OPEN):
-        return 1, _META_OPEN, _META_CLOSE
-    if lines and lines[0].startswith(FIX_META_OPEN):
-        return 0, FIX_META_OPEN, FIX_META_CLOSE
-    return None
-
-
 def read_ledger(body: str) -> LedgerFields | None:
     """The :class:`LedgerFields` in the metadata of a proposal body or fix PR body, or ``None``
     (no metadata, no ``ledger`` key, or a value that fails validation)."""
-    where = _meta_line_index(body or "")
-    if where is None:
-        return None
-    index, opening, closing = where
-    line = body.split("\n")[index].rstrip("\r")
-    if not line.endswith(closing):
+    found = read_metadata_line(body or "")
+    value = found[1].get(LEDGER_KEY) if found is not None else None
+    if not isinstance(value, dict):
         return None
     try:
-        data = json.loads(line[len(opening) : -len(closing)])
-        value = data.get(LEDGER_KEY) if isinstance(data, dict) else None
-        return LedgerFields.model_validate(value) if isinstance(value, dict) else None
-    except (ValueError, ValidationError):
+        return LedgerFields.model_validate(value)
+    except ValidationError:
         return None
 
 
 def embed_ledger(body: str, fields: LedgerFields) -> str:
     """``body`` with ``fields`` merged into the ``ledger`` object of its metadata line (fields
-    already there and not set in ``fields`` are kept). The JSON keeps the escaping of
-    :func:`ci_healer.render.embed_metadata` (``<``, ``>``, ``&`` as ``\\u003c``-style escapes).
+    already there and not set in ``fields`` are kept), written in the one metadata-line format of
+    :mod:`ci_healer.markers`.
 
     Raises ``ValueError`` when ``body`` has no ci-healer metadata line (nothing is changed).
     """
-    where = _meta_line_index(body or "")
-    if where is None:
+    found = read_metadata_line(body or "")
+    if found is None:
         raise ValueError("body has no ci-healer metadata line")
-    index, opening, closing = where
-    lines = body.split("\n")
-    line = lines[index].rstrip("\r")
-    data = json.loads(line[len(opening) : -len(closing)])
-    merged = fields.merged_with(read_ledger(body))
-    data[LEDGER_KEY] = merged.model_dump(mode="json", exclude_defaults=True)
-    payload = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    payload = payload.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    lines[index] = f"{opening}{payload}{closing}"
-    return "\n".join(lines)
+    data = dict(found[1])
+    data[LEDGER_KEY] = fields.merged_with(read_ledger(body)).model_dump(mode="json", exclude_defaults=True)
+    return replace_metadata_line(body, data)
 
 
 class ProposalRecord(LedgerFields):
@@ -474,12 +457,12 @@ class LedgerReader:
     def _mark_superseded(records: dict[str, ProposalRecord]) -> None:
         """A proposal still waiting (no decision) whose PR got a later proposal is superseded at
         the later proposal's time."""
-        by_pr: dict[int, list[ProposalRecord]] = {}
+        by_pr: dict[int, list[tuple[datetime, ProposalRecord]]] = {}
         for rec in records.values():
             if rec.pr_number is not None and rec.proposed_at is not None:
-                by_pr.setdefault(rec.pr_number, []).append(rec)
-        for group in by_pr.values():
-            group.sort(key=lambda r: r.proposed_at)
+                by_pr.setdefault(rec.pr_number, []).append((rec.proposed_at, rec))
+        for timed in by_pr.values():
+            group = [rec for _, rec in sorted(timed, key=lambda pair: pair[0])]
             for older, newer in itertools.pairwise(group):
                 if older.outcome == "proposed" and older.approvable:
                     records[older.proposal_id] = older.model_copy(update={"superseded_at": newer.proposed_at})

@@ -8,7 +8,7 @@ the same code.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -216,10 +216,14 @@ class Cheat(BaseModel):
     message: str
 
 
+RiskLevel = Literal["low", "medium", "high"]
+RISK_LEVELS: tuple[RiskLevel, ...] = get_args(RiskLevel)
+
+
 class Risk(BaseModel):
     """Risk badge of PRODUCT.md: a level and the reasons that produced it (never empty)."""
 
-    level: Literal["low", "medium", "high"]
+    level: RiskLevel
     reasons: list[str] = Field(min_length=1)
 
 
@@ -307,6 +311,10 @@ class ChangedFile(BaseModel):
     previous_path: str | None = None
 
 
+ChangeKind = Literal["pull_request", "push"]
+"""A failing change is a pull request's files or the commits of a push since the last green run."""
+
+
 class FailingChange(BaseModel):
     """The change the failed run tested: the files of a pull request
     (``GET pulls/{n}/files``) or of a push since the last commit whose run of the same workflow
@@ -316,7 +324,7 @@ class FailingChange(BaseModel):
     capped); ``notes`` say in plain words what was capped or why the change is partial.
     """
 
-    kind: Literal["pull_request", "push"]
+    kind: ChangeKind
     base_sha: str = ""
     head_sha: str = ""
     number: int | None = Field(default=None, description="PR number for kind pull_request.")

@@ -26,12 +26,13 @@ class of error, never the text of a ``requests`` exception (which contains the h
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 import requests
 from pydantic import BaseModel, ConfigDict, Field
 
+from ci_healer.models import RISK_LEVELS, RiskLevel
 from ci_healer.redact import redact_text
 from ci_healer.workflow_commands import Runner
 
@@ -44,6 +45,7 @@ ROOT_CAUSE_LIMIT = 280
 
 EventKind = Literal["proposed", "applied", "verified", "failed"]
 NotifyFormat = Literal["auto", "slack", "generic"]
+NOTIFY_FORMATS: tuple[NotifyFormat, ...] = get_args(NotifyFormat)
 
 _TITLES = {
     "proposed": "Fix proposed",
@@ -70,7 +72,7 @@ class NotifyEvent(BaseModel):
     kind: EventKind
     repository: str
     proposal_id: str
-    risk: Literal["low", "medium", "high"] | None = None
+    risk: RiskLevel | None = None
     root_cause: str = ""
     message: str = ""
     comment_url: str | None = None
@@ -268,12 +270,15 @@ def notify(
         key = (id(ctx.runner), hook.get_secret_value())
         notifier = _NOTIFIERS.get(key)
         if notifier is None:
-            notifier = _NOTIFIERS[key] = notifier_from_settings(settings, ctx.runner)
+            built = notifier_from_settings(settings, ctx.runner)
+            if built is None:  # not reached: the webhook was checked above
+                return False
+            notifier = _NOTIFIERS[key] = built
         event = NotifyEvent(
             kind=kind,
             repository=settings.repository,
             proposal_id=proposal_id,
-            risk=risk if risk in ("low", "medium", "high") else None,
+            risk=next((level for level in RISK_LEVELS if level == risk), None),
             root_cause=root_cause,
             message=message,
             comment_url=comment_url,

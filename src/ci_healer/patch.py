@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from unidiff import PatchSet, UnidiffParseError
 from unidiff.constants import LINE_TYPE_ADDED, LINE_TYPE_CONTEXT, LINE_TYPE_NO_NEWLINE, LINE_TYPE_REMOVED
+from unidiff.errors import UnidiffParseError
+from unidiff.patch import Hunk, Line, PatchSet
 
-from ci_healer.models import EditFailure, EditMatch, FileChange, FileEdit, Patch
+from ci_healer.models import EditFailure, EditMatch, FileChange, FileEdit, MatchRule, Patch
 from ci_healer.repo import MODE_EXECUTABLE, MODE_FILE, MODE_SUBMODULE, MODE_SYMLINK, MODE_TREE, RepoSource
 
 CONTEXT_LINES = 3
@@ -68,7 +70,7 @@ class ParsedFile:
 
     path: str
     is_new_file: bool
-    hunks: list = field(default_factory=list)
+    hunks: list[Hunk] = field(default_factory=list)
 
 
 def diff_digest(diff: str) -> str:
@@ -415,13 +417,14 @@ def _merge(
             continue
         new_lines = [_reindent(line, shift) for line in repl[j1:j2]]
         if i1 < i2:
-            targets = [equal.get(k) for k in range(i1, i2)]
-            if None in targets or any(b != a + 1 for a, b in zip(targets, targets[1:])):  # type: ignore[operator]
+            found = [equal.get(k) for k in range(i1, i2)]
+            targets = [t for t in found if t is not None]
+            if len(targets) != len(found) or any(b != a + 1 for a, b in itertools.pairwise(targets)):
                 raise ProposalError(
                     "original_not_found",
                     f"{path}: the original text was found 0 times; the most similar lines differ in a line the edit changes",
                 )
-            hunks.append((targets[0], targets[-1] + 1, new_lines))  # type: ignore[operator]
+            hunks.append((targets[0], targets[-1] + 1, new_lines))
         else:
             if i1 in anchors:
                 at = anchors[i1]
@@ -438,7 +441,7 @@ def _merge(
                 )
             hunks.append((at, at, new_lines))
     hunks.sort(key=lambda h: (h[0], h[1]))
-    for (_a1, a2, _), (b1, _b2, _) in zip(hunks, hunks[1:]):
+    for (_a1, a2, _), (b1, _b2, _) in itertools.pairwise(hunks):
         if b1 < a2:
             raise ProposalError(
                 "original_not_found", f"{path}: the edit's changes overlap once located in the file"
@@ -476,7 +479,7 @@ def _apply_lenient(path: str, text: str, edit: FileEdit, index: int) -> tuple[st
     n = len(orig)
     if n:
         found = _equal_windows(norm, orig)
-        rule = "trailing_whitespace"
+        rule: MatchRule = "trailing_whitespace"
         shift: tuple[int, str] | None = None
         if not found:
             stripped = [line.strip() for line in norm]
@@ -498,7 +501,7 @@ def _apply_lenient(path: str, text: str, edit: FileEdit, index: int) -> tuple[st
             new_text = _splice(lines, start, start + n, hunks, eol)
             return new_text, EditMatch(
                 edit_index=index, file_path=path, rule=rule, start_line=start + 1, end_line=start + n
-            )  # type: ignore[arg-type]
+            )
         if sum(1 for line in orig if line.strip()) >= SIMILARITY_MIN_LINES:
             scored = _similar_windows(norm, orig)
             if scored:
@@ -555,9 +558,9 @@ def closest_lines(
     matcher.set_seq2("\n".join(orig))
     if not anchors:
         # No quoted line occurs at all: anchor on the 20 lines most like the quote's first line.
-        first = next(line.strip() for line in orig if line.strip())
+        first_quoted = next(line.strip() for line in orig if line.strip())
         line_matcher = difflib.SequenceMatcher(None, autojunk=False)
-        line_matcher.set_seq2(first)
+        line_matcher.set_seq2(first_quoted)
         ranked = []
         for i, line in enumerate(lines):
             line_matcher.set_seq1(line.strip())
@@ -758,11 +761,11 @@ def _check_roundtrip(
         raise ProposalError("invalid_diff", f"{path}: the rendered diff does not reproduce the edited file")
 
 
-def _pairs(hunk: list) -> list[tuple]:
+def _pairs(hunk: Hunk) -> list[tuple[Line, Line | None]]:
     return [(hunk[i], hunk[i + 1] if i + 1 < len(hunk) else None) for i in range(len(hunk))]
 
 
-def _line_text(line, following) -> str:
+def _line_text(line: Line, following: Line | None) -> str:
     """File content of a diff line: unidiff keeps the diff's ``\\n``; a ``\\`` marker removes it."""
     value: str = line.value
     if following is not None and following.line_type == LINE_TYPE_NO_NEWLINE:
@@ -830,7 +833,7 @@ def parse_patch(diff: str) -> list[ParsedFile]:
     return parsed
 
 
-def _apply_hunks(path: str, old: str, hunks: Sequence) -> str:
+def _apply_hunks(path: str, old: str, hunks: Sequence[Hunk]) -> str:
     """Apply parsed hunks strictly (no offset, no fuzz) to ``old``; ``context_mismatch`` otherwise."""
     old_lines = split_lines(old)
     out: list[str] = []

@@ -773,7 +773,9 @@ def _named_by_failure(path: str, test: str | None, failure_text: str) -> bool:
     name = PurePosixPath(path).name
     if name and name in failure_text:
         return True
-    return bool(test) and re.search(rf"(?<![\w]){re.escape(test)}(?![\w])", failure_text) is not None  # type: ignore[arg-type]
+    if not test:
+        return False
+    return re.search(rf"(?<![\w]){re.escape(test)}(?![\w])", failure_text) is not None
 
 
 def changed_assertions(patch: Patch, *, failure_text: str) -> list[Cheat]:
@@ -795,7 +797,8 @@ def changed_assertions(patch: Patch, *, failure_text: str) -> list[Cheat]:
                 continue
             removed = [(i, old_lines[i]) for i in range(i1, i2) if _ASSERT_RE.search(old_lines[i])]
             added = [new_lines[j] for j in range(j1, j2) if _ASSERT_RE.search(new_lines[j])]
-            for (index, old), new in zip(removed, added):
+            # pairs in order; an assertion only removed or only added is not a changed one
+            for (index, old), new in zip(removed, added, strict=False):
                 how = describe_assertion_change(old, new)
                 if how is None:
                     continue

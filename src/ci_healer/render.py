@@ -28,7 +28,6 @@ Size limits (all measured here in UTF-8 bytes, which is never less than the char
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -38,6 +37,19 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ci_healer.markers import (
+    COMMENT_MARKER,
+    COMMIT_SHA,
+    DIFF_MARKER,
+    DIFF_MARKER_NO_EOL,
+    DIGEST,
+    METADATA,
+    PROPOSAL_ID,
+    REPOSITORY,
+    encode_metadata_line,
+    is_marker_line,
+    read_metadata_line,
+)
 from ci_healer.models import Analysis, Block
 from ci_healer.templating import markdown_env
 
@@ -64,10 +76,8 @@ __all__ = [
     "render_cli_markdown",
     "render_comment",
     "render_job_summary",
+    "risk_label",
 ]
-
-COMMENT_MARKER = "<!-- ci-healer:comment -->"
-"""First line of every body ci-healer posts; used with the bot's login to find its one comment."""
 
 METADATA_VERSION = 1
 GITHUB_BODY_LIMIT = 65_535
@@ -76,17 +86,17 @@ JOB_SUMMARY_LIMIT = 1_048_576
 """Per-step job summary limit, 1 MiB."""
 CHECK_RUN_TITLE_LIMIT = 255
 
-_METADATA_OPEN = "<!-- ci-healer:metadata "
-_METADATA_CLOSE = " -->"
-_DIFF_MARKER = "<!-- ci-healer:diff -->"
-_DIFF_MARKER_NO_EOL = "<!-- ci-healer:diff eol=0 -->"
 _ABBREVIATED_NOTICE = "_… abbreviated to fit GitHub's size limit._"
 
-_PROPOSAL_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-_SHA = r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$"
-_REPOSITORY = r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$"
 
 _BADGES = {"low": "🟢", "medium": "🟡", "high": "🔴"}
+ROOT_CAUSE_METADATA_CHARS = 2000
+"""Characters of the root cause kept in the metadata line (:attr:`ProposalMetadata.root_cause`)."""
+
+
+def risk_label(level: str) -> str:
+    """The risk badge and level as the proposal shows them, e.g. ``🟢 low``."""
+    return f"{_BADGES[level]} {level}" if level in _BADGES else level
 
 
 class RenderError(ValueError):
@@ -149,9 +159,9 @@ class RenderMeta(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    proposal_id: str = Field(pattern=_PROPOSAL_ID)
-    head_sha: str = Field(pattern=_SHA)
-    repository: str | None = Field(default=None, pattern=_REPOSITORY)
+    proposal_id: str = Field(pattern=PROPOSAL_ID)
+    head_sha: str = Field(pattern=COMMIT_SHA)
+    repository: str | None = Field(default=None, pattern=REPOSITORY)
     server_url: str = "https://github.com"
     run_id: int | None = Field(default=None, ge=1)
     run_attempt: int | None = Field(default=None, ge=1)
@@ -198,15 +208,19 @@ class ProposalMetadata(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     version: int = METADATA_VERSION
-    proposal_id: str = Field(pattern=_PROPOSAL_ID)
-    head_sha: str = Field(pattern=_SHA)
-    digest: str = Field(default="", pattern=r"^(?:[0-9a-f]{64})?$")
+    proposal_id: str = Field(pattern=PROPOSAL_ID)
+    head_sha: str = Field(pattern=COMMIT_SHA)
+    digest: str = Field(default="", pattern=rf"^(?:{DIGEST[1:-1]})?$")
     run_id: int | None = Field(default=None, ge=1)
     run_attempt: int | None = Field(default=None, ge=1)
     job_id: int | None = Field(default=None, ge=1)
     fingerprint: str = Field(default="", pattern=r"^[0-9A-Za-z]{0,64}$")
     status: Literal["proposed", "no_patch", "withheld", "failed"] = "no_patch"
     patch_shown: bool = False
+    root_cause: str = Field(default="", max_length=ROOT_CAUSE_METADATA_CHARS)
+    """The analysis's root cause (redacted plain text, cut at :data:`ROOT_CAUSE_METADATA_CHARS`),
+    for the flows that show it again: the apply step's fix PR body and notification. Escape it
+    before showing it (:func:`escape_prose`)."""
 
 
 class CheckRunOutput(BaseModel):
@@ -406,14 +420,7 @@ def embed_metadata(meta: ProposalMetadata | Mapping[str, Any]) -> str:
     can never be closed early.
     """
     model = meta if isinstance(meta, ProposalMetadata) else ProposalMetadata.model_validate(dict(meta))
-    payload = json.dumps(
-        model.model_dump(mode="json"),
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=True,
-    )
-    payload = payload.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    return f"{COMMENT_MARKER}\n{_METADATA_OPEN}{payload}{_METADATA_CLOSE}\n"
+    return f"{COMMENT_MARKER}\n{encode_metadata_line(METADATA, model.model_dump(mode='json'))}\n"
 
 
 def read_metadata(body: str) -> ProposalMetadata | None:
@@ -424,21 +431,12 @@ def read_metadata(body: str) -> ProposalMetadata | None:
     ``None`` when the marker is missing, the JSON is invalid or a field fails validation. Accepts
     ``\\r\\n`` line ends (bodies edited in the web UI).
     """
-    if not isinstance(body, str):
+    found = read_metadata_line(body, METADATA)
+    if found is None:
         return None
-    lines = body.split("\n", 2)
-    if len(lines) < 2 or lines[0].rstrip("\r") != COMMENT_MARKER:
-        return None
-    line = lines[1].rstrip("\r")
-    if not (line.startswith(_METADATA_OPEN) and line.endswith(_METADATA_CLOSE)):
-        return None
-    payload = line[len(_METADATA_OPEN) : -len(_METADATA_CLOSE)]
     try:
-        data = json.loads(payload)
-        if not isinstance(data, dict):
-            return None
-        return ProposalMetadata.model_validate(data)
-    except (ValueError, ValidationError):
+        return ProposalMetadata.model_validate(found[1])
+    except ValidationError:
         return None
 
 
@@ -497,20 +495,20 @@ def read_diff(body: str) -> str | None:
             continue
         for pos, line in enumerate(seg.lines):
             text = line.rstrip("\r\n")
-            if text not in (_DIFF_MARKER, _DIFF_MARKER_NO_EOL):
+            if text not in (DIFF_MARKER, DIFF_MARKER_NO_EOL):
                 continue
             nxt = segments[index + 1] if pos == len(seg.lines) - 1 and index + 1 < len(segments) else None
-            found.append((text == _DIFF_MARKER_NO_EOL, nxt))
+            found.append((text == DIFF_MARKER_NO_EOL, nxt))
     if len(found) != 1:
         return None
-    no_eol, seg = found[0]
-    if seg is None or seg.kind != "fence" or seg.info != "diff" or len(seg.lines) < 2:
+    no_eol, fence_seg = found[0]
+    if fence_seg is None or fence_seg.kind != "fence" or fence_seg.info != "diff" or len(fence_seg.lines) < 2:
         return None
-    opening = _FENCE_OPEN.match(seg.lines[0].rstrip("\r\n"))
-    closing = seg.lines[-1].rstrip("\r\n")
+    opening = _FENCE_OPEN.match(fence_seg.lines[0].rstrip("\r\n"))
+    closing = fence_seg.lines[-1].rstrip("\r\n")
     if opening is None or not re.fullmatch(rf" {{0,3}}`{{{len(opening.group(1))},}}[ \t]*", closing):
         return None  # unterminated fence
-    content = "".join(seg.lines[1:-1])
+    content = "".join(fence_seg.lines[1:-1])
     if no_eol:
         if not content.endswith("\n"):
             return None
@@ -595,12 +593,12 @@ def abbreviate(body: str, limit: int = GITHUB_BODY_LIMIT) -> str:
         protect_seg = index == diff_index
         for line in seg.lines:
             protected = protect_seg or line.rstrip("\r\n") in (
-                _DIFF_MARKER,
-                _DIFF_MARKER_NO_EOL,
+                DIFF_MARKER,
+                DIFF_MARKER_NO_EOL,
             )
             lines.append((line, protected))
     for h in range(min(2, len(lines))):
-        if lines[h][0].startswith("<!-- ci-healer:"):
+        if is_marker_line(lines[h][0]):
             lines[h] = (lines[h][0], True)
     notice = "\n" + _ABBREVIATED_NOTICE + "\n"
     fits = _drop_prose(lines, limit - body_size(notice))
@@ -617,7 +615,7 @@ def abbreviate(body: str, limit: int = GITHUB_BODY_LIMIT) -> str:
             else:
                 rebuilt.append(
                     "".join(
-                        ln for ln in seg.lines if ln.rstrip("\r\n") not in (_DIFF_MARKER, _DIFF_MARKER_NO_EOL)
+                        ln for ln in seg.lines if ln.rstrip("\r\n") not in (DIFF_MARKER, DIFF_MARKER_NO_EOL)
                     )
                 )
         new_body = "".join(rebuilt)
@@ -634,7 +632,7 @@ def _diff_fence_index(segments: list[_Segment]) -> int | None:
         if (
             seg.kind == "prose"
             and seg.lines
-            and seg.lines[-1].rstrip("\r\n") in (_DIFF_MARKER, _DIFF_MARKER_NO_EOL)
+            and seg.lines[-1].rstrip("\r\n") in (DIFF_MARKER, DIFF_MARKER_NO_EOL)
         ):
             nxt = segments[index + 1]
             if nxt.kind == "fence" and nxt.info == "diff":
@@ -844,6 +842,7 @@ def _metadata(analysis: Analysis, meta: RenderMeta, patch_shown: bool) -> Propos
         fingerprint=fingerprint,
         status=analysis.status,
         patch_shown=patch_shown,
+        root_cause=analysis.root_cause[:ROOT_CAUSE_METADATA_CHARS],
     )
 
 
@@ -882,7 +881,7 @@ def _view(analysis: Analysis, meta: RenderMeta | None, budget: _Budget, *, targe
     has_diff = analysis.status == "proposed" and bool(analysis.diff)
     show_diff = has_diff and budget.show_diff
     diff_fence = fence(analysis.diff, "diff") if show_diff else ""
-    diff_marker = (_DIFF_MARKER if analysis.diff.endswith("\n") else _DIFF_MARKER_NO_EOL) if show_diff else ""
+    diff_marker = (DIFF_MARKER if analysis.diff.endswith("\n") else DIFF_MARKER_NO_EOL) if show_diff else ""
     job_url = _job_url(meta)
     blocks = [_block_view(b, job_url, budget, meta) for b in analysis.blocks] if budget.show_blocks else []
     block_lines = sum(b.end_line - b.start_line + 1 for b in analysis.blocks)

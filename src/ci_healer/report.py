@@ -98,7 +98,11 @@ def build_report(
     green = [r for r in applied if r.verified_at is not None]
     red = [r for r in applied if r.verified_at is None and r.verify_failed_at is not None]
     merged = [r for r in applied if r.merged_at is not None]
-    waits = [(r.verified_at - (r.failure_at or r.proposed_at)).total_seconds() for r in green]
+    waits = [
+        (verified - start).total_seconds()
+        for r in green
+        if (verified := r.verified_at) is not None and (start := r.failure_at or r.proposed_at) is not None
+    ]
     tokens: dict[str, dict[str, Any]] = {}
     for r in chosen:
         t = tokens.setdefault(

@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterable, Sequence
 from pathlib import PurePosixPath
 
-from ci_healer.models import Cheat, EditMatch, Finding, Patch, Risk, Violation
+from ci_healer.models import Cheat, EditMatch, Finding, Patch, Risk, RiskLevel, Violation
 from ci_healer.policy import DEFAULT_PROTECTED, glob_match
 
 LOW_MAX_LINES = 9
@@ -252,7 +252,7 @@ def assess(
     else:
         low.append(f"confidence {confidence:.2f}")
 
-    level = "high" if high else "medium" if medium else "low"
+    level: RiskLevel = "high" if high else "medium" if medium else "low"
     return Risk(level=level, reasons=_unique([*high, *medium, *low]))
 
 

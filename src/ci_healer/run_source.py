@@ -34,10 +34,10 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from ci_healer.analyze_run import AnalyzeOutcome, RunInputs, analyze_triage, gather_inputs
+from ci_healer.analyze_run import RunInputs, analyze_triage, gather_inputs
 from ci_healer.backends import BackendSettings, make_backend
 from ci_healer.events import WorkflowRunData
-from ci_healer.flow import Context
+from ci_healer.flow import AnalyzeOutcome, Context
 from ci_healer.github_api import GitHubClient, GitHubError, LogDownload, call, make_github
 from ci_healer.models import Analysis
 from ci_healer.redact import Redactor
@@ -207,7 +207,9 @@ def _remote_names_repo(url: str, host: str, repository: str) -> bool:
     ``ssh://git@HOST/O/N``) is repository ``repository`` on ``host``."""
     m = _REMOTE.match(url.strip())
     return (
-        bool(m) and m.group(1).lower() == host.lower() and m.group(2).strip("/").lower() == repository.lower()
+        m is not None
+        and m.group(1).lower() == host.lower()
+        and m.group(2).strip("/").lower() == repository.lower()
     )
 
 

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Literal
+from typing import TypeVar
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 
-from ci_healer.backends import BackendSettings
+from ci_healer.backends import BACKEND_NAMES, BackendSettings
 from ci_healer.backends.llm import check_base_url
+from ci_healer.notify import NOTIFY_FORMATS, NotifyFormat
 
-#: Every input of action.yml with its default (None = no default). The README contract test and
-#: action.yml are checked against this table.
+#: Every input of action.yml with its default (None = no default), read when an input is unset (a
+#: run outside the Action). action.yml is the source: tests/test_contract.py checks that this table,
+#: the README and every settings field default (here and in BackendSettings) equal its defaults.
 INPUT_DEFAULTS: dict[str, str | None] = {
     "github-token": None,
     "backend": "auto",
@@ -42,6 +44,14 @@ INPUT_DEFAULTS: dict[str, str | None] = {
     "notify-format": "auto",
     "dashboard": "false",
 }
+
+
+_Choice = TypeVar("_Choice", bound=str)
+
+
+def _one_of(value: str, options: tuple[_Choice, ...]) -> _Choice | None:
+    """``value`` as the one of ``options`` it equals (typed as that choice), or ``None``."""
+    return next((option for option in options if option == value), None)
 
 
 class SettingsError(Exception):
@@ -104,7 +114,7 @@ class ActionSettings(BaseModel):
     max_attempts: int = Field(default=2, ge=0, le=10)
     dry_run: bool = False
     notify_webhook: SecretStr | None = Field(default=None, repr=False)
-    notify_format: Literal["auto", "slack", "generic"] = "auto"
+    notify_format: NotifyFormat = "auto"
     dashboard: bool = False
 
     api_url: str = "https://api.github.com"
@@ -138,7 +148,7 @@ class ActionSettings(BaseModel):
 
     def secret_values(self) -> list[str]:
         """Every literal secret (token, LLM key): masked on start and redacted everywhere."""
-        values = [self.github_token.get_secret_value()] + self.backend.secret_values()
+        values = [self.github_token.get_secret_value(), *self.backend.secret_values()]
         if self.notify_webhook is not None:
             values.append(self.notify_webhook.get_secret_value())
         return sorted({v for v in values if v})
@@ -187,16 +197,18 @@ class ActionSettings(BaseModel):
                 raise SettingsError(
                     f"{var} is not set: ci-healer runs as a step of a GitHub Actions workflow"
                 )
-        backend_name = inp("backend").lower()
-        if backend_name not in {"auto", "rules", "openai", "bedrock", "github-models"}:
+        backend_input = inp("backend").lower()
+        backend_name = _one_of(backend_input, BACKEND_NAMES)
+        if backend_name is None:
             raise SettingsError(
-                f"input backend must be auto, rules, openai, bedrock or github-models, not {backend_name!r}"
+                f"input backend must be auto, rules, openai, bedrock or github-models, not {backend_input!r}"
             )
         key = inp("openai-api-key")
         hook = inp("notify-webhook")
-        notify_format = inp("notify-format").lower()
-        if notify_format not in {"auto", "slack", "generic"}:
-            raise SettingsError(f"input notify-format must be auto, slack or generic, not {notify_format!r}")
+        format_input = inp("notify-format").lower()
+        notify_format = _one_of(format_input, NOTIFY_FORMATS)
+        if notify_format is None:
+            raise SettingsError(f"input notify-format must be auto, slack or generic, not {format_input!r}")
         base_url = inp("openai-base-url") or None
         if base_url is not None:
             try:
@@ -208,7 +220,7 @@ class ActionSettings(BaseModel):
             return cls(
                 github_token=SecretStr(token),
                 backend=BackendSettings(
-                    backend=backend_name,  # type: ignore[arg-type]
+                    backend=backend_name,
                     model=inp("model") or None,
                     openai_base_url=base_url,
                     openai_api_key=SecretStr(key) if key else None,
@@ -230,7 +242,7 @@ class ActionSettings(BaseModel):
                 max_attempts=integer("max-attempts"),
                 dry_run=_bool("dry-run", inp("dry-run")),
                 notify_webhook=SecretStr(hook) if hook else None,
-                notify_format=notify_format,  # type: ignore[arg-type]
+                notify_format=notify_format,
                 dashboard=_bool("dashboard", inp("dashboard")),
                 api_url=(env.get("GITHUB_API_URL") or "https://api.github.com").rstrip("/"),
                 server_url=(env.get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/"),

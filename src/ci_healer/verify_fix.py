@@ -17,11 +17,9 @@ from ci-healer's commit (a maintainer pushed a follow-up), which the status line
 
 from __future__ import annotations
 
-from ci_healer.analyze_run import fail, run_analyze
-from ci_healer.apply_fix import _set_origin_status
 from ci_healer.dashboard import update_dashboard
 from ci_healer.events import WorkflowRunData
-from ci_healer.flow import EXIT_OK, Context, read_fix_metadata
+from ci_healer.flow import EXIT_OK, AnalyzeFlow, Context, fail, read_fix_metadata, set_origin_status
 from ci_healer.github_api import GitHubError
 from ci_healer.notify import notify
 from ci_healer.render import inline_code
@@ -58,8 +56,9 @@ def _whose_run(ctx: Context, run: WorkflowRunData, pr, fix) -> str | None:
     return f"its head {run.head_sha[:12]} is not ci-healer's commit {fix.fix_sha[:12]} or the fix pull request's head descending from it"
 
 
-def run_verify(ctx: Context, run: WorkflowRunData) -> int:
-    """Run the verify flow for the completed run ``run`` on an ``ai-fix/`` branch."""
+def run_verify(ctx: Context, run: WorkflowRunData, *, analyze: AnalyzeFlow) -> int:
+    """Run the verify flow for the completed run ``run`` on an ``ai-fix/`` branch; a new failure
+    under the attempt cap is handed to ``analyze`` (the analyze flow, injected by the caller)."""
     branch = run.head_branch or ""
     try:
         pr = ctx.gh.find_pull_by_branch(branch)
@@ -91,7 +90,7 @@ def run_verify(ctx: Context, run: WorkflowRunData) -> int:
     if run.conclusion == "success":
         status = f"✅ fix verified: CI passed on the fix pull request <{ctx.pr_url(pr.number)}>{on} (run {run_link}, attempt {fix.attempt} of {cap})."
         if not ctx.settings.dry_run:
-            _set_origin_status(ctx, fix, status)
+            set_origin_status(ctx, fix, status)
         ctx.runner.append_summary(f"### ci-healer: fix verified\n\n{status}\n")
         ctx.runner.notice(f"fix verified: CI passed on {branch}")
         notify(
@@ -122,7 +121,7 @@ def run_verify(ctx: Context, run: WorkflowRunData) -> int:
             f"Attempt {fix.attempt} of {cap}: ci-healer stops proposing for this failure."
         )
         if not ctx.settings.dry_run:
-            _set_origin_status(ctx, fix, status)
+            set_origin_status(ctx, fix, status)
         ctx.runner.append_summary(f"### ci-healer: fix did not pass\n\n{status}\n")
         ctx.runner.notice(
             f"fix on {branch} did not pass; attempt cap {cap} reached, the model was not called"
@@ -130,7 +129,7 @@ def run_verify(ctx: Context, run: WorkflowRunData) -> int:
         update_dashboard(ctx)
         return EXIT_OK
 
-    outcome = run_analyze(ctx, run, status_note=f"attempt {fix.attempt + 1} of {cap}")
+    outcome = analyze(ctx, run, status_note=f"attempt {fix.attempt + 1} of {cap}")
     cause = (
         ctx.escape(outcome.analysis.root_cause)
         if outcome.analysis is not None
@@ -146,6 +145,6 @@ def run_verify(ctx: Context, run: WorkflowRunData) -> int:
         f"New failure: {cause}{new}"
     )
     if not ctx.settings.dry_run:
-        _set_origin_status(ctx, fix, status)
+        set_origin_status(ctx, fix, status)
     update_dashboard(ctx)
     return outcome.exit_code

@@ -126,7 +126,7 @@ class GitStore:
 
     def put_files(self, files: dict[str, tuple[str, bytes]]) -> str:
         """Store a whole tree from ``{path: (mode, content)}``; a submodule's content is its commit id."""
-        return self.edit_tree(None, {path: value for path, value in files.items()})
+        return self.edit_tree(None, dict(files.items()))
 
     def edit_tree(self, base_tree: str | None, changes: dict[str, tuple[str, bytes | str] | None]) -> str:
         """New tree id: ``base_tree`` (or empty) with ``changes`` applied.

@@ -233,7 +233,7 @@ def _push_world(w: World) -> tuple[str, int]:
 def test_push_change_is_the_comparison_since_the_last_green_commit(world) -> None:
     w, h = world
     base, run_id = _push_world(w)
-    out, check, _ = run(w, h, run_id)
+    _out, check, _ = run(w, h, run_id)
     change = request_of(h).change
     assert change is not None and change.kind == "push" and change.base_sha == base
     assert {f.path for f in change.files} == {"README.md", "src/hello/calc.py"}
@@ -267,7 +267,7 @@ def test_deleted_failing_branch_still_gets_the_green_run_of_the_default_branch(w
     w.state.commit_files(REPO, "feature", BROKEN, message="Simplify rounding", create=True)
     run_id = w.failed("feature", [_job("test", FAILED_LOG)]).id
     del w.state.repo(REPO).refs["refs/heads/feature"]  # the branch was deleted after the run
-    out, check, _ = run(w, h, run_id)
+    _out, check, _ = run(w, h, run_id)
     green = next(r for r in w.state.runs.values() if r.conclusion == "success")
     branches = [r.query.get("branch") for r in w.fake.calls("GET", "actions/list-workflow-runs")]
     assert branches == [["feature"], ["main"]]
@@ -304,7 +304,7 @@ def test_404_on_the_green_job_log_reads_the_failed_log_as_it_is(world) -> None:
     pr, run_id = pr_world(w)
     green_job = next(j for j in w.state.jobs.values() if j.conclusion == "success")
     w.fake.fail(404, "Not Found", path=rf"/actions/jobs/{green_job.id}/logs$")
-    out, check, body = run(w, h, run_id, pr)
+    out, _check, body = run(w, h, run_id, pr)
     assert any(
         "green log of job test could not be read (download job log failed (404)" in ln
         for ln in out.command_lines

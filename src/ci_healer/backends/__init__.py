@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, Field, SecretStr
 
@@ -16,6 +16,7 @@ from ci_healer.backends.base import Backend, BackendError, RepairingBackend
 from ci_healer.repo import RepoSource
 
 BackendName = Literal["auto", "rules", "openai", "bedrock", "github-models"]
+BACKEND_NAMES: tuple[BackendName, ...] = get_args(BackendName)
 
 GITHUB_MODELS_BASE_URL = "https://models.github.ai/inference"
 """The GitHub Models inference endpoint (OpenAI-compatible) that backend ``github-models`` calls."""
@@ -111,7 +112,6 @@ def make_backend(
                 "config",
                 "the openai backend needs openai-api-key (or a base URL of a server that needs none)",
             )
-        kwargs = {} if settings.model is None else {"model": settings.model}
         return OpenAIBackend(
             api_key=key.get_secret_value() if key is not None else None,
             base_url=settings.openai_base_url,
@@ -119,19 +119,18 @@ def make_backend(
             max_retries=settings.max_retries,
             max_prompt_tokens=settings.max_prompt_tokens,
             secrets=settings.secret_values(),
-            **kwargs,
+            model=settings.model,
         )
     if name == "bedrock":
-        from ci_healer.backends.bedrock import BedrockBackend
+        from ci_healer.backends.bedrock import DEFAULT_NOVA_MODEL, BedrockBackend
 
-        kwargs = {} if settings.model is None else {"model_id": settings.model}
         return BedrockBackend(
             region=settings.aws_region,
             timeout_s=settings.timeout_s,
             max_retries=settings.max_retries,
             max_prompt_tokens=settings.max_prompt_tokens,
             secrets=settings.secret_values(),
-            **kwargs,
+            model_id=settings.model if settings.model is not None else DEFAULT_NOVA_MODEL,
         )
     raise BackendError(
         "config", f"unknown backend {name!r}: use auto, rules, openai, bedrock or github-models"

@@ -204,7 +204,7 @@ def describe_validation_error(err: ValidationError | str) -> list[str]:
         loc = ".".join(str(part) for part in item["loc"]) or "(whole reply)"
         lines.append(f"{loc}: {item['msg']}")
     if len(lines) > _MAX_REPAIR_ERRORS:
-        lines = lines[:_MAX_REPAIR_ERRORS] + [f"... and {len(lines) - _MAX_REPAIR_ERRORS} more"]
+        lines = [*lines[:_MAX_REPAIR_ERRORS], f"... and {len(lines) - _MAX_REPAIR_ERRORS} more"]
     return lines
 
 
@@ -314,7 +314,7 @@ def build_repair_messages(
     request's data, the proposal's edits and the report. Raises ``BackendError("config")`` when
     the budget cannot hold the instructions.
     """
-    data = untrusted_strings(request) + [previous.model_dump_json()]
+    data = [*untrusted_strings(request), previous.model_dump_json()]
     data += [t for f in failures for t in (f.file_path, f.original, *f.closest_lines, *f.nearby_paths)]
     delimiter = new_delimiter(data, token_factory=token_factory)
     full_echo = echo_for_repair(previous.model_dump_json())

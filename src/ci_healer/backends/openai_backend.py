@@ -38,6 +38,8 @@ from typing import Any, NamedTuple
 from urllib.parse import urlparse
 
 import openai
+from openai.types.chat import ChatCompletionMessageParam
+from openai.types.shared_params import ResponseFormatJSONObject, ResponseFormatJSONSchema
 from pydantic import ValidationError
 
 from ci_healer.backends.base import BackendError
@@ -175,7 +177,7 @@ class OpenAIBackend:
 
     def _propose(self, request: ProposalRequest) -> Proposal:
         prompt = build_messages(request, max_prompt_tokens=self.max_prompt_tokens, output_mode="json")
-        messages: list[dict[str, str]] = [
+        messages: list[ChatCompletionMessageParam] = [
             {"role": "system", "content": prompt.system},
             {"role": "user", "content": prompt.user},
         ]
@@ -209,7 +211,7 @@ class OpenAIBackend:
         prompt = build_repair_messages(
             request, previous, failures, max_prompt_tokens=self.max_prompt_tokens, output_mode="json"
         )
-        messages = [
+        messages: list[ChatCompletionMessageParam] = [
             {"role": "system", "content": prompt.system},
             {"role": "user", "content": prompt.user},
             {"role": "assistant", "content": prompt.previous},
@@ -221,7 +223,7 @@ class OpenAIBackend:
         except ValidationError as err:
             raise invalid_output(describe_validation_error(err)) from None
 
-    def _complete(self, messages: list[dict[str, str]]) -> str:
+    def _complete(self, messages: list[ChatCompletionMessageParam]) -> str:
         """One chat completion (with retries, and one retry with a larger output cap when the reply
         was cut off); returns the message text ('' when none)."""
         limit = self.max_output_tokens
@@ -246,7 +248,7 @@ class OpenAIBackend:
             log.info("openai reply cut off at %d tokens; asking once more with %d", limit, bigger)
             limit = bigger
 
-    def response_format(self) -> dict[str, Any]:
+    def response_format(self) -> ResponseFormatJSONSchema | ResponseFormatJSONObject:
         """The ``response_format`` the next request sends (json_schema, or json_object after a fallback)."""
         if self._json_mode_only:
             return {"type": "json_object"}
@@ -260,12 +262,12 @@ class OpenAIBackend:
             },
         }
 
-    def _create(self, messages: list[dict[str, str]], max_tokens: int) -> _Reply:
+    def _create(self, messages: list[ChatCompletionMessageParam], max_tokens: int) -> _Reply:
         try:
             raw = self._client.chat.completions.with_raw_response.create(
                 model=self.model,
-                messages=messages,  # type: ignore[arg-type]
-                response_format=self.response_format(),  # type: ignore[arg-type]
+                messages=messages,
+                response_format=self.response_format(),
                 max_completion_tokens=max_tokens,
             )
         except openai.APIError as err:
@@ -307,8 +309,9 @@ def _read_completion(body: str, content_type: str, endpoint: str) -> _Reply:
             f"the endpoint {endpoint} returned no choices (an empty choices list); the request was accepted but no reply "
             "was generated, which some proxies and content filters do",
         )
-    choice = choices[0] if isinstance(choices[0], dict) else {}
-    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+    choice: dict[str, Any] = choices[0] if isinstance(choices[0], dict) else {}
+    message_value = choice.get("message")
+    message: dict[str, Any] = message_value if isinstance(message_value, dict) else {}
     refusal = message.get("refusal")
     if isinstance(refusal, str) and refusal.strip():
         raise BackendError("refused", f"the model refused to answer: {' '.join(refusal.split())[:200]}")

@@ -272,14 +272,14 @@ def _insert_requirement(text: str, dist: str) -> str:
     """``text`` of a requirements file with ``dist`` added: in order when the file is sorted."""
     eol = "\r\n" if "\r\n" in text else "\n"
     parts = _lines_keepends(text)
-    reqs = [(i, _requirement_name(line)) for i, line in enumerate(parts)]
-    reqs = [(i, name) for i, name in reqs if name]
+    named = [(i, _requirement_name(line)) for i, line in enumerate(parts)]
+    reqs = [(i, name) for i, name in named if name]
     keys = [normalise(name) for _, name in reqs]
     position = len(parts)
     if reqs:
         position = reqs[-1][0] + 1
         if keys == sorted(keys):
-            later = [i for (i, _), key in zip(reqs, keys) if key > normalise(dist)]
+            later = [i for (i, _), key in zip(reqs, keys, strict=True) if key > normalise(dist)]
             if later:
                 position = later[0]
     if position == len(parts) and parts and not parts[-1].endswith("\n"):
@@ -411,7 +411,8 @@ def _insert_toml_item(text: str, table: str, key: str, item: str) -> str | None:
     else:
         lines = inner.split("\n")
         item_rows = [i for i, line in enumerate(lines) if re.match(r"^\s*[\"']", line)]
-        indent = re.match(r"^\s*", lines[item_rows[0]]).group(0) if item_rows else "    "
+        first_item = lines[item_rows[0]] if item_rows else ""
+        indent = first_item[: len(first_item) - len(first_item.lstrip())] if item_rows else "    "
         row = f"{indent}{new_item},"
         one_per_line = all(re.fullmatch(r"\s*([\"'])[^\"']*\1\s*,?\s*(?:#.*)?", lines[i]) for i in item_rows)
         if item_rows and one_per_line:
@@ -421,22 +422,22 @@ def _insert_toml_item(text: str, table: str, key: str, item: str) -> str | None:
             ]
             at = item_rows[-1] + 1
             if names == sorted(names):
-                later = [i for i, name in zip(item_rows, names) if name > normalise(item)]
+                later = [i for i, name in zip(item_rows, names, strict=True) if name > normalise(item)]
                 if later:
                     at = later[0]
             if at == item_rows[-1] + 1:
-                last = lines[item_rows[-1]]
-                code, sep, comment = last.partition(" #")
+                last_item = lines[item_rows[-1]]
+                code, sep, comment = last_item.partition(" #")
                 if not code.rstrip().endswith(","):
                     lines[item_rows[-1]] = code.rstrip() + "," + (f" {sep.strip()}{comment}" if sep else "")
             lines.insert(at, row)
         else:
             content = [i for i, line in enumerate(lines) if line.strip() and not line.strip().startswith("#")]
             if content:
-                last = content[-1]
-                if not lines[last].rstrip().endswith(","):
-                    lines[last] = lines[last].rstrip() + ","
-                lines.insert(last + 1, row)
+                last_row = content[-1]
+                if not lines[last_row].rstrip().endswith(","):
+                    lines[last_row] = lines[last_row].rstrip() + ","
+                lines.insert(last_row + 1, row)
             else:
                 lines.insert(len(lines) - 1 if len(lines) > 1 else 1, row)
         new_text = text[: open_index + 1] + "\n".join(lines) + text[close_index:]
@@ -518,9 +519,10 @@ class RulesBackend:
                 return refs[0]
         for block in blocks:
             # Only references printed as paths: class and module names need the repository.
-            refs = [r for r in _causal_order(_block_refs(block.text)) if r.name is None]
+            block_refs = [r for r in _causal_order(_block_refs(block.text)) if r.name is None]
             for ref in sorted(
-                refs, key=lambda r: (r.kind == "bare", r.line is None, "/" not in r.raw.replace("\\", "/"))
+                block_refs,
+                key=lambda r: (r.kind == "bare", r.line is None, "/" not in r.raw.replace("\\", "/")),
             ):
                 parts = _split_path(ref.raw)
                 if parts:
