@@ -60,6 +60,11 @@ class AnalyzeOptions:
     46 CiDiff cases with a passing log (``python bench/greendiff.py``): 95.7% of labels hit at
     1,500 tokens, 97.8% at 6,000, both at a median of 490 tokens (p95 2,976 at 6,000). The
     prompt builder still keeps the whole request within ``max-prompt-tokens``.
+    ``lenient_edits``: accept an edit whose ``original`` is not verbatim in the file by the lenient
+    rules of :func:`ci_healer.patch.build_patch` (off: exact quotes only).
+    ``repair_round``: ask a :class:`~ci_healer.backends.base.RepairingBackend` once for corrected
+    edits when they do not apply (off: the first failure is final). Both are on in the product;
+    ``bench/models.py --no-fuzzy --no-repair`` turns them off to measure what they add.
     """
 
     max_tokens: int = 1500
@@ -68,6 +73,8 @@ class AnalyzeOptions:
     confidence_threshold: float = 0.6
     context_bytes: int = 24_000
     green_budget_factor: int = 4
+    lenient_edits: bool = True
+    repair_round: bool = True
 
 
 def _redact_texts(redactor: Redactor, items: Sequence[_T]) -> tuple[list[_T], Redactions]:
@@ -396,12 +403,17 @@ def _finish(
     if violations:
         return without_patch("withheld", "the proposed patch was withheld by policy", violations)
     try:
-        patch = build_patch(edits, repo)
+        patch = build_patch(edits, repo, lenient=options.lenient_edits)
     except ProposalError as err:
         reason = f"the proposal could not be turned into a diff ({err.code}): {err}"
         if first_failure:
             return without_patch("failed", f"{first_failure}; after one repair round, {reason}")
-        if err.failure is None or request is None or not isinstance(backend, RepairingBackend):
+        if (
+            err.failure is None
+            or request is None
+            or not options.repair_round
+            or not isinstance(backend, RepairingBackend)
+        ):
             return without_patch("failed", reason)
         try:
             repaired, counts = _repair_round(backend, request, proposal, err, redactor)
