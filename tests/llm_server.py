@@ -26,6 +26,7 @@ names a scenario, so one server plays every fake model:
 ``length``           ``finish_reason: length`` and half a JSON object, every time
 ``length-once``      as ``length`` unless ``max_completion_tokens`` is above 4096; then valid
 ``prose-json``       prose before and after the valid JSON object
+``no-usage``         a valid proposal in a body without ``usage`` (some OpenAI-compatible servers)
 ``enforce-max-length`` a 2,100-character root cause unless the schema sent caps ``root_cause``
                      with ``maxLength``; then a valid proposal (a server enforcing the schema)
 
@@ -111,23 +112,24 @@ class _Handler(BaseHTTPRequestHandler):
         finish_reason: str = "stop",
         refusal: str | None = None,
         choices: list | None = None,
+        usage: bool = True,
     ) -> None:
         with self.lock:
             n = sum(self.calls.values())
         message = {"role": "assistant", "content": content, "refusal": refusal}
-        self._send(
-            200,
-            {
-                "id": f"chatcmpl-fake{n:04d}",
-                "object": "chat.completion",
-                "created": 1735689600,
-                "model": model,
-                "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}]
-                if choices is None
-                else choices,
-                "usage": {"prompt_tokens": 900, "completion_tokens": 80, "total_tokens": 980},
-            },
-        )
+        body = {
+            "id": f"chatcmpl-fake{n:04d}",
+            "object": "chat.completion",
+            "created": 1735689600,
+            "model": model,
+            "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}]
+            if choices is None
+            else choices,
+            "usage": {"prompt_tokens": 900, "completion_tokens": 80, "total_tokens": 980},
+        }
+        if not usage:
+            del body["usage"]
+        self._send(200, body)
 
     def do_POST(self) -> None:
         if self.path.startswith("/model/") and self.path.endswith("/converse"):
@@ -154,6 +156,8 @@ class _Handler(BaseHTTPRequestHandler):
         valid = json.dumps(VALID_PROPOSAL)
         if model == "valid":
             self._completion(model, valid)
+        elif model == "no-usage":
+            self._completion(model, valid, usage=False)
         elif model == "repair":
             if len(messages) >= 4:
                 self._completion(model, f"```json\n{valid}\n```")

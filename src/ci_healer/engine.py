@@ -32,6 +32,7 @@ from ci_healer.models import (
     Proposal,
     ProposalRequest,
     Redactions,
+    Usage,
     Violation,
 )
 from ci_healer.patch import ProposalError, build_patch
@@ -263,7 +264,32 @@ def analyze(
     rank first in the repository context and it is sent to the backend redacted.
     Returns an :class:`Analysis`; never raises for backend, proposal or policy failures.
     Raises ``OSError`` only when ``log`` is a path that cannot be read.
+
+    ``Analysis.usage``: when ``backend`` keeps a running ``usage`` (:class:`~ci_healer.models.Usage`,
+    the model backends do), the tokens its endpoint reported for this analysis' calls (the
+    proposal, its schema repair and the patch-repair round); ``None`` for the ``rules`` backend.
     """
+    before = _usage_of(backend)
+    analysis = _analyze(log, repo=repo, backend=backend, options=options, change=change)
+    after = _usage_of(backend)
+    if before is None or after is None:
+        return analysis
+    return analysis.model_copy(update={"usage": after.since(before)})
+
+
+def _usage_of(backend: Backend) -> Usage | None:
+    usage = getattr(backend, "usage", None)
+    return usage if isinstance(usage, Usage) else None
+
+
+def _analyze(
+    log: LogSource | Triage,
+    *,
+    repo: RepoSource | None,
+    backend: Backend,
+    options: AnalyzeOptions | None,
+    change: FailingChange | None,
+) -> Analysis:
     options = options or AnalyzeOptions()
     redactor = Redactor(options.secrets)
 

@@ -204,7 +204,7 @@ def describe_validation_error(err: ValidationError | str) -> list[str]:
         loc = ".".join(str(part) for part in item["loc"]) or "(whole reply)"
         lines.append(f"{loc}: {item['msg']}")
     if len(lines) > _MAX_REPAIR_ERRORS:
-        lines = lines[:_MAX_REPAIR_ERRORS] + [f"... and {len(lines) - _MAX_REPAIR_ERRORS} more"]
+        lines = [*lines[:_MAX_REPAIR_ERRORS], f"... and {len(lines) - _MAX_REPAIR_ERRORS} more"]
     return lines
 
 
@@ -314,7 +314,7 @@ def build_repair_messages(
     request's data, the proposal's edits and the report. Raises ``BackendError("config")`` when
     the budget cannot hold the instructions.
     """
-    data = untrusted_strings(request) + [previous.model_dump_json()]
+    data = [*untrusted_strings(request), previous.model_dump_json()]
     data += [t for f in failures for t in (f.file_path, f.original, *f.closest_lines, *f.nearby_paths)]
     delimiter = new_delimiter(data, token_factory=token_factory)
     full_echo = echo_for_repair(previous.model_dump_json())
@@ -822,6 +822,14 @@ def parse_retry_after(value: str | None) -> float | None:
     return seconds if seconds >= 0 else None
 
 
+def usage_count(usage: object, key: str) -> int | None:
+    """The token count ``usage[key]`` of a response's usage object, ``None`` when absent or not a
+    non-negative integer (``usage.prompt_tokens`` of Chat Completions, ``usage.inputTokens`` of
+    Bedrock Converse)."""
+    value = usage.get(key) if isinstance(usage, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
 __all__ = [
     "DEFAULT_MAX_PROMPT_TOKENS",
     "MAX_OUTPUT_TOKENS",
@@ -852,4 +860,5 @@ __all__ = [
     "render_repair",
     "truncated_error",
     "untrusted_strings",
+    "usage_count",
 ]

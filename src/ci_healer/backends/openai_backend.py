@@ -22,6 +22,10 @@ not by the SDK: a body that is not JSON (a proxy's login page) → ``config``; J
 ``refused``; ``finish_reason: length`` → asked once more with twice the ``max_completion_tokens``
 (up to :data:`~ci_healer.backends.llm.MAX_OUTPUT_TOKENS_CEILING`), then ``truncated``. Messages name
 the endpoint by scheme, host and path only, and are redacted of every secret.
+
+Usage: every completion's ``usage.prompt_tokens`` / ``usage.completion_tokens`` (the documented
+Chat Completions response fields) is added to :attr:`OpenAIBackend.usage`, a running
+:class:`~ci_healer.models.Usage`; a reply without them counts as ``unreported``.
 """
 
 from __future__ import annotations
@@ -62,8 +66,9 @@ from ci_healer.backends.llm import (
     redacted_error,
     render_repair,
     truncated_error,
+    usage_count,
 )
-from ci_healer.models import EditFailure, Proposal, ProposalRequest
+from ci_healer.models import EditFailure, Proposal, ProposalRequest, Usage
 from ci_healer.redact import Redactor
 
 log = logging.getLogger(__name__)
@@ -84,6 +89,8 @@ def is_github_models(base_url: str | None) -> bool:
 class _Reply(NamedTuple):
     text: str
     truncated: bool
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
 
 
 class OpenAIBackend:
@@ -97,7 +104,9 @@ class OpenAIBackend:
     ``strict``: send ``strict: true`` with the schema. ``sleep``: the backoff's sleep function.
     ``secrets``: literal values (the GitHub token, ...) redacted from every error message, besides
     the key itself. ``max_output_tokens``: ``max_completion_tokens`` of a request; a reply cut off
-    by it is asked once more with up to ``output_tokens_ceiling``.
+    by it is asked once more with up to ``output_tokens_ceiling``. ``usage``: the running
+    :class:`~ci_healer.models.Usage` of every reply received (the engine reports each analysis'
+    share).
     Raises ``BackendError("auth")`` at construction when no key can be found for api.openai.com,
     ``BackendError("config")`` when ``base_url`` is not an http(s) URL.
     """
@@ -129,6 +138,7 @@ class OpenAIBackend:
         self.max_output_tokens = max_output_tokens
         self.output_tokens_ceiling = output_tokens_ceiling
         self._json_mode_only = False
+        self.usage = Usage()
         secrets = [s for s in secrets if s]
         self._redactor = Redactor(secrets)
         if client is not None:
@@ -267,7 +277,9 @@ class OpenAIBackend:
             )
         except openai.APIError as err:
             raise _map_error(err, self.endpoint, self.timeout_s) from err
-        return _read_completion(raw.text, raw.headers.get("content-type", ""), self.endpoint)
+        reply = _read_completion(raw.text, raw.headers.get("content-type", ""), self.endpoint)
+        self.usage = self.usage.add(reply.prompt_tokens, reply.completion_tokens)
+        return reply
 
 
 def _read_completion(body: str, content_type: str, endpoint: str) -> _Reply:
@@ -317,7 +329,10 @@ def _read_completion(body: str, content_type: str, endpoint: str) -> _Reply:
         )
     content = message.get("content")
     text = content if isinstance(content, str) else ""
-    return _Reply(text, finish == "length")
+    usage = data.get("usage")
+    return _Reply(
+        text, finish == "length", usage_count(usage, "prompt_tokens"), usage_count(usage, "completion_tokens")
+    )
 
 
 def _is_format_rejection(err: BackendError) -> bool:
