@@ -141,6 +141,8 @@ class BedrockBackend:
         self.max_output_tokens = max_output_tokens
         self.output_tokens_ceiling = output_tokens_ceiling
         self.usage = Usage()
+        self.schema_repairs = 0
+        """How many replies so far were not a valid proposal and got the one schema repair round."""
         # The AWS secret key and session token from the environment are secrets too: an error
         # text may echo a request header (X-Amz-Security-Token).
         env_secrets = [os.environ.get(var) for var in _AWS_SECRET_VARS]
@@ -201,6 +203,7 @@ class BedrockBackend:
         if proposal is not None:
             return proposal
         log.info("bedrock reply invalid (%d problems); one repair round", len(errors))
+        self.schema_repairs += 1
         repair_text = render_repair(errors, output_mode="tool")
         messages.append(assistant)
         if tool_use_id is not None:

@@ -139,6 +139,8 @@ class OpenAIBackend:
         self.output_tokens_ceiling = output_tokens_ceiling
         self._json_mode_only = False
         self.usage = Usage()
+        self.schema_repairs = 0
+        """How many replies so far were not a valid proposal and got the one schema repair round."""
         secrets = [s for s in secrets if s]
         self._redactor = Redactor(secrets)
         if client is not None:
@@ -192,6 +194,7 @@ class OpenAIBackend:
         except ValidationError as err:
             errors = describe_validation_error(err)
         log.info("openai reply invalid (%d problems); one repair round", len(errors))
+        self.schema_repairs += 1
         messages += [
             {"role": "assistant", "content": echo_for_repair(reply)},
             {"role": "user", "content": render_repair(errors, output_mode="json")},

@@ -1,0 +1,95 @@
+"""The model-evaluation bench: a case's generated tree takes the developer's real fix, the
+scores of a proposed diff against it, and the case manifest's shape."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench import models
+from bench.corpus import CLASSIFY_SOURCE, load_cases
+from bench.localization import case_tree
+from tests.prereq import require_corpus, tool
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_manifest_has_twenty_cases_with_their_reason_and_no_code():
+    doc = json.loads((ROOT / "bench" / "cases" / "cases.json").read_text(encoding="utf-8"))
+    cases = doc["cases"]
+    assert len(cases) >= 20
+    assert len({c["case_id"] for c in cases}) == len(cases)
+    for c in cases:
+        assert set(c) == {"case_id", "source", "repository", "language", "category", "why"}
+        assert c["source"] == CLASSIFY_SOURCE and c["why"]
+    assert "stratified" in doc["rule"] and doc["seed"] == models.SELECT_SEED
+    # Nothing but the manifest and its README: no copied log, diff or repository file.
+    assert sorted(p.name for p in (ROOT / "bench" / "cases").iterdir()) == ["README.md", "cases.json"]
+
+
+def test_the_real_fix_of_a_manifest_case_applies_to_its_generated_tree(tmp_path):
+    tool("git", "git", what="git apply --check cannot run")
+    corpus = require_corpus()
+    first = models.load_manifest()[0]
+    (case,) = [c for c in load_cases(corpus, sources=(CLASSIFY_SOURCE,)) if c.case_id == first["case_id"]]
+    diff = models.fix_diff(case)
+    files = case_tree(models.log_text(case), diff)
+    models.write_tree(files, tmp_path)
+    assert models.git_apply_check(diff, tmp_path) == (True, "")
+    # The tree is what makes it apply: a tree of stand-in text only refuses the same diff.
+    changed = models.diff_paths(diff)[0]
+    (tmp_path / changed).write_text("".join(f"line {i}\n" for i in range(400)), encoding="utf-8")
+    applies, error = models.git_apply_check(diff, tmp_path)
+    assert not applies and changed in error
+
+
+REAL = """\
+diff --git a/requirements.txt b/requirements.txt
+--- a/requirements.txt
++++ b/requirements.txt
+@@ -1,2 +1,3 @@
+ flask==3.0.3
++PyYAML>=6.0
+ pytest==8.2.0
+"""
+
+
+def test_similarity_compares_changed_lines_only():
+    same_change_other_context = REAL.replace(" flask==3.0.3", " django==5.0")
+    assert models.similarity(same_change_other_context, REAL) == 1.0
+    assert models.similarity(REAL.replace("+PyYAML>=6.0", "+yaml"), REAL) == 0.0
+    assert models.similarity("", REAL) == 0.0
+    assert models.changed_lines(REAL) == ["+PyYAML>=6.0"]
+    assert models.diff_paths(REAL) == ["requirements.txt"]
+
+
+def test_results_are_written_after_every_case_and_resume_skips_them(tmp_path, monkeypatch):
+    """A run that breaks at the third case keeps the first two; ``--resume`` does not redo them."""
+    entries = [{"case_id": f"c{i}", "language": "python", "category": "Test"} for i in range(4)]
+    seen: list[str] = []
+
+    def fake_run_case(entry, corpus, backend, options):
+        seen.append(entry["case_id"])
+        if entry["case_id"] == "c2" and len(seen) == 3:
+            raise KeyboardInterrupt
+        return models.CaseResult(entry["case_id"], "python", "Test", tree_files=3, status="no_patch")
+
+    monkeypatch.setattr(models, "run_case", fake_run_case)
+    out = tmp_path / "results.json"
+    saved: list[list[dict]] = []
+
+    def save(results: list[dict]) -> None:
+        saved.append(list(results))
+        models._write_json(out, {"runs": {"k": {"results": results}}})
+
+    with pytest.raises(KeyboardInterrupt):
+        models.run_set(entries, {}, backend=None, options=None, save=save, label="fake")  # type: ignore[arg-type]
+    kept = json.loads(out.read_text())["runs"]["k"]["results"]
+    assert [r["case_id"] for r in kept] == ["c0", "c1"]
+    seen.clear()
+    done = {r["case_id"]: r for r in kept}
+    results = models.run_set(entries, {}, backend=None, options=None, done=done, save=save, label="fake")  # type: ignore[arg-type]
+    assert seen == ["c2", "c3"]
+    assert [r["case_id"] for r in results] == ["c0", "c1", "c2", "c3"]
