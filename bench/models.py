@@ -18,7 +18,9 @@ fix applies (``git apply --check``) and a proposal that quotes those lines can a
 **Per case.** The engine runs as ``ci-healer analyze`` does (:func:`ci_healer.engine.analyze`,
 defaults of :class:`~ci_healer.engine.AnalyzeOptions`) on the log and the generated tree, and
 records: ``parse`` (``first_try``, ``after_repair`` = the backend's one schema repair round was
-needed, ``failed`` = no valid proposal, ``n/a`` for the rules backend); the analysis ``status``;
+needed, ``failed`` = no valid proposal even then, ``no_reply`` = the backend failed otherwise,
+its code in ``backend_error``: timeout, unavailable, ...; ``n/a`` for the rules backend); the
+analysis ``status``;
 ``applies`` (``git apply --check`` of the proposed diff on the tree); the policy violations,
 cheats and findings; the proposed files, the real fix's files and their intersection;
 ``similarity`` (``difflib.SequenceMatcher.ratio`` of the proposed diff's added/removed lines,
@@ -76,6 +78,7 @@ CASES = ROOT / "bench" / "cases" / "cases.json"
 BENCHMARKS = ROOT / "BENCHMARKS.md"
 SECTION_BEGIN = "<!-- model-evaluation:begin -->"
 SECTION_END = "<!-- model-evaluation:end -->"
+SECTION_HEADING = "## Model evaluation (bench/models.py)"
 SELECT_N = 24
 SELECT_SEED = 11
 MAX_PER_REPOSITORY = 2
@@ -139,18 +142,24 @@ def similarity(proposed: str, real: str) -> float:
 
 
 def write_tree(files: dict[str, str], root: Path) -> None:
-    """Write ``files`` (path → text) under ``root`` and make it a git work tree (for ``git apply``)."""
+    """Write ``files`` (path → text) under ``root`` (no git repository: :func:`git_apply_check`
+    runs ``git apply`` outside any)."""
     for path, text in files.items():
         target = root / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8", newline="")
-    subprocess.run(["git", "init", "-q", str(root)], check=True)
 
 
 def git_apply_check(diff: str, root: Path) -> tuple[bool, str]:
-    """``git apply --check`` of ``diff`` in ``root``: (applies, git's first error line)."""
+    """``git apply --check`` of ``diff`` in ``root``: (applies, git's first error line).
+
+    ``GIT_CEILING_DIRECTORIES`` keeps git from finding a repository above ``root`` (a temporary
+    folder inside a checkout), so the paths of the diff are read relative to ``root``.
+    """
+    env = {**os.environ, "GIT_CEILING_DIRECTORIES": str(root.resolve().parent)}
+    env.pop("GIT_DIR", None)
     res = subprocess.run(
-        ["git", "apply", "--check", "-"], input=diff.encode("utf-8"), cwd=root, capture_output=True
+        ["git", "apply", "--check", "-"], input=diff.encode("utf-8"), cwd=root, capture_output=True, env=env
     )
     errors = [line for line in res.stderr.decode("utf-8", "replace").splitlines() if line.startswith("error")]
     return res.returncode == 0, (errors[0] if errors else "")
@@ -283,6 +292,7 @@ class CaseResult:
     completion_tokens: int | None = None
     usage_reported: bool | None = None
     seconds: float = 0.0
+    backend_error: str = ""
     error: str = ""
 
 
@@ -309,11 +319,15 @@ def run_case(entry: dict, corpus: dict[str, Case], backend: Backend, options: An
         analysis = analyze(case.log.read_bytes(), repo=repo, backend=backend, options=options)
         result.seconds = round(time.perf_counter() - began, 3)
         repairs = getattr(backend, "schema_repairs", None)
+        m = re.match(rf"{re.escape(backend.name)} backend failed \((\w+)\)", analysis.message)
+        result.backend_error = m.group(1) if m and analysis.status == "failed" else ""
         if repairs is not None and repairs_before is not None:
-            invalid = analysis.status == "failed" and "(invalid_output)" in analysis.message
-            result.parse = (
-                "failed" if invalid else ("after_repair" if repairs > repairs_before else "first_try")
-            )
+            if result.backend_error == "invalid_output":
+                result.parse = "failed"
+            elif result.backend_error:
+                result.parse = "no_reply"
+            else:
+                result.parse = "after_repair" if repairs > repairs_before else "first_try"
         result.status = analysis.status
         result.message = analysis.message[:500]
         result.risk = analysis.risk.level
@@ -390,6 +404,12 @@ def run_set(
     results: list[dict] = []
     done = done or {}
     report = _progress(len(entries), label or backend.name)
+    skipped = sum(1 for e in entries if e["case_id"] in done)
+    if skipped:
+        print(
+            f"[{label or backend.name}] resuming: {skipped} of {len(entries)} cases already done",
+            file=sys.stderr,
+        )
     for entry in entries:
         if entry["case_id"] in done:
             results.append(done[entry["case_id"]])
@@ -422,7 +442,9 @@ def summarise(results: Sequence[dict]) -> dict[str, Any]:
         "cases": n,
         "trees_built": sum(1 for r in results if r["tree_files"]),
         "real_fix_applies": sum(1 for r in results if r["real_fix_applies"]),
-        "parse": {k: parses.count(k) for k in ("first_try", "after_repair", "failed")} if parses else None,
+        "parse": {k: parses.count(k) for k in ("first_try", "after_repair", "failed", "no_reply")}
+        if parses
+        else None,
         "status": dict(sorted(status.items())),
         "diffs": len(with_diff),
         "diffs_apply": sum(1 for r in with_diff if r["applies"]),
@@ -459,11 +481,11 @@ def render(runs: Sequence[dict]) -> str:
             lambda s: f"{s['cases']} ({s['trees_built']} / {s['real_fix_applies']})",
         ),
         (
-            "parse: first try / after repair / failed",
+            "parse: first try / after repair / failed / no reply (timeout, transport)",
             lambda s: (
                 "n/a (no model)"
                 if not s["parse"]
-                else "{first_try} / {after_repair} / {failed}".format(**s["parse"])
+                else "{first_try} / {after_repair} / {failed} / {no_reply}".format(**s["parse"])
             ),
         ),
         ("status", lambda s: ", ".join(f"{k} {v}" for k, v in s["status"].items())),

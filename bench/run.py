@@ -94,8 +94,14 @@ def keep_model_section(text: str, out: Path) -> str:
     begin, end = models_mod.SECTION_BEGIN, models_mod.SECTION_END
     if begin not in old or end not in old or begin in text:
         return text
-    section = old[old.index(begin) : old.index(end) + len(end)]
-    return text.rstrip("\n") + "\n\n## Model evaluation (bench/models.py)\n\n" + section + "\n"
+    heading = models_mod.SECTION_HEADING
+    first = (
+        old.index(heading) if heading in old and old.index(heading) < old.index(begin) else old.index(begin)
+    )
+    section = old[first : old.index(end) + len(end)]
+    if not section.startswith(heading):
+        section = f"{heading}\n\n{section}"
+    return text.rstrip("\n") + "\n\n" + section + "\n"
 
 
 def model_bench_floor(log) -> Check:
