@@ -93,3 +93,29 @@ def test_results_are_written_after_every_case_and_resume_skips_them(tmp_path, mo
     results = models.run_set(entries, {}, backend=None, options=None, done=done, save=save, label="fake")  # type: ignore[arg-type]
     assert seen == ["c2", "c3"]
     assert [r["case_id"] for r in results] == ["c0", "c1", "c2", "c3"]
+
+
+def test_the_bench_runs_against_an_openai_compatible_server_with_reported_usage(tmp_path, capsys):
+    """``--backend openai --openai-base-url`` against a local Chat Completions server: progress on
+    stderr per case, the results file with the response's usage, the rules backend beside it, and
+    the BENCHMARKS.md part written with the model and the endpoint kind."""
+    require_corpus()
+    tool("git", "git", what="git apply --check cannot run")
+    from tests import llm_server
+
+    out, report = tmp_path / "results.json", tmp_path / "BENCHMARKS.md"
+    report.write_text("# Benchmarks\n", encoding="utf-8")
+    with llm_server.serve() as url:
+        argv = ["--backend", "openai", "--openai-base-url", url, "--model", "valid", "--llm-timeout", "600"]
+        argv += ["--limit", "2", "--out", str(out), "--markdown", "--benchmarks", str(report)]
+        assert models.main(argv) == 0
+    err = capsys.readouterr().err
+    assert "[openai 1/2]" in err and "[openai 2/2]" in err and "[rules 2/2]" in err
+    runs = json.loads(out.read_text())["runs"]
+    (model_run,) = [r for r in runs.values() if r["backend"] == "openai"]
+    assert [r["parse"] for r in model_run["results"]] == ["first_try", "first_try"]
+    assert model_run["summary"]["prompt_tokens"] == 1800 and model_run["summary"]["usage_reported"] == 2
+    assert all(r["prompt_tokens"] is None for r in runs[next(k for k in runs if '"rules"' in k)]["results"])
+    text = report.read_text()
+    assert "| | openai: valid | rules |" in text and "OpenAI-compatible (local server)" in text
+    assert str(tmp_path) not in text  # file arguments are shown by name only
