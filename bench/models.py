@@ -666,7 +666,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     doc: dict[str, Any] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "cases": str(args.cases.name),
-        "runs": {},
+        "runs": dict(previous.get("runs", {})),  # other configurations' runs stay in the file
     }
     runs = []
     for name in names:
