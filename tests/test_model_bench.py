@@ -119,3 +119,38 @@ def test_the_bench_runs_against_an_openai_compatible_server_with_reported_usage(
     text = report.read_text()
     assert "| | openai: valid | rules |" in text and "OpenAI-compatible (local server)" in text
     assert str(tmp_path) not in text  # file arguments are shown by name only
+
+
+END_ANCHORED = """\
+diff --git a/setup.py b/setup.py
+index 1111111..2222222 100644
+--- a/setup.py
++++ b/setup.py
+@@ -40,4 +40,5 @@ setup(
+     name="pkg",
+     install_requires=[
+         "six",
++        "PyYAML",
+     ])
+\\ No newline at end of file
+diff --git a/old.cfg b/old.cfg
+deleted file mode 100644
+index 4444444..0000000
+--- a/old.cfg
++++ /dev/null
+@@ -1,2 +0,0 @@
+-[x]
+-y = 1
+"""
+
+
+def test_a_hunk_at_the_end_of_a_file_and_a_deleted_file_apply_to_the_generated_tree(tmp_path):
+    """The last hunk has fewer than three trailing context lines and no newline at the end: the
+    generated file ends there; a deleted file holds exactly the removed lines."""
+    tool("git", "git", what="git apply --check cannot run")
+    files = case_tree("$ python setup.py install\n", END_ANCHORED)
+    assert files["setup.py"].endswith('        "six",\n    ])')
+    assert len(files["setup.py"].split("\n")) == 43
+    assert files["old.cfg"] == "[x]\ny = 1\n"
+    models.write_tree(files, tmp_path)
+    assert models.git_apply_check(END_ANCHORED, tmp_path) == (True, "")
