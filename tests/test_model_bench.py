@@ -154,3 +154,31 @@ def test_a_hunk_at_the_end_of_a_file_and_a_deleted_file_apply_to_the_generated_t
     assert files["old.cfg"] == "[x]\ny = 1\n"
     models.write_tree(files, tmp_path)
     assert models.git_apply_check(END_ANCHORED, tmp_path) == (True, "")
+
+
+@pytest.mark.parametrize(
+    ("switches", "status", "lenient", "repairs"),
+    [
+        ([], "proposed", 1, 0),
+        (["--no-fuzzy"], "proposed", 0, 1),
+        (["--no-fuzzy", "--no-repair"], "failed", 0, 0),
+    ],
+)
+def test_the_switches_measure_what_lenient_matching_and_the_repair_round_add(
+    tmp_path, switches: list[str], status: str, lenient: int, repairs: int
+):
+    """A model that quotes with trailing spaces: matched leniently by default, repaired when only
+    exact quotes count, failed when neither is allowed."""
+    require_corpus()
+    tool("git", "git", what="git apply --check cannot run")
+    from tests import llm_server
+
+    out = tmp_path / "results.json"
+    with llm_server.serve() as url:
+        argv = ["--backend", "openai", "--openai-base-url", url, "--model", "misquote", "--limit", "1"]
+        assert models.main([*argv, "--no-baseline", "--out", str(out), *switches]) == 0
+    (run,) = json.loads(out.read_text())["runs"].values()
+    (result,) = run["results"]
+    assert result["status"] == status, result["message"]
+    assert run["summary"]["lenient_matches"] == lenient and run["summary"]["repair_rounds"] == repairs
+    assert result["applies"] is (True if status == "proposed" else None)
