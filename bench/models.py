@@ -70,6 +70,7 @@ from bench.corpus import CLASSIFY_SOURCE, Case, CorpusError, default_corpus, loa
 from bench.localization import _ANSI, case_tree  # noqa: E402
 from ci_healer.backends import BackendSettings, make_backend  # noqa: E402
 from ci_healer.backends.base import Backend, BackendError  # noqa: E402
+from ci_healer.backends.llm import display_url  # noqa: E402
 from ci_healer.backends.rules import RulesBackend  # noqa: E402
 from ci_healer.engine import AnalyzeOptions, analyze  # noqa: E402
 from ci_healer.repo import LocalRepo  # noqa: E402
@@ -555,6 +556,8 @@ def shown_command(argv: Sequence[str]) -> str:
     for i, arg in enumerate(argv):
         if i and argv[i - 1] in ("--out", "--cases", "--corpus", "--benchmarks"):
             arg = Path(arg).name
+        elif i and argv[i - 1] == "--openai-base-url":
+            arg = display_url(arg)  # scheme, host and path: no credentials or query
         out.append(arg)
     return "python -m bench.models " + " ".join(out)
 
