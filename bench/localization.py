@@ -293,6 +293,65 @@ def standin_tree(log_text: str, fixes: Sequence[str]) -> dict[str, str]:
     return {p: (_standin_text(p) if p in real else "") for p in paths}
 
 
+def _preimage(pf, standin: str) -> str | None:
+    """The text of one modified or deleted file of a fix diff that its hunks apply to: the hunks'
+    context and removed lines at their old line numbers, stand-in lines between them; ``None``
+    for a binary section. A last hunk with fewer than three trailing context lines ends the file
+    there (``git apply`` anchors such a hunk at the end of the file)."""
+    if pf.is_binary_file:
+        return None
+    lines = standin.split("\n")[:-1] if standin else []
+    hunks = list(pf)
+    if pf.is_removed_file:
+        lines = []
+    end_at: int | None = None
+    no_newline = False
+    for hunk in hunks:
+        last_source = 0
+        for ln in hunk:
+            if ln.source_line_no is None:
+                if ln.line_type == "\\" and last_source:
+                    no_newline = True
+                continue
+            while len(lines) < ln.source_line_no:
+                lines.append(f"{len(lines) + 1:4d} stand-in line {'.' * 40}")
+            lines[ln.source_line_no - 1] = ln.value.rstrip("\n")
+            last_source = ln.source_line_no
+        trailing = 0
+        for ln in reversed(list(hunk)):
+            if ln.is_context:
+                trailing += 1
+            elif ln.source_line_no is not None or ln.is_added:
+                break
+        if hunk is hunks[-1] and (trailing < 3 or pf.is_removed_file):
+            end_at = hunk.source_start + hunk.source_length - 1
+    if end_at is not None:
+        lines = lines[:end_at]
+    text = "\n".join(lines)
+    return text if no_newline and end_at is not None else (text + "\n" if lines else "")
+
+
+def case_tree(log_text: str, diff_text: str) -> dict[str, str]:
+    """The stand-in tree of :func:`standin_tree` in which the developer's fix applies: each file
+    the fix modifies or deletes holds the fix's context and removed lines at their line numbers
+    (:func:`_preimage`), so ``git apply --check`` of ``fix.diff`` and of a proposal that quotes
+    those lines can be tested. Files of binary sections stay stand-in text. Path → text."""
+    fixes = fix_files(diff_text)
+    tree = standin_tree(log_text, fixes)
+    try:
+        patch = PatchSet(diff_text)
+    except UnidiffParseError:
+        return tree
+    for pf in patch:
+        if pf.is_added_file:
+            continue
+        path = pf.source_file[2:] if pf.source_file.startswith("a/") else pf.source_file
+        text = _preimage(pf, tree.get(path, ""))
+        if text is not None:
+            tree[path] = text
+    return tree
+
+
 class StandinRepo:
     """:class:`~ci_healer.repo.RepoSource` over a stand-in tree (path → text)."""
 

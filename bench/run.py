@@ -85,6 +85,42 @@ class Check:
     shortfall: str = ""
 
 
+def keep_model_section(text: str, out: Path) -> str:
+    """``text`` with the model-evaluation section that ``out`` already holds (written by
+    ``bench/models.py --markdown``, which takes minutes to hours per model) carried over."""
+    from bench import models as models_mod
+
+    old = out.read_text(encoding="utf-8") if out.is_file() else ""
+    begin, end = models_mod.SECTION_BEGIN, models_mod.SECTION_END
+    if begin not in old or end not in old or begin in text:
+        return text
+    heading = models_mod.SECTION_HEADING
+    first = (
+        old.index(heading) if heading in old and old.index(heading) < old.index(begin) else old.index(begin)
+    )
+    section = old[first : old.index(end) + len(end)]
+    if not section.startswith(heading):
+        section = f"{heading}\n\n{section}"
+    return text.rstrip("\n") + "\n\n" + section + "\n"
+
+
+def model_bench_floor(log) -> Check:
+    """Floor of the model-evaluation bench (bench/models.py, rules backend, offline): every case of
+    bench/cases/cases.json builds its tree, the developer's fix applies to it, and every diff the
+    rules backend proposes there applies (``git apply --check``)."""
+    from bench import models as models_mod
+
+    log("model-evaluation cases: rules backend")
+    began = time.perf_counter()
+    held, line = models_mod.quick_floor()
+    return Check(
+        "model bench (rules)",
+        ">= 20 cases; every tree built, real fix and rules diffs apply",
+        f"{line}; {time.perf_counter() - began:.0f} s",
+        "PASS" if held else "MISS",
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # formatting
 
@@ -627,6 +663,8 @@ def _main(args: argparse.Namespace, argv: list[str]) -> int:
             runs = [overhead_mod.measure_host(), overhead_mod.measure_container(args.image)]
 
     floors = quality_checks(quality, hit_goal=FLOOR_HIT, label="floor")
+    if args.quick:
+        floors.append(model_bench_floor(log))
     targets = (
         quality_checks(quality, hit_goal=TARGET_HIT, label="tight labels")
         + step_checks(quality)
@@ -705,7 +743,7 @@ def _main(args: argparse.Namespace, argv: list[str]) -> int:
                 if src in quality.summaries
             },
         }
-        text = render(context)
+        text = keep_model_section(render(context), out)
         tmp = out.with_name(out.name + ".tmp")
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(out)  # never leave a half-written report

@@ -28,6 +28,10 @@ names a scenario, so one server plays every fake model:
 ``length``           ``finish_reason: length`` and half a JSON object, every time
 ``length-once``      as ``length`` unless ``max_completion_tokens`` is above 4096; then valid
 ``prose-json``       prose before and after the valid JSON object
+``misquote``         an edit of the first file window shown (three lines, the last one changed)
+                     quoted with trailing spaces the file does not have, as small models quote;
+                     in a patch-repair round (4 messages) the same edit quoted exactly
+``no-usage``         a valid proposal in a body without ``usage`` (some OpenAI-compatible servers)
 ``enforce-max-length`` a 2,100-character root cause unless the schema sent caps ``root_cause``
                      with ``maxLength``; then a valid proposal (a server enforcing the schema)
 
@@ -48,6 +52,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sys
 import threading
 import time
@@ -118,23 +123,24 @@ class _Handler(BaseHTTPRequestHandler):
         finish_reason: str = "stop",
         refusal: str | None = None,
         choices: list | None = None,
+        usage: bool = True,
     ) -> None:
         with self.lock:
             n = sum(self.calls.values())
         message = {"role": "assistant", "content": content, "refusal": refusal}
-        self._send(
-            200,
-            {
-                "id": f"chatcmpl-fake{n:04d}",
-                "object": "chat.completion",
-                "created": 1735689600,
-                "model": model,
-                "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}]
-                if choices is None
-                else choices,
-                "usage": {"prompt_tokens": 900, "completion_tokens": 80, "total_tokens": 980},
-            },
-        )
+        body = {
+            "id": f"chatcmpl-fake{n:04d}",
+            "object": "chat.completion",
+            "created": 1735689600,
+            "model": model,
+            "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}]
+            if choices is None
+            else choices,
+            "usage": {"prompt_tokens": 900, "completion_tokens": 80, "total_tokens": 980},
+        }
+        if not usage:
+            del body["usage"]
+        self._send(200, body)
 
     def do_POST(self) -> None:
         if self.path.startswith("/model/") and self.path.endswith("/converse"):
@@ -161,6 +167,11 @@ class _Handler(BaseHTTPRequestHandler):
         valid = json.dumps(VALID_PROPOSAL)
         if model == "valid":
             self._completion(model, valid)
+        elif model == "misquote":
+            edit = _window_edit(messages, exact=len(messages) >= 4)
+            self._completion(model, json.dumps({**VALID_PROPOSAL, "files_to_modify": [edit] if edit else []}))
+        elif model == "no-usage":
+            self._completion(model, valid, usage=False)
         elif model == "repair":
             if len(messages) >= 4:
                 self._completion(model, f"```json\n{valid}\n```")
@@ -330,6 +341,31 @@ class _Handler(BaseHTTPRequestHandler):
             )
         else:
             self._aws_error(400, "ValidationException", f"The provided model identifier {model} is invalid.")
+
+
+_WINDOW = re.compile(
+    r"File \d+: lines \d+-\d+[^\n]*Path:\n<<<DATA (\w+)>>>\n(.*?)\n<<<END \1>>>\n.*?<<<DATA \1>>>\n(.*?)\n<<<END \1>>>",
+    re.DOTALL,
+)
+
+
+def _window_edit(messages: list, *, exact: bool) -> dict | None:
+    """An edit of three lines of the first file window of the first user message with three
+    non-blank lines: the last one gets a comment; the quote has trailing spaces unless ``exact``."""
+    user = next((m.get("content", "") for m in messages if m.get("role") == "user"), "")
+    for m in _WINDOW.finditer(user):
+        lines = m.group(3).split("\n")
+        for i in range(len(lines) - 2):
+            chunk = lines[i : i + 3]
+            if all(line.strip() for line in chunk) and m.group(3).count("\n".join(chunk)) == 1:
+                quote = [line + ("" if exact else "  ") for line in chunk]
+                changed = [*chunk[:2], chunk[2] + "  # edited"]
+                return {
+                    "file_path": m.group(2),
+                    "original": "\n".join(quote) + "\n",
+                    "replacement": "\n".join(changed) + "\n",
+                }
+    return None
 
 
 def call_count(scenario: str, *, bedrock: bool = False) -> int:

@@ -17,7 +17,7 @@ from botocore.stub import ANY, Stubber
 from ci_healer.backends.base import BackendError
 from ci_healer.backends.bedrock import DEFAULT_NOVA_MODEL, BedrockBackend, resolve_region
 from ci_healer.backends.llm import proposal_json_schema
-from ci_healer.models import Block, Category, Classification, ContextFile, Proposal, ProposalRequest
+from ci_healer.models import Block, Category, Classification, ContextFile, Proposal, ProposalRequest, Usage
 
 # A Go compile error as printed by `go build ./...` in a GitHub Actions step.
 LOG_BLOCK = """\
@@ -144,6 +144,8 @@ def test_tool_use_reply_becomes_proposal(client):
     assert "cmd/root.go:42:9: undefined: version" in user
     delimiter = user.split("<<<DATA ", 1)[1].split(">>>", 1)[0]
     assert f"<<<DATA {delimiter}>>>\n{LOG_BLOCK.rstrip()}\n<<<END {delimiter}>>>" in user
+    # Converse usage.inputTokens / outputTokens, as the response gave them.
+    assert backend.usage == Usage(requests=1, prompt_tokens=1500, completion_tokens=120)
 
 
 def test_reply_without_tool_use_gets_repair_round(client):

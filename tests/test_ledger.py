@@ -242,3 +242,28 @@ def test_reader_is_bounded_and_cached(story: Story) -> None:
     clear_cache()
     red = next(r for r in reader.records() if r.fix_pr_number == story.fix_prs["red"])
     assert red.outcome == "closed_unmerged"
+
+
+@pytest.mark.parametrize(("scenario", "estimated"), [("valid", False), ("no-usage", True)])
+def test_the_ledger_records_the_reported_usage_and_estimates_only_without_it(
+    example_repo, scenario: str, estimated: bool
+) -> None:
+    """An analysis through a Chat Completions server records ``usage.prompt_tokens`` /
+    ``completion_tokens`` of the response; a response without usage gets the flagged estimate."""
+    from ci_healer.backends.openai_backend import OpenAIBackend
+    from ci_healer.engine import analyze as run_analysis
+    from ci_healer.ledger import analysis_fields
+    from tests import llm_server
+
+    log = Path(__file__).resolve().parents[1] / "examples" / "missing-dependency" / "job.log"
+    with llm_server.serve() as url:
+        backend = OpenAIBackend(model=scenario, base_url=url, sleep=lambda s: None)
+        analysis = run_analysis(log, repo=example_repo, backend=backend)
+    fields = analysis_fields(analysis, model=scenario, seconds=1.0)
+    assert analysis.usage is not None and analysis.usage.requests >= 1
+    assert fields.tokens_estimated is estimated
+    if not estimated:
+        requests = analysis.usage.requests
+        assert (fields.prompt_tokens, fields.completion_tokens) == (900 * requests, 80 * requests)
+    else:
+        assert fields.prompt_tokens == analysis.tokens

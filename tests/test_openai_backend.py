@@ -22,7 +22,7 @@ import vcr
 from ci_healer.backends.base import BackendError
 from ci_healer.backends.llm import proposal_json_schema
 from ci_healer.backends.openai_backend import OpenAIBackend, is_github_models
-from ci_healer.models import Block, Category, Classification, ContextFile, Proposal, ProposalRequest
+from ci_healer.models import Block, Category, Classification, ContextFile, Proposal, ProposalRequest, Usage
 
 HERE = Path(__file__).resolve().parent
 CASSETTES = HERE / "cassettes"
@@ -164,6 +164,8 @@ def test_valid_reply_becomes_proposal_and_request_carries_schema_and_fenced_log(
     fenced = f"<<<DATA {delimiter}>>>\n{LOG_BLOCK.rstrip(chr(10))}\n<<<END {delimiter}>>>"
     assert fenced in user
     assert "sk-test-not-a-real-key" not in json.dumps(body)
+    # The response's usage fields, not an estimate.
+    assert backend.usage == Usage(requests=1, prompt_tokens=900, completion_tokens=80)
 
 
 def test_invalid_reply_gets_one_repair_round_with_the_validation_errors(base_url, cassette):
@@ -179,6 +181,7 @@ def test_invalid_reply_gets_one_repair_round_with_the_validation_errors(base_url
     assert repair_messages[2]["content"].startswith("Sure!")
     assert "not a valid proposal" in repair_messages[3]["content"]
     assert "Invalid JSON" in repair_messages[3]["content"]
+    assert backend.usage == Usage(requests=2, prompt_tokens=1800, completion_tokens=160)
 
 
 def test_invalid_twice_raises_invalid_output(base_url, cassette):
@@ -350,6 +353,19 @@ def test_cut_off_reply_is_asked_again_with_twice_the_cap_not_repaired(live_url):
     assert proposal == Proposal.model_validate(llm_server.VALID_PROPOSAL)
     assert [b["max_completion_tokens"] for b in capture.bodies] == [4096, 8192]
     assert [len(b["messages"]) for b in capture.bodies] == [2, 2]  # no repair round for a cut-off reply
+
+
+def test_a_reply_without_usage_counts_as_unreported(live_url):
+    backend = live_backend(live_url, "no-usage")
+    backend.propose(make_request())
+    assert backend.usage == Usage(requests=1, unreported=1)
+    assert not backend.usage.complete
+
+
+def test_a_cut_off_reply_counts_its_tokens_too(live_url):
+    backend = live_backend(live_url, "length-once")
+    backend.propose(make_request())
+    assert backend.usage == Usage(requests=2, prompt_tokens=1800, completion_tokens=160)
 
 
 def test_reply_cut_off_twice_says_so_instead_of_eof_while_parsing(live_url):

@@ -496,6 +496,19 @@ def test_indentation_rule_reindents_added_lines_by_the_same_offset(tmp_path):
     assert patch.matches[0].describe() == "edit 1 (f.py, lines 2-3) matched ignoring indentation"
 
 
+def test_lenient_off_refuses_a_quote_that_is_only_indented_differently(tmp_path):
+    """``lenient=False`` (the bench's ``--no-fuzzy``) keeps the exact rule only."""
+    text = "def f(x):\n    if x:\n        return 1\n    return 2\n"
+    repo = make_repo(tmp_path, {"f.py": text})
+    quote = edit("f.py", "if x:\n    return 1\n", "if x:\n    return 3\n")
+    with pytest.raises(ProposalError) as info:
+        build_patch([quote], repo, lenient=False)
+    assert info.value.code == "original_not_found"
+    assert "lenient matching is off" in str(info.value)
+    assert info.value.failure is not None and info.value.failure.closest_lines
+    assert build_patch([quote], repo).matches[0].rule == "indentation"
+
+
 def test_similarity_rule_applies_only_the_changed_line_and_keeps_the_misquoted_one(tmp_path):
     """The model misremembered the comment and changed the return line: the file's comment stays."""
     repo = make_repo(tmp_path, {"spam.py": SPAM_FILTER})

@@ -132,6 +132,18 @@ def test_an_edit_that_does_not_apply_is_repaired_once_and_the_answer_goes_throug
     assert "patch-repair round" in render_comment(analysis, META)
 
 
+def test_repair_round_off_keeps_the_first_failure_final(example_repo):
+    """``AnalyzeOptions(repair_round=False)`` (the bench's ``--no-repair``) asks no second time."""
+    backend = RepairingFake(proposal(MISQUOTE), proposal(CORRECT, confidence=0.9))
+    options = AnalyzeOptions(repair_round=False)
+    analysis = analyze(EXAMPLE / "job.log", repo=example_repo, backend=backend, options=options)
+
+    assert analysis.status == "failed"
+    assert "original_not_found" in analysis.message
+    assert analysis.repair_rounds == 0
+    assert backend.repairs == []
+
+
 def test_a_path_that_does_not_exist_is_sent_back_with_the_existing_paths_near_it(example_repo):
     wrong = FileEdit(
         file_path="tidyconf/loader.py", original="import yaml\n", replacement="import yaml  # PyYAML\n"

@@ -34,6 +34,7 @@ from ci_healer.models import (
     Proposal,
     ProposalRequest,
     Redactions,
+    Usage,
     Violation,
 )
 from ci_healer.patch import ProposalError, build_patch
@@ -62,6 +63,11 @@ class AnalyzeOptions:
     46 CiDiff cases with a passing log (``python bench/greendiff.py``): 95.7% of labels hit at
     1,500 tokens, 97.8% at 6,000, both at a median of 490 tokens (p95 2,976 at 6,000). The
     prompt builder still keeps the whole request within ``max-prompt-tokens``.
+    ``lenient_edits``: accept an edit whose ``original`` is not verbatim in the file by the lenient
+    rules of :func:`ci_healer.patch.build_patch` (off: exact quotes only).
+    ``repair_round``: ask a :class:`~ci_healer.backends.base.RepairingBackend` once for corrected
+    edits when they do not apply (off: the first failure is final). Both are on in the product;
+    ``bench/models.py --no-fuzzy --no-repair`` turns them off to measure what they add.
     """
 
     max_tokens: int = 1500
@@ -70,6 +76,8 @@ class AnalyzeOptions:
     confidence_threshold: float = 0.6
     context_bytes: int = 24_000
     green_budget_factor: int = 4
+    lenient_edits: bool = True
+    repair_round: bool = True
 
 
 def _redact_texts(redactor: Redactor, items: Sequence[_T]) -> tuple[list[_T], Redactions]:
@@ -280,7 +288,32 @@ def analyze(
     rank first in the repository context and it is sent to the backend redacted.
     Returns an :class:`Analysis`; never raises for backend, proposal or policy failures.
     Raises ``OSError`` only when ``log`` is a path that cannot be read.
+
+    ``Analysis.usage``: when ``backend`` keeps a running ``usage`` (:class:`~ci_healer.models.Usage`,
+    the model backends do), the tokens its endpoint reported for this analysis' calls (the
+    proposal, its schema repair and the patch-repair round); ``None`` for the ``rules`` backend.
     """
+    before = _usage_of(backend)
+    analysis = _analyze(log, repo=repo, backend=backend, options=options, change=change)
+    after = _usage_of(backend)
+    if before is None or after is None:
+        return analysis
+    return analysis.model_copy(update={"usage": after.since(before)})
+
+
+def _usage_of(backend: Backend) -> Usage | None:
+    usage = getattr(backend, "usage", None)
+    return usage if isinstance(usage, Usage) else None
+
+
+def _analyze(
+    log: LogSource | Triage,
+    *,
+    repo: RepoSource | None,
+    backend: Backend,
+    options: AnalyzeOptions | None,
+    change: FailingChange | None,
+) -> Analysis:
     options = options or AnalyzeOptions()
     redactor = Redactor(options.secrets)
 
@@ -423,12 +456,17 @@ def _finish(
     if violations:
         return without_patch("withheld", "the proposed patch was withheld by policy", violations)
     try:
-        patch = build_patch(edits, repo)
+        patch = build_patch(edits, repo, lenient=options.lenient_edits)
     except ProposalError as err:
         reason = f"the proposal could not be turned into a diff ({err.code}): {err}"
         if first_failure:
             return without_patch("failed", f"{first_failure}; after one repair round, {reason}")
-        if err.failure is None or request is None or not isinstance(backend, RepairingBackend):
+        if (
+            err.failure is None
+            or request is None
+            or not options.repair_round
+            or not isinstance(backend, RepairingBackend)
+        ):
             return without_patch("failed", reason)
         try:
             repaired, counts = _repair_round(backend, request, proposal, err, redactor)

@@ -496,11 +496,14 @@ def analysis_fields(
     ``seconds`` of analysis wall time, ``proposed_at`` = ``now``, the first line of the root cause
     (at most 300 characters).
 
-    Tokens: the backends do not report usage yet, so a model backend gets an estimate
-    (:func:`ci_healer.tokens.estimate_tokens`), flagged ``tokens_estimated``: prompt = the failure
-    blocks' tokens (a lower bound: the prompt also holds instructions and file windows),
-    completion = the root cause, edits and diff. The offline ``rules`` backend calls no model and
-    records no tokens.
+    Tokens: what the model endpoint reported (``analysis.usage``: Chat Completions
+    ``usage.prompt_tokens``/``completion_tokens``, Bedrock Converse ``usage.inputTokens``/
+    ``outputTokens``, summed over the analysis' calls), ``tokens_estimated`` false. Only when the
+    usage is absent, or some call's response carried none, an estimate
+    (:func:`ci_healer.tokens.estimate_tokens`) is recorded instead, flagged ``tokens_estimated``:
+    prompt = the failure blocks' tokens (a lower bound: the prompt also holds instructions and
+    file windows), completion = the root cause, edits and diff. The offline ``rules`` backend
+    calls no model and records no tokens.
     """
     from ci_healer.tokens import estimate_tokens
 
@@ -513,7 +516,14 @@ def analysis_fields(
         "root_cause": _first_line(analysis.root_cause, 300) or None,
         "proposed_at": now or datetime.now(UTC),
     }
-    if analysis.backend != "rules":
+    usage = getattr(analysis, "usage", None)
+    if analysis.backend != "rules" and usage is not None and usage.complete:
+        values.update(
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            tokens_estimated=False,
+        )
+    elif analysis.backend != "rules":
         edits = "".join(e.original + e.replacement for e in analysis.files_to_modify)
         values.update(
             prompt_tokens=analysis.tokens,

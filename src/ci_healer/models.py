@@ -245,6 +245,48 @@ class Redactions(BaseModel):
         return Redactions(counts=merged)
 
 
+class Usage(BaseModel):
+    """Tokens a model endpoint reported for the calls of one analysis (or a backend's lifetime).
+
+    ``requests``: completed HTTP calls that returned a reply (retries after an error do not
+    count; a reply cut off at the output cap does). ``prompt_tokens``/``completion_tokens``: the
+    sums of what the responses' usage fields said (OpenAI Chat Completions ``usage.prompt_tokens``
+    / ``usage.completion_tokens``; Bedrock Converse ``usage.inputTokens`` / ``usage.outputTokens``).
+    ``unreported``: how many of the ``requests`` carried no usage (some OpenAI-compatible servers
+    omit it); their tokens are not in the sums, so the sums are then a lower bound.
+    """
+
+    requests: int = Field(default=0, ge=0)
+    prompt_tokens: int = Field(default=0, ge=0)
+    completion_tokens: int = Field(default=0, ge=0)
+    unreported: int = Field(default=0, ge=0)
+
+    @property
+    def complete(self) -> bool:
+        """True when there was at least one request and every one reported its usage."""
+        return self.requests > 0 and self.unreported == 0
+
+    def add(self, prompt_tokens: int | None, completion_tokens: int | None) -> Usage:
+        """A new object with one more request; ``None`` for either count = usage not reported."""
+        if prompt_tokens is None or completion_tokens is None:
+            return self.model_copy(update={"requests": self.requests + 1, "unreported": self.unreported + 1})
+        return Usage(
+            requests=self.requests + 1,
+            prompt_tokens=self.prompt_tokens + max(0, prompt_tokens),
+            completion_tokens=self.completion_tokens + max(0, completion_tokens),
+            unreported=self.unreported,
+        )
+
+    def since(self, earlier: Usage) -> Usage:
+        """The usage between ``earlier`` (a snapshot of the same running total) and this one."""
+        return Usage(
+            requests=self.requests - earlier.requests,
+            prompt_tokens=self.prompt_tokens - earlier.prompt_tokens,
+            completion_tokens=self.completion_tokens - earlier.completion_tokens,
+            unreported=self.unreported - earlier.unreported,
+        )
+
+
 AnalysisStatus = Literal["proposed", "no_patch", "withheld", "failed"]
 
 
@@ -281,6 +323,10 @@ class Analysis(BaseModel):
     )
     lines_total: int = 0
     tokens: int = 0
+    usage: Usage | None = Field(
+        default=None,
+        description="Tokens the model endpoint reported for this analysis' calls; None when no model was called.",
+    )
 
 
 class ContextFile(BaseModel):

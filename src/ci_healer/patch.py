@@ -175,10 +175,13 @@ def _to_crlf(s: str) -> str:
     return s.replace("\r\n", "\n").replace("\n", "\r\n")
 
 
-def _apply_edit(path: str, text: str | None, edit: FileEdit, index: int = 1) -> tuple[str, EditMatch]:
+def _apply_edit(
+    path: str, text: str | None, edit: FileEdit, index: int = 1, *, lenient: bool = True
+) -> tuple[str, EditMatch]:
     """Apply one search/replace edit to ``text`` (``None`` = file absent).
 
     Returns the new text and the :class:`EditMatch` that located it (see :func:`locate`).
+    ``lenient=False`` stops after the exact rule (``original_not_found`` when it fails).
     """
     original, replacement = edit.original, edit.replacement
     for label, value in (("original", original), ("replacement", replacement)):
@@ -210,6 +213,11 @@ def _apply_edit(path: str, text: str | None, edit: FileEdit, index: int = 1) -> 
         raise ProposalError(
             "original_ambiguous",
             f"{path}: the original text was found {count} times (it must occur exactly once)",
+        )
+    if not lenient:
+        raise ProposalError(
+            "original_not_found",
+            f"{path}: the original text was found 0 times (it must occur exactly once; lenient matching is off)",
         )
     return _apply_lenient(path, text, edit, index)
 
@@ -654,7 +662,7 @@ def _file_change(
     )
 
 
-def build_patch(edits: Sequence[FileEdit], repo: RepoSource) -> Patch:
+def build_patch(edits: Sequence[FileEdit], repo: RepoSource, *, lenient: bool = True) -> Patch:
     """Apply ``edits`` to the files of ``repo`` and return the validated :class:`Patch`.
 
     Edits to the same file apply in order on the evolving text; files appear in the diff in the
@@ -663,7 +671,8 @@ def build_patch(edits: Sequence[FileEdit], repo: RepoSource) -> Patch:
     file, creates it (``new file mode 100644``). In a CRLF file, ``\\n`` in ``original`` and
     ``replacement`` are read as CRLF. When ``original`` is not found verbatim, the lenient rules of
     :func:`_apply_lenient` are tried in order (trailing whitespace, indentation, similarity), each
-    accepted only for a unique place; ``Patch.matches`` records the rule of every edit. Raises
+    accepted only for a unique place; ``Patch.matches`` records the rule of every edit
+    (``lenient=False`` keeps the exact rule only, to measure what the lenient ones add). Raises
     :class:`ProposalError` (see its codes; its ``failure`` says which edit); nothing is written
     anywhere.
     """
@@ -680,7 +689,7 @@ def build_patch(edits: Sequence[FileEdit], repo: RepoSource) -> Patch:
             base[path] = _read_base(path, repo)
             current[path] = base[path]
         try:
-            current[path], match = _apply_edit(path, current[path], edit, index)
+            current[path], match = _apply_edit(path, current[path], edit, index, lenient=lenient)
         except ProposalError as err:
             raise _with_failure(err, index, path, edit, base[path], repo) from None
         matches.append(match)

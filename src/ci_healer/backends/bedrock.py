@@ -65,8 +65,9 @@ from ci_healer.backends.llm import (
     proposal_json_schema,
     render_repair,
     truncated_error,
+    usage_count,
 )
-from ci_healer.models import EditFailure, Proposal, ProposalRequest
+from ci_healer.models import EditFailure, Proposal, ProposalRequest, Usage
 from ci_healer.redact import Redactor
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,9 @@ class BedrockBackend:
     to use instead of building one (tests use a ``botocore.stub.Stubber`` on a real client).
     ``sleep``: the backoff's sleep function. ``secrets``: literal values redacted from every error
     message. ``max_output_tokens``: ``maxTokens`` of a request; a reply stopped at it is asked once
-    more with up to ``output_tokens_ceiling``.
+    more with up to ``output_tokens_ceiling``. ``usage``: the running
+    :class:`~ci_healer.models.Usage` of every Converse reply (``usage.inputTokens`` /
+    ``usage.outputTokens``); the engine reports each analysis' share.
     """
 
     name = "bedrock"
@@ -137,6 +140,9 @@ class BedrockBackend:
         self.timeout_s = timeout_s
         self.max_output_tokens = max_output_tokens
         self.output_tokens_ceiling = output_tokens_ceiling
+        self.usage = Usage()
+        self.schema_repairs = 0
+        """How many replies so far were not a valid proposal and got the one schema repair round."""
         # The AWS secret key and session token from the environment are secrets too: an error
         # text may echo a request header (X-Amz-Security-Token).
         env_secrets = [os.environ.get(var) for var in _AWS_SECRET_VARS]
@@ -197,6 +203,7 @@ class BedrockBackend:
         if proposal is not None:
             return proposal
         log.info("bedrock reply invalid (%d problems); one repair round", len(errors))
+        self.schema_repairs += 1
         repair_text = render_repair(errors, output_mode="tool")
         messages.append(assistant)
         if tool_use_id is not None:
@@ -264,6 +271,14 @@ class BedrockBackend:
             limit = bigger
 
     def _call(
+        self, system: list[dict[str, str]], messages: list[dict[str, Any]], max_tokens: int
+    ) -> dict[str, Any]:
+        reply = self._send(system, messages, max_tokens)
+        usage = reply.get("usage") if isinstance(reply, dict) else None
+        self.usage = self.usage.add(usage_count(usage, "inputTokens"), usage_count(usage, "outputTokens"))
+        return reply
+
+    def _send(
         self, system: list[dict[str, str]], messages: list[dict[str, Any]], max_tokens: int
     ) -> dict[str, Any]:
         try:

@@ -822,6 +822,14 @@ def parse_retry_after(value: str | None) -> float | None:
     return seconds if seconds >= 0 else None
 
 
+def usage_count(usage: object, key: str) -> int | None:
+    """The token count ``usage[key]`` of a response's usage object, ``None`` when absent or not a
+    non-negative integer (``usage.prompt_tokens`` of Chat Completions, ``usage.inputTokens`` of
+    Bedrock Converse)."""
+    value = usage.get(key) if isinstance(usage, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
 __all__ = [
     "DEFAULT_MAX_PROMPT_TOKENS",
     "MAX_OUTPUT_TOKENS",
@@ -852,4 +860,5 @@ __all__ = [
     "render_repair",
     "truncated_error",
     "untrusted_strings",
+    "usage_count",
 ]

@@ -25,6 +25,10 @@ not by the SDK: a body that is not JSON (a proxy's login page) → ``config``; J
 ``refused``; ``finish_reason: length`` → asked once more with twice the ``max_completion_tokens``
 (up to :data:`~ci_healer.backends.llm.MAX_OUTPUT_TOKENS_CEILING`), then ``truncated``. Messages name
 the endpoint by scheme, host and path only, and are redacted of every secret.
+
+Usage: every completion's ``usage.prompt_tokens`` / ``usage.completion_tokens`` (the documented
+Chat Completions response fields) is added to :attr:`OpenAIBackend.usage`, a running
+:class:`~ci_healer.models.Usage`; a reply without them counts as ``unreported``.
 """
 
 from __future__ import annotations
@@ -67,8 +71,9 @@ from ci_healer.backends.llm import (
     redacted_error,
     render_repair,
     truncated_error,
+    usage_count,
 )
-from ci_healer.models import EditFailure, Proposal, ProposalRequest
+from ci_healer.models import EditFailure, Proposal, ProposalRequest, Usage
 from ci_healer.redact import Redactor
 
 log = logging.getLogger(__name__)
@@ -89,6 +94,8 @@ def is_github_models(base_url: str | None) -> bool:
 class _Reply(NamedTuple):
     text: str
     truncated: bool
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
 
 
 class OpenAIBackend:
@@ -102,7 +109,9 @@ class OpenAIBackend:
     ``strict``: send ``strict: true`` with the schema. ``sleep``: the backoff's sleep function.
     ``secrets``: literal values (the GitHub token, ...) redacted from every error message, besides
     the key itself. ``max_output_tokens``: ``max_completion_tokens`` of a request; a reply cut off
-    by it is asked once more with up to ``output_tokens_ceiling``.
+    by it is asked once more with up to ``output_tokens_ceiling``. ``usage``: the running
+    :class:`~ci_healer.models.Usage` of every reply received (the engine reports each analysis'
+    share).
     Raises ``BackendError("auth")`` at construction when no key can be found for api.openai.com,
     ``BackendError("config")`` when ``base_url`` is not an http(s) URL.
     """
@@ -134,6 +143,9 @@ class OpenAIBackend:
         self.max_output_tokens = max_output_tokens
         self.output_tokens_ceiling = output_tokens_ceiling
         self._json_mode_only = False
+        self.usage = Usage()
+        self.schema_repairs = 0
+        """How many replies so far were not a valid proposal and got the one schema repair round."""
         secrets = [s for s in secrets if s]
         self._redactor = Redactor(secrets)
         if client is not None:
@@ -187,6 +199,7 @@ class OpenAIBackend:
         except ValidationError as err:
             errors = describe_validation_error(err)
         log.info("openai reply invalid (%d problems); one repair round", len(errors))
+        self.schema_repairs += 1
         messages += [
             {"role": "assistant", "content": echo_for_repair(reply)},
             {"role": "user", "content": render_repair(errors, output_mode="json")},
@@ -272,7 +285,9 @@ class OpenAIBackend:
             )
         except openai.APIError as err:
             raise _map_error(err, self.endpoint, self.timeout_s) from err
-        return _read_completion(raw.text, raw.headers.get("content-type", ""), self.endpoint)
+        reply = _read_completion(raw.text, raw.headers.get("content-type", ""), self.endpoint)
+        self.usage = self.usage.add(reply.prompt_tokens, reply.completion_tokens)
+        return reply
 
 
 def _read_completion(body: str, content_type: str, endpoint: str) -> _Reply:
@@ -323,7 +338,10 @@ def _read_completion(body: str, content_type: str, endpoint: str) -> _Reply:
         )
     content = message.get("content")
     text = content if isinstance(content, str) else ""
-    return _Reply(text, finish == "length")
+    usage = data.get("usage")
+    return _Reply(
+        text, finish == "length", usage_count(usage, "prompt_tokens"), usage_count(usage, "completion_tokens")
+    )
 
 
 def _is_format_rejection(err: BackendError) -> bool:
