@@ -580,6 +580,16 @@ def endpoint_kind(args: argparse.Namespace) -> str:
 # ------------------------------------------------------------------------------ command line
 
 
+def spread(entries: list[Any], n: int | None) -> list[Any]:
+    """``n`` entries at even steps over ``entries`` (all of them when ``n`` is None or not smaller),
+    e.g. 8 of 24 → indices 0, 3, 6, …, 21."""
+    if n is None or n >= len(entries):
+        return list(entries)
+    if n <= 0:
+        raise SystemExit("--spread needs a positive number of cases")
+    return [entries[(i * len(entries)) // n] for i in range(n)]
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line of the module docstring."""
     p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
@@ -602,6 +612,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cases", type=Path, default=CASES)
     p.add_argument("--corpus", type=Path, default=None)
     p.add_argument("--limit", type=int, default=None, help="only the first N cases")
+    p.add_argument(
+        "--spread",
+        type=int,
+        default=None,
+        metavar="N",
+        help="N cases spread evenly over the manifest (every len/N-th; the manifest is ordered by "
+        "language and category, so a slow model still sees each stratum)",
+    )
     p.add_argument("--no-fuzzy", action="store_true", help="exact quotes only (no lenient edit matching)")
     p.add_argument("--no-repair", action="store_true", help="no patch-repair round")
     p.add_argument("--no-baseline", action="store_true", help="do not run the rules backend next to a model")
@@ -660,7 +678,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.cases.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         print(f"{len(chosen)} cases written to {args.cases}", file=sys.stderr)
         return 0
-    entries = load_manifest(args.cases)[: args.limit]
+    entries = spread(load_manifest(args.cases), args.spread)[: args.limit]
     options = AnalyzeOptions(lenient_edits=not args.no_fuzzy, repair_round=not args.no_repair)
     names = [args.backend] + ([] if args.backend == "rules" or args.no_baseline else ["rules"])
     previous: dict = {}
