@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validat
 
 from ci_healer.backends import BackendSettings
 from ci_healer.backends.llm import check_base_url
+from ci_healer.models import Category
 
 #: Every input of action.yml with its default (None = no default). The README contract test and
 #: action.yml are checked against this table.
@@ -40,6 +41,10 @@ INPUT_DEFAULTS: dict[str, str | None] = {
     "dry-run": "false",
     "notify-webhook": "",
     "notify-format": "auto",
+    "rerun-flaky": "false",
+    "auto-apply": "off",
+    "auto-apply-confidence": "0.8",
+    "auto-apply-categories": "format,lint,type-check",
 }
 
 
@@ -104,6 +109,10 @@ class ActionSettings(BaseModel):
     dry_run: bool = False
     notify_webhook: SecretStr | None = Field(default=None, repr=False)
     notify_format: Literal["auto", "slack", "generic"] = "auto"
+    rerun_flaky: bool = False
+    auto_apply: Literal["off", "low"] = "off"
+    auto_apply_confidence: float = Field(default=0.8, ge=0.0, le=1.0)
+    auto_apply_categories: list[str] = Field(default_factory=lambda: ["format", "lint", "type-check"])
 
     api_url: str = "https://api.github.com"
     server_url: str = "https://github.com"
@@ -195,6 +204,26 @@ class ActionSettings(BaseModel):
         notify_format = inp("notify-format").lower()
         if notify_format not in {"auto", "slack", "generic"}:
             raise SettingsError(f"input notify-format must be auto, slack or generic, not {notify_format!r}")
+        auto_apply = inp("auto-apply").lower()
+        if auto_apply not in {"off", "low"}:
+            raise SettingsError(f"input auto-apply must be off or low, not {auto_apply!r}")
+        raw_confidence = inp("auto-apply-confidence")
+        try:
+            auto_confidence = float(raw_confidence)
+        except ValueError:
+            auto_confidence = float("nan")
+        if not 0 <= auto_confidence <= 1:  # also false for nan
+            raise SettingsError(
+                f"input auto-apply-confidence must be a number from 0 to 1, not {raw_confidence!r}"
+            )
+        categories = [c.lower() for c in _split_list(inp("auto-apply-categories"))]
+        known = {c.value for c in Category}
+        unknown = [c for c in categories if c not in known]
+        if unknown:
+            raise SettingsError(
+                f"input auto-apply-categories: {unknown[0]!r} is not a category; use "
+                + ", ".join(sorted(known))
+            )
         base_url = inp("openai-base-url") or None
         if base_url is not None:
             try:
@@ -229,6 +258,10 @@ class ActionSettings(BaseModel):
                 dry_run=_bool("dry-run", inp("dry-run")),
                 notify_webhook=SecretStr(hook) if hook else None,
                 notify_format=notify_format,  # type: ignore[arg-type]
+                rerun_flaky=_bool("rerun-flaky", inp("rerun-flaky")),
+                auto_apply=auto_apply,  # type: ignore[arg-type]
+                auto_apply_confidence=auto_confidence,
+                auto_apply_categories=categories,
                 api_url=(env.get("GITHUB_API_URL") or "https://api.github.com").rstrip("/"),
                 server_url=(env.get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/"),
                 repository=env["GITHUB_REPOSITORY"],
