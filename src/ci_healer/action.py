@@ -25,6 +25,7 @@ from ci_healer.events import (
     Apply,
     EventError,
     Reject,
+    RerunPassed,
     Skip,
     Verify,
     load_event,
@@ -85,6 +86,10 @@ def run(
             return run_apply(ctx, activity)
         if isinstance(activity, Reject):
             return run_reject(ctx, activity)
+        if isinstance(activity, RerunPassed):
+            from ci_healer.rerun import run_rerun_passed
+
+            return run_rerun_passed(ctx, activity.run)
     except Exception as err:
         return fail(ctx, f"internal error ({type(err).__name__})", None, hint=str(err)[:500])
     return EXIT_OK  # pragma: no cover - route returns one of the handled types

@@ -29,6 +29,7 @@ from ci_healer.models import (
     ContextFile,
     FailingChange,
     FileEdit,
+    PastFix,
     Proposal,
     ProposalRequest,
     Redactions,
@@ -126,6 +127,7 @@ def build_request(
     redactor: Redactor,
     context_bytes: int,
     change: FailingChange | None = None,
+    past_fix: PastFix | None = None,
 ) -> tuple[ProposalRequest, Redactions]:
     """Assemble the redacted :class:`ProposalRequest` for ``blocks`` (already redacted).
 
@@ -153,6 +155,11 @@ def build_request(
         manifests = repo_context.find_manifests(repo)
         packages = repo_context.project_packages(repo)
     files, counts = _redact_texts(redactor, files)
+    if past_fix is not None:
+        # a merged diff is repository text like any other: it may hold a secret
+        diff, fix_counts = redactor.redact(past_fix.diff)
+        past_fix = past_fix.model_copy(update={"diff": diff})
+        change_counts = change_counts.merge(fix_counts)
     request = ProposalRequest(
         repository=repo.name if repo is not None else "",
         blocks=list(blocks),
@@ -161,6 +168,7 @@ def build_request(
         manifests=manifests,
         project_packages=packages,
         change=change,
+        past_fix=past_fix,
     )
     return request, counts.merge(change_counts)
 
@@ -246,6 +254,7 @@ def analyze(
     backend: Backend,
     options: AnalyzeOptions | None = None,
     change: FailingChange | None = None,
+    past_fix: PastFix | None = None,
 ) -> Analysis:
     """Run the whole pipeline on one failed job log.
 
@@ -254,6 +263,8 @@ def analyze(
     ``repo``: the repository at the failing commit, or ``None`` (root cause only, no patch).
     ``change``: the failing change (PR files or push comparison, not yet redacted): its files
     rank first in the repository context and it is sent to the backend redacted.
+    ``past_fix``: a merged fix of the same failure (:mod:`ci_healer.memory`), sent redacted as
+    one example.
     Returns an :class:`Analysis`; never raises for backend, proposal or policy failures.
     Raises ``OSError`` only when ``log`` is a path that cannot be read.
     """
@@ -263,7 +274,13 @@ def analyze(
     found = log if isinstance(log, Triage) else triage(log, options=options)
     blocks, classification = found.blocks, found.classification
     request, file_counts = build_request(
-        blocks, classification, repo, redactor=redactor, context_bytes=options.context_bytes, change=change
+        blocks,
+        classification,
+        repo,
+        redactor=redactor,
+        context_bytes=options.context_bytes,
+        change=change,
+        past_fix=past_fix,
     )
     redactions = found.redactions.merge(file_counts)
 
