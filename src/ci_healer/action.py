@@ -33,6 +33,7 @@ from ci_healer.events import (
 )
 from ci_healer.flow import EXIT_FAILURE, EXIT_OK, BackendFactory, Context, render_md
 from ci_healer.github_api import GitHubClient, make_github
+from ci_healer.ledger import clear_cache
 from ci_healer.render import escape_prose
 from ci_healer.settings import ActionSettings, SettingsError
 from ci_healer.workflow_commands import Runner
@@ -59,6 +60,7 @@ def run(
 
     Never raises for bad input or API failures; returns the exit code.
     """
+    clear_cache()  # the ledger is read once per event (a process may handle several, as tests do)
     for secret in settings.secret_values():
         runner.add_mask(secret)
     try:
