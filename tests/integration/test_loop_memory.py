@@ -178,7 +178,6 @@ def test_success_of_a_run_ci_healer_never_saw_writes_nothing(h: Harness) -> None
 
 
 def test_merged_fix_of_the_same_failure_is_named_and_given_as_prompt_example(h: Harness) -> None:
-    w = h.world
     analyze(h)
     assert approve(h, user="dev-wes").code == 0
     [fix] = fix_prs(h)
