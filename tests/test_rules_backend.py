@@ -670,7 +670,7 @@ def test_ruff_concise_unused_import_is_removed_with_low_risk(tmp_path) -> None:
     a = _f401(tmp_path, log)
     assert a.status == "proposed" and a.category.value == "lint" and a.risk.level == "low"
     hunk = a.diff.split("@@", 2)[2]
-    assert [ln for ln in hunk.splitlines() if ln[:1] in "+-"] == ["-import os"]
+    assert [ln for ln in hunk.splitlines() if ln.startswith(("+", "-"))] == ["-import os"]
 
 
 def test_ruff_full_format_and_flake8_are_the_same_class(tmp_path) -> None:
