@@ -648,3 +648,46 @@ def test_a_failing_test_in_an_installed_package_is_not_blamed_on_an_optional_imp
     assert result.category == Category.TEST
     assert result.files_to_modify == [] and result.diff in (None, "")
     assert "ujson" not in result.root_cause and "src/demo/core.py:12" in result.root_cause
+
+
+# ---- unused imports (ruff / flake8 F401) -------------------------------------------------------
+
+_LINTY = '"""Money helpers."""\nimport os\nfrom typing import Any, cast\n\n\ndef f(x: Any) -> int:\n    return cast(int, x)\n'
+
+
+def _f401(tmp_path, log: str, text: str = _LINTY):
+    from ci_healer.engine import analyze as run_engine
+    from ci_healer.repo import LocalRepo
+
+    (tmp_path / "src" / "hello").mkdir(parents=True)
+    (tmp_path / "src" / "hello" / "calc.py").write_text(text, encoding="utf-8")
+    repo = LocalRepo(tmp_path)
+    return run_engine(log.encode(), repo=repo, backend=RulesBackend(repo))
+
+
+def test_ruff_concise_unused_import_is_removed_with_low_risk(tmp_path) -> None:
+    log = "src/hello/calc.py:2:8: F401 [*] `os` imported but unused\nFound 1 error.\n"
+    a = _f401(tmp_path, log)
+    assert a.status == "proposed" and a.category.value == "lint" and a.risk.level == "low"
+    hunk = a.diff.split("@@", 2)[2]
+    assert [ln for ln in hunk.splitlines() if ln.startswith(("+", "-"))] == ["-import os"]
+
+
+def test_ruff_full_format_and_flake8_are_the_same_class(tmp_path) -> None:
+    full = "F401 [*] `os` imported but unused\n --> src/hello/calc.py:2:8\n  |\nFound 1 error.\n"
+    assert "\n-import os\n" in _f401(tmp_path / "a", full).diff
+    flake8 = "./src/hello/calc.py:2:1: F401 'os' imported but unused\n"
+    assert "\n-import os\n" in _f401(tmp_path / "b", flake8).diff
+
+
+def test_unused_name_on_a_line_with_other_names_gets_no_patch(tmp_path) -> None:
+    # `from typing import Any, cast` with only `cast` unused: deleting the line would break `Any`
+    log = "src/hello/calc.py:3:25: F401 [*] `typing.cast` imported but unused\n"
+    a = _f401(tmp_path, log)
+    assert a.status == "no_patch" and a.diff == ""
+
+
+def test_aliased_or_moved_import_line_gets_no_patch(tmp_path) -> None:
+    log = "src/hello/calc.py:2:8: F401 [*] `os` imported but unused\n"
+    assert _f401(tmp_path / "a", log, _LINTY.replace("import os\n", "import os as o\n")).diff == ""
+    assert _f401(tmp_path / "b", log, _LINTY.replace("import os\n", "\n")).diff == ""

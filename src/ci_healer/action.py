@@ -25,6 +25,7 @@ from ci_healer.events import (
     Apply,
     EventError,
     Reject,
+    RerunPassed,
     Skip,
     Verify,
     load_event,
@@ -32,6 +33,7 @@ from ci_healer.events import (
 )
 from ci_healer.flow import EXIT_FAILURE, EXIT_OK, BackendFactory, Context, fail, render_md
 from ci_healer.github_api import GitHubClient, make_github
+from ci_healer.ledger import clear_cache
 from ci_healer.render import escape_prose
 from ci_healer.settings import ActionSettings, SettingsError
 from ci_healer.workflow_commands import Runner
@@ -58,6 +60,7 @@ def run(
 
     Never raises for bad input or API failures; returns the exit code.
     """
+    clear_cache()  # the ledger is read once per event (a process may handle several, as tests do)
     for secret in settings.secret_values():
         runner.add_mask(secret)
     try:
@@ -85,6 +88,10 @@ def run(
             return run_apply(ctx, activity)
         if isinstance(activity, Reject):
             return run_reject(ctx, activity)
+        if isinstance(activity, RerunPassed):
+            from ci_healer.rerun import run_rerun_passed
+
+            return run_rerun_passed(ctx, activity.run)
     except Exception as err:
         return fail(ctx, f"internal error ({type(err).__name__})", None, hint=str(err)[:500])
     return EXIT_OK  # pragma: no cover - route returns one of the handled types

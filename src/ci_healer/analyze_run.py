@@ -43,11 +43,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ci_healer.auto_apply import attempts_made, auto_apply, gate_fields, gates, status_for
 from ci_healer.backends.base import BackendError
+from ci_healer.backends.rules import RulesBackend
 from ci_healer.dashboard import update_dashboard
 from ci_healer.engine import AnalyzeOptions, Triage, analyze, triage
 from ci_healer.events import WorkflowRunData
-from ci_healer.flow import EXIT_OK, AnalyzeOutcome, Context, fail
+from ci_healer.flow import EXIT_OK, AnalyzeOutcome, Context, fail, set_status
 from ci_healer.github_api import (
     ChangeFiles,
     GitHubError,
@@ -58,7 +60,8 @@ from ci_healer.github_api import (
     StepInfo,
 )
 from ci_healer.ledger import analysis_fields, with_ledger
-from ci_healer.models import Analysis, Category, ChangeKind, FailingChange
+from ci_healer.memory import Recall, recall
+from ci_healer.models import Analysis, Category, ChangeKind, FailingChange, PastFix
 from ci_healer.notify import notify
 from ci_healer.policy import PolicyConfig
 from ci_healer.render import (
@@ -72,6 +75,7 @@ from ci_healer.render import (
     render_job_summary,
 )
 from ci_healer.repo import RepoError, RepoSource
+from ci_healer.rerun import maybe_rerun
 
 MAX_JOBS_READ = 5
 """Failed jobs whose logs are read at most, in the order GitHub lists them."""
@@ -332,7 +336,12 @@ def _failing_change(kind: ChangeKind, read: ChangeFiles, notes: list[str], **fie
 
 
 def analyze_triage(
-    ctx: Context, found: Triage, repo: RepoSource | None, change: FailingChange | None
+    ctx: Context,
+    found: Triage,
+    repo: RepoSource | None,
+    change: FailingChange | None,
+    *,
+    past_fix: PastFix | None = None,
 ) -> Analysis:
     """The engine's analysis of the primary failure ``found`` with the run's settings and backend.
 
@@ -343,10 +352,17 @@ def analyze_triage(
     options = _options(ctx)
     backend = ctx.backend_factory(repo)
     try:
-        return analyze(found, repo=repo, backend=backend, options=options, change=change)
+        return analyze(found, repo=repo, backend=backend, options=options, change=change, past_fix=past_fix)
     except RepoError as err:
         ctx.runner.warning(f"repository files could not be read, so no patch was made: {err}")
-        return analyze(found, repo=None, backend=ctx.backend_factory(None), options=options, change=change)
+        return analyze(
+            found,
+            repo=None,
+            backend=ctx.backend_factory(None),
+            options=options,
+            change=change,
+            past_fix=past_fix,
+        )
 
 
 def _job_url(ctx: Context, job: JobInfo) -> str | None:
@@ -560,15 +576,36 @@ def run_analyze(ctx: Context, run: WorkflowRunData, *, status_note: str | None =
     job = primary.job
 
     repo: RepoSource | None = gh.repo_source(run.head_sha)
+    rerun = maybe_rerun(ctx, run, gathered)  # flaky or infrastructure: re-run once, no patch
+    recalled = (
+        recall(ctx, primary.found.classification.fingerprint, run_id=run.id) if rerun is None else Recall()
+    )
     started = time.monotonic()
     try:
-        analysis = analyze_triage(ctx, primary.found, repo, change)
+        if rerun is not None:  # the offline rules name the cause; the model is never called
+            analysis = analyze(primary.found, repo=None, backend=RulesBackend(None), options=_options(ctx))
+        else:
+            analysis = analyze_triage(ctx, primary.found, repo, change, past_fix=recalled.example)
     except BackendError as err:
         return AnalyzeOutcome(fail(ctx, "the proposal backend could not be set up", None, hint=str(err)))
     ledger = analysis_fields(analysis, model=s.backend.model, seconds=time.monotonic() - started)
 
     proposal_id = proposal_id_for(run.id, analysis)
     fork = pr.is_fork(s.repository) if pr is not None else head_repo.lower() != s.repository.lower()
+    found_gates = (
+        None
+        if rerun is not None
+        else gates(ctx, run, analysis, fork=fork, attempts=attempts_made(ctx, pr, recalled.records))
+    )
+    for extra in (rerun.ledger if rerun else None, recalled.fields, gate_fields(found_gates)):
+        ledger = ledger.merged_with(extra)
+    status = (
+        rerun.status
+        if rerun is not None
+        else status_for(found_gates, proposal_id, s.approval_command)
+        if found_gates
+        else None
+    )
     meta = RenderMeta(
         proposal_id=proposal_id,
         head_sha=run.head_sha,
@@ -592,7 +629,7 @@ def run_analyze(ctx: Context, run: WorkflowRunData, *, status_note: str | None =
         )
         if green is not None and compared
         else None,
-        notes=tuple(notes),
+        notes=tuple(notes) + recalled.notes,
     )
     out = AnalyzeOutcome(EXIT_OK, analysis=analysis, proposal_id=proposal_id, pr=pr)
     ctx.runner.append_summary(render_job_summary(analysis, meta))
@@ -611,7 +648,7 @@ def run_analyze(ctx: Context, run: WorkflowRunData, *, status_note: str | None =
 
     errors: list[GitHubError] = []
     check = render_check_run(analysis, meta)
-    check = check.model_copy(update={"summary": with_ledger(check.summary, ledger)})
+    check = check.model_copy(update={"summary": _with_status(with_ledger(check.summary, ledger), status)})
     try:
         out.check_run = gh.upsert_check_run(
             head_sha=run.head_sha,
@@ -630,7 +667,7 @@ def run_analyze(ctx: Context, run: WorkflowRunData, *, status_note: str | None =
         else:
             errors.append(err)
     if pr is not None:
-        body = with_ledger(render_comment(analysis, meta), ledger)
+        body = _with_status(with_ledger(render_comment(analysis, meta), ledger), status)
         try:
             out.comment, _ = gh.upsert_comment(pr.number, body, COMMENT_MARKER)
         except GitHubError as err:
@@ -660,9 +697,24 @@ def run_analyze(ctx: Context, run: WorkflowRunData, *, status_note: str | None =
             comment_url=out.comment.html_url if out.comment else None,
             run_id=run.id,
         )
+    if found_gates:
+        out.exit_code = auto_apply(
+            ctx,
+            run,
+            found_gates,
+            proposal_id=proposal_id,
+            digest=analysis.digest,
+            pr=pr,
+            comment=out.comment,
+            check_run=out.check_run,
+        )
     if status_note is None:  # a re-analysis by the verify flow updates the dashboard itself
         update_dashboard(ctx)
     return out
+
+
+def _with_status(body: str, status: str | None) -> str:
+    return set_status(body, status) if status else body
 
 
 def _run_info(ctx: Context, run: WorkflowRunData) -> RunInfo:

@@ -473,7 +473,7 @@ def _apply(ctx: Context, act: Apply) -> int:
         commit_sha = gh.create_commit(
             tree_sha=tree_sha,
             parent_sha=meta.head_sha,
-            message=f"ci-healer: apply proposal {meta.proposal_id}\n\nApproved by {act.actor}. Patch digest {meta.digest}.",
+            message=f"ci-healer: apply proposal {meta.proposal_id}\n\n{_approval_words(act)}. Patch digest {meta.digest}.",
         )
         gh.create_ref(ref, commit_sha)
     else:
@@ -529,7 +529,7 @@ def _apply(ctx: Context, act: Apply) -> int:
         base_sha=inline_code(meta.head_sha[:12]),
         root_cause=ctx.escape(meta.root_cause) if meta.root_cause.strip() else "see the proposal",
         risk=risk_label(risk) if risk else "see the proposal",
-        approver=inline_code(act.actor),
+        approver=AUTO_APPROVER if act.source == "auto" else inline_code(act.actor),
         run_url=ctx.run_url(run_id),
     )
     fix_pr = gh.create_pull(
@@ -544,7 +544,12 @@ def _apply(ctx: Context, act: Apply) -> int:
         reply(ctx, fix_pr.number, "ℹ️", ci_note)
     ctx.runner.set_output("fix-branch", branch)
     ctx.runner.set_output("fix-pr-url", fix_url)
-    set_origin_status(ctx, fix_meta, _applied_status(ctx, act.actor, fix_pr.number, branch))
+    applied = (
+        f"🤖 Auto-applied: fix pull request <{fix_url}> (branch {inline_code(branch)})."
+        if act.source == "auto"
+        else _applied_status(ctx, act.actor, fix_pr.number, branch)
+    )
+    set_origin_status(ctx, fix_meta, applied)
     ctx.runner.append_summary(
         f"### ci-healer applied proposal {inline_code(meta.proposal_id)}\n\nFix pull request: <{fix_url}>\n"
     )
@@ -555,13 +560,33 @@ def _apply(ctx: Context, act: Apply) -> int:
         proposal_id=meta.proposal_id,
         risk=risk,
         root_cause=meta.root_cause,
-        message=f"approved by {act.actor}",
+        message=_approval_words(act).lower(),
         run_id=run_id,
         fix_pr_number=fix_pr.number,
         attempt=fix_meta.attempt,
     )
     update_dashboard(ctx)
     return EXIT_OK
+
+
+AUTO_APPROVER = "nobody: auto-applied (`auto-apply: low`, every gate passed)"
+"""The fix PR body's approver line for ``source == "auto"`` (no login: the ledger records no approver)."""
+
+
+def _approval_words(act: Apply) -> str:
+    """``Approved by <login>``, or ``Auto-applied (auto-apply: low, every gate passed)``."""
+    return (
+        "Auto-applied (auto-apply: low, every gate passed)"
+        if act.source == "auto"
+        else f"Approved by {act.actor}"
+    )
+
+
+def apply_proposal(ctx: Context, act: Apply) -> int:
+    """Steps 2–8 of the module docstring and the writes, without the approver check: for
+    :mod:`ci_healer.auto_apply`, whose gates replace it. Raises :class:`Refused`,
+    :class:`~ci_healer.github_api.GitHubError` or :class:`~ci_healer.repo.RepoError`."""
+    return _apply(ctx, act)
 
 
 def _applied_status(ctx: Context, actor: str, number: int, branch: str) -> str:

@@ -31,6 +31,7 @@ from ci_healer.models import (
     ContextFile,
     FailingChange,
     FileEdit,
+    PastFix,
     Proposal,
     ProposalRequest,
     Redactions,
@@ -137,6 +138,7 @@ def build_request(
     redactor: Redactor,
     context_bytes: int,
     change: FailingChange | None = None,
+    past_fix: PastFix | None = None,
 ) -> tuple[ProposalRequest, Redactions]:
     """Assemble the redacted :class:`ProposalRequest` for ``blocks`` (already redacted).
 
@@ -164,6 +166,11 @@ def build_request(
         manifests = repo_context.find_manifests(repo)
         packages = repo_context.project_packages(repo)
     files, counts = _redact_texts(redactor, files)
+    if past_fix is not None:
+        # a merged diff is repository text like any other: it may hold a secret
+        diff, fix_counts = redactor.redact(past_fix.diff)
+        past_fix = past_fix.model_copy(update={"diff": diff})
+        change_counts = change_counts.merge(fix_counts)
     request = ProposalRequest(
         repository=repo.name if repo is not None else "",
         blocks=list(blocks),
@@ -172,6 +179,7 @@ def build_request(
         manifests=manifests,
         project_packages=packages,
         change=change,
+        past_fix=past_fix,
     )
     return request, counts.merge(change_counts)
 
@@ -278,6 +286,7 @@ def analyze(
     backend: Backend,
     options: AnalyzeOptions | None = None,
     change: FailingChange | None = None,
+    past_fix: PastFix | None = None,
 ) -> Analysis:
     """Run the whole pipeline on one failed job log.
 
@@ -286,6 +295,8 @@ def analyze(
     ``repo``: the repository at the failing commit, or ``None`` (root cause only, no patch).
     ``change``: the failing change (PR files or push comparison, not yet redacted): its files
     rank first in the repository context and it is sent to the backend redacted.
+    ``past_fix``: a merged fix of the same failure (:mod:`ci_healer.memory`), sent redacted as
+    one example.
     Returns an :class:`Analysis`; never raises for backend, proposal or policy failures.
     Raises ``OSError`` only when ``log`` is a path that cannot be read.
 
@@ -294,7 +305,7 @@ def analyze(
     proposal, its schema repair and the patch-repair round); ``None`` for the ``rules`` backend.
     """
     before = _usage_of(backend)
-    analysis = _analyze(log, repo=repo, backend=backend, options=options, change=change)
+    analysis = _analyze(log, repo=repo, backend=backend, options=options, change=change, past_fix=past_fix)
     after = _usage_of(backend)
     if before is None or after is None:
         return analysis
@@ -313,6 +324,7 @@ def _analyze(
     backend: Backend,
     options: AnalyzeOptions | None,
     change: FailingChange | None,
+    past_fix: PastFix | None,
 ) -> Analysis:
     options = options or AnalyzeOptions()
     redactor = Redactor(options.secrets)
@@ -320,7 +332,13 @@ def _analyze(
     found = log if isinstance(log, Triage) else triage(log, options=options)
     blocks, classification = found.blocks, found.classification
     request, file_counts = build_request(
-        blocks, classification, repo, redactor=redactor, context_bytes=options.context_bytes, change=change
+        blocks,
+        classification,
+        repo,
+        redactor=redactor,
+        context_bytes=options.context_bytes,
+        change=change,
+        past_fix=past_fix,
     )
     redactions = found.redactions.merge(file_counts)
 

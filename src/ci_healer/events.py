@@ -5,7 +5,8 @@ keep only the fields used (``extra="ignore"``) and returns one :class:`Activity`
 
 * ``workflow_run`` ``completed`` with conclusion ``failure``/``timed_out`` → :class:`Analyze`
   (:class:`Verify` when the head branch is ``ai-fix/*``); ``success`` on ``ai-fix/*`` →
-  :class:`Verify`; a failure whose head commit ci-healer itself authored outside ``ai-fix/*`` →
+  :class:`Verify`; ``success`` of a run attempt above 1 elsewhere → :class:`RerunPassed`; a
+  failure whose head commit ci-healer itself authored outside ``ai-fix/*`` →
   :class:`Skip` (loop guard); anything else → :class:`Skip`.
 * ``issue_comment`` ``created`` (never ``edited``) on a PR whose first line starts with the approval
   command → :class:`Apply`; ``/reject-fix`` → :class:`Reject`; ci-healer's own comments → Skip.
@@ -161,15 +162,24 @@ class Verify:
 
 
 @dataclass(frozen=True)
+class RerunPassed:
+    """A later attempt (``run_attempt`` above 1) of a run passed: if ci-healer analyzed an
+    earlier attempt of it, that failure is marked flaky (:mod:`ci_healer.rerun`)."""
+
+    run: WorkflowRunData
+
+
+@dataclass(frozen=True)
 class Apply:
-    """Apply a proposal. ``source``: ``comment``, ``label`` or ``dispatch``. ``actor`` is whose
+    """Apply a proposal. ``source``: ``comment``, ``label``, ``dispatch`` or ``auto`` (opt-in
+    auto-apply, :mod:`ci_healer.auto_apply`: no human approver, the gates decided). ``actor`` is whose
     permission is checked (commenter, label sender, dispatcher). ``pr_number`` is ``None`` for a
     dispatch (then ``run_id`` names the analysed run). ``proposal_id`` is the id the maintainer
     typed, if any. ``requested_at`` is when the approval was made (GitHub's ISO 8601 time: the
     comment's ``created_at``; for a label the pull request's ``updated_at`` in the event, which
     adding the label sets), compared with the proposal's time (SECURITY.md item 23)."""
 
-    source: Literal["comment", "label", "dispatch"]
+    source: Literal["comment", "label", "dispatch", "auto"]
     actor: str
     actor_is_bot: bool
     pr_number: int | None = None
@@ -191,7 +201,7 @@ class Reject:
     proposal_id: str | None = None
 
 
-Activity = Skip | Analyze | Verify | Apply | Reject
+Activity = Skip | Analyze | Verify | Apply | Reject | RerunPassed
 
 
 def load_event(path: str | Path) -> dict[str, Any]:
@@ -270,6 +280,8 @@ def route(
             return Analyze(run)
         if run.conclusion == "success" and on_fix_branch:
             return Verify(run)
+        if run.conclusion == "success" and run.run_attempt > 1:
+            return RerunPassed(run)
         return Skip(f"workflow run concluded {run.conclusion or 'without a conclusion'}: nothing to analyze")
 
     if event_name == "issue_comment":
@@ -337,6 +349,7 @@ __all__ = [
     "Apply",
     "EventError",
     "Reject",
+    "RerunPassed",
     "Skip",
     "Verify",
     "WorkflowRunData",

@@ -73,6 +73,7 @@ _NEEDS: dict[str, str] = {
     "commit": "contents: write",
     "ref": "contents: write",
     "dispatch": "actions: write",
+    "re-run": "actions: write",
     "jobs": "actions: read",
     "job log": "actions: read",
     "workflow run": "actions: read",
@@ -1283,6 +1284,18 @@ class GitHubClient:
         # a repeated dispatch would start a second workflow run, and a dispatch leaves nothing to
         # look up by: after a 5xx it is not repeated (the caller says CI may not have started)
         self._create("dispatch workflow", post, None)
+
+    def rerun_failed_jobs(self, run_id: int) -> None:
+        """``POST actions/runs/{run_id}/rerun-failed-jobs``: re-run the failed jobs of a completed
+        run (and the jobs that depend on them) as its next run attempt. Needs ``actions: write``
+        (a 403 names it). Never repeated after a 5xx: a second request would start another attempt."""
+
+        def post() -> None:
+            self.gh.requester.requestJsonAndCheck(
+                "POST", f"{self.repo.url}/actions/runs/{run_id}/rerun-failed-jobs"
+            )
+
+        self._create("re-run failed jobs", post, None)
 
 
 def _tail(chunks: Iterable[bytes], max_bytes: int) -> LogDownload:

@@ -96,6 +96,18 @@ class LedgerFields(BaseModel):
     verify_failed_at: datetime | None = None
     merged_at: datetime | None = None
     closed_at: datetime | None = None
+    rerun_at: datetime | None = None
+    """When ci-healer re-ran the failed jobs instead of proposing a patch (:mod:`ci_healer.rerun`)."""
+    rerun_passed_at: datetime | None = None
+    """When a later attempt of the same run (same head SHA) passed: the outcome ``passed_on_rerun``."""
+    flaky: bool = False
+    """The same fingerprint failed and then passed on the same head SHA."""
+    past_fix_pr: int | None = Field(default=None, ge=1)
+    """A merged fix PR of an earlier proposal with the same fingerprint (:mod:`ci_healer.memory`)."""
+    auto_apply_gates: dict[str, bool] | None = None
+    """Each auto-apply gate and whether it passed (:mod:`ci_healer.auto_apply`), when it was on."""
+    auto_applied_at: datetime | None = None
+    """When ci-healer opened the fix PR itself, every gate having passed."""
 
     def merged_with(self, other: LedgerFields | None) -> LedgerFields:
         """``self`` with every field that is unset here taken from ``other``."""
@@ -137,8 +149,9 @@ class ProposalRecord(LedgerFields):
     """One proposal as the ledger knows it: identity, where it lives, and its transitions.
 
     ``outcome`` is the furthest state reached: ``proposed`` (waiting), ``rejected``,
-    ``superseded``, ``applied``, ``verified_green``, ``verified_red``, ``merged`` or
-    ``closed_unmerged``. ``status`` is the analysis status of the metadata (``proposed`` when a
+    ``superseded``, ``applied``, ``verified_green``, ``verified_red``, ``merged``,
+    ``closed_unmerged`` or ``passed_on_rerun`` (a later attempt of the failed run passed on the
+    same head SHA: flaky). ``status`` is the analysis status of the metadata (``proposed`` when a
     patch was offered, else ``no_patch``/``withheld``/``failed``).
     """
 
@@ -176,6 +189,8 @@ class ProposalRecord(LedgerFields):
             return "verified_red"
         if self.fix_pr_number is not None or self.applied_at is not None:
             return "applied"
+        if self.rerun_passed_at is not None:
+            return "passed_on_rerun"
         if self.rejected_at is not None:
             return "rejected"
         if self.superseded_at is not None:

@@ -379,6 +379,17 @@ class FailingChange(BaseModel):
     notes: list[str] = Field(default_factory=list)
 
 
+class PastFix(BaseModel):
+    """A merged fix of an earlier failure with the same fingerprint (:mod:`ci_healer.memory`),
+    given to the model as one example: the fix PR's number, the day it was merged
+    (``YYYY-MM-DD``) and its unified ``diff`` (size-capped; ``cut`` when shortened)."""
+
+    pr_number: int = Field(ge=1)
+    merged_on: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+    diff: str
+    cut: bool = False
+
+
 class ProposalRequest(BaseModel):
     """Everything a backend may see: redacted failure blocks, the classification, file windows."""
 
@@ -394,4 +405,7 @@ class ProposalRequest(BaseModel):
     )
     change: FailingChange | None = Field(
         default=None, description="The failing change (redacted), when it could be read."
+    )
+    past_fix: PastFix | None = Field(
+        default=None, description="A merged fix of the same failure (redacted), as one example."
     )

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 
 from ci_healer.backends import BACKEND_NAMES, BackendSettings
 from ci_healer.backends.llm import check_base_url
+from ci_healer.models import Category
 from ci_healer.notify import NOTIFY_FORMATS, NotifyFormat
 
 #: Every input of action.yml with its default (None = no default), read when an input is unset (a
@@ -43,6 +44,10 @@ INPUT_DEFAULTS: dict[str, str | None] = {
     "notify-webhook": "",
     "notify-format": "auto",
     "dashboard": "false",
+    "rerun-flaky": "false",
+    "auto-apply": "off",
+    "auto-apply-confidence": "0.8",
+    "auto-apply-categories": "format,lint,type-check",
 }
 
 
@@ -116,6 +121,10 @@ class ActionSettings(BaseModel):
     notify_webhook: SecretStr | None = Field(default=None, repr=False)
     notify_format: NotifyFormat = "auto"
     dashboard: bool = False
+    rerun_flaky: bool = False
+    auto_apply: Literal["off", "low"] = "off"
+    auto_apply_confidence: float = Field(default=0.8, ge=0.0, le=1.0)
+    auto_apply_categories: list[str] = Field(default_factory=lambda: ["format", "lint", "type-check"])
 
     api_url: str = "https://api.github.com"
     server_url: str = "https://github.com"
@@ -209,6 +218,26 @@ class ActionSettings(BaseModel):
         notify_format = _one_of(format_input, NOTIFY_FORMATS)
         if notify_format is None:
             raise SettingsError(f"input notify-format must be auto, slack or generic, not {format_input!r}")
+        auto_apply = inp("auto-apply").lower()
+        if auto_apply not in {"off", "low"}:
+            raise SettingsError(f"input auto-apply must be off or low, not {auto_apply!r}")
+        raw_confidence = inp("auto-apply-confidence")
+        try:
+            auto_confidence = float(raw_confidence)
+        except ValueError:
+            auto_confidence = float("nan")
+        if not 0 <= auto_confidence <= 1:  # also false for nan
+            raise SettingsError(
+                f"input auto-apply-confidence must be a number from 0 to 1, not {raw_confidence!r}"
+            )
+        categories = [c.lower() for c in _split_list(inp("auto-apply-categories"))]
+        known = {c.value for c in Category}
+        unknown = [c for c in categories if c not in known]
+        if unknown:
+            raise SettingsError(
+                f"input auto-apply-categories: {unknown[0]!r} is not a category; use "
+                + ", ".join(sorted(known))
+            )
         base_url = inp("openai-base-url") or None
         if base_url is not None:
             try:
@@ -244,6 +273,10 @@ class ActionSettings(BaseModel):
                 notify_webhook=SecretStr(hook) if hook else None,
                 notify_format=notify_format,
                 dashboard=_bool("dashboard", inp("dashboard")),
+                rerun_flaky=_bool("rerun-flaky", inp("rerun-flaky")),
+                auto_apply=auto_apply,  # type: ignore[arg-type]
+                auto_apply_confidence=auto_confidence,
+                auto_apply_categories=categories,
                 api_url=(env.get("GITHUB_API_URL") or "https://api.github.com").rstrip("/"),
                 server_url=(env.get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/"),
                 repository=env["GITHUB_REPOSITORY"],

@@ -177,13 +177,42 @@ class World:
         return [h for h in self.fake.hits[mark:] if h.method not in ("GET", "HEAD")]
 
 
-def build_world(fake_spec: Spec, tmp: Path) -> World:
-    """Seed a fresh :class:`FakeState` and start a :class:`TimedFakeGitHub` on 127.0.0.1.
+LOADER = "src/tidyconf/loader.py"
+
+
+def lint_variant(files: dict[str, str]) -> tuple[dict[str, str], str]:
+    """The lint variant of the world: the PR's ``src/tidyconf/loader.py`` also imports ``os``,
+    which it never uses, and the failed job is ``ruff check`` reporting it (F401, ruff's concise
+    output), so the offline ``rules`` backend proposes a one-line deletion: low risk, category
+    lint. Returns the changed files and the job log."""
+    text = files[LOADER]
+    anchor = "from __future__ import annotations\n\n"
+    if anchor not in text:
+        raise ValueError(f"{LOADER} of the example has no '{anchor.strip()}' line")
+    changed = text.replace(anchor, anchor + "import os\n", 1)
+    line = changed.split("\n").index("import os") + 1
+    log = (
+        "2025-01-01T10:00:01.0000000Z ##[group]Run ruff check .\n"
+        "2025-01-01T10:00:01.0000000Z ruff check .\n"
+        "2025-01-01T10:00:01.0000000Z ##[endgroup]\n"
+        f"2025-01-01T10:00:02.0000000Z {LOADER}:{line}:8: F401 [*] `os` imported but unused\n"
+        "2025-01-01T10:00:02.0000000Z Found 1 error.\n"
+        "2025-01-01T10:00:02.0000000Z [*] 1 fixable with the `--fix` option.\n"
+        "2025-01-01T10:00:02.0000000Z ##[error]Process completed with exit code 1.\n"
+    )
+    return {**files, LOADER: changed}, log
+
+
+def build_world(fake_spec: Spec, tmp: Path, *, lint: bool = False) -> World:
+    """Seed a fresh :class:`FakeState` and start a :class:`TimedFakeGitHub` on 127.0.0.1
+    (``lint``: the :func:`lint_variant` of the PR and its log).
 
     The caller stops ``world.fake``. Raises ``FileNotFoundError`` when the example is missing.
     """
     files = example_files()
     log = (EXAMPLE / "job.log").read_text(encoding="utf-8")
+    if lint:
+        files, log = lint_variant(files)
     state = FakeState()
     base = {path: text for path, text in files.items() if path not in PR_FILES}
     state.add_repo(

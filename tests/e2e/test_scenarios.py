@@ -63,6 +63,7 @@ ANALYZE = ".github/workflows/ci-healer-analyze.yml"
 ANALYZE_UNFILTERED = ".github/workflows/ci-healer-analyze-unfiltered.yml"
 APPLY = ".github/workflows/ci-healer-apply.yml"
 DASHBOARD = ".github/workflows/ci-healer-analyze-dashboard.yml"
+ANALYZE_AUTO_APPLY = ".github/workflows/ci-healer-analyze-auto-apply.yml"
 STEP = "heal"  # the `id:` of the ci-healer step in every workflow file
 PROPOSAL_ID = re.compile(r"^(\d+)-([0-9a-f]{8})$")
 
@@ -101,11 +102,12 @@ def work_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture()
-def world(tmp_path: Path) -> Iterator[World]:
-    """A fresh seeded fake GitHub on 127.0.0.1; fails the test when any request or response
-    disagreed with GitHub's REST description."""
+def world(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[World]:
+    """A fresh seeded fake GitHub on 127.0.0.1 (the lint variant for a test marked
+    ``lint_world``); fails the test when any request or response disagreed with GitHub's REST
+    description."""
     spec = require_spec()
-    w = build_world(spec, tmp_path)
+    w = build_world(spec, tmp_path, lint=request.node.get_closest_marker("lint_world") is not None)
     try:
         yield w
     finally:
@@ -648,3 +650,61 @@ def test_dashboard_created_then_edited_in_place(world: World, act, figures: Figu
     assert world.state.issue_edits and {e["fields"] == ["body"] for e in world.state.issue_edits} == {True}
     passed(figures, "dashboard-1-created")
     passed(figures, "dashboard-2-edited")
+
+
+@pytest.mark.e2e
+@pytest.mark.lint_world
+def test_9_auto_apply_opens_a_fix_pr_for_a_low_risk_lint_fix(world: World, act, figures: FigureBook) -> None:
+    result = act(world, "9-auto-apply-lint", ANALYZE_AUTO_APPLY, "workflow_run", failure_event(world))
+    context = ran_ok(result, "analyze")
+    assert result.output("category", STEP) == "lint" and result.output("risk", STEP) == "low", context
+    proposal_id = result.output("proposal-id", STEP) or ""
+    branch = f"ai-fix/{world.run_id}-{proposal_id.split('-', 1)[1]}"
+    assert result.output("fix-branch", STEP) == branch, context
+
+    # a NEW ai-fix/ ref on a commit whose only parent is the head SHA, deleting the unused import
+    [write] = world.fix_ref_writes()
+    assert write["action"] == "create" and write["ref"] == f"refs/heads/{branch}" and write["force"] is False
+    git = world.state.git
+    commit = git.commit(write["sha"])
+    assert list(commit.parents) == [world.head_sha]
+    loader = "src/tidyconf/loader.py"
+    fixed = git.blob(git.lookup(commit.tree, loader).sha).decode()
+    original = git.blob(git.lookup(git.commit(world.head_sha).tree, loader).sha).decode()
+    changes = [line for line in difflib.ndiff(original.splitlines(), fixed.splitlines()) if line[:1] in "+-"]
+    assert changes == ["- import os"], changes
+    # the failing branch is untouched; the fix PR targets it, opened by the bot, not merged
+    assert world.state.pull(world.repo, world.pr).pull.head_sha == world.head_sha
+    [fix_pr] = [p for p in world.pulls() if p.pull.head_ref == branch]
+    assert fix_pr.pull.base_ref == HEAD_BRANCH and fix_pr.user == BOT_LOGIN and not fix_pr.pull.merged
+    assert "auto-applied" in fix_pr.body and fix_pr.state == "open"
+    assert [d["ref"] for d in world.state.dispatches] == [branch]
+    # the comment says it was auto-applied and why each gate passed
+    [comment] = world.proposal_comments()
+    assert "Auto-applied" in comment.body and f"/pull/{fix_pr.number}" in comment.body
+    gates = [line for line in comment.body.splitlines() if line.startswith(("- ✅", "- ❌"))]
+    assert len(gates) == 8 and all(g.startswith("- ✅") for g in gates), gates
+    assert world.replies() == []
+    passed(figures, "9-auto-apply-lint")
+
+
+@pytest.mark.e2e
+def test_10_auto_apply_refuses_a_medium_risk_manifest_change(world: World, act, figures: FigureBook) -> None:
+    result = act(world, "10-auto-apply-medium", ANALYZE_AUTO_APPLY, "workflow_run", failure_event(world))
+    context = ran_ok(result, "analyze")
+    assert result.output("risk", STEP) == "medium", context  # requirements.txt changes
+    assert result.output("fix-branch") is None and result.output("fix-pr-url") is None
+    nothing_pushed(world, 0)
+    [comment] = world.proposal_comments()
+    meta = read_metadata(comment.body)
+    assert meta is not None and meta.status == "proposed" and meta.patch_shown  # still approvable
+    assert "Not auto-applied" in comment.body and "- ❌ risk: risk is medium" in comment.body
+    assert [line for line in comment.body.splitlines() if line.startswith("- ❌")] == [
+        "- ❌ risk: risk is medium"
+    ]
+    writes = [(h.method, h.path) for h in world.writes_since(0)]
+    assert writes == [
+        ("POST", f"/repos/{world.repo}/check-runs"),
+        ("POST", f"/repos/{world.repo}/issues/{world.pr}/comments"),
+    ]
+    passed(figures, "10-auto-apply-medium")

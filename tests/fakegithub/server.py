@@ -658,6 +658,20 @@ def _list_repo_runs(fake: FakeGitHub, req: Request) -> tuple[int, Any, dict[str,
     return 200, {"total_count": len(runs), "workflow_runs": [req.views.run(r) for r in page]}, links
 
 
+@handles("actions/re-run-workflow-failed-jobs")
+def _rerun_failed_jobs(fake: FakeGitHub, req: Request) -> tuple[int, Any]:
+    # GitHub answers 403 "This workflow run is not completed" for a run still going
+    run = _run(fake, req)
+    if run.status != "completed":
+        raise ApiError(403, "This workflow run is not completed")
+    fake.state.reruns.append(
+        {"repo": _repo(req), "run_id": run.id, "attempt": run.run_attempt, "actor": fake.state.identity}
+    )
+    run.run_attempt += 1
+    run.status, run.conclusion = "queued", None
+    return 201, {}
+
+
 @handles("actions/get-workflow")
 def _get_workflow(fake: FakeGitHub, req: Request) -> tuple[int, Any]:
     return 200, req.views.workflow(_workflow(fake, req).id)

@@ -242,6 +242,7 @@ class FakeState:
         self.reviews: dict[int, Review] = {}
         self.review_comments: dict[int, ReviewComment] = {}
         self.dispatches: list[dict[str, Any]] = []
+        self.reruns: list[dict[str, Any]] = []  # POST actions/runs/{id}/rerun-failed-jobs
         self.ref_writes: list[dict[str, Any]] = []  # every ref created/updated through the API
         self.label_removals: list[dict[str, Any]] = []
         self.issue_edits: list[dict[str, Any]] = []  # every PATCH of an issue: repo, number, fields
@@ -732,6 +733,7 @@ class FakeState:
                 "reviews": [asdict(r) for r in self.reviews.values()],
                 "review_comments": [asdict(c) for c in self.review_comments.values()],
                 "dispatches": list(self.dispatches),
+                "reruns": list(self.reruns),
                 "ref_writes": list(self.ref_writes),
                 "label_removals": list(self.label_removals),
                 "issue_edits": list(self.issue_edits),

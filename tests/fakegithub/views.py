@@ -537,7 +537,7 @@ class Views:
             "node_id": node_id("Label", ident),
             "url": f"{self.api}/repos/{full_name}/labels/{quote(name)}",
             "name": name,
-            "description": None,
+            "description": "",  # GitHub gives "" or null; "" is valid in both the issue and the PR-list schema
             "color": "d73a4a",
             "default": name == "bug",
         }

@@ -55,6 +55,7 @@ CALLS: dict[str, list[tuple[str, str]]] = {
         ("GET", "issues/get"),
         ("GET", "issues/list-comments"),
         ("POST", "issues/create-comment"),
+        ("GET", "pulls/list"),  # the ledger, for past fixes of the same failure (ci_healer.memory)
     ],
     "apply": [
         ("GET", "repos/get"),

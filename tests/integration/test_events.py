@@ -9,6 +9,7 @@ from ci_healer.events import (
     Apply,
     EventError,
     Reject,
+    RerunPassed,
     Skip,
     Verify,
     load_event,
@@ -55,6 +56,24 @@ def settings(tmp_path):
 def test_workflow_run_routing(world, settings, conclusion: str, branch: str, expected: type) -> None:
     payload = payloads.workflow_run_completed(world.state, world.run_id, api=API, conclusion=conclusion)
     payload["workflow_run"]["head_branch"] = branch
+    assert isinstance(route("workflow_run", payload, settings), expected)
+
+
+@pytest.mark.parametrize(
+    ("attempt", "conclusion", "branch", "expected"),
+    [
+        (2, "success", "fix-rounding", RerunPassed),
+        (3, "success", "fix-rounding", RerunPassed),
+        (1, "success", "fix-rounding", Skip),
+        (2, "failure", "fix-rounding", Analyze),
+        (2, "success", "ai-fix/1-abcdef12", Verify),
+    ],
+)
+def test_a_later_attempt_that_passed_is_a_rerun_passed(
+    world, settings, attempt: int, conclusion: str, branch: str, expected: type
+) -> None:
+    payload = payloads.workflow_run_completed(world.state, world.run_id, api=API, conclusion=conclusion)
+    payload["workflow_run"].update(head_branch=branch, run_attempt=attempt)
     assert isinstance(route("workflow_run", payload, settings), expected)
 
 

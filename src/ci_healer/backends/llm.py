@@ -437,6 +437,8 @@ def untrusted_strings(request: ProposalRequest) -> list[str]:
         [f.path for f in request.files] + [f.text for f in request.files] + [f.reason for f in request.files]
     )
     out += list(request.classification.signals)
+    if request.past_fix is not None:
+        out.append(request.past_fix.diff)
     return out
 
 
@@ -474,6 +476,7 @@ def _render(
     dropped_blocks: int,
     change: list[_ChangeView] | None = None,
     dropped_change: int = 0,
+    past_fix: bool = True,
 ) -> tuple[str, str]:
     env = prompt_env()
     system = env.get_template("system.j2").render(
@@ -514,6 +517,14 @@ def _render(
         dropped_files=dropped_files,
         dropped_blocks=dropped_blocks,
         output_mode=output_mode,
+        past_fix=None
+        if request.past_fix is None or not past_fix
+        else {
+            "number": request.past_fix.pr_number,
+            "merged_on": request.past_fix.merged_on,
+            "diff": request.past_fix.diff,
+            "cut": request.past_fix.cut,
+        },
         change=None
         if request.change is None
         else {
@@ -588,7 +599,7 @@ def build_messages(
     ``output_mode`` is ``json`` (reply with a JSON object) or ``tool`` (call the
     ``submit_proposal`` tool, for Bedrock). Returns :class:`Prompt` ``(system, user, delimiter)``;
     ``estimate_tokens(system) + estimate_tokens(user) <= max_prompt_tokens`` always holds.
-    Trimming order: the failing change (longest patch first, then files from the last), then
+    Trimming order: the past fix's example (dropped whole), the failing change (longest patch first, then files from the last), then
     file windows (largest first, a window under three lines is dropped), then the
     middle lines of failure blocks (largest first), then whole blocks from the last, then the
     longest remaining line. Raises ``BackendError("config")`` when even the instructions plus a
@@ -604,6 +615,7 @@ def build_messages(
     blocks = [_block_view(b, cap) for b in request.blocks]
     change = _change_views(request, cap)
     dropped_files = dropped_blocks = dropped_change = 0
+    example = request.past_fix is not None
 
     while True:
         system, user = _render(
@@ -616,11 +628,15 @@ def build_messages(
             dropped_blocks,
             change,
             dropped_change,
+            past_fix=example,
         )
         total = estimate_tokens(system) + estimate_tokens(user)
         if total <= max_prompt_tokens:
             return Prompt(system, user, delimiter)
         excess = (total - max_prompt_tokens) * 4
+        if example:  # the past fix is a hint: it goes before any of this failure's own context
+            example = False
+            continue
         if change:
             change, dropped = _trim_change(change, excess)
             dropped_change += dropped

@@ -12,6 +12,12 @@ request's classification. It returns a patch only for failures it can fix for su
   package, or when the distribution is already declared (then it is declared but not installed
   in that environment).
 
+* Python unused imports reported as ``F401`` by ruff (concise ``path:line:col: F401 [*] `x`
+  imported but unused`` and full ``F401 ... --> path:line:col`` output) or flake8/pyflakes
+  (``path:line:col: F401 'x' imported but unused``) → delete each reported line, but only when
+  every reported line of the repository file is exactly ``import x`` or ``from a import x`` for
+  the reported name (no alias, no other name, no continuation); otherwise root cause only.
+
 Other recognised failures get a specific root cause without a patch (npm ``Cannot find module``,
 pip ``No matching distribution``, pytest ``fixture 'x' not found``, Go ``no required module
 provides package``, ``command not found``).
@@ -52,6 +58,16 @@ _MISSING_MODULE = re.compile(
 _REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 _EGG = re.compile(r"#egg=([A-Za-z0-9][A-Za-z0-9._-]*)")
 _REQ_FLAG = re.compile(r"(?:^|\s)(?:-r|--requirement)[ =]?\s*['\"]?(?P<file>[\w./\\-]+\.(?:txt|in))")
+# ruff concise / flake8 / pyflakes: "src/x.py:2:8: F401 [*] `os` imported but unused"
+_F401_CONCISE = re.compile(
+    r"(?P<path>[\w./-]+\.pyi?):(?P<line>\d{1,7}):\d{1,5}: F401 (?:\[\*\] )?[`'\"](?P<name>[\w.]+)[`'\"] imported but unused"
+)
+# ruff full output: "F401 [*] `os` imported but unused" then " --> src/x.py:2:8"
+_F401_FULL = re.compile(
+    r"^F401 (?:\[\*\] )?`(?P<name>[\w.]+)` imported but unused\s*\n\s*--> (?P<path>[\w./-]+\.pyi?):(?P<line>\d{1,7}):\d{1,5}",
+    re.MULTILINE,
+)
+_MAX_UNUSED_IMPORTS = 20
 _TEST_FILE = re.compile(
     r"(?:^|/)(?:tests?|testing)/|(?:^|/)test_[^/]*\.py$|_tests?\.py$|(?:^|/)conftest\.py$"
 )
@@ -504,7 +520,7 @@ class RulesBackend:
         (mapped, or a well-known same-name package) — an unknown import name is never guessed;
         0.5–0.7 for recognised failures without a patch, 0.2–0.35 for the generic root cause.
         """
-        for rule in (self._missing_python_module, self._other_known_failures):
+        for rule in (self._missing_python_module, self._unused_imports, self._other_known_failures):
             proposal = rule(request)
             if proposal is not None:
                 return proposal
@@ -790,6 +806,46 @@ class RulesBackend:
         return None
 
     # -- rules without a patch ------------------------------------------------------------------
+
+    def _unused_imports(self, request: ProposalRequest) -> Proposal | None:
+        """The ruff/flake8 ``F401`` class of lint logs (see the module docstring): a deletion of
+        each reported single-name import line, or ``None`` when any report is not certain."""
+        text = "\n".join(line for block in request.blocks for line in _block_lines(block))
+        found: list[tuple[str, int, str]] = []
+        for m in _F401_CONCISE.finditer(text):
+            found.append((m.group("path"), int(m.group("line")), m.group("name")))
+        for m in _F401_FULL.finditer(text):
+            found.append((m.group("path"), int(m.group("line")), m.group("name")))
+        if not found or self._repo is None or len(found) > _MAX_UNUSED_IMPORTS:
+            return None
+        edits: dict[str, list[str]] = {}
+        for raw_path, line_no, name in dict.fromkeys(found):
+            path = "/".join(_split_path(raw_path) or [])
+            source = self._repo.read_text(path) if path else None
+            if source is None:
+                return None
+            lines = _lines_keepends(source)
+            if not 1 <= line_no <= len(lines):
+                return None
+            line = lines[line_no - 1]
+            module, _, attr = name.rpartition(".")
+            stripped = line.rstrip("\r\n")
+            if stripped != f"import {name}" and not (module and stripped == f"from {module} import {attr}"):
+                return None
+            if lines.count(line) != 1:  # the edit must locate exactly this line
+                return None
+            edits.setdefault(path, []).append(line)
+        names = ", ".join(f"`{n}`" for _, _, n in dict.fromkeys(found))
+        return Proposal(
+            root_cause=f"Unused import(s) {names} reported by the linter (F401); the import lines are removed.",
+            category=Category.LINT,
+            files_to_modify=[
+                FileEdit(file_path=path, original=line, replacement="")
+                for path, lines in edits.items()
+                for line in lines
+            ],
+            confidence=0.9,
+        )
 
     def _other_known_failures(self, request: ProposalRequest) -> Proposal | None:
         for block in request.blocks:
