@@ -6,6 +6,7 @@ import pytest
 from pydantic import SecretStr
 
 from ci_healer.backends import BackendError, BackendSettings, make_backend, resolve_backend_name
+from ci_healer.settings import backend_from_environment
 
 TOKEN = "ghs_" + "T" * 36
 
@@ -22,7 +23,7 @@ TOKEN = "ghs_" + "T" * 36
     ],
 )
 def test_auto_picks_a_backend_only_from_its_credentials(settings, environ, expected) -> None:
-    assert resolve_backend_name(settings, environ) == expected
+    assert resolve_backend_name(backend_from_environment(settings, environ)) == expected
 
 
 @pytest.mark.parametrize("base_url", ["http://localhost:11434/v1", "https://llm.example.com/v1"])
@@ -32,7 +33,7 @@ def test_the_github_token_never_reaches_another_endpoint(monkeypatch, base_url: 
     settings = BackendSettings(
         backend="openai", openai_base_url=base_url, github_token=SecretStr(TOKEN), model="m"
     )
-    backend = make_backend(settings, repo=None, environ={})
+    backend = make_backend(settings, repo=None)
     assert backend._client.api_key != TOKEN
 
 
@@ -41,14 +42,14 @@ def test_github_models_gets_the_github_token(monkeypatch) -> None:
     settings = BackendSettings(
         backend="openai", openai_base_url="https://models.github.ai/inference", github_token=SecretStr(TOKEN)
     )
-    backend = make_backend(settings, repo=None, environ={})
+    backend = make_backend(settings, repo=None)
     assert backend._client.api_key == TOKEN
 
 
 def test_openai_without_key_or_endpoint_is_a_config_error(monkeypatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with pytest.raises(BackendError) as err:
-        make_backend(BackendSettings(backend="openai", github_token=SecretStr(TOKEN)), repo=None, environ={})
+        make_backend(BackendSettings(backend="openai", github_token=SecretStr(TOKEN)), repo=None)
     assert err.value.code == "config" and "openai-api-key" in str(err.value)
 
 
@@ -63,7 +64,7 @@ def test_llm_timeout_and_secrets_reach_the_backend(monkeypatch) -> None:
         timeout_s=7.5,
         model="m",
     )
-    backend = make_backend(settings, repo=None, environ={})
+    backend = make_backend(settings, repo=None)
     assert backend.timeout_s == 7.5 and backend._client.timeout == 7.5
     # Both secrets are redacted from what the backend says, though only the key is ever sent.
     err = BackendError("auth", f"echo {key} and {TOKEN}")
@@ -77,9 +78,7 @@ def test_llm_timeout_and_secrets_reach_the_backend(monkeypatch) -> None:
 
 def test_base_url_without_scheme_from_the_cli_is_a_config_error(monkeypatch) -> None:
     with pytest.raises(BackendError) as err:
-        make_backend(
-            BackendSettings(backend="openai", openai_base_url="localhost:11434/v1"), repo=None, environ={}
-        )
+        make_backend(BackendSettings(backend="openai", openai_base_url="localhost:11434/v1"), repo=None)
     assert err.value.code == "config" and "openai-base-url" in str(err.value) and "http://" in str(err.value)
 
 

@@ -14,10 +14,12 @@ import botocore.config
 import pytest
 from botocore.stub import ANY, Stubber
 
+from ci_healer.backends import BackendSettings
 from ci_healer.backends.base import BackendError
 from ci_healer.backends.bedrock import DEFAULT_NOVA_MODEL, BedrockBackend, resolve_region
 from ci_healer.backends.llm import proposal_json_schema
 from ci_healer.models import Block, Category, Classification, ContextFile, Proposal, ProposalRequest, Usage
+from ci_healer.settings import backend_from_environment
 
 # A Go compile error as printed by `go build ./...` in a GitHub Actions step.
 LOG_BLOCK = """\
@@ -317,12 +319,9 @@ def test_internal_errors_exhaust_retries_as_unavailable(client):
         (None, {}, "us-east-1"),
     ],
 )
-def test_region_resolution(monkeypatch, argument, env, expected):
-    for var in ("AWS_REGION", "AWS_DEFAULT_REGION"):
-        monkeypatch.delenv(var, raising=False)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    assert resolve_region(argument) == expected
+def test_region_resolution(argument, env, expected):
+    settings = backend_from_environment(BackendSettings(backend="bedrock", aws_region=argument), env)
+    assert resolve_region(settings.aws_region) == expected
 
 
 def test_built_client_uses_timeouts_and_no_sdk_retries(monkeypatch):
@@ -410,16 +409,18 @@ def test_empty_message_is_reported_as_such(client):
     assert info.value.code == "invalid_output" and "empty message" in str(info.value)
 
 
-def test_access_denied_text_echoing_the_session_token_is_redacted(client, monkeypatch):
+def test_access_denied_text_echoing_the_session_token_is_redacted(client):
     token = "IQoJb3JpZ2luX2VjStubberSessionToken0123456789abcdef"
-    monkeypatch.setenv("AWS_SESSION_TOKEN", token)
+    # the environment's session token reaches the backend through the settings, as a secret
+    settings = backend_from_environment(BackendSettings(backend="bedrock"), {"AWS_SESSION_TOKEN": token})
+    assert token in settings.secret_values() and token not in repr(settings)
     client.stubber.add_client_error(
         "converse",
         service_error_code="AccessDeniedException",
         service_message=f"session {token} is not authorized",
         http_status_code=403,
     )
-    backend, _ = make_backend(client, secrets=["ghs_" + "S" * 36])
+    backend, _ = make_backend(client, secrets=["ghs_" + "S" * 36, *settings.secret_values()])
 
     with pytest.raises(BackendError) as info:
         backend.propose(make_request())

@@ -637,9 +637,7 @@ def test_with_backend_github_models_a_log_needs_a_github_token(monkeypatch, caps
 
 def test_github_models_backend_is_one_word(monkeypatch) -> None:
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
-    backend = make_backend(
-        BackendSettings(backend="github-models", github_token=SecretStr(TOKEN)), repo=None, environ={}
-    )
+    backend = make_backend(BackendSettings(backend="github-models", github_token=SecretStr(TOKEN)), repo=None)
     assert backend._client.api_key == TOKEN
     assert str(backend._client.base_url).rstrip("/") == GITHUB_MODELS_BASE_URL
     assert backend.model == "openai/gpt-4o-mini"
@@ -654,11 +652,11 @@ def test_github_models_sends_neither_the_token_elsewhere_nor_an_openai_key_there
         openai_base_url="https://llm.example.com/v1",
         model="openai/gpt-4.1",
     )
-    backend = make_backend(settings, repo=None, environ={})
+    backend = make_backend(settings, repo=None)
     assert str(backend._client.base_url).rstrip("/") == GITHUB_MODELS_BASE_URL
     assert backend._client.api_key == TOKEN and backend.model == "openai/gpt-4.1"
     with pytest.raises(BackendError) as err:
-        make_backend(BackendSettings(backend="github-models"), repo=None, environ={})
+        make_backend(BackendSettings(backend="github-models"), repo=None)
     assert err.value.code == "config" and "GitHub token" in str(err.value)
 
 
@@ -685,4 +683,4 @@ def test_the_action_input_backend_accepts_github_models(tmp_path) -> None:
         }
     )
     assert settings.backend.backend == "github-models"
-    assert make_backend(settings.backend, repo=None, environ={})._client.api_key == TOKEN
+    assert make_backend(settings.backend, repo=None)._client.api_key == TOKEN

@@ -111,6 +111,6 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     client = GitHubClient(gh, settings.repository, bot_login=settings.bot_login)
 
     def backend_factory(repo):
-        return make_backend(settings.backend, repo=repo, environ=env)
+        return make_backend(settings.backend, repo=repo)
 
     return run(settings=settings, github=client, runner=runner, backend_factory=backend_factory)

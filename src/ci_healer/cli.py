@@ -193,6 +193,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     from ci_healer.engine import AnalyzeOptions, analyze
     from ci_healer.policy import PolicyConfig
     from ci_healer.repo import LocalRepo, RepoError
+    from ci_healer.settings import backend_from_environment
 
     try:
         log = _read_log_arg(args.log)
@@ -203,15 +204,18 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 
     key = os.environ.get("OPENAI_API_KEY")
     token = os.environ.get("GITHUB_TOKEN") or _models_token(args)
-    settings = BackendSettings(
-        backend=args.backend,
-        model=args.model,
-        openai_base_url=args.openai_base_url,
-        openai_api_key=SecretStr(key) if key else None,
-        github_token=SecretStr(token) if token else None,
-        aws_region=args.aws_region,
-        max_prompt_tokens=args.max_prompt_tokens,
-        timeout_s=args.llm_timeout,
+    settings = backend_from_environment(
+        BackendSettings(
+            backend=args.backend,
+            model=args.model,
+            openai_base_url=args.openai_base_url,
+            openai_api_key=SecretStr(key) if key else None,
+            github_token=SecretStr(token) if token else None,
+            aws_region=args.aws_region,
+            max_prompt_tokens=args.max_prompt_tokens,
+            timeout_s=args.llm_timeout,
+        ),
+        os.environ,
     )
     try:
         backend = make_backend(settings, repo=repo)

@@ -1,4 +1,7 @@
-"""Every GitHub REST call ci-healer makes, through PyGithub.
+"""Every GitHub REST operation ci-healer makes, through PyGithub: check runs, comments, reviews,
+pull requests, refs and commits, workflow runs and their job logs. The transport under them (the
+client, retries, pacing, error mapping) is :mod:`ci_healer.github_transport`; its public names are
+re-exported here.
 
 The one exception is the job log blob: GitHub answers ``GET .../actions/jobs/{job_id}/logs`` with a
 302 to a short-lived signed URL (PyGithub's ``WorkflowJob.logs_url()`` returns it), which is
@@ -33,7 +36,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import requests
-from github import Auth, Github, GithubException, GithubRetry
+from github import Github
 from github.File import File
 from github.InputGitTreeElement import InputGitTreeElement
 from github.PaginatedList import PaginatedList
@@ -41,6 +44,14 @@ from github.WorkflowJob import WorkflowJob
 from github.WorkflowRun import WorkflowRun
 from pydantic import BaseModel
 
+from ci_healer.github_transport import (
+    NON_IDEMPOTENT_METHODS,
+    GitHubError,
+    WriteSafeRetry,
+    call,
+    make_github,
+    may_have_been_done,
+)
 from ci_healer.models import ChangedFile
 from ci_healer.render import GITHUB_BODY_LIMIT, abbreviate
 from ci_healer.repo import (
@@ -52,6 +63,8 @@ from ci_healer.repo import (
     TreeEntry,
 )
 
+T = TypeVar("T")
+
 CHECK_RUN_NAME = "ci-healer"
 DEFAULT_BOT_LOGIN = "github-actions[bot]"
 """Login of the ``GITHUB_TOKEN`` identity; ``GET /user`` is not available to that token."""
@@ -60,152 +73,10 @@ ANNOTATIONS_PER_REQUEST = 50
 WRITE_PERMISSIONS = frozenset({"admin", "maintain", "write"})
 FIX_BRANCH_PREFIX = "ai-fix/"
 
-T = TypeVar("T")
-
-# Permission each operation needs, for the message of a 403 without X-Accepted-GitHub-Permissions.
-_NEEDS: dict[str, str] = {
-    "check run": "checks: write",
-    "comment": "pull-requests: write",
-    "reaction": "pull-requests: write",
-    "label": "pull-requests: write",
-    "pull request": "pull-requests: write",
-    "review": "pull-requests: write",
-    "commit": "contents: write",
-    "ref": "contents: write",
-    "dispatch": "actions: write",
-    "re-run": "actions: write",
-    "jobs": "actions: read",
-    "job log": "actions: read",
-    "workflow run": "actions: read",
-    "contents": "contents: read",
-    "permission": "the default repository metadata access",
-    "PR files": "pull-requests: read",
-    "comparison": "contents: read",
-    "issue": "issues: write",
-}
-
-
-class GitHubError(Exception):
-    """A GitHub API call failed.
-
-    ``status``: HTTP status (0 when no answer arrived); ``what``: the operation ("create check
-    run"); ``permission``: for a 403, the missing permission in workflow syntax (``checks: write``),
-    else ``None``. ``str(err)`` is one line for the job summary.
-    """
-
-    def __init__(self, what: str, status: int, message: str, *, permission: str | None = None) -> None:
-        self.what = what
-        self.status = status
-        self.permission = permission
-        hint = f" — the token lacks `{permission}`" if permission else ""
-        super().__init__(f"{what} failed ({status or 'no answer'}): {message}{hint}")
-
-
-def _permission_from(err: GithubException, what: str) -> str | None:
-    headers = {k.lower(): v for k, v in (err.headers or {}).items()}
-    accepted = headers.get("x-accepted-github-permissions")
-    if accepted:
-        # "checks=write" or "contents=read; contents=write" -> "checks: write"
-        first = accepted.split(";")[0].split(",")[0].strip()
-        name, _, level = first.partition("=")
-        if name and level:
-            return f"{name.strip()}: {level.strip()}"
-    for key, needed in _NEEDS.items():
-        if key in what:
-            return needed
-    return None
-
-
-def _message(err: GithubException) -> str:
-    data = err.data
-    if isinstance(data, dict):
-        msg = str(data.get("message") or "")
-        errors = data.get("errors")
-        if isinstance(errors, list) and errors:
-            details = []
-            for item in errors[:3]:
-                details.append(
-                    str(item.get("message") or item.get("code") or item)
-                    if isinstance(item, dict)
-                    else str(item)
-                )
-            msg = f"{msg} ({'; '.join(details)})"
-        return msg[:500] or "no message"
-    return str(data)[:500] if data else "no message"
-
 
 def _iso(value: Any) -> str:
     """A PyGithub ``datetime`` (UTC) as GitHub writes it, ``2025-01-01T10:00:00Z`` ('' for none)."""
     return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else ""
-
-
-def call(what: str, fn: Callable[[], T]) -> T:
-    """Run one PyGithub call; turn its failures into :class:`GitHubError` naming ``what``."""
-    try:
-        return fn()
-    except GithubException as err:
-        permission = _permission_from(err, what) if err.status == 403 else None
-        raise GitHubError(what, err.status, _message(err), permission=permission) from None
-    except requests.exceptions.RetryError as err:
-        raise GitHubError(what, 0, f"gave up after retries ({err})") from None
-    except requests.exceptions.RequestException as err:
-        raise GitHubError(what, 0, f"{type(err).__name__}: {err}") from None
-
-
-NON_IDEMPOTENT_METHODS = frozenset({"POST"})
-"""Methods whose repetition can create a second object (a comment, a check run, a workflow run)."""
-
-
-class WriteSafeRetry(GithubRetry):
-    """:class:`github.GithubRetry` that never re-sends a ``POST`` after a 5xx or a lost answer.
-
-    PyGithub's retry re-sends ``POST`` on 500–599; when GitHub had created the comment or check run
-    before its proxy answered 502, the retry creates a second one. Here a ``POST`` is retried only
-    for rate limits (403/429 with ``Retry-After`` or a rate-limit message: GitHub did not carry the
-    request out, "Rate limits for the REST API"), and connection errors before the request was sent;
-    a read timeout or a 5xx on a ``POST`` is given back to the caller, which looks for the object
-    before creating it again (:meth:`GitHubClient._create`). ``PATCH`` (idempotent: it sets a body)
-    is retried like ``GET``.
-    """
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault(
-            "allowed_methods",
-            frozenset({"DELETE", "GET", "HEAD", "OPTIONS", "PUT", "TRACE", "PATCH", "POST"}),
-        )
-        kwargs.setdefault("status_forcelist", [*range(500, 600), 429])
-        super().__init__(**kwargs)
-
-    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
-        """No retry of a non-idempotent method on a 5xx answer."""
-        if method.upper() in NON_IDEMPOTENT_METHODS and status_code >= 500:
-            return False
-        return super().is_retry(method, status_code, has_retry_after)
-
-    def increment(
-        self,
-        method: str | None = None,
-        url: str | None = None,
-        response: Any = None,
-        error: Exception | None = None,
-        _pool: Any = None,
-        _stacktrace: Any = None,
-    ) -> Any:
-        """A read error (the request was sent, the answer lost) on a ``POST`` is raised, not retried."""
-        if (
-            error is not None
-            and response is None
-            and (method or "").upper() in NON_IDEMPOTENT_METHODS
-            and self._is_read_error(error)
-        ):
-            raise error.with_traceback(_stacktrace)
-        return super().increment(method, url, response, error, _pool, _stacktrace)
-
-
-def may_have_been_done(err: GitHubError) -> bool:
-    """True when a write failed in a way that does not say whether GitHub carried it out: a 5xx
-    (the proxy in front of GitHub answered) or no answer at all."""
-    return err.status >= 500 or err.status == 0
 
 
 def fit_body(body: str, limit: int = GITHUB_BODY_LIMIT) -> str:
@@ -214,41 +85,6 @@ def fit_body(body: str, limit: int = GITHUB_BODY_LIMIT) -> str:
     blocks are cut first, then prose, and a diff that does not fit is replaced by a notice that the
     patch cannot be approved (:func:`ci_healer.render.abbreviate`; fences are never left open)."""
     return abbreviate(body, limit)
-
-
-def make_github(
-    *,
-    token: str,
-    api_url: str,
-    retries: int = 5,
-    backoff: float = 1.0,
-    timeout: int = 30,
-    seconds_between_requests: float | None = None,
-    seconds_between_writes: float | None = 1.0,
-    secondary_rate_wait: float = 60,
-) -> Github:
-    """A PyGithub client for ``api_url`` (GitHub Enterprise Server works) that retries 5xx, rate
-    limits and secondary rate limits with :class:`WriteSafeRetry` (``retries`` attempts,
-    exponential ``backoff`` seconds; a secondary rate limit without ``Retry-After`` waits
-    ``secondary_rate_wait`` seconds; a POST is never re-sent after a 5xx). Writes are spaced one
-    second apart, GitHub's advice for avoiding secondary rate limits ("Best practices for using the
-    REST API": wait at least one second between mutating requests); reads are not paced (an
-    analysis makes about a dozen, serially), so the action's own overhead stays near one second."""
-    retry = WriteSafeRetry(
-        total=retries,
-        backoff_factor=backoff,
-        secondary_rate_wait=secondary_rate_wait,
-        max_rate_limit_wait=300,
-    )
-    return Github(
-        auth=Auth.Token(token),
-        base_url=api_url,
-        retry=retry,
-        timeout=timeout,
-        per_page=100,
-        seconds_between_requests=seconds_between_requests,
-        seconds_between_writes=seconds_between_writes,
-    )
 
 
 # ------------------------------------------------------------------------------------ values

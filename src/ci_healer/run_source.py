@@ -42,7 +42,7 @@ from ci_healer.github_api import GitHubClient, GitHubError, LogDownload, call, m
 from ci_healer.models import Analysis
 from ci_healer.redact import Redactor
 from ci_healer.repo import LocalRepo, RepoSource
-from ci_healer.settings import ActionSettings
+from ci_healer.settings import ActionSettings, backend_from_environment
 from ci_healer.workflow_commands import Runner
 
 PUBLIC_SERVER = "https://github.com"
@@ -479,9 +479,10 @@ def analyze_run_ref(
     :class:`~ci_healer.repo.RepoError` for a ``repo_folder`` that does not exist.
     """
     secret = token.get_secret_value()
+    env = dict(os.environ if environ is None else environ)
     settings = ActionSettings(
         github_token=token,
-        backend=backend.model_copy(update={"github_token": token}),
+        backend=backend_from_environment(backend.model_copy(update={"github_token": token}), env),
         protected_paths=list(protected_paths),
         allowed_paths=list(allowed_paths),
         max_block_tokens=max_block_tokens,
@@ -496,13 +497,12 @@ def analyze_run_ref(
     gh = (github_factory or make_github)(token=secret, api_url=ref.api_url)
     client = _ProgressClient(gh, ref.repository)
     client.progress = _Progress(stderr, progress)
-    env = dict(os.environ if environ is None else environ)
-    make_backend(settings.backend, repo=None, environ=env)  # a backend set-up error stops before any download
+    make_backend(settings.backend, repo=None)  # a backend set-up error stops before any download
     ctx = Context(
         settings=settings,
         gh=client,
         runner=runner,
-        backend_factory=lambda repo: make_backend(settings.backend, repo=repo, environ=env),
+        backend_factory=lambda repo: make_backend(settings.backend, repo=repo),
     )
     try:
         with client.progress.shown(runner):

@@ -59,6 +59,36 @@ def _one_of(value: str, options: tuple[_Choice, ...]) -> _Choice | None:
     return next((option for option in options if option == value), None)
 
 
+AWS_CREDENTIAL_VARS = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_PROFILE",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+)
+"""Any of these set means boto3's default credential chain has something to use (auto → bedrock)."""
+AWS_SECRET_VARS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+"""AWS secrets of the environment: redacted and masked like every other secret."""
+
+
+def backend_from_environment(backend: BackendSettings, environ: Mapping[str, str]) -> BackendSettings:
+    """``backend`` with what the environment says about AWS: the Region when none is set
+    (``AWS_REGION``, then ``AWS_DEFAULT_REGION``), whether credentials are there
+    (:data:`AWS_CREDENTIAL_VARS`) and the secret values to redact (:data:`AWS_SECRET_VARS`).
+
+    The one place the backends' environment is read: the backends take credentials only from
+    their :class:`~ci_healer.backends.BackendSettings`."""
+    region = backend.aws_region or environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or None
+    secrets = [SecretStr(value) for var in AWS_SECRET_VARS if (value := environ.get(var))]
+    return backend.model_copy(
+        update={
+            "aws_region": region,
+            "aws_credentials": any(environ.get(var) for var in AWS_CREDENTIAL_VARS),
+            "aws_secrets": secrets,
+        }
+    )
+
+
 class SettingsError(Exception):
     """An input or environment variable is missing or invalid; the message names it."""
 
@@ -248,15 +278,18 @@ class ActionSettings(BaseModel):
         try:
             return cls(
                 github_token=SecretStr(token),
-                backend=BackendSettings(
-                    backend=backend_name,
-                    model=inp("model") or None,
-                    openai_base_url=base_url,
-                    openai_api_key=SecretStr(key) if key else None,
-                    github_token=SecretStr(token),
-                    aws_region=inp("aws-region") or env.get("AWS_REGION") or None,
-                    max_prompt_tokens=integer("max-prompt-tokens"),
-                    timeout_s=seconds("llm-timeout"),
+                backend=backend_from_environment(
+                    BackendSettings(
+                        backend=backend_name,
+                        model=inp("model") or None,
+                        openai_base_url=base_url,
+                        openai_api_key=SecretStr(key) if key else None,
+                        github_token=SecretStr(token),
+                        aws_region=inp("aws-region") or None,
+                        max_prompt_tokens=integer("max-prompt-tokens"),
+                        timeout_s=seconds("llm-timeout"),
+                    ),
+                    env,
                 ),
                 approval_command=inp("approval-command"),
                 approval_label=None

@@ -274,11 +274,11 @@ def run_in_process(
     )
     client = GitHubClient(gh, world.repo, bot_login=settings.bot_login)
     stream = io.StringIO()
-    runner = Runner(stream=stream, environ={})
+    runner = Runner(stream=stream)
     code = action.run(
         settings=settings,
         github=client,
         runner=runner,
-        backend_factory=lambda repo: make_backend(settings.backend, repo=repo, environ={}),
+        backend_factory=lambda repo: make_backend(settings.backend, repo=repo),
     )
     return code, stream.getvalue() + "".join(runner.summary)

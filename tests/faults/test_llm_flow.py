@@ -62,7 +62,7 @@ def run_with_llm(h: Harness, base_url: str, scenario: str) -> Outcome:
     settings = h.settings("workflow_run", h.tmp / "unused.json")
 
     def factory(repo):
-        return make_backend(settings.backend, repo=repo, environ={})
+        return make_backend(settings.backend, repo=repo)
 
     w = h.world
     return h.run(

@@ -13,15 +13,18 @@ item 22). The engine turns every such error into the documented fallback to the 
 from __future__ import annotations
 
 import base64
+import os
 import socket
 from dataclasses import dataclass
 
 import pytest
 
+from ci_healer.backends import BackendSettings
 from ci_healer.backends.base import BackendError
 from ci_healer.backends.bedrock import BedrockBackend
 from ci_healer.backends.openai_backend import OpenAIBackend
 from ci_healer.models import Block, Category, Classification, ContextFile, Proposal, ProposalRequest
+from ci_healer.settings import backend_from_environment
 from tests import llm_server
 from tests.faults.matrix import record
 
@@ -252,7 +255,12 @@ def bedrock_backend(base_url: str, case: Case, sleeps: list[float]) -> BedrockBa
         timeout_s=FAST_TIMEOUT_S if case.name == "timeout" else 10,
         max_retries=MAX_RETRIES,
         sleep=sleeps.append,
-        secrets=[RUN_TOKEN, API_KEY],
+        # the environment's AWS secrets arrive through the settings, as in the Action
+        secrets=[
+            RUN_TOKEN,
+            API_KEY,
+            *backend_from_environment(BackendSettings(), os.environ).secret_values(),
+        ],
     )
 
 

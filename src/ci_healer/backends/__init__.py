@@ -6,8 +6,6 @@ backend only when its credentials are present in the environment, else the offli
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from typing import Literal, get_args
 
 from pydantic import BaseModel, Field, SecretStr
@@ -21,14 +19,6 @@ BACKEND_NAMES: tuple[BackendName, ...] = get_args(BackendName)
 GITHUB_MODELS_BASE_URL = "https://models.github.ai/inference"
 """The GitHub Models inference endpoint (OpenAI-compatible) that backend ``github-models`` calls."""
 
-_AWS_CREDENTIAL_VARS = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_PROFILE",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-)
-
 
 class BackendSettings(BaseModel):
     """Backend choice and its connection settings (secrets are hidden from ``repr``)."""
@@ -41,6 +31,15 @@ class BackendSettings(BaseModel):
         default=None, description="Used as the key for GitHub Models endpoints."
     )
     aws_region: str | None = None
+    aws_credentials: bool = Field(
+        default=False,
+        description="AWS credentials are in the environment, for boto3's default chain (auto picks bedrock).",
+    )
+    aws_secrets: list[SecretStr] = Field(
+        default_factory=list,
+        repr=False,
+        description="The environment's AWS secret access key and session token, redacted like every secret.",
+    )
     timeout_s: float = Field(
         default=60.0, gt=0, le=3600, description="Per LLM request, seconds (input llm-timeout)."
     )
@@ -51,35 +50,34 @@ class BackendSettings(BaseModel):
         """The literal secret values, for redaction and ``::add-mask::``."""
         return [
             s.get_secret_value()
-            for s in (self.openai_api_key, self.github_token)
+            for s in (self.openai_api_key, self.github_token, *self.aws_secrets)
             if s is not None and s.get_secret_value()
         ]
 
 
-def resolve_backend_name(settings: BackendSettings, environ: Mapping[str, str] | None = None) -> str:
+def resolve_backend_name(settings: BackendSettings) -> str:
     """``auto`` → ``openai`` when an API key or base URL is configured, ``bedrock`` when AWS credentials
-    are in the environment, else ``rules``. Explicit names are returned unchanged."""
+    are in the environment (``settings.aws_credentials``), else ``rules``. Explicit names are
+    returned unchanged."""
     if settings.backend != "auto":
         return settings.backend
-    env = os.environ if environ is None else environ
     if settings.openai_api_key is not None or settings.openai_base_url:
         return "openai"
-    if any(env.get(var) for var in _AWS_CREDENTIAL_VARS):
+    if settings.aws_credentials:
         return "bedrock"
     return "rules"
 
 
-def make_backend(
-    settings: BackendSettings, *, repo: RepoSource | None, environ: Mapping[str, str] | None = None
-) -> Backend:
+def make_backend(settings: BackendSettings, *, repo: RepoSource | None) -> Backend:
     """Build the backend ``settings`` ask for.
 
     Raises :class:`BackendError` (code ``config``) when a required setting is missing or invalid,
     e.g. the ``openai`` backend with neither an API key, a GitHub token nor a base URL, or a base
     URL without ``http://``/``https://``. Every secret of ``settings`` is handed to the backend,
-    which redacts it from its error messages.
+    which redacts it from its error messages. Credentials come only from ``settings``
+    (:func:`ci_healer.settings.backend_from_environment` reads the environment's).
     """
-    name = resolve_backend_name(settings, environ)
+    name = resolve_backend_name(settings)
     if name == "github-models":
         # One word for the zero-secret start: the openai backend on GitHub Models (its default model,
         # openai/gpt-4o-mini), keyed with the GitHub token only; an OpenAI key never goes there.

@@ -27,13 +27,13 @@ Replies: an HTTP 200 body botocore cannot parse → ``config`` (not JSON, e.g. a
 ``content_filtered`` → ``refused``; an empty message → ``invalid_output``; ``max_tokens`` → asked once
 more with twice the ``maxTokens`` (up to :data:`~ci_healer.backends.llm.MAX_OUTPUT_TOKENS_CEILING`),
 then ``truncated``. Every message is redacted of the literal secrets, the environment's
-``AWS_SECRET_ACCESS_KEY`` and ``AWS_SESSION_TOKEN`` included.
+``AWS_SECRET_ACCESS_KEY`` and ``AWS_SESSION_TOKEN`` included (passed in ``secrets`` from
+:attr:`ci_healer.backends.BackendSettings.aws_secrets`).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -92,12 +92,12 @@ _AUTH = {
 }
 _CONFIG = {"ValidationException", "ResourceNotFoundException"}
 _REFUSED_STOPS = {"guardrail_intervened", "content_filtered"}
-_AWS_SECRET_VARS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 
 def resolve_region(region: str | None) -> str:
-    """``region``, else ``AWS_REGION``, else ``AWS_DEFAULT_REGION``, else ``us-east-1``."""
-    return region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+    """``region``, else ``us-east-1`` (the settings fill ``region`` from the input, then
+    ``AWS_REGION``, then ``AWS_DEFAULT_REGION``: :func:`ci_healer.settings.backend_from_environment`)."""
+    return region or DEFAULT_REGION
 
 
 class BedrockBackend:
@@ -143,10 +143,9 @@ class BedrockBackend:
         self.usage = Usage()
         self.schema_repairs = 0
         """How many replies so far were not a valid proposal and got the one schema repair round."""
-        # The AWS secret key and session token from the environment are secrets too: an error
-        # text may echo a request header (X-Amz-Security-Token).
-        env_secrets = [os.environ.get(var) for var in _AWS_SECRET_VARS]
-        self._redactor = Redactor([*secrets, *env_secrets])
+        # The AWS secret key and session token are among ``secrets`` (BackendSettings.aws_secrets):
+        # an error text may echo a request header (X-Amz-Security-Token).
+        self._redactor = Redactor(secrets)
         if client is not None:
             self._client = client
             return

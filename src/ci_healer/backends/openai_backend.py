@@ -1,7 +1,7 @@
 """Proposals from the OpenAI Chat Completions API or any server that speaks it.
 
 Works with api.openai.com, Azure OpenAI's v1 endpoint, GitHub Models
-(``https://models.github.ai/inference``; the key defaults to ``GITHUB_TOKEN``), Ollama
+(``https://models.github.ai/inference``; keyed with the GitHub token), Ollama
 (``http://localhost:11434/v1``) and vLLM, through the official ``openai`` SDK's
 ``client.chat.completions.create``.
 
@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
@@ -102,7 +101,8 @@ class OpenAIBackend:
     """``Backend`` on an OpenAI-compatible Chat Completions endpoint.
 
     ``model``: model name (default ``gpt-4o-mini``, or ``openai/gpt-4o-mini`` on GitHub Models).
-    ``api_key``: the key; when None, ``GITHUB_TOKEN`` for GitHub Models, else ``OPENAI_API_KEY``;
+    ``api_key``: the key, from the settings (:func:`ci_healer.backends.make_backend`: input
+    ``openai-api-key``, the CLI's ``OPENAI_API_KEY``, or the GitHub token for GitHub Models); only
     a custom ``base_url`` may go without one (Ollama, vLLM). ``timeout_s``: per request, seconds
     (input ``llm-timeout``). ``max_retries``: retries after the first attempt on 429/5xx/connection
     errors. ``client``: an ``openai.OpenAI`` to use instead of building one (tests, Azure clients).
@@ -159,7 +159,7 @@ class OpenAIBackend:
             except ValueError as err:
                 raise BackendError("config", f"openai-base-url {err}") from None
         self.endpoint = display_url(base_url or "https://api.openai.com/v1")
-        key = api_key or os.environ.get("GITHUB_TOKEN" if github_models else "OPENAI_API_KEY")
+        key = api_key  # from the settings: openai-api-key / OPENAI_API_KEY, or the GitHub token
         if key:
             self._redactor = Redactor([*secrets, key])
         else:
