@@ -427,6 +427,10 @@ def run_set(
     return results
 
 
+LENIENT_RULES = frozenset({"trailing_whitespace", "indentation", "similarity"})
+"""Edit-matching rules of :mod:`ci_healer.patch` beyond an exact quote."""
+
+
 def summarise(results: Sequence[dict]) -> dict[str, Any]:
     """Overall figures of one run: counts and shares (0..1), medians, token sums."""
     n = len(results)
@@ -449,12 +453,19 @@ def summarise(results: Sequence[dict]) -> dict[str, Any]:
         "status": dict(sorted(status.items())),
         "diffs": len(with_diff),
         "diffs_apply": sum(1 for r in with_diff if r["applies"]),
-        "lenient_matches": sum(
-            1
-            for r in results
-            if any(m in ("trailing_whitespace", "indentation", "similarity") for m in r["match_rules"])
-        ),
+        "lenient_matches": sum(1 for r in results if any(m in LENIENT_RULES for m in r["match_rules"])),
         "repair_rounds": sum(r["repair_rounds"] for r in results),
+        # "before" from the same replies: a diff that needed neither a lenient rule nor the repair
+        # round is what exact quoting alone would have produced; any other proposal would have
+        # failed with original_not_found (or a missing path) before both existed
+        "proposals_with_edits": sum(1 for r in results if r["proposed_files"]),
+        "diffs_apply_exact": sum(
+            1
+            for r in with_diff
+            if r["applies"]
+            and r["repair_rounds"] == 0
+            and not any(m in LENIENT_RULES for m in r["match_rules"])
+        ),
         "with_cheats": sum(1 for r in results if r["cheats"]),
         "with_findings": sum(1 for r in results if r["findings"]),
         "with_violations": sum(1 for r in results if r["violations"]),
@@ -493,6 +504,16 @@ def render(runs: Sequence[dict]) -> str:
         (
             "proposals with a diff that applies (git apply --check)",
             lambda s: _share(s["diffs_apply"], s["diffs"]),
+        ),
+        (
+            "proposals with edits whose diff applies: with the lenient rules and the repair round / "
+            "exact quotes only, first reply (the same replies)",
+            lambda s: (
+                "n/a"
+                if not s.get("proposals_with_edits")
+                else f"{_share(s['diffs_apply'], s['proposals_with_edits'])} / "
+                f"{_share(s.get('diffs_apply_exact', 0), s['proposals_with_edits'])}"
+            ),
         ),
         (
             "edits matched by a lenient rule / repair rounds",
