@@ -96,5 +96,16 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     """Print the fault matrices, grouped by kind, after the test session (the controller's, under
-    pytest-xdist: a worker prints nothing)."""
+    pytest-xdist: a worker prints nothing), then what was skipped: each reason once, with the
+    number of tests it skipped (``-ra`` lists them per place)."""
     matrix.report(terminalreporter)
+    reasons: dict[str, int] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = getattr(report, "longrepr", None)
+        reason = str(longrepr[2]) if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        reasons[reason] = reasons.get(reason, 0) + 1
+    if reasons:
+        terminalreporter.section("skipped, and why")
+        for reason, count in sorted(reasons.items(), key=lambda pair: -pair[1]):
+            terminalreporter.write_line(f"{count:5} test{'s' if count != 1 else ' '}  {reason}")
