@@ -381,7 +381,8 @@ def serve(port: int = 0) -> Iterator[str]:
     httpd = _Server(("127.0.0.1", port), _Handler)
     httpd.release = threading.Event()
     httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    # shutdown() waits up to poll_interval (0.5 s by default) for the serving loop to notice
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -27,14 +28,33 @@ def missing(reason: str) -> None:
     pytest.skip(reason)
 
 
+def corpus_reason(what: str = "") -> str:
+    """Why a test that needs the corpus (or its part ``what``) cannot run: one text for all of them.
+    ``what`` is named only when the corpus itself is there."""
+    root = corpus_dir()
+    where = f"has no {what}" if what and (root / "INDEX.jsonl").is_file() else "is not"
+    return (
+        f"the failure-log corpus {where} at {root}: set CI_HEALER_CORPUS to a folder holding "
+        "INDEX.jsonl and <source>/<case>/log.txt (layout: bench/README.md)"
+    )
+
+
+def corpus_missing(what: str = "") -> NoReturn:
+    """Skip the calling test because the corpus (or the part ``what`` of it, e.g. a source folder)
+    is absent, with one reason for every such test, so the run says it once. Fails instead under
+    ``CI``, unless ``CI_HEALER_NO_CORPUS=1`` says this clone has no corpus on purpose (``.ci/run``)."""
+    reason = corpus_reason(what)
+    if os.environ.get("CI_HEALER_NO_CORPUS") == "1":
+        pytest.skip(reason)
+    missing(reason)
+    raise AssertionError("unreachable")  # missing() never returns
+
+
 def require_corpus() -> Path:
-    """:func:`corpus_dir` when it holds ``INDEX.jsonl``; else skips (fails under ``CI``) with how to get it."""
+    """:func:`corpus_dir` when it holds ``INDEX.jsonl``; else :func:`corpus_missing`."""
     root = corpus_dir()
     if not (root / "INDEX.jsonl").is_file():
-        missing(
-            f"the failure-log corpus is not at {root}: set CI_HEALER_CORPUS to a folder holding "
-            "INDEX.jsonl and <source>/<case>/log.txt (layout: bench/README.md)"
-        )
+        corpus_missing()
     return root
 
 

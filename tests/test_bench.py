@@ -25,6 +25,7 @@ from bench import (
 )  # the repository root: pytest's pythonpath
 from ci_healer import classify as classify_mod
 from ci_healer.tokens import estimate_tokens
+from tests.prereq import corpus_reason
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -469,7 +470,7 @@ def test_shown_command_has_no_absolute_paths() -> None:
 
 @pytest.mark.skipif(
     not (CORPUS / "INDEX.jsonl").is_file(),
-    reason=f"labeled corpus not found at {CORPUS} (set CI_HEALER_CORPUS)",
+    reason=corpus_reason(),
 )
 def test_baselines_agree_with_the_logsage_labels() -> None:
     """LogSage labels the failed step: the step slice must reproduce most labels exactly."""
@@ -483,7 +484,7 @@ def test_baselines_agree_with_the_logsage_labels() -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(
     not (CORPUS / "INDEX.jsonl").is_file(),
-    reason=f"labeled corpus not found at {CORPUS} (set CI_HEALER_CORPUS)",
+    reason=corpus_reason(),
 )
 def test_quick_run_finishes_and_reports_its_floors(tmp_path: Path) -> None:
     out = tmp_path / "BENCHMARKS.md"

@@ -16,6 +16,7 @@ import pytest
 from bench.quality import BUGSWARM_MAPPING
 from ci_healer.classify import classify, fingerprint, normalise_line
 from ci_healer.models import Block, Category
+from tests.prereq import corpus_missing
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("CI_HEALER_CORPUS") or REPO_ROOT.parent / "shared" / "corpus")
@@ -357,7 +358,7 @@ def _corpus_blocks(case: Path) -> list[Block]:
 def _bugswarm_cases() -> list[Path]:
     root = CORPUS / "bugswarm_dissection"
     if not root.is_dir():
-        pytest.skip(f"failure corpus not found at {CORPUS} (set CI_HEALER_CORPUS)")
+        corpus_missing("bugswarm_dissection")
     return sorted(p for p in root.iterdir() if (p / "label.json").is_file())
 
 

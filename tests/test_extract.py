@@ -11,6 +11,7 @@ import pytest
 from ci_healer.extract import extract
 from ci_healer.logread import LogReadError
 from ci_healer.tokens import estimate_tokens
+from tests.prereq import corpus_missing
 
 DATA = Path(__file__).parent / "data" / "logs"
 
@@ -676,7 +677,7 @@ def _corpus_logs(limit: int) -> list[Path]:
     )
     index = root / "INDEX.jsonl"
     if not index.is_file():
-        pytest.skip(f"corpus not found at {root} (set CI_HEALER_CORPUS)")
+        corpus_missing()
     rows = [json.loads(line) for line in index.read_text(encoding="utf-8").splitlines() if line.strip()]
     return [root / r["path"] / "log.txt" for r in rows[:: max(1, len(rows) // limit)]][:limit]
 

@@ -18,6 +18,7 @@ from tests.fakegithub import FakeGitHub, FakeState, Spec, fixtures, payloads
 from tests.fakegithub.gitobjects import Entry, GitStore, object_id
 from tests.fakegithub.scenario import Scenario, standard
 from tests.fakegithub.state import BOT_LOGIN
+from tests.prereq import corpus_missing
 
 fake_github = fixtures.fake_github  # the fixtures, registered in this module
 standard_fake = fixtures.standard_fake
@@ -38,7 +39,7 @@ def gh(fake: FakeGitHub) -> github.Github:
 
 def real_github_actions_log() -> bytes:
     if not (CORPUS / "INDEX.jsonl").is_file():
-        pytest.skip(f"CI failure corpus not found at {CORPUS} (set CI_HEALER_CORPUS)")
+        corpus_missing()
     for line in (CORPUS / "INDEX.jsonl").read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
         if row["ci_system"] == "github-actions" and row["source"] == "cidiff":
@@ -643,7 +644,9 @@ def test_fixture_teardown_reports_violations(tmp_path: Path) -> None:
         "def test_calls_unknown(fake_github):\n"
         "    requests.get(fake_github.url + '/repos/o/r/bogus-endpoint', timeout=5)\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    # the inner run needs no third-party plugin (xdist, or whatever else is installed): not loading
+    # them keeps it a few seconds shorter
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     result = subprocess.run(
         [
             sys.executable,

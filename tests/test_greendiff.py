@@ -10,6 +10,7 @@ import pytest
 
 from ci_healer.extract import extract
 from ci_healer.greendiff import GreenDiff, drop_green_lines
+from tests.prereq import corpus_missing
 
 DATA = Path(__file__).parent / "data" / "cidiff"
 CORPUS = Path(
@@ -95,7 +96,7 @@ def test_real_pair_extraction_covers_the_label_for_fewer_tokens() -> None:
 def test_corpus_pairs_keep_their_labeled_lines(case_id: str) -> None:
     folder = CORPUS / "cidiff" / case_id
     if not (folder / "pass.log").is_file():
-        pytest.skip(f"corpus not found at {CORPUS} (set CI_HEALER_CORPUS)")
+        corpus_missing("cidiff pass logs")
     failed = (folder / "log.txt").read_bytes()
     diff = drop_green_lines(failed, (folder / "pass.log").read_bytes())
     assert_only_blanked(failed, diff)

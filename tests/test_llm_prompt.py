@@ -34,6 +34,7 @@ from ci_healer.backends.llm import (
 from ci_healer.models import Block, Category, Classification, ContextFile, Proposal, ProposalRequest
 from ci_healer.templating import prompt_env
 from ci_healer.tokens import estimate_tokens
+from tests.prereq import corpus_missing
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("CI_HEALER_CORPUS") or REPO_ROOT.parent / "shared" / "corpus")
@@ -62,7 +63,7 @@ INJECTION = (
 def corpus_cases(source: str, limit: int | None = None) -> list[tuple[str, list[Block]]]:
     """(case id, labelled blocks cut from the raw log) for cases of ``source`` with block labels."""
     if not (CORPUS / "INDEX.jsonl").is_file():
-        pytest.skip(f"labelled corpus not found at {CORPUS}; set CI_HEALER_CORPUS")
+        corpus_missing()
     cases = []
     for row in map(json.loads, (CORPUS / "INDEX.jsonl").read_text().splitlines()):
         if row["source"] != source or not row["n_failure_blocks"]:

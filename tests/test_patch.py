@@ -22,6 +22,7 @@ from ci_healer.patch import (
     split_lines,
 )
 from ci_healer.repo import LocalRepo
+from tests.prereq import corpus_missing
 
 GIT = shutil.which("git")
 
@@ -340,7 +341,7 @@ def test_parse_patch_reads_real_fix_diffs():
     """Real git diffs (BugSwarm fail→pass fixes) parse; sections git would not apply are refused."""
     folder = _corpus() / "bugswarm_dissection"
     if not folder.is_dir():
-        pytest.skip(f"corpus not found at {folder} (set CI_HEALER_CORPUS)")
+        corpus_missing("bugswarm_dissection")
     unsupported = re.compile(
         r"^(?:deleted file mode|rename from|copy from|old mode|GIT binary patch|Binary files|new file mode (?!100644))",
         re.M,

@@ -13,6 +13,7 @@ from ci_healer.models import Block, FileChange, FileEdit, Patch
 from ci_healer.patch import build_patch, split_lines
 from ci_healer.policy import PolicyConfig, check_patch, detect_cheats, glob_match, protected_reason
 from ci_healer.repo import LocalRepo
+from tests.prereq import corpus_missing
 
 
 def make_repo(tmp_path: Path, files: dict[str, str]) -> LocalRepo:
@@ -503,7 +504,7 @@ def test_real_developer_fixes_are_rarely_flagged_and_only_in_test_files():
     """BugSwarm fail→pass fixes are written by developers; flagged ones must touch tests."""
     folder = _corpus() / "bugswarm_dissection"
     if not folder.is_dir():
-        pytest.skip(f"corpus not found at {folder} (set CI_HEALER_CORPUS)")
+        corpus_missing("bugswarm_dissection")
     total = flagged = 0
     for fix in sorted(folder.glob("*/fix.diff")):
         files = []
@@ -675,7 +676,7 @@ def test_real_fixes_change_assertions_of_the_failing_test_rarely_and_only_in_tes
 
     folder = _corpus() / "bugswarm_dissection"
     if not folder.is_dir():
-        pytest.skip(f"corpus not found at {folder} (set CI_HEALER_CORPUS)")
+        corpus_missing("bugswarm_dissection")
     total = flagged = 0
     for fix in sorted(folder.glob("*/fix.diff")):
         blocks = extract((fix.parent / "log.txt").read_bytes(), max_tokens=1500).blocks

@@ -7,8 +7,8 @@ import csv
 import io
 import json
 import statistics
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -17,7 +17,7 @@ from ci_healer.ledger import LedgerReader, ProposalRecord, clear_cache
 from ci_healer.render import COMMENT_MARKER, read_diff
 from ci_healer.report import build_report, parse_since, progress_bar, render_csv, render_json, render_markdown
 from ci_healer.tokens import estimate_tokens
-from tests.fakegithub.fixtures import standard_fake  # noqa: F401
+from tests.fakegithub.fixtures import serving_standard
 from tests.integration.conftest import TOKEN, Harness
 from tests.test_ledger import Story, play
 
@@ -25,12 +25,21 @@ SINCE = datetime(2025, 1, 1, tzinfo=UTC)
 UNTIL = datetime(2025, 2, 1, tzinfo=UTC)
 
 
+@pytest.fixture(scope="module")
+def played(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
+    """The sequence, played once for the module through the real flows: the tests here only read
+    it back (the ledger's and the report's GET requests), so they share one fake."""
+    with serving_standard() as (fake, world):
+        world.state.issues[(world.repo, world.pr)].labels = []  # see tests/test_ledger.py
+        clear_cache()
+        yield play(Harness(fake, world, tmp_path_factory.mktemp("report")))
+
+
 @pytest.fixture
-def story(standard_fake, tmp_path: Path) -> Story:  # noqa: F811
-    fake, world = standard_fake
-    world.state.issues[(world.repo, world.pr)].labels = []  # see tests/test_ledger.py
+def story(played: Story) -> Iterator[Story]:
+    """:func:`played`, with the ledger's per-process cache empty before and after each test."""
     clear_cache()
-    yield play(Harness(fake, world, tmp_path))
+    yield played
     clear_cache()
 
 

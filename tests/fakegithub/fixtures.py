@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -47,11 +48,22 @@ def fake_github() -> Iterator[FakeGitHub]:
     _finish(fake)
 
 
-@pytest.fixture
-def standard_fake() -> Iterator[tuple[FakeGitHub, Scenario]]:
-    """``(fake, scenario)`` with :func:`scenario.standard` loaded."""
+@contextmanager
+def serving_standard() -> Iterator[tuple[FakeGitHub, Scenario]]:
+    """``(fake, scenario)`` with :func:`scenario.standard` loaded, served for the ``with`` block;
+    fails on leaving it when any traffic disagreed with the description. For a fixture of a wider
+    scope (a module whose tests only read what one sequence of flows wrote)."""
     spec = require_spec()
     world = standard()
     fake = FakeGitHub(world.state, spec=spec).start()
-    yield fake, world
-    _finish(fake)
+    try:
+        yield fake, world
+    finally:
+        _finish(fake)
+
+
+@pytest.fixture
+def standard_fake() -> Iterator[tuple[FakeGitHub, Scenario]]:
+    """``(fake, scenario)`` with :func:`scenario.standard` loaded."""
+    with serving_standard() as served:
+        yield served

@@ -135,6 +135,9 @@ class GitStore:
         or ``None`` (delete). Emptied directories disappear, like git.
         """
         flat = dict(self.flatten(base_tree)) if base_tree else {}
+        # every directory that holds a path of ``flat`` (a superset after deletions): a path that is
+        # none of them has no entries below it to drop, so a commit of n files costs O(n), not O(n²)
+        dirs = {path.rsplit("/", i)[0] for path in flat for i in range(1, path.count("/") + 1)}
         for path, change in changes.items():
             parts = path.split("/")
             if any(p in ("", ".", "..") for p in parts):
@@ -156,10 +159,12 @@ class GitStore:
             else:
                 sha = data.decode() if mode == MODE_SUBMODULE else self.put_blob(data)
             # a file replaces a directory of the same name and vice versa
-            for key in [k for k in flat if k.startswith(path + "/")]:
-                del flat[key]
+            if path in dirs:
+                for key in [k for k in flat if k.startswith(path + "/")]:
+                    del flat[key]
             for i in range(1, len(parts)):
                 flat.pop("/".join(parts[:i]), None)
+                dirs.add("/".join(parts[:i]))
             flat[path] = (mode, sha)
         return self._build(flat)
 

@@ -188,7 +188,7 @@ class FakeGitHub:
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            kwargs={"poll_interval": 0.01},  # stop() waits at most this long
             name="fake-github",
             daemon=True,
         )

@@ -20,7 +20,7 @@ import os
 import pickle
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -40,6 +40,8 @@ _MULTI_SEGMENT_PARAMS = {"path", "ref"}
 
 
 _NORMALISE_VERSION = 1
+# distinct (method, path) pairs whose match is kept (a test session sees a few thousand)
+_MATCH_CACHE_SIZE = 20_000
 
 
 def _normalise(node: Any) -> Any:
@@ -185,6 +187,7 @@ class Spec:
         resource = Resource.opaque(document)
         self.registry: Registry = Registry().with_resource(SPEC_URI, resource)
         self._templates: list[_Template] = []
+        self._matched: dict[tuple[str, str], Operation | None] = {}
         for template in document["paths"]:
             names: list[str] = []
             pattern = ""
@@ -257,6 +260,18 @@ class Spec:
         ``commits/{sha}/statuses`` is never taken for ``commits/{ref}`` with a ref holding a slash).
         """
         method = method.lower()
+        # the answer depends only on (method, path) and the document, which never changes: the same
+        # URLs come back in every test of a scenario, so the regex scan over ~800 templates is cached
+        key = (method, path)
+        if key in self._matched:
+            found = self._matched[key]
+            return None if found is None else replace(found, params=dict(found.params))
+        found = self._match(method, path)
+        if len(self._matched) < _MATCH_CACHE_SIZE:
+            self._matched[key] = found
+        return None if found is None else replace(found, params=dict(found.params))
+
+    def _match(self, method: str, path: str) -> Operation | None:
         for tpl in self._templates:
             m = tpl.regex.match(path)
             if not m:
