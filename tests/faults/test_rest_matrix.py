@@ -56,6 +56,7 @@ CALLS: dict[str, list[tuple[str, str]]] = {
         ("GET", "issues/list-comments"),
         ("POST", "issues/create-comment"),
         ("GET", "pulls/list"),  # the ledger, for past fixes of the same failure (ci_healer.memory)
+        ("GET", "actions/list-workflow-runs-for-repo"),  # the ledger: failed runs with no PR
     ],
     "apply": [
         ("GET", "repos/get"),
