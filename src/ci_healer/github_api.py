@@ -74,6 +74,25 @@ WRITE_PERMISSIONS = frozenset({"admin", "maintain", "write"})
 FIX_BRANCH_PREFIX = "ai-fix/"
 
 
+def _run_info(raw: dict[str, Any], repository: str) -> RunInfo:
+    """A :class:`RunInfo` from the REST ``workflow-run`` object ``raw`` (a single run, or one item
+    of a run listing)."""
+    pulls = raw.get("pull_requests") or []
+    return RunInfo(
+        id=raw["id"],
+        run_attempt=raw.get("run_attempt") or 1,
+        head_sha=raw["head_sha"],
+        head_branch=raw.get("head_branch"),
+        head_repository=(raw.get("head_repository") or {}).get("full_name"),
+        repository=repository,
+        event=raw.get("event") or "",
+        conclusion=raw.get("conclusion"),
+        workflow_id=raw.get("workflow_id"),
+        html_url=raw.get("html_url") or "",
+        pull_requests=[p["number"] for p in pulls if isinstance(p, dict) and "number" in p],
+    )
+
+
 def _iso(value: Any) -> str:
     """A PyGithub ``datetime`` (UTC) as GitHub writes it, ``2025-01-01T10:00:00Z`` ('' for none)."""
     return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else ""
@@ -437,22 +456,7 @@ class GitHubClient:
     def get_run(self, run_id: int) -> RunInfo:
         """The workflow run ``run_id``."""
         run = call("read workflow run", lambda: self.repo.get_workflow_run(run_id))
-        raw = run.raw_data
-        return RunInfo(
-            id=raw["id"],
-            run_attempt=raw.get("run_attempt") or 1,
-            head_sha=raw["head_sha"],
-            head_branch=raw.get("head_branch"),
-            head_repository=(raw.get("head_repository") or {}).get("full_name"),
-            repository=self.repository,
-            event=raw.get("event") or "",
-            conclusion=raw.get("conclusion"),
-            workflow_id=raw.get("workflow_id"),
-            html_url=raw.get("html_url") or "",
-            pull_requests=[
-                p["number"] for p in raw.get("pull_requests") or [] if isinstance(p, dict) and "number" in p
-            ],
-        )
+        return _run_info(run.raw_data, self.repository)
 
     def list_jobs(self, run_id: int, attempt: int) -> list[JobInfo]:
         """Jobs of attempt ``attempt`` of run ``run_id`` (``GET .../runs/{id}/attempts/{n}/jobs``)."""
@@ -1087,21 +1091,7 @@ class GitHubClient:
         def fetch() -> list[RunInfo]:
             out: list[RunInfo] = []
             for run in PaginatedList(WorkflowRun, self.gh.requester, url, params, list_item="workflow_runs"):
-                raw = run.raw_data
-                out.append(
-                    RunInfo(
-                        id=raw["id"],
-                        run_attempt=raw.get("run_attempt") or 1,
-                        head_sha=raw["head_sha"],
-                        head_branch=raw.get("head_branch"),
-                        head_repository=(raw.get("head_repository") or {}).get("full_name"),
-                        repository=self.repository,
-                        event=raw.get("event") or "",
-                        conclusion=raw.get("conclusion"),
-                        workflow_id=raw.get("workflow_id"),
-                        html_url=raw.get("html_url") or "",
-                    )
-                )
+                out.append(_run_info(run.raw_data, self.repository))
                 if len(out) >= limit:
                     break
             return out

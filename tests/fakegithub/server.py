@@ -609,12 +609,9 @@ def _workflow(fake: FakeGitHub, req: Request) -> Any:
     raise ApiError(404, "Not Found")
 
 
-@handles("actions/list-workflow-runs")
-def _list_workflow_runs(fake: FakeGitHub, req: Request) -> tuple[int, Any, dict[str, str]]:
-    """Runs of one workflow, newest first, filtered like GitHub: ``branch`` (the run's head
-    branch), ``event``, ``head_sha``, and ``status`` as a status or a conclusion."""
-    wf = _workflow(fake, req)
-    runs = [r for r in fake.state.runs.values() if r.workflow_id == wf.id and r.repo == _repo(req)]
+def _filter_runs(req: Request, runs: list[Any]) -> list[Any]:
+    """``runs`` filtered like GitHub's run listings (``branch`` = head branch, ``event``,
+    ``head_sha``, ``actor``, and ``status`` as a status or a conclusion), newest first."""
     status = req.q("status")
     if status:
         runs = [r for r in runs if status in (r.status, r.conclusion)]
@@ -626,7 +623,16 @@ def _list_workflow_runs(fake: FakeGitHub, req: Request) -> tuple[int, Any, dict[
     ):
         if req.q(name):
             runs = [r for r in runs if getattr(r, attr) == req.q(name)]
-    runs.sort(key=lambda r: -r.id)
+    return sorted(runs, key=lambda r: -r.id)
+
+
+@handles("actions/list-workflow-runs")
+def _list_workflow_runs(fake: FakeGitHub, req: Request) -> tuple[int, Any, dict[str, str]]:
+    """Runs of one workflow, newest first, filtered like GitHub: ``branch`` (the run's head
+    branch), ``event``, ``head_sha``, and ``status`` as a status or a conclusion."""
+    wf = _workflow(fake, req)
+    runs = [r for r in fake.state.runs.values() if r.workflow_id == wf.id and r.repo == _repo(req)]
+    runs = _filter_runs(req, runs)
     page, links = _page(req, runs)
     views = []
     for r in page:
@@ -642,18 +648,7 @@ def _list_repo_runs(fake: FakeGitHub, req: Request) -> tuple[int, Any, dict[str,
     """Runs of every workflow of the repository, newest first, with the filters of
     :func:`_list_workflow_runs`."""
     runs = [r for r in fake.state.runs.values() if r.repo == _repo(req)]
-    status = req.q("status")
-    if status:
-        runs = [r for r in runs if status in (r.status, r.conclusion)]
-    for name, attr in (
-        ("branch", "head_branch"),
-        ("event", "event"),
-        ("head_sha", "head_sha"),
-        ("actor", "actor"),
-    ):
-        if req.q(name):
-            runs = [r for r in runs if getattr(r, attr) == req.q(name)]
-    runs.sort(key=lambda r: -r.id)
+    runs = _filter_runs(req, runs)
     page, links = _page(req, runs)
     return 200, {"total_count": len(runs), "workflow_runs": [req.views.run(r) for r in page]}, links
 
